@@ -1,0 +1,296 @@
+//===- LQOps.cpp - lq operation verifiers -------------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+#include "dialects/LQ/IR/LQOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::lq;
+
+#define GET_OP_CLASSES
+#include "dialects/LQ/IR/LQOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+static bool dimsCompatible(int64_t a, int64_t b) {
+  return a == b || ShapedType::isDynamic(a) || ShapedType::isDynamic(b);
+}
+
+static bool shapesCompatible(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  return a.size() == b.size() &&
+         llvm::all_of(llvm::zip(a, b), [](auto p) {
+           return dimsCompatible(std::get<0>(p), std::get<1>(p));
+         });
+}
+
+/// Formats a shape as "[2, ?, 4]" for diagnostics.
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string str = "[";
+  llvm::raw_string_ostream os(str);
+  llvm::interleave(
+      shape,
+      [&](int64_t d) {
+        if (ShapedType::isDynamic(d))
+          os << "?";
+        else
+          os << d;
+      },
+      [&] { os << ", "; });
+  os << "]";
+  return str;
+}
+
+/// Checks the scale, zero-point and tensor-scale operands of a quantize or
+/// dequantize against the scheme of the quantized side.
+static LogicalResult verifyScaleOperands(Operation *op, RankedTensorType floatTy,
+                                         RankedTensorType quantTy,
+                                         RankedTensorType scalesTy,
+                                         Value zeroPoint, Value globalScale) {
+  auto scheme = cast<SchemeAttr>(quantTy.getEncoding());
+  if (!shapesCompatible(floatTy.getShape(), quantTy.getShape()))
+    return op->emitOpError("float shape ")
+           << shapeStr(floatTy.getShape()) << " differs from quantized shape "
+           << shapeStr(quantTy.getShape());
+
+  bool perTensor = scheme.getGranularity() == SchemeAttr::Granularity::Tensor;
+  SmallVector<int64_t> expected = scheme.getScaleShape(quantTy.getShape());
+  if (!(perTensor && scalesTy.getRank() == 0) &&
+      !shapesCompatible(scalesTy.getShape(), expected))
+    return op->emitOpError("scales must have shape ")
+           << shapeStr(expected) << ", got " << shapeStr(scalesTy.getShape());
+
+  Type scaleElt = scalesTy.getElementType();
+  Format format = scheme.getFormat();
+  StringRef name = stringifyFormat(format);
+  switch (format) {
+  case Format::MXFP4:
+  case Format::MXFP6E2M3:
+  case Format::MXFP6E3M2:
+  case Format::MXFP8E4M3:
+  case Format::MXFP8E5M2:
+    if (!isa<Float8E8M0FNUType>(scaleElt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f8E8M0FNU, got " << scaleElt;
+    break;
+  case Format::NVFP4:
+    if (!isa<Float8E4M3FNType>(scaleElt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f8E4M3FN, got " << scaleElt;
+    break;
+  default:
+    if (!isa<Float16Type, BFloat16Type, Float32Type, Float64Type>(scaleElt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f16, bf16, f32 or f64, got " << scaleElt;
+  }
+
+  if (scheme.hasZeroPoint() && !zeroPoint)
+    return op->emitOpError(
+        "asymmetric scheme ('symmetric = false') needs a 'zero_point'");
+  if (!scheme.hasZeroPoint() && zeroPoint)
+    return op->emitOpError("symmetric scheme takes no 'zero_point'");
+  if (zeroPoint) {
+    auto zpTy = cast<RankedTensorType>(zeroPoint.getType());
+    if (!shapesCompatible(zpTy.getShape(), scalesTy.getShape()))
+      return op->emitOpError("'zero_point' shape ")
+             << shapeStr(zpTy.getShape()) << " differs from scales shape "
+             << shapeStr(scalesTy.getShape());
+  }
+
+  if (scheme.hasGlobalScale() && !globalScale)
+    return op->emitOpError("format 'nvfp4' needs a 'global_scale'");
+  if (!scheme.hasGlobalScale() && globalScale)
+    return op->emitOpError("only format 'nvfp4' takes a 'global_scale'");
+  if (globalScale) {
+    auto gTy = cast<RankedTensorType>(globalScale.getType());
+    if (gTy.getNumElements() != 1 || !gTy.getElementType().isF32())
+      return op->emitOpError("'global_scale' must be one f32, got ") << gTy;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeOp / DequantizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizeOp::verify() {
+  return verifyScaleOperands(*this, getInput().getType(), getResult().getType(),
+                             getScales().getType(), getZeroPoint(),
+                             getGlobalScale());
+}
+
+LogicalResult DequantizeOp::verify() {
+  return verifyScaleOperands(*this, getResult().getType(), getInput().getType(),
+                             getScales().getType(), getZeroPoint(),
+                             getGlobalScale());
+}
+
+//===----------------------------------------------------------------------===//
+// LinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  RankedTensorType xTy = getInput().getType(), wTy = getWeight().getType(),
+                   yTy = getResult().getType();
+  if (xTy.getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  if (wTy.getRank() != 2)
+    return emitOpError("weight must be [N, K], got rank ") << wTy.getRank();
+  if (!dimsCompatible(xTy.getShape().back(), wTy.getDimSize(1)))
+    return emitOpError("input feature size ")
+           << xTy.getShape().back() << " differs from weight K "
+           << wTy.getDimSize(1);
+  if (getBias()) {
+    auto bTy = cast<RankedTensorType>(getBias().getType());
+    if (bTy.getRank() != 1 || !dimsCompatible(bTy.getDimSize(0), wTy.getDimSize(0)))
+      return emitOpError("bias must be [N] = ")
+             << shapeStr({wTy.getDimSize(0)}) << ", got "
+             << shapeStr(bTy.getShape());
+  }
+  SmallVector<int64_t> expected(xTy.getShape().drop_back());
+  expected.push_back(wTy.getDimSize(0));
+  if (!shapesCompatible(yTy.getShape(), expected))
+    return emitOpError("result must have shape ")
+           << shapeStr(expected) << ", got " << shapeStr(yTy.getShape());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Norms
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyNormParam(Operation *op, RankedTensorType xTy,
+                                     Value param, StringRef what) {
+  auto pTy = cast<RankedTensorType>(param.getType());
+  if (xTy.getRank() < 1)
+    return op->emitOpError("input must have rank >= 1");
+  if (pTy.getRank() != 1 || !dimsCompatible(pTy.getDimSize(0), xTy.getShape().back()))
+    return op->emitOpError("'")
+           << what << "' must be [" << xTy.getShape().back() << "], got "
+           << shapeStr(pTy.getShape());
+  return success();
+}
+
+LogicalResult RMSNormOp::verify() {
+  if (getEpsilon().isNegative())
+    return emitOpError("'epsilon' must be >= 0");
+  return verifyNormParam(*this, getInput().getType(), getWeight(), "weight");
+}
+
+LogicalResult LayerNormOp::verify() {
+  if (getEpsilon().isNegative())
+    return emitOpError("'epsilon' must be >= 0");
+  if (failed(verifyNormParam(*this, getInput().getType(), getWeight(), "weight")))
+    return failure();
+  if (getBias())
+    return verifyNormParam(*this, getInput().getType(), getBias(), "bias");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// RotaryOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RotaryOp::verify() {
+  RankedTensorType xTy = getInput().getType();
+  RankedTensorType cosTy = getCos().getType(), sinTy = getSin().getType();
+  if (xTy.getRank() < 2)
+    return emitOpError("input must be [..., T, D]");
+  if (cosTy != sinTy)
+    return emitOpError("cos and sin types differ: ") << cosTy << " vs " << sinTy;
+  if (cosTy.getRank() != 2)
+    return emitOpError("cos and sin must be [T, R], got ")
+           << shapeStr(cosTy.getShape());
+  int64_t t = xTy.getDimSize(xTy.getRank() - 2), d = xTy.getShape().back();
+  if (!dimsCompatible(cosTy.getDimSize(0), t))
+    return emitOpError("cos has ") << cosTy.getDimSize(0)
+                                   << " positions, input has " << t;
+  int64_t r = cosTy.getDimSize(1);
+  if (!ShapedType::isDynamic(r) && !ShapedType::isDynamic(d) && 2 * r > d)
+    return emitOpError("rotary pairs 2*") << r << " exceed the feature size " << d;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult AttentionOp::verify() {
+  RankedTensorType q = getQuery().getType(), k = getKey().getType(),
+                   v = getValue().getType(), o = getResult().getType();
+  for (auto [ty, name] : {std::pair{q, "query"}, {k, "key"}, {v, "value"}})
+    if (ty.getRank() != 4)
+      return emitOpError("'") << name << "' must be [B, H, T, D], got rank "
+                              << ty.getRank();
+  if (!dimsCompatible(q.getDimSize(0), k.getDimSize(0)) ||
+      !dimsCompatible(k.getDimSize(0), v.getDimSize(0)))
+    return emitOpError("batch sizes of query, key and value differ");
+  if (!dimsCompatible(k.getDimSize(1), v.getDimSize(1)))
+    return emitOpError("key and value head counts differ");
+  int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      (hkv == 0 || hq % hkv != 0))
+    return emitOpError("query heads (")
+           << hq << ") must be a multiple of key/value heads (" << hkv << ")";
+  if (!dimsCompatible(q.getDimSize(3), k.getDimSize(3)))
+    return emitOpError("query and key head sizes differ (")
+           << q.getDimSize(3) << " vs " << k.getDimSize(3) << ")";
+  if (!dimsCompatible(k.getDimSize(2), v.getDimSize(2)))
+    return emitOpError("key and value lengths differ");
+  SmallVector<int64_t> expected = {q.getDimSize(0), hq, q.getDimSize(2),
+                                   v.getDimSize(3)};
+  if (!shapesCompatible(o.getShape(), expected))
+    return emitOpError("result must have shape ")
+           << shapeStr(expected) << ", got " << shapeStr(o.getShape());
+  if (getMask()) {
+    auto m = cast<RankedTensorType>(getMask().getType());
+    SmallVector<int64_t> full = {q.getDimSize(0), hq, q.getDimSize(2),
+                                 k.getDimSize(2)};
+    if (m.getRank() > 4)
+      return emitOpError("mask rank must be <= 4");
+    for (int64_t i = 0; i < m.getRank(); ++i) {
+      int64_t md = m.getDimSize(m.getRank() - 1 - i), fd = full[3 - i];
+      if (md != 1 && !dimsCompatible(md, fd))
+        return emitOpError("mask shape ") << shapeStr(m.getShape())
+                                          << " does not broadcast to "
+                                          << shapeStr(full);
+    }
+  }
+  if (getScale() && !(getScale()->convertToFloat() > 0.0f))
+    return emitOpError("'scale' must be positive");
+  return success();
+}
+
+float AttentionOp::getEffectiveScale() {
+  if (auto s = getScale())
+    return s->convertToFloat();
+  int64_t d = getQuery().getType().getDimSize(3);
+  return ShapedType::isDynamic(d) ? 1.0f : 1.0f / std::sqrt(float(d));
+}
+
+//===----------------------------------------------------------------------===//
+// EmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  RankedTensorType t = getTable().getType(), ids = getIds().getType(),
+                   r = getResult().getType();
+  if (t.getRank() != 2)
+    return emitOpError("table must be [V, D], got rank ") << t.getRank();
+  if (t.getElementType() != r.getElementType())
+    return emitOpError("result element type ")
+           << r.getElementType() << " differs from the table's "
+           << t.getElementType();
+  SmallVector<int64_t> expected(ids.getShape());
+  expected.push_back(t.getDimSize(1));
+  if (!shapesCompatible(r.getShape(), expected))
+    return emitOpError("result must have shape ")
+           << shapeStr(expected) << ", got " << shapeStr(r.getShape());
+  return success();
+}

@@ -1,0 +1,213 @@
+//===- LQOps.td - lq operations ----------------------------*- tablegen -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_OPS_TD
+#define LQ_OPS_TD
+
+include "dialects/LQ/IR/LQBase.td"
+include "dialects/LQ/IR/LQAttrs.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+//===----------------------------------------------------------------------===//
+// Quantize / dequantize
+//===----------------------------------------------------------------------===//
+
+def LQ_QuantizeOp : LQ_Op<"quantize", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Encode floating-point values in a quantized storage format";
+  let description = [{
+    `result = encode(input / scale + zero_point)`, with one scale (and zero
+    point) per block of the result's `#lq.scheme`. Integer codes round half to
+    even and saturate; floating-point codes round to nearest even and saturate
+    to the format's largest finite value. NVFP4 divides by
+    `scale * global_scale`.
+
+    Quantizing a constant folds to a constant of the storage type: small
+    results print as `dense`, large ones become packed `dense_resource` blobs
+    (layout in `<lq_rt/formats.h>`).
+
+    ```mlir
+    %q = lq.quantize %w, %s : (tensor<256x512xf32>, tensor<256x4xf16>)
+           -> tensor<256x512xi4, #lq.scheme<format = int, bits = 4, axis = 1, group = 128>>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input, LQ_FloatTensor:$scales,
+                       Optional<LQ_IntTensor>:$zero_point,
+                       Optional<LQ_FloatTensor>:$global_scale);
+  let results = (outs LQ_QuantizedTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scales (`zero_point` $zero_point^)? (`global_scale` $global_scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let extraClassDeclaration = [{
+    SchemeAttr getScheme() {
+      return ::llvm::cast<SchemeAttr>(getResult().getType().getEncoding());
+    }
+  }];
+}
+
+def LQ_DequantizeOp : LQ_Op<"dequantize", [Pure, AttrSizedOperandSegments]> {
+  let summary = "Reconstruct floating-point values from quantized storage";
+  let description = [{
+    `result = (decode(input) - zero_point) * scale`, grouped by the input's
+    `#lq.scheme`; NVFP4 multiplies by `global_scale` too. A linear whose weight
+    is dequantized is what the lowering turns into a fused quantized matmul, so
+    dequantize is never folded: that would materialize the float weight.
+
+    ```mlir
+    %w = lq.dequantize %q, %s : (tensor<4096x4096xi4, #g128>, tensor<4096x32xf16>) -> tensor<4096x4096xf32>
+    ```
+  }];
+  let arguments = (ins LQ_QuantizedTensor:$input, LQ_FloatTensor:$scales,
+                       Optional<LQ_IntTensor>:$zero_point,
+                       Optional<LQ_FloatTensor>:$global_scale);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $scales (`zero_point` $zero_point^)? (`global_scale` $global_scale^)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    SchemeAttr getScheme() {
+      return ::llvm::cast<SchemeAttr>(getInput().getType().getEncoding());
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Graph-level building blocks
+//===----------------------------------------------------------------------===//
+
+def LQ_LinearOp : LQ_Op<"linear", [Pure]> {
+  let summary = "Fully connected layer: x · Wᵀ + b";
+  let description = [{
+    `input` is `[..., K]`, `weight` is `[N, K]` (PyTorch's `nn.Linear` layout,
+    so a quantization group runs along K, the contiguous axis), the optional
+    `bias` is `[N]`; the result is `[..., N]`. The weight is usually a constant
+    or the result of `lq.dequantize` (weight-only quantization).
+
+    ```mlir
+    %y = lq.linear %x, %w : (tensor<1x8x256xf32>, tensor<768x256xf32>) -> tensor<1x8x768xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input, LQ_FloatTensor:$weight,
+                       Optional<LQ_FloatTensor>:$bias);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def LQ_RMSNormOp : LQ_Op<"rms_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Root-mean-square normalization over the last dimension";
+  let description = [{
+    `result = input / sqrt(mean(input², axis=-1) + epsilon) * weight`, with
+    `weight` of shape `[D]` (Zhang & Sennrich 2019, as in Llama).
+
+    ```mlir
+    %y = lq.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<1x8x256xf32>, tensor<256xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input, LQ_FloatTensor:$weight, F32Attr:$epsilon);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input) `,` type($weight)";
+  let hasVerifier = 1;
+}
+
+def LQ_LayerNormOp : LQ_Op<"layer_norm", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Layer normalization over the last dimension";
+  let description = [{
+    `result = (input - mean) / sqrt(var + epsilon) * weight + bias` over the
+    last dimension (Ba et al. 2016); `bias` is optional.
+
+    ```mlir
+    %y = lq.layer_norm %x, %g bias %b {epsilon = 1.0e-05 : f32} : tensor<1x8x256xf32>, tensor<256xf32>, tensor<256xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input, LQ_FloatTensor:$weight,
+                       Optional<LQ_FloatTensor>:$bias, F32Attr:$epsilon);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`bias` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)?
+  }];
+  let hasVerifier = 1;
+}
+
+def LQ_RotaryOp : LQ_Op<"rotary", [Pure, AllTypesMatch<["input", "result"]>,
+                                       AllTypesMatch<["cos", "sin"]>]> {
+  let summary = "Rotary position embedding (RoPE)";
+  let description = [{
+    Rotates pairs of the first `2 * R` features of each position by the angles
+    whose cosines and sines are given (Su et al., RoFormer, arXiv:2104.09864).
+    `input` is `[..., T, D]`; `cos` and `sin` are `[T, R]` with `2R <= D`
+    (features past `2R` pass through). With `interleaved` the pairs are
+    `(x[2i], x[2i+1])` (Meta/llama2.c layout); otherwise `(x[i], x[i+R])`
+    (rotate-half, Hugging Face layout):
+
+        y[i]   = x[i] * cos[t, i] - x[i+R] * sin[t, i]
+        y[i+R] = x[i+R] * cos[t, i] + x[i] * sin[t, i]
+
+    ```mlir
+    %y = lq.rotary %q, %cos, %sin : tensor<1x8x16x32xf32>, tensor<16x16xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input, LQ_FloatTensor:$cos, LQ_FloatTensor:$sin,
+                       UnitAttr:$interleaved);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = "$input `,` $cos `,` $sin attr-dict `:` type($input) `,` type($cos)";
+  let hasVerifier = 1;
+}
+
+def LQ_AttentionOp : LQ_Op<"attention", [Pure]> {
+  let summary = "Scaled dot-product attention with grouped-query heads";
+  let description = [{
+    `softmax(scale · Q Kᵀ + mask) V` per head. `query` is `[B, Hq, T, D]`,
+    `key` is `[B, Hkv, S, D]`, `value` is `[B, Hkv, S, Dv]` with `Hq` a
+    multiple of `Hkv` (query head `h` reads KV head `h / (Hq / Hkv)`, GQA); the
+    result is `[B, Hq, T, Dv]`. `scale` defaults to `1/sqrt(D)`.
+
+    `causal` masks key `s` for query `t` when `s > t + (S - T)`: the mask is
+    aligned to the bottom right, so the same op serves a full prefill (S == T)
+    and a decode step whose keys include a KV cache (the cache is concatenated
+    in front of the new keys outside this op). The optional `mask` is additive
+    (float) or boolean (`i1`, true = attend) and broadcasts to `[B, Hq, T, S]`.
+
+    ```mlir
+    %o = lq.attention %q, %k, %v {causal} : (tensor<1x8x16x32xf32>, tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) -> tensor<1x8x16x32xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$query, LQ_FloatTensor:$key, LQ_FloatTensor:$value,
+                       Optional<RankedTensorOf<[AnyFloat, I1]>>:$mask,
+                       OptionalAttr<F32Attr>:$scale, UnitAttr:$causal);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value (`mask` $mask^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale applied to Q·Kᵀ: the attribute, or 1/sqrt(head_dim).
+    float getEffectiveScale();
+  }];
+}
+
+def LQ_EmbeddingOp : LQ_Op<"embedding", [Pure]> {
+  let summary = "Look up rows of an embedding table";
+  let description = [{
+    `result[..., :] = table[ids[...], :]` for a `[V, D]` table and integer ids
+    of any shape; the result is `ids.shape + [D]`. Ids outside `[0, V)` are
+    undefined behaviour at run time (the runtime checks them at its boundary).
+
+    ```mlir
+    %h = lq.embedding %table, %ids : (tensor<4096x256xf32>, tensor<1x8xi64>) -> tensor<1x8x256xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$table, LQ_IntTensor:$ids);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+#endif // LQ_OPS_TD

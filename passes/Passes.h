@@ -1,0 +1,20 @@
+//===- Passes.h - lq's algorithm passes ---------------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_PASSES_PASSES_H
+#define LQ_PASSES_PASSES_H
+
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::lq {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+} // namespace mlir::lq
+
+#endif // LQ_PASSES_PASSES_H

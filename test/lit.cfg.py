@@ -1,0 +1,28 @@
+# -*- Python -*-
+# lit configuration for lq's regression tests.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "LQ"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".onnxtext", ".test"]
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.lq_obj_root, "test")
+
+config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
+config.substitutions.append(("%lq_src_root", config.lq_src_root))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+
+llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.use_default_substitutions()
+
+tool_dirs = [config.lq_tools_dir, config.llvm_tools_dir]
+tools = ["quant-opt", "lq_rt_tests"]
+for extra in ["quant-import", "quant-compile", "quant-run", "quant-eval"]:
+    if os.path.exists(os.path.join(config.lq_tools_dir, extra)):
+        tools.append(extra)
+llvm_config.add_tool_substitutions(tools, tool_dirs)
