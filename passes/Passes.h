@@ -5,6 +5,10 @@
 #ifndef LQ_PASSES_PASSES_H
 #define LQ_PASSES_PASSES_H
 
+#include "dialects/LQ/IR/LQDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::lq {

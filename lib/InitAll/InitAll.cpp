@@ -5,7 +5,9 @@
 #include "lq/InitAll.h"
 
 #include "dialects/LQ/IR/LQDialect.h"
+#include "passes/Conversion/Passes.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines/Pipelines.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
@@ -23,4 +25,6 @@ void lq::registerAllDialects(mlir::DialectRegistry &registry) {
 void lq::registerAllPasses() {
   mlir::registerAllPasses();
   mlir::lq::registerLQPasses();
+  mlir::lq::registerLQConversionPasses();
+  mlir::lq::registerPipelines();
 }

@@ -1,0 +1,49 @@
+//===- ONNX.h - Import ONNX models into MLIR ----------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_IMPORT_ONNX_H
+#define LQ_IMPORT_ONNX_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+
+#include <cstdint>
+#include <string>
+
+namespace lq {
+
+struct ONNXImportOptions {
+  /// Pins graph input shapes: `input_ids` -> {1, 128}. A negative entry keeps
+  /// that dimension dynamic.
+  llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Largest tensor (elements) the importer evaluates at compile time when all
+  /// of an op's inputs are constant (shape plumbing, masks, RoPE tables).
+  int64_t maxFoldElements = 1 << 20;
+};
+
+/// Statistics of an imported model, for `quant-import --stats`.
+struct ONNXImportStats {
+  int64_t irVersion = 0;
+  llvm::SmallVector<std::pair<std::string, int64_t>> opsets;
+  llvm::StringMap<int64_t> opCounts;
+  int64_t numNodes = 0;
+  int64_t numParameters = 0;
+  int64_t numFoldedNodes = 0;
+};
+
+/// Imports an ONNX model file (binary protobuf; `.onnxtext` files use ONNX's
+/// textual syntax). Weights stored as external data are read relative to the
+/// model's directory. Errors are reported through the context's diagnostic
+/// handler, located at the offending node, and the import fails as a whole.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+importONNXFile(llvm::StringRef path, mlir::MLIRContext *context,
+               const ONNXImportOptions &options,
+               ONNXImportStats *stats = nullptr);
+
+} // namespace lq
+
+#endif // LQ_IMPORT_ONNX_H
