@@ -374,6 +374,154 @@ struct RaiseRotary : OpRewritePattern<linalg::GenericOp> {
 };
 
 //===----------------------------------------------------------------------===//
+// Interleaved RoPE (Meta / llama2.c layout) -> lq.rotary {interleaved}
+//===----------------------------------------------------------------------===//
+
+/// `collapse(extract_slice(x5, [..., c], [..., 1]))`: returns x5 and c.
+std::optional<std::pair<Value, int64_t>> matchLane(Value v) {
+  auto col = v.getDefiningOp<tensor::CollapseShapeOp>();
+  if (!col)
+    return std::nullopt;
+  auto sl = col.getSrc().getDefiningOp<tensor::ExtractSliceOp>();
+  if (!sl || !sl.hasUnitStride())
+    return std::nullopt;
+  auto srcTy = cast<RankedTensorType>(sl.getSource().getType());
+  int64_t r = srcTy.getRank();
+  if (srcTy.getShape().back() != 2 || !srcTy.hasStaticShape())
+    return std::nullopt;
+  for (int64_t i = 0; i < r - 1; ++i)
+    if (sl.getStaticOffsets()[i] != 0 ||
+        sl.getStaticSizes()[i] != srcTy.getDimSize(i))
+      return std::nullopt;
+  if (sl.getStaticSizes()[r - 1] != 1)
+    return std::nullopt;
+  return std::make_pair(sl.getSource(), sl.getStaticOffsets()[r - 1]);
+}
+
+/// a * b with a == `x` (either order); returns b.
+Value mulBy(Value v, Value x) {
+  auto m = matchElementwise<arith::MulFOp>(v);
+  if (!m || m->size() != 2)
+    return {};
+  if ((*m)[0] == x)
+    return (*m)[1];
+  if ((*m)[1] == x)
+    return (*m)[0];
+  return {};
+}
+
+struct RaiseInterleavedRotary : OpRewritePattern<tensor::CollapseShapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+  LogicalResult matchAndRewrite(tensor::CollapseShapeOp root,
+                                PatternRewriter &rewriter) const override {
+    auto cat = root.getSrc().getDefiningOp<tensor::ConcatOp>();
+    auto outTy = root.getResultType();
+    if (!cat || cat.getInputs().size() != 2 || !outTy.hasStaticShape())
+      return rewriter.notifyMatchFailure(root, "not concat of two lanes");
+    auto catTy = cast<RankedTensorType>(cat.getType());
+    int64_t r = catTy.getRank();
+    if (int64_t(cat.getDim()) != r - 1 || catTy.getShape().back() != 2 ||
+        outTy.getRank() != r - 1)
+      return rewriter.notifyMatchFailure(root, "not [..., h, 2] -> [..., 2h]");
+    auto lane = [](Value v) -> Value {
+      auto e = v.getDefiningOp<tensor::ExpandShapeOp>();
+      return e ? e.getSrc() : Value();
+    };
+    Value re = lane(cat.getInputs()[0]), im = lane(cat.getInputs()[1]);
+    if (!re || !im)
+      return rewriter.notifyMatchFailure(root, "lanes are not expanded");
+    // re = xr*c - xi*s ; im = xr*s + xi*c (either operand order).
+    auto sub = matchElementwise<arith::SubFOp>(re);
+    auto add = matchElementwise<arith::AddFOp>(im);
+    if (!sub || !add)
+      return rewriter.notifyMatchFailure(root, "not a rotation");
+    auto mulIns = matchElementwise<arith::MulFOp>((*sub)[0]);
+    if (!mulIns)
+      return rewriter.notifyMatchFailure(root, "not a rotation");
+    for (int k = 0; k < 2; ++k) {
+      Value xr = (*mulIns)[k], c = (*mulIns)[1 - k];
+      auto laneR = matchLane(xr);
+      if (!laneR || laneR->second != 0)
+        continue;
+      Value x5 = laneR->first;
+      auto subR = matchElementwise<arith::MulFOp>((*sub)[1]);
+      if (!subR)
+        continue;
+      Value xi, s;
+      for (int j = 0; j < 2; ++j) {
+        auto l = matchLane((*subR)[j]);
+        if (l && l->first == x5 && l->second == 1) {
+          xi = (*subR)[j];
+          s = (*subR)[1 - j];
+        }
+      }
+      if (!xi)
+        continue;
+      // im must be xr*s + xi*c.
+      bool ok = false;
+      for (int j = 0; j < 2 && !ok; ++j)
+        ok = mulBy((*add)[j], xr) == s && mulBy((*add)[1 - j], xi) == c;
+      if (!ok || !matchPattern(c, m_Constant()) || !matchPattern(s, m_Constant()))
+        continue;
+      // Tables: all dims 1 except the position dim and the last (h).
+      auto xTy = cast<RankedTensorType>(xr.getType());
+      auto cTy = cast<RankedTensorType>(c.getType());
+      if (cTy != s.getType() || cTy.getRank() > xTy.getRank())
+        continue;
+      int64_t h = xTy.getShape().back(), xr4 = xTy.getRank();
+      int64_t tDim = xr4 - 2;
+      int64_t off = xr4 - cTy.getRank();
+      bool shapeOk = cTy.getShape().back() == h;
+      for (int64_t i = 0; i + 1 < cTy.getRank(); ++i)
+        if (cTy.getDimSize(i) != 1) {
+          if (cTy.getDimSize(i) != xTy.getDimSize(i + off))
+            shapeOk = false;
+          tDim = i + off;
+        }
+      auto cv = constantFloats(c), sv = constantFloats(s);
+      if (!shapeOk || !cv || !sv)
+        continue;
+      int64_t t = xTy.getDimSize(tDim);
+      if (int64_t(cv->size()) != t * h)
+        continue;
+      Location loc = root.getLoc();
+      auto tabTy = RankedTensorType::get({t, h}, xTy.getElementType());
+      Value cosT = makeConstant(rewriter, loc, tabTy, *cv, "rope_cos");
+      Value sinT = makeConstant(rewriter, loc, tabTy, *sv, "rope_sin");
+      // x in [..., 2h] layout: merge the last two dims of x5.
+      SmallVector<ReassociationIndices> reassoc;
+      for (int64_t i = 0; i < r - 2; ++i)
+        reassoc.push_back({i});
+      reassoc.push_back({r - 2, r - 1});
+      Value x = tensor::CollapseShapeOp::create(rewriter, loc, outTy, x5, reassoc);
+      // lq.rotary wants positions at dim -2: swap them there and back.
+      SmallVector<int64_t> perm;
+      for (int64_t i = 0; i < r - 1; ++i)
+        perm.push_back(i);
+      std::swap(perm[tDim], perm[r - 3]);
+      auto transpose = [&](Value v) -> Value {
+        if (tDim == r - 3)
+          return v;
+        auto vTy = cast<RankedTensorType>(v.getType());
+        SmallVector<int64_t> shape;
+        for (int64_t i : perm)
+          shape.push_back(vTy.getDimSize(i));
+        Value init = tensor::EmptyOp::create(rewriter, loc, shape,
+                                             vTy.getElementType());
+        return linalg::TransposeOp::create(rewriter, loc, v, init, perm)
+            .getResult()[0];
+      };
+      Value xt = transpose(x);
+      Value rot = lq::RotaryOp::create(rewriter, loc, xt.getType(), xt, cosT,
+                                       sinT, /*interleaved=*/true);
+      rewriter.replaceOp(root, transpose(rot));
+      return success();
+    }
+    return rewriter.notifyMatchFailure(root, "not an interleaved RoPE");
+  }
+};
+
+//===----------------------------------------------------------------------===//
 // softmax(Q Kᵀ * scale + mask) V -> lq.attention
 //===----------------------------------------------------------------------===//
 
@@ -516,14 +664,29 @@ struct RaiseAttention : OpRewritePattern<linalg::GenericOp> {
     if (!qk)
       return rewriter.notifyMatchFailure(root, "scores are not Q x K^T");
     auto tr = qk->second.getDefiningOp<linalg::TransposeOp>();
-    if (!tr || tr.getPermutation() != ArrayRef<int64_t>{0, 1, 3, 2})
+    if (!tr)
       return rewriter.notifyMatchFailure(root, "K is not transposed");
+    // Kᵀ = transpose(K', p) is [B, H, D, S]; K = transpose(K', p') with the
+    // last two entries of p swapped is [B, H, S, D].
+    ArrayRef<int64_t> p = tr.getPermutation();
+    SmallVector<int64_t> kPerm = {p[0], p[1], p[3], p[2]};
+    Value kIn = tr.getInput();
+    if (kPerm != ArrayRef<int64_t>{0, 1, 2, 3}) {
+      auto inTy = cast<RankedTensorType>(kIn.getType());
+      SmallVector<int64_t> shape;
+      for (int64_t i : kPerm)
+        shape.push_back(inTy.getDimSize(i));
+      Value init = tensor::EmptyOp::create(rewriter, root.getLoc(), shape,
+                                           inTy.getElementType());
+      kIn = linalg::TransposeOp::create(rewriter, root.getLoc(), kIn, init, kPerm)
+                .getResult()[0];
+    }
     Value q = qk->first;
-    Value k = unrepeatKV(tr.getInput());
+    Value k = unrepeatKV(kIn);
     Value v = unrepeatKV(pv->second);
     if (cast<RankedTensorType>(k.getType()).getDimSize(1) !=
         cast<RankedTensorType>(v.getType()).getDimSize(1)) {
-      k = tr.getInput();
+      k = kIn;
       v = pv->second;
     }
     Value maskOperand;
@@ -550,7 +713,8 @@ struct LQRaisePass : lq::impl::LQRaisePassBase<LQRaisePass> {
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseLinear, RaiseRMSNorm, RaiseRotary, RaiseAttention>(
+    patterns.add<RaiseLinear, RaiseRMSNorm, RaiseRotary, RaiseInterleavedRotary,
+                 RaiseAttention>(
         &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

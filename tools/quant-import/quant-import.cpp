@@ -40,6 +40,9 @@ static cl::list<std::string>
                 cl::desc("Pin an input's shape: name=1x128 ('?' keeps a dim "
                          "dynamic); repeatable"),
                 cl::value_desc("name=DxD..."));
+static cl::list<std::string>
+    dimParams("dim", cl::desc("Pin a symbolic dimension everywhere: seq=128"),
+              cl::value_desc("name=N"));
 static cl::opt<bool> elideWeights("elide-weights",
                                   cl::desc("Print weights as placeholders"));
 // `--stats` is LLVM's own flag for pass statistics; the tool renames the
@@ -73,6 +76,15 @@ static bool parseShapes(lq::ONNXImportOptions &options) {
       }
     }
     options.inputShapes[name] = shape;
+  }
+  for (const std::string &spec : dimParams) {
+    auto [name, value] = StringRef(spec).split('=');
+    int64_t d;
+    if (name.empty() || value.getAsInteger(10, d) || d < 0) {
+      errs() << "error: --dim '" << spec << "' is not name=N\n";
+      return false;
+    }
+    options.dimParams[name] = d;
   }
   return true;
 }

@@ -20,6 +20,9 @@ struct ONNXImportOptions {
   /// Pins graph input shapes: `input_ids` -> {1, 128}. A negative entry keeps
   /// that dimension dynamic.
   llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Pins a symbolic dimension (ONNX `dim_param`, e.g. `seq`) in every input
+  /// that uses it.
+  llvm::StringMap<int64_t> dimParams;
   /// Largest tensor (elements) the importer evaluates at compile time when all
   /// of an op's inputs are constant (shape plumbing, masks, RoPE tables).
   int64_t maxFoldElements = 1 << 20;

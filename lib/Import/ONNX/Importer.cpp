@@ -438,9 +438,12 @@ Importer::valueInfoType(const onnx::ValueInfoProto &info, Location loc,
   SmallVector<int64_t> shape;
   SmallVector<std::string> symbols;
   for (const auto &d : tt.shape().dim()) {
-    shape.push_back(d.has_dim_value() && d.dim_value() >= 0
-                        ? d.dim_value()
-                        : ShapedType::kDynamic);
+    int64_t dim = ShapedType::kDynamic;
+    if (d.has_dim_value() && d.dim_value() >= 0)
+      dim = d.dim_value();
+    else if (d.has_dim_param() && options.dimParams.count(d.dim_param()))
+      dim = options.dimParams.lookup(d.dim_param());
+    shape.push_back(dim);
     symbols.push_back(d.has_dim_param() ? d.dim_param() : "?");
   }
   auto pin = options.inputShapes.find(info.name());
