@@ -26,3 +26,12 @@ for extra in ["quant-import", "quant-compile", "quant-run", "quant-eval"]:
     if os.path.exists(os.path.join(config.lq_tools_dir, extra)):
         tools.append(extra)
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+
+# Running lowered IR (test/Integration/CPU): mlir-runner and its support libs.
+llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
+config.substitutions.append(
+    ("%mlir_runner", os.path.join(config.llvm_tools_dir, "mlir-runner")))
+config.substitutions.append(
+    ("%runner_libs", "-shared-libs=%s,%s" % (
+        os.path.join(llvm_lib_dir, "libmlir_runner_utils.so"),
+        os.path.join(llvm_lib_dir, "libmlir_c_runner_utils.so"))))

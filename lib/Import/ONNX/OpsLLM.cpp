@@ -360,10 +360,18 @@ LogicalResult translateDequantizeLinear(Importer &im,
     return emitError(loc) << "'DequantizeLinear' input must be a constant or "
                              "the result of 'QuantizeLinear'";
   }
-  auto outTy = RankedTensorType::get(x.shape(), scale.type.getElementType());
+  // The result has the scale's type unless `output_dtype` (opset 24) says
+  // otherwise; E8M0 scales are exponents, so their default is float.
+  int outDtype = attrInt(node, "output_dtype", 0);
+  if (outDtype == 0)
+    outDtype = scale.dtype == kFloat8E8M0 ? kFloat : scale.dtype;
+  if (!isFloatDType(outDtype) || dtypeBits(outDtype) < 16)
+    return emitError(loc) << "'DequantizeLinear' output type "
+                          << dtypeName(outDtype) << " is not supported";
+  auto outTy = RankedTensorType::get(x.shape(), dtypeToMLIR(outDtype, im.ctx));
   Value r = lqd::DequantizeOp::create(im.b, loc, outTy, codes, q->scales,
                                       q->zeroPoint, Value());
-  im.setOutput(node, 0, r, scale.dtype);
+  im.setOutput(node, 0, r, outDtype);
   return success();
 }
 

@@ -1,0 +1,106 @@
+//===- Pipelines.cpp - lq's lowering pipelines --------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// `--lower-to-cpu` takes lq IR on tensors to the LLVM dialect with stock MLIR
+// passes after convert-lq-to-linalg, and ends with lq-verify-lowered.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Pipelines/Pipelines.h"
+
+#include "dialects/LQ/IR/LQDialect.h"
+#include "passes/Conversion/Passes.h"
+#include "mlir/Conversion/LLVMCommon/LoweringOptions.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+namespace mlir::lq {
+#define GEN_PASS_DEF_VERIFYLOWEREDPASS
+#include "passes/Pipelines/Passes.h.inc"
+} // namespace mlir::lq
+
+using namespace mlir;
+
+namespace {
+
+bool hasScheme(Type type) {
+  auto t = dyn_cast<RankedTensorType>(type);
+  return t && isa_and_nonnull<lq::SchemeAttr>(t.getEncoding());
+}
+
+struct VerifyLoweredPass : lq::impl::VerifyLoweredPassBase<VerifyLoweredPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    bool failed = false;
+    getOperation().walk([&](Operation *op) {
+      if (isa<lq::LQDialect>(op->getDialect())) {
+        op->emitError() << "'" << op->getName()
+                        << "' was not lowered by the pipeline";
+        failed = true;
+        return;
+      }
+      auto report = [&](Type t) {
+        op->emitError() << "type " << t
+                        << " still carries a #lq.scheme encoding after lowering";
+        failed = true;
+      };
+      for (Type t : op->getResultTypes())
+        if (hasScheme(t))
+          return report(t);
+      for (Type t : op->getOperandTypes())
+        if (hasScheme(t))
+          return report(t);
+      for (Region &region : op->getRegions())
+        for (Block &block : region)
+          for (BlockArgument arg : block.getArguments())
+            if (hasScheme(arg.getType()))
+              return report(arg.getType());
+    });
+    if (failed)
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void lq::buildLowerToCpuPipeline(OpPassManager &pm,
+                                 const LowerToCpuOptions &options) {
+  pm.addPass(lq::createConvertLQToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  if (options.cWrappers)
+    pm.addPass(LLVM::createLLVMRequestCWrappersPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(lq::createVerifyLoweredPass());
+}
+
+void lq::registerPipelines() {
+  ::mlir::registerPass([] { return lq::createVerifyLoweredPass(); });
+  PassPipelineRegistration<LowerToCpuOptions>(
+      "lower-to-cpu",
+      "Lower lq IR on tensors to the LLVM dialect for the host CPU",
+      buildLowerToCpuPipeline);
+}

@@ -1,0 +1,616 @@
+#!/usr/bin/python3
+# ===- gen-tests.py - Generate the CPU integration tests ------------------===#
+# SPDX-License-Identifier: Apache-2.0
+# ===----------------------------------------------------------------------===#
+#
+# Writes test/Integration/CPU/*.mlir: fixed random inputs, the lq ops under
+# test, and the expected results computed here with an independent numpy
+# reference (float64 for the graph ops; for the codecs, brute-force
+# nearest-value search over every code, float32 arithmetic where
+# <lq_rt/formats.h> uses float32). Each test prints [max |got - want|, ok]
+# through @check and FileCheck wants ok == 1.
+#
+#   /usr/bin/python3 test/Integration/CPU/Inputs/gen-tests.py
+#
+# ===----------------------------------------------------------------------===#
+
+import math
+import os
+
+import numpy as np
+
+OUT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+rng = np.random.default_rng(20240611)
+f32 = np.float32
+
+# Graph ops accumulate in f32; their references are float64.
+GRAPH_TOL = 1e-5
+# Codecs are exact: lowering and reference do the same float32 operations.
+CODEC_TOL = 0.0
+
+# ----------------------------------------------------------------------------
+# Printing helpers
+# ----------------------------------------------------------------------------
+
+
+def lit(v):
+    v = float(v)
+    if math.isnan(v):
+        return "0x7FC00000"
+    if math.isinf(v):
+        return "0x7F800000" if v > 0 else "0xFF800000"
+    r = repr(v)
+    mant, _, exp = r.partition("e")
+    if exp and "." not in mant:  # MLIR wants 1.0e-05, not 1e-05
+        r = f"{mant}.0e{exp}"
+    return r
+
+
+def nested(a, fmt):
+    if a.ndim == 0:
+        return fmt(a.item())
+    return "[" + ", ".join(nested(x, fmt) for x in a) + "]"
+
+
+def ttype(shape, elt, enc=None):
+    dims = "x".join(str(d) for d in shape)
+    body = f"{dims}x{elt}" if shape else elt
+    return f"tensor<{body}, {enc}>" if enc else f"tensor<{body}>"
+
+
+def fdense(a, elt="f32", enc=None):
+    a = np.asarray(a)
+    return f"dense<{nested(a, lit)}> : {ttype(a.shape, elt, enc)}"
+
+
+def idense(a, elt, enc=None):
+    a = np.asarray(a)
+    return f"dense<{nested(a, lambda v: str(int(v)))}> : {ttype(a.shape, elt, enc)}"
+
+
+HARNESS = """
+func.func private @printMemrefF32(tensor<*xf32>)
+
+// Prints [max |got - want|, 1 if that is <= tol else 0]; NaN gives 0.
+func.func @check(%got: tensor<?xf32>, %want: tensor<?xf32>, %tol: f32) {
+  %zero = arith.constant 0.0 : f32
+  %init = tensor.empty() : tensor<f32>
+  %acc = linalg.fill ins(%zero : f32) outs(%init : tensor<f32>) -> tensor<f32>
+  %max = linalg.generic {indexing_maps = [affine_map<(d0) -> (d0)>, affine_map<(d0) -> (d0)>, affine_map<(d0) -> ()>],
+                         iterator_types = ["reduction"]}
+      ins(%got, %want : tensor<?xf32>, tensor<?xf32>) outs(%acc : tensor<f32>) {
+  ^bb0(%g: f32, %w: f32, %m: f32):
+    %d = arith.subf %g, %w : f32
+    %a = math.absf %d : f32
+    %r = arith.maximumf %m, %a : f32
+    linalg.yield %r : f32
+  } -> tensor<f32>
+  %err = tensor.extract %max[] : tensor<f32>
+  %ok = arith.cmpf ole, %err, %tol : f32
+  %okf = arith.uitofp %ok : i1 to f32
+  %out = tensor.from_elements %err, %okf : tensor<2xf32>
+  %u = tensor.cast %out : tensor<2xf32> to tensor<*xf32>
+  call @printMemrefF32(%u) : (tensor<*xf32>) -> ()
+  return
+}
+"""
+
+
+class Test:
+    def __init__(self, name, summary):
+        self.name = name
+        self.summary = summary
+        self.funcs = []
+        self.body = []
+        self.checks = []
+        self.n = 0
+
+    def value(self, text):
+        self.n += 1
+        name = f"%v{self.n}"
+        self.body.append(f"  {name} = {text}")
+        return name
+
+    def const(self, text):
+        return self.value(f"arith.constant {text}")
+
+    def check(self, label, got, got_shape, want, tol):
+        """Flattens `got` (a tensor<got_shape x f32> SSA value) and compares."""
+        want = np.asarray(want, dtype=f32)
+        n = int(np.prod(got_shape))
+        flat = got
+        if len(got_shape) != 1:
+            reassoc = "[[" + ", ".join(str(i) for i in range(len(got_shape))) + "]]"
+            flat = self.value(
+                f"tensor.collapse_shape {got} {reassoc} : {ttype(got_shape, 'f32')} into {ttype([n], 'f32')}")
+        dyn = self.value(f"tensor.cast {flat} : {ttype([n], 'f32')} to tensor<?xf32>")
+        w = self.const(fdense(want.reshape(-1)))
+        wdyn = self.value(f"tensor.cast {w} : {ttype([n], 'f32')} to tensor<?xf32>")
+        t = self.const(f"{lit(tol)} : f32")
+        self.body.append(f"  // {label}")
+        self.body.append(f"  call @check({dyn}, {wdyn}, {t}) : (tensor<?xf32>, tensor<?xf32>, f32) -> ()")
+        self.checks.append(f"// CHECK: sizes = [2] strides = [1] data =")
+        self.checks.append(f"// CHECK-NEXT: [{{{{[^,]+}}}}, 1]")
+
+    def write(self, tol_note):
+        lines = [
+            f"// {self.summary}",
+            "// Generated by Inputs/gen-tests.py: the expected values come from its",
+            f"// independent numpy reference; {tol_note}.",
+            "",
+            "// RUN: quant-opt %s --lower-to-cpu | %mlir_runner -e main -entry-point-result=void %runner_libs | FileCheck %s",
+            "",
+        ]
+        lines += self.checks
+        lines.append(HARNESS)
+        lines += self.funcs
+        lines.append("func.func @main() {")
+        lines += self.body
+        lines.append("  return")
+        lines.append("}")
+        with open(os.path.join(OUT, self.name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def rnd(*shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(f32)
+
+
+GRAPH_NOTE = f"tolerance {GRAPH_TOL} (absolute, values of order 1)"
+CODEC_NOTE = "tolerance 0: the codecs must be bit-exact"
+
+# ----------------------------------------------------------------------------
+# linear
+# ----------------------------------------------------------------------------
+
+t = Test("linear.mlir", "lq.linear lowered to linalg.matmul (transposed B) + bias, run on the CPU.")
+x, w, b = rnd(2, 3, 4), rnd(5, 4), rnd(5)
+want = x.astype(np.float64) @ w.astype(np.float64).T + b
+xv, wv, bv = t.const(fdense(x)), t.const(fdense(w)), t.const(fdense(b))
+y = t.value(f"lq.linear {xv}, {wv} bias {bv} : ({ttype([2,3,4],'f32')}, {ttype([5,4],'f32')}, {ttype([5],'f32')}) -> {ttype([2,3,5],'f32')}")
+t.check("3-D input with bias", y, [2, 3, 5], want, GRAPH_TOL)
+# Dynamic rows, no bias, rank-1 input.
+x2 = rnd(3, 4)
+t.funcs.append("""func.func @linear_dyn(%x: tensor<?x4xf32>, %w: tensor<5x4xf32>) -> tensor<?x5xf32> {
+  %y = lq.linear %x, %w : (tensor<?x4xf32>, tensor<5x4xf32>) -> tensor<?x5xf32>
+  return %y : tensor<?x5xf32>
+}
+""")
+xv2 = t.const(fdense(x2))
+xd = t.value(f"tensor.cast {xv2} : tensor<3x4xf32> to tensor<?x4xf32>")
+yd = t.value(f"call @linear_dyn({xd}, {wv}) : (tensor<?x4xf32>, tensor<5x4xf32>) -> tensor<?x5xf32>")
+ys = t.value(f"tensor.cast {yd} : tensor<?x5xf32> to tensor<3x5xf32>")
+t.check("dynamic rows", ys, [3, 5], x2.astype(np.float64) @ w.astype(np.float64).T, GRAPH_TOL)
+x3 = rnd(4)
+xv3 = t.const(fdense(x3))
+y3 = t.value(f"lq.linear {xv3}, {wv} : (tensor<4xf32>, tensor<5x4xf32>) -> tensor<5xf32>")
+t.check("rank-1 input", y3, [5], w.astype(np.float64) @ x3.astype(np.float64), GRAPH_TOL)
+t.write(GRAPH_NOTE)
+
+# ----------------------------------------------------------------------------
+# norms
+# ----------------------------------------------------------------------------
+
+t = Test("norms.mlir", "lq.rms_norm and lq.layer_norm lowered to linalg reductions, run on the CPU.")
+x, g, bb = rnd(2, 3, 8), rnd(8), rnd(8)
+xd64 = x.astype(np.float64)
+eps = float(f32(1e-5))
+rms = xd64 / np.sqrt((xd64 ** 2).mean(-1, keepdims=True) + eps) * g
+mu = xd64.mean(-1, keepdims=True)
+var = ((xd64 - mu) ** 2).mean(-1, keepdims=True)
+ln = (xd64 - mu) / np.sqrt(var + eps) * g + bb
+xv, gv, bv = t.const(fdense(x)), t.const(fdense(g)), t.const(fdense(bb))
+T3 = ttype([2, 3, 8], "f32")
+y = t.value(f"lq.rms_norm {xv}, {gv} {{epsilon = 1.0e-05 : f32}} : {T3}, tensor<8xf32>")
+t.check("rms_norm", y, [2, 3, 8], rms, GRAPH_TOL)
+y = t.value(f"lq.layer_norm {xv}, {gv} bias {bv} {{epsilon = 1.0e-05 : f32}} : {T3}, tensor<8xf32>, tensor<8xf32>")
+t.check("layer_norm with bias", y, [2, 3, 8], ln, GRAPH_TOL)
+t.funcs.append("""func.func @rms_dyn(%x: tensor<?x?xf32>, %g: tensor<?xf32>) -> tensor<?x?xf32> {
+  %y = lq.rms_norm %x, %g {epsilon = 1.0e-05 : f32} : tensor<?x?xf32>, tensor<?xf32>
+  return %y : tensor<?x?xf32>
+}
+""")
+x2 = rnd(3, 8)
+x2d = x2.astype(np.float64)
+xv2 = t.const(fdense(x2))
+xd = t.value(f"tensor.cast {xv2} : tensor<3x8xf32> to tensor<?x?xf32>")
+gd = t.value(f"tensor.cast {gv} : tensor<8xf32> to tensor<?xf32>")
+yd = t.value(f"call @rms_dyn({xd}, {gd}) : (tensor<?x?xf32>, tensor<?xf32>) -> tensor<?x?xf32>")
+ys = t.value(f"tensor.cast {yd} : tensor<?x?xf32> to tensor<3x8xf32>")
+t.check("rms_norm, dynamic shape", ys, [3, 8],
+        x2d / np.sqrt((x2d ** 2).mean(-1, keepdims=True) + eps) * g, GRAPH_TOL)
+t.write(GRAPH_NOTE)
+
+# ----------------------------------------------------------------------------
+# rotary
+# ----------------------------------------------------------------------------
+
+t = Test("rotary.mlir", "lq.rotary (rotate-half and interleaved, partial: 2R < D), run on the CPU.")
+B, H, T, D, R = 1, 2, 3, 10, 3
+x = rnd(B, H, T, D)
+ang = rng.uniform(-3, 3, (T, R))
+c, s = np.cos(ang).astype(f32), np.sin(ang).astype(f32)
+xd64, cd, sd = x.astype(np.float64), c.astype(np.float64), s.astype(np.float64)
+half = xd64.copy()
+for i in range(R):
+    a, bq = xd64[..., i], xd64[..., i + R]
+    half[..., i] = a * cd[:, i] - bq * sd[:, i]
+    half[..., i + R] = bq * cd[:, i] + a * sd[:, i]
+inter = xd64.copy()
+for i in range(R):
+    a, bq = xd64[..., 2 * i], xd64[..., 2 * i + 1]
+    inter[..., 2 * i] = a * cd[:, i] - bq * sd[:, i]
+    inter[..., 2 * i + 1] = bq * cd[:, i] + a * sd[:, i]
+xv, cv, sv = t.const(fdense(x)), t.const(fdense(c)), t.const(fdense(s))
+TX = ttype([B, H, T, D], "f32")
+y = t.value(f"lq.rotary {xv}, {cv}, {sv} : {TX}, tensor<{T}x{R}xf32>")
+t.check("rotate-half", y, [B, H, T, D], half, GRAPH_TOL)
+y = t.value(f"lq.rotary {xv}, {cv}, {sv} {{interleaved}} : {TX}, tensor<{T}x{R}xf32>")
+t.check("interleaved", y, [B, H, T, D], inter, GRAPH_TOL)
+t.write(GRAPH_NOTE)
+
+# ----------------------------------------------------------------------------
+# attention
+# ----------------------------------------------------------------------------
+
+
+def attention_ref(q, k, v, scale, causal, mask=None):
+    q, k, v = (a.astype(np.float64) for a in (q, k, v))
+    Bq, Hq, Tq, _ = q.shape
+    Hkv, S = k.shape[1], k.shape[2]
+    g = Hq // Hkv
+    out = np.zeros((Bq, Hq, Tq, v.shape[3]))
+    for bi in range(Bq):
+        for h in range(Hq):
+            kh = h // g
+            sc = q[bi, h] @ k[bi, kh].T * scale
+            if mask is not None:
+                m = np.broadcast_to(mask, (Bq, Hq, Tq, S))[bi, h]
+                if m.dtype == bool:
+                    sc = np.where(m, sc, -np.inf)
+                else:
+                    sc = sc + m
+            if causal:
+                for ti in range(Tq):
+                    for si in range(S):
+                        if si > ti + (S - Tq):
+                            sc[ti, si] = -np.inf
+            for ti in range(Tq):
+                row = sc[ti]
+                if np.all(np.isneginf(row)):
+                    continue  # fully masked: output 0
+                p = np.exp(row - row.max())
+                out[bi, h, ti] = p @ v[bi, kh] / p.sum()
+    return out
+
+
+t = Test("attention.mlir", "lq.attention (GQA, causal with S > T, masks, fully masked rows), run on the CPU.")
+Bq, Hq, Hkv, Tq, S, Dh, Dv = 2, 4, 2, 2, 5, 8, 6
+q, k, v = rnd(Bq, Hq, Tq, Dh), rnd(Bq, Hkv, S, Dh), rnd(Bq, Hkv, S, Dv)
+qv, kv, vv = t.const(fdense(q)), t.const(fdense(k)), t.const(fdense(v))
+TQ, TK, TV, TO = (ttype(list(a), "f32") for a in [(Bq, Hq, Tq, Dh), (Bq, Hkv, S, Dh), (Bq, Hkv, S, Dv), (Bq, Hq, Tq, Dv)])
+o = t.value(f"lq.attention {qv}, {kv}, {vv} {{causal}} : ({TQ}, {TK}, {TV}) -> {TO}")
+t.check("GQA 4/2, causal, S > T, default scale", o, [Bq, Hq, Tq, Dv],
+        attention_ref(q, k, v, 1 / math.sqrt(Dh), True), GRAPH_TOL)
+fm = rnd(Tq, S)
+fmv = t.const(fdense(fm))
+o = t.value(f"lq.attention {qv}, {kv}, {vv} mask {fmv} {{scale = 0.25 : f32}} : ({TQ}, {TK}, {TV}, tensor<{Tq}x{S}xf32>) -> {TO}")
+t.check("additive [T, S] mask, scale 0.25", o, [Bq, Hq, Tq, Dv], attention_ref(q, k, v, 0.25, False, fm), GRAPH_TOL)
+bm = rng.uniform(size=(Bq, 1, Tq, S)) > 0.4
+bm[0, 0, 1, :] = False  # a fully masked row: output 0, not NaN
+bmv = t.const(f"dense<{nested(bm, lambda b: 'true' if b else 'false')}> : {ttype(list(bm.shape), 'i1')}")
+o = t.value(f"lq.attention {qv}, {kv}, {vv} mask {bmv} {{causal}} : ({TQ}, {TK}, {TV}, {ttype(list(bm.shape), 'i1')}) -> {TO}")
+t.check("boolean [B, 1, T, S] mask + causal, one fully masked row", o, [Bq, Hq, Tq, Dv],
+        attention_ref(q, k, v, 1 / math.sqrt(Dh), True, bm), GRAPH_TOL)
+t.write(GRAPH_NOTE)
+
+# ----------------------------------------------------------------------------
+# embedding
+# ----------------------------------------------------------------------------
+
+t = Test("embedding.mlir", "lq.embedding lowered to a linalg.generic gather, run on the CPU.")
+table = rnd(7, 4)
+ids = rng.integers(0, 7, (2, 3))
+tv = t.const(fdense(table))
+iv = t.const(idense(ids, "i64"))
+e = t.value(f"lq.embedding {tv}, {iv} : (tensor<7x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>")
+t.check("i64 ids [2, 3]", e, [2, 3, 4], table[ids], 0.0)
+ids1 = rng.integers(0, 7, (5,))
+iv1 = t.const(idense(ids1, "i32"))
+e = t.value(f"lq.embedding {tv}, {iv1} : (tensor<7x4xf32>, tensor<5xi32>) -> tensor<5x4xf32>")
+t.check("i32 ids [5]", e, [5, 4], table[ids1], 0.0)
+t.write("tolerance 0: a gather is exact")
+
+# ----------------------------------------------------------------------------
+# Codecs: an independent reference
+# ----------------------------------------------------------------------------
+
+MINI = {  # name: (ebits, mbits, bias, special)
+    "f8E4M3FN": (4, 3, 7, "nanonly"),
+    "f8E5M2": (5, 2, 15, "ieee"),
+    "f6E2M3FN": (2, 3, 1, "none"),
+    "f6E3M2FN": (3, 2, 3, "none"),
+    "f4E2M1FN": (2, 1, 1, "none"),
+}
+
+
+def mini_value(name, code):
+    eb, mb, bias, sp = MINI[name]
+    w = 1 + eb + mb
+    sign = -1.0 if (code >> (w - 1)) & 1 else 1.0
+    e, m = (code >> mb) & ((1 << eb) - 1), code & ((1 << mb) - 1)
+    if sp == "ieee" and e == (1 << eb) - 1:
+        return sign * math.inf if m == 0 else math.nan
+    if sp == "nanonly" and e == (1 << eb) - 1 and m == (1 << mb) - 1:
+        return math.nan
+    if e == 0:
+        return sign * m * 2.0 ** (1 - bias - mb)
+    return sign * (1 + m / 2 ** mb) * 2.0 ** (e - bias)
+
+
+def mini_encode(name, v):
+    """Brute force: nearest finite code of v's sign, ties to the even code."""
+    eb, mb, bias, sp = MINI[name]
+    w = 1 + eb + mb
+    v = float(v)
+    if math.isnan(v):
+        return 0x7F if sp != "none" else 0
+    neg = math.copysign(1.0, v) < 0
+    best, bestd = None, None
+    for code in range(1 << (w - 1)):
+        val = mini_value(name, code)
+        if not math.isfinite(val):
+            continue
+        d = abs(abs(v) - val) if math.isfinite(v) else (0 if False else math.inf)
+        if best is None or d < bestd or (d == bestd and code % 2 == 0):
+            best, bestd = code, d
+    if math.isinf(v):
+        if sp == "ieee":
+            best = ((1 << eb) - 1) << mb
+        else:
+            best = max(c for c in range(1 << (w - 1)) if math.isfinite(mini_value(name, c)))
+    return best | ((1 << (w - 1)) if neg else 0)
+
+
+NF4 = np.array([-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+                -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+                0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+                0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0], dtype=f32)
+
+
+def nf4_encode(v):
+    d = np.abs(float(v) - NF4.astype(np.float64))
+    return int(np.argmin(d))  # argmin keeps the first (lower) index on ties
+
+
+def block_index(shape, block):
+    """For each element, the index of its scale in the row-major scale grid."""
+    idx = np.indices(shape)
+    return tuple(idx[i] // block[i] for i in range(len(shape)))
+
+
+def expand_scale(scales, shape, block):
+    return np.asarray(scales)[block_index(shape, block)]
+
+
+def e8m0_value(code):
+    return 2.0 ** (int(code) - 127)
+
+
+def scheme_str(fmt, **kw):
+    parts = [f"format = {fmt}"] + [f"{k} = {v}" for k, v in kw.items()]
+    return "#lq.scheme<" + ", ".join(parts) + ">"
+
+
+# ----------------------------------------------------------------------------
+# dequantize
+# ----------------------------------------------------------------------------
+
+t = Test("dequantize.mlir", "lq.dequantize for int4 (asym, groups), nf4, fp8, mxfp4, nvfp4, run on the CPU.")
+
+# int4 asymmetric, group 32 along axis 1, f16 scales, i8 zero points.
+shape, blk = (2, 64), (1, 32)
+codes = rng.integers(0, 16, shape)
+sc = rng.uniform(0.01, 0.2, (2, 2)).astype(np.float16)
+zp = rng.integers(0, 16, (2, 2))
+want = (codes - expand_scale(zp, shape, blk)).astype(f32) * expand_scale(sc, shape, blk).astype(f32)
+enc = scheme_str("int", bits=4, axis=1, group=32, symmetric="false")
+qv = t.const(idense(codes, "i4", enc))
+sv = t.const(fdense(sc, "f16"))
+zv = t.const(idense(zp, "i8"))
+d = t.value(f"lq.dequantize {qv}, {sv} zero_point {zv} : ({ttype(shape,'i4',enc)}, tensor<2x2xf16>, tensor<2x2xi8>) -> {ttype(shape,'f32')}")
+t.check("int4 asym, group 32", d, list(shape), want, CODEC_TOL)
+
+# int8 symmetric per-channel (axis 0), negative codes.
+shape = (3, 5)
+codes = rng.integers(-128, 128, shape)
+sc = rng.uniform(0.01, 0.2, (3, 1)).astype(f32)
+want = codes.astype(f32) * sc
+enc = scheme_str("int", bits=8, axis=0)
+qv, sv = t.const(idense(codes, "i8", enc)), t.const(fdense(sc))
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'i8',enc)}, tensor<3x1xf32>) -> {ttype(shape,'f32')}")
+t.check("int8 sym per channel", d, list(shape), want, CODEC_TOL)
+
+# int4 symmetric per channel, 16x32 = 512 codes: a packed dense_resource blob.
+shape = (16, 32)
+codes = rng.integers(-8, 8, shape)
+sc = rng.uniform(0.01, 0.2, (16, 1)).astype(f32)
+want = codes.astype(f32) * sc
+nib = (codes.reshape(-1) & 0xF).astype(np.uint8)
+packed = (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
+blob = "0x08000000" + packed.tobytes().hex().upper()
+enc = scheme_str("int", bits=4, axis=0)
+qv = t.const(f"dense_resource<packed_i4> : {ttype(shape, 'i4', enc)}")
+sv = t.const(fdense(sc))
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'i4',enc)}, tensor<16x1xf32>) -> {ttype(shape,'f32')}")
+t.check("int4 sym per channel from a packed dense_resource blob", d, list(shape), want, CODEC_TOL)
+
+# nf4, group 64, f32 scales.
+shape = (2, 128)
+codes = rng.integers(0, 16, shape)
+sc = rng.uniform(0.5, 2.0, (2, 2)).astype(f32)
+want = NF4[codes] * expand_scale(sc, shape, (1, 64))
+enc = scheme_str("nf4", axis=1, group=64)
+qv, sv = t.const(idense(codes, "i4", enc)), t.const(fdense(sc))
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'i4',enc)}, tensor<2x2xf32>) -> {ttype(shape,'f32')}")
+t.check("nf4, group 64", d, list(shape), want, CODEC_TOL)
+
+
+def finite_codes(name, n):
+    w = 1 + MINI[name][0] + MINI[name][1]
+    ok = [c for c in range(1 << w) if math.isfinite(mini_value(name, c))]
+    return np.array(ok)[rng.integers(0, len(ok), n)]
+
+
+def mini_dense(name, codes, enc):
+    vals = np.vectorize(lambda c: mini_value(name, int(c)))(codes)
+    # -0.0 literals keep the sign bit.
+    return f"dense<{nested(vals, lambda v: '-0.0' if v == 0 and math.copysign(1, v) < 0 else lit(v))}> : {ttype(list(codes.shape), name, enc)}", vals
+
+
+# fp8 e4m3 per-channel (axis 0), every finite code class.
+shape = (4, 8)
+codes = finite_codes("f8E4M3FN", 32).reshape(shape)
+sc = rng.uniform(0.01, 0.2, (4, 1)).astype(f32)
+enc = scheme_str("fp8_e4m3", axis=0)
+text, vals = mini_dense("f8E4M3FN", codes, enc)
+want = vals.astype(f32) * sc
+qv, sv = t.const(text), t.const(fdense(sc))
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'f8E4M3FN',enc)}, tensor<4x1xf32>) -> {ttype(shape,'f32')}")
+t.check("fp8 e4m3 per channel", d, list(shape), want, CODEC_TOL)
+
+# fp8 e5m2 per tensor, rank-0 scale.
+shape = (16,)
+codes = finite_codes("f8E5M2", 16).reshape(shape)
+enc = scheme_str("fp8_e5m2")
+text, vals = mini_dense("f8E5M2", codes, enc)
+want = vals.astype(f32) * f32(0.125)
+qv, sv = t.const(text), t.const("dense<0.125> : tensor<f32>")
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'f8E5M2',enc)}, tensor<f32>) -> {ttype(shape,'f32')}")
+t.check("fp8 e5m2 per tensor", d, list(shape), want, CODEC_TOL)
+
+# mxfp4: f4E2M1FN codes, E8M0 scales per 32.
+shape = (2, 64)
+codes = finite_codes("f4E2M1FN", 128).reshape(shape)
+sexp = rng.integers(120, 134, (2, 2))
+enc = scheme_str("mxfp4", axis=1, group=32)
+text, vals = mini_dense("f4E2M1FN", codes, enc)
+want = vals.astype(f32) * expand_scale(np.vectorize(e8m0_value)(sexp), shape, (1, 32)).astype(f32)
+qv = t.const(text)
+sv = t.const(f"dense<{nested(sexp, lambda c: lit(e8m0_value(c)))}> : tensor<2x2xf8E8M0FNU>")
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'f4E2M1FN',enc)}, tensor<2x2xf8E8M0FNU>) -> {ttype(shape,'f32')}")
+t.check("mxfp4, group 32", d, list(shape), want, CODEC_TOL)
+
+# mxfp6 e3m2, to cover 6-bit storage.
+codes = finite_codes("f6E3M2FN", 128).reshape(shape)
+enc = scheme_str("mxfp6_e3m2", axis=1, group=32)
+text, vals = mini_dense("f6E3M2FN", codes, enc)
+want = vals.astype(f32) * expand_scale(np.vectorize(e8m0_value)(sexp), shape, (1, 32)).astype(f32)
+qv = t.const(text)
+d = t.value(f"lq.dequantize {qv}, {sv} : ({ttype(shape,'f6E3M2FN',enc)}, tensor<2x2xf8E8M0FNU>) -> {ttype(shape,'f32')}")
+t.check("mxfp6 e3m2, group 32", d, list(shape), want, CODEC_TOL)
+
+# nvfp4: f4E2M1FN codes, E4M3 scales per 16, one f32 tensor scale.
+shape = (2, 32)
+codes = finite_codes("f4E2M1FN", 64).reshape(shape)
+scodes = np.array([0x38, 0x41, 0x2A, 0x4F])  # positive finite E4M3 codes
+svals = np.array([mini_value("f8E4M3FN", c) for c in scodes]).reshape(2, 2)
+gs = f32(0.0123)
+enc = scheme_str("nvfp4", axis=1, group=16)
+text, vals = mini_dense("f4E2M1FN", codes, enc)
+dscale = (expand_scale(svals, shape, (1, 16)).astype(f32) * gs).astype(f32)
+want = vals.astype(f32) * dscale
+qv = t.const(text)
+sv = t.const(fdense(svals, "f8E4M3FN"))
+gv = t.const(f"dense<{lit(gs)}> : tensor<f32>")
+d = t.value(f"lq.dequantize {qv}, {sv} global_scale {gv} : ({ttype(shape,'f4E2M1FN',enc)}, tensor<2x2xf8E4M3FN>, tensor<f32>) -> {ttype(shape,'f32')}")
+t.check("nvfp4, group 16, global scale", d, list(shape), want, CODEC_TOL)
+t.write(CODEC_NOTE)
+with open(os.path.join(OUT, "dequantize.mlir"), "a") as f:
+    f.write("\n{-#\n  dialect_resources: {\n    builtin: {\n      packed_i4: \"%s\"\n    }\n  }\n#-}\n" % blob)
+
+# ----------------------------------------------------------------------------
+# quantize (activation quantization), checked through dequantize
+# ----------------------------------------------------------------------------
+
+t = Test("quantize.mlir", "lq.quantize (round half to even, saturation) checked through lq.dequantize, run on the CPU.")
+
+
+def roundtrip(t, label, x, sc_text, sc_type, qtype, deq_scale, encode, decode, extra="", extra_types=""):
+    xv = t.const(fdense(x))
+    sv = t.const(sc_text)
+    ev = [t.const(e) for e in extra] if extra else []
+    ops = "".join(f" {kw} {v}" for (kw, _), v in zip(extra_types, ev)) if extra else ""
+    tys = "".join(f", {ty}" for _, ty in extra_types) if extra else ""
+    xt = ttype(list(x.shape), "f32")
+    q = t.value(f"lq.quantize {xv}, {sv}{ops} : ({xt}, {sc_type}{tys}) -> {qtype}")
+    d = t.value(f"lq.dequantize {q}, {sv}{ops} : ({qtype}, {sc_type}{tys}) -> {xt}")
+    want = decode(encode(x)) if deq_scale is None else None
+    t.check(label, d, list(x.shape), want if want is not None else deq_scale, CODEC_TOL)
+
+
+# int8 symmetric per tensor: ties (x / s = k + 0.5) and saturation.
+x = np.array([0.25, 0.75, -0.25, -1.25, 3.0, 100.0, -100.0, 0.1, -0.6, 1.26], dtype=f32)
+s = f32(0.5)
+q = np.clip(np.round(x / s), -128, 127)
+enc = scheme_str("int", bits=8)
+roundtrip(t, "int8 sym, ties to even, saturation", x, f"dense<{lit(s)}> : tensor<f32>", "tensor<f32>",
+          ttype([10], "i8", enc), (q * s).astype(f32), None, None)
+
+# int4 asymmetric, group 4, zero points.
+x = rnd(2, 8)
+sc = rng.uniform(0.1, 0.4, (2, 2)).astype(f32)
+zp = rng.integers(0, 16, (2, 2))
+S, Z = expand_scale(sc, x.shape, (1, 4)), expand_scale(zp, x.shape, (1, 4))
+q = np.clip(np.round(x / S) + Z, 0, 15)
+want = (q - Z).astype(f32) * S
+enc = scheme_str("int", bits=4, axis=1, group=4, symmetric="false")
+roundtrip(t, "int4 asym, group 4", x, fdense(sc), "tensor<2x2xf32>", ttype([2, 8], "i4", enc), want, None, None,
+          extra=[idense(zp, "i8")], extra_types=[("zero_point", "tensor<2x2xi8>")])
+
+# nf4 per tensor.
+x = rnd(16) * f32(0.5)
+s = f32(1.5)
+codes = np.array([nf4_encode(f32(v) / s) for v in x])
+enc = scheme_str("nf4")
+roundtrip(t, "nf4", x, f"dense<{lit(s)}> : tensor<f32>", "tensor<f32>", ttype([16], "i4", enc),
+          (NF4[codes] * s).astype(f32), None, None)
+
+# fp8 e4m3 per tensor: ties between neighbours, saturation to 448, subnormals.
+x = np.array([0.3, -7.0, 1000.0, -1e6, 0.26, 17.0, 19.0, 2.0 ** -8, 3 * 2.0 ** -10, -0.0, 1.0625, 9.5e-4], dtype=f32)
+s = f32(1.0)
+want = np.array([mini_value("f8E4M3FN", mini_encode("f8E4M3FN", v)) for v in x], dtype=f32)
+enc = scheme_str("fp8_e4m3")
+roundtrip(t, "fp8 e4m3: ties to even, saturation, subnormals", x, f"dense<{lit(s)}> : tensor<f32>", "tensor<f32>",
+          ttype([12], "f8E4M3FN", enc), want, None, None)
+
+# fp8 e5m2 per tensor.
+x = (rnd(12) * f32(1000)).astype(f32)
+x[0], x[1] = f32(1e6), f32(-70000.0)
+s = f32(0.5)
+want = np.array([mini_value("f8E5M2", mini_encode("f8E5M2", f32(v) / s)) for v in x], dtype=f32) * s
+enc = scheme_str("fp8_e5m2")
+roundtrip(t, "fp8 e5m2: satfinite", x, f"dense<{lit(s)}> : tensor<f32>", "tensor<f32>",
+          ttype([12], "f8E5M2", enc), want.astype(f32), None, None)
+
+# mxfp4 with E8M0 scales.
+x = rnd(2, 32) * f32(3)
+sexp = np.array([[126], [128]])
+sv = np.vectorize(e8m0_value)(sexp).astype(f32)
+S = expand_scale(sv, x.shape, (1, 32))
+want = np.vectorize(lambda v, s: mini_value("f4E2M1FN", mini_encode("f4E2M1FN", f32(v) / f32(s))))(x, S).astype(f32) * S
+enc = scheme_str("mxfp4", axis=1, group=32)
+roundtrip(t, "mxfp4", x, f"dense<{nested(sexp, lambda c: lit(e8m0_value(c)))}> : tensor<2x1xf8E8M0FNU>",
+          "tensor<2x1xf8E8M0FNU>", ttype([2, 32], "f4E2M1FN", enc), want.astype(f32), None, None)
+
+# nvfp4 with E4M3 block scales and a tensor scale.
+x = rnd(1, 32) * f32(2)
+svals = np.array([[mini_value("f8E4M3FN", 0x40), mini_value("f8E4M3FN", 0x36)]])
+gs = f32(0.37)
+dsc = (expand_scale(svals, x.shape, (1, 16)).astype(f32) * gs).astype(f32)
+want = np.vectorize(lambda v, d: mini_value("f4E2M1FN", mini_encode("f4E2M1FN", f32(v) / f32(d))))(x, dsc).astype(f32) * dsc
+enc = scheme_str("nvfp4", axis=1, group=16)
+roundtrip(t, "nvfp4", x, fdense(svals, "f8E4M3FN"), "tensor<1x2xf8E4M3FN>", ttype([1, 32], "f4E2M1FN", enc),
+          want.astype(f32), None, None, extra=[f"dense<{lit(gs)}> : tensor<f32>"],
+          extra_types=[("global_scale", "tensor<f32>")])
+t.write(CODEC_NOTE)
