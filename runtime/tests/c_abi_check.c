@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lq_rt/formats.h"
+#include "lq_rt/lq_rt.h"
 
 /// Returns 0 when a handful of calls made from C give the expected results.
 int lq_rt_c_abi_check(void) {

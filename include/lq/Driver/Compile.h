@@ -1,0 +1,54 @@
+//===- Compile.h - quant-compile's driver ---------------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_DRIVER_COMPILE_H
+#define LQ_DRIVER_COMPILE_H
+
+#include "lq/Import/ONNX.h"
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace mlir {
+class MLIRContext;
+} // namespace mlir
+
+namespace lq {
+
+/// Where `quant-compile` stops and what it writes.
+enum class EmitStage { Graph, Quantized, Lowered, LLVM, Object, Shared };
+
+struct CompileOptions {
+  std::string input;
+  std::string output;
+  EmitStage emit = EmitStage::Shared;
+  /// A named recipe (see listRecipes) or, when `pipeline` is set, ignored.
+  std::string recipe = "float";
+  /// A textual quant-opt pipeline run instead of the recipe's.
+  std::string pipeline;
+  /// Target CPU for code generation ("native" = this machine).
+  std::string cpu = "native";
+  unsigned optLevel = 3;
+  /// Also write `<output stem>.h` describing inputs and outputs.
+  bool emitHeader = true;
+  ONNXImportOptions import;
+};
+
+/// The recipes quant-compile knows, with one line of description each.
+llvm::ArrayRef<std::pair<llvm::StringRef, llvm::StringRef>> listRecipes();
+
+/// The quant-opt pipeline (textual, replayable) a compile runs between import
+/// and object code. Fails for an unknown recipe.
+mlir::FailureOr<std::string> getPipeline(const CompileOptions &options);
+
+/// Runs the compile. Diagnostics go through the context's handler; progress
+/// lines to `log`. Writes `options.output` only when everything succeeded.
+mlir::LogicalResult compile(const CompileOptions &options,
+                            mlir::MLIRContext &context, llvm::raw_ostream &log);
+
+} // namespace lq
+
+#endif // LQ_DRIVER_COMPILE_H

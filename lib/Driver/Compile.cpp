@@ -1,0 +1,406 @@
+//===- Compile.cpp - quant-compile's driver -----------------------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// import -> recipe pipeline -> --lower-to-cpu -> LLVM IR -> object -> shared
+// library + C header. Every stage can be printed (--emit), and the MLIR part
+// is one textual pipeline (--print-pipeline) that quant-opt replays.
+//
+// The shared library exports, for its entry function `main`:
+//   void lq_model_main(void **args);   // args[0..n) input memref descriptors,
+//                                      // args[n] the result struct
+//   const char lq_model_signature[];   // "in <name> <dtype> <dims>\n" lines,
+//                                      // then "out ..." lines
+// which is what lq_rt's lq_model_load/lq_model_run call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq/Driver/Compile.h"
+
+#include "passes/Passes.h"
+#include "passes/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/SubtargetFeature.h"
+
+#include <chrono>
+
+using namespace mlir;
+
+namespace lq {
+
+ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
+  static const std::pair<StringRef, StringRef> recipes[] = {
+      {"float", "no quantization: the model as imported, in its own precision"},
+  };
+  return recipes;
+}
+
+FailureOr<std::string> getPipeline(const CompileOptions &options) {
+  std::string quantize;
+  if (!options.pipeline.empty()) {
+    quantize = options.pipeline;
+  } else if (options.recipe == "float") {
+    quantize = "";
+  } else {
+    return failure();
+  }
+  std::string p = "builtin.module(canonicalize,cse";
+  if (!quantize.empty())
+    p += "," + quantize;
+  p += ",lower-to-cpu{c-wrappers=true})";
+  return p;
+}
+
+namespace {
+
+/// Seconds since `start`, for the progress lines.
+double since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+std::string dtypeOf(Type t) {
+  if (t.isF32()) return "f32";
+  if (t.isF16()) return "f16";
+  if (t.isBF16()) return "bf16";
+  if (t.isF64()) return "f64";
+  if (t.isInteger(64)) return "i64";
+  if (t.isInteger(32)) return "i32";
+  if (t.isInteger(16)) return "i16";
+  if (t.isInteger(8)) return "i8";
+  if (t.isInteger(1)) return "i1";
+  return "";
+}
+
+/// "in <name> <dtype> <d0>x<d1>..." lines for the entry function.
+FailureOr<std::string> signatureOf(func::FuncOp f) {
+  std::string sig;
+  llvm::raw_string_ostream os(sig);
+  auto line = [&](StringRef kind, StringRef name, Type type) -> LogicalResult {
+    auto t = dyn_cast<RankedTensorType>(type);
+    if (!t || !t.hasStaticShape() || dtypeOf(t.getElementType()).empty() ||
+        t.getEncoding())
+      return f.emitError() << "entry '" << kind << "' " << name << " has type "
+                           << type
+                           << ": lq_rt runs static tensors of f32/f16/bf16/"
+                              "f64/i64/i32/i16/i8/i1";
+    os << kind << " " << name << " " << dtypeOf(t.getElementType()) << " ";
+    if (t.getRank() == 0)
+      os << "scalar";
+    llvm::interleave(t.getShape(), os, "x");
+    os << "\n";
+    return success();
+  };
+  for (auto [i, type] : llvm::enumerate(f.getArgumentTypes())) {
+    auto name = f.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    if (failed(line("in", name ? name.getValue() : ("arg" + std::to_string(i)),
+                    type)))
+      return failure();
+  }
+  for (auto [i, type] : llvm::enumerate(f.getResultTypes())) {
+    auto name = f.getResultAttrOfType<StringAttr>(i, "onnx.name");
+    if (failed(line("out",
+                    name ? name.getValue() : ("result" + std::to_string(i)),
+                    type)))
+      return failure();
+  }
+  return sig;
+}
+
+/// Adds `void lq_model_main(void **args)` calling the entry's C interface and the
+/// signature string, so a C runtime can call any model the same way.
+LogicalResult addEntryPoints(llvm::Module &m, StringRef signature,
+                             unsigned numInputs, bool hasResults,
+                             Location loc) {
+  llvm::Function *ciface = m.getFunction("_mlir_ciface_lq_model_graph");
+  if (!ciface)
+    return emitError(loc)
+           << "the lowered module has no '_mlir_ciface_lq_model_graph'";
+  llvm::LLVMContext &ctx = m.getContext();
+  llvm::Type *ptr = llvm::PointerType::get(ctx, 0);
+  auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptr}, false);
+  auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage,
+                                    "lq_model_main", m);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fn));
+  SmallVector<llvm::Value *> args;
+  auto load = [&](unsigned i) {
+    llvm::Value *slot = b.CreateConstGEP1_64(ptr, fn->getArg(0), i);
+    return b.CreateLoad(ptr, slot);
+  };
+  if (hasResults)
+    args.push_back(load(numInputs));
+  for (unsigned i = 0; i < numInputs; ++i)
+    args.push_back(load(i));
+  if (args.size() != ciface->arg_size())
+    return emitError(loc) << "unexpected C interface: " << ciface->arg_size()
+                          << " parameters for " << numInputs << " inputs";
+  b.CreateCall(ciface, args);
+  b.CreateRetVoid();
+  auto *init = llvm::ConstantDataArray::getString(ctx, signature, true);
+  new llvm::GlobalVariable(m, init->getType(), true,
+                           llvm::GlobalValue::ExternalLinkage, init,
+                           "lq_model_signature");
+  return success();
+}
+
+/// Writes `contents` to `path` atomically (temp file + rename).
+LogicalResult writeFile(StringRef path, StringRef contents, Location loc) {
+  std::string error;
+  auto out = openOutputFile(path, &error);
+  if (!out)
+    return emitError(loc) << error;
+  out->os() << contents;
+  out->keep();
+  return success();
+}
+
+std::string headerFor(StringRef soName, StringRef signature) {
+  std::string h;
+  llvm::raw_string_ostream os(h);
+  os << "/* Generated by quant-compile for " << soName
+     << ". Load with lq_model_load() from <lq_rt/lq_rt.h>. */\n"
+     << "#ifndef LQ_MODEL_H\n#define LQ_MODEL_H\n#ifdef __cplusplus\n"
+     << "extern \"C\" {\n#endif\n\n/* Inputs and outputs, in call order:\n";
+  SmallVector<StringRef> lines;
+  signature.split(lines, '\n', -1, false);
+  for (StringRef l : lines)
+    os << " *   " << l << "\n";
+  os << " */\nstatic const char lq_model_signature_text[] =\n";
+  for (StringRef l : lines)
+    os << "    \"" << l << "\\n\"\n";
+  os << "    ;\n\n/* args[0..n_in) input memref descriptors, args[n_in] the "
+        "result struct. */\nvoid lq_model_main(void **args);\nextern const "
+        "char lq_model_signature[];\n\n#ifdef __cplusplus\n}\n#endif\n#endif\n";
+  return h;
+}
+
+} // namespace
+
+LogicalResult compile(const CompileOptions &options, MLIRContext &context,
+                      llvm::raw_ostream &log) {
+  auto start = std::chrono::steady_clock::now();
+  Location fileLoc = FileLineColLoc::get(&context, options.input, 0, 0);
+  StringRef in(options.input);
+
+  // 1. Graph.
+  OwningOpRef<ModuleOp> module;
+  if (in.ends_with(".onnx") || in.ends_with(".onnxtext")) {
+    auto imported = importONNXFile(in, &context, options.import);
+    if (failed(imported))
+      return failure();
+    module = std::move(*imported);
+    PassManager pm(&context);
+    pm.addPass(createCanonicalizerPass());
+    pm.addNestedPass<func::FuncOp>(mlir::lq::createLQRaisePass());
+    pm.addPass(createCanonicalizerPass());
+    pm.addPass(createCSEPass());
+    if (failed(pm.run(*module)))
+      return failure();
+  } else {
+    llvm::SourceMgr sm;
+    std::string error;
+    auto file = openInputFile(in, &error);
+    if (!file)
+      return emitError(fileLoc) << error;
+    sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sm, &context);
+    if (!module)
+      return failure();
+  }
+  log << "quant-compile: graph ready (" << llvm::format("%.2f", since(start))
+      << " s)\n";
+  auto print = [&](Operation *op) -> LogicalResult {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    op->print(os);
+    return writeFile(options.output, text, fileLoc);
+  };
+  if (options.emit == EmitStage::Graph)
+    return print(*module);
+
+  auto entry = module->lookupSymbol<func::FuncOp>("main");
+  if (!entry)
+    return emitError(fileLoc) << "the model has no 'main' function";
+  FailureOr<std::string> signature = signatureOf(entry);
+  if (failed(signature))
+    return failure();
+  unsigned numInputs = entry.getNumArguments();
+  bool hasResults = entry.getNumResults() > 0;
+  // A shared library must not export `main`: deployments link it into
+  // programs that have their own.
+  if (failed(SymbolTable::replaceAllSymbolUses(
+          entry, StringAttr::get(&context, "lq_model_graph"), *module)))
+    return emitError(fileLoc) << "cannot rename the entry function";
+  entry.setSymName("lq_model_graph");
+
+  // 2. Quantize + lower: one replayable pipeline.
+  FailureOr<std::string> pipeline = getPipeline(options);
+  if (failed(pipeline))
+    return emitError(fileLoc) << "unknown recipe '" << options.recipe
+                              << "' (see --list-recipes)";
+  // The textual pipeline carries its `builtin.module(...)` anchor, exactly
+  // as --print-pipeline shows it.
+  auto runPipeline = [&](StringRef text) -> LogicalResult {
+    FailureOr<OpPassManager> parsed = parsePassPipeline(text);
+    if (failed(parsed))
+      return emitError(fileLoc) << "bad pipeline '" << text << "'";
+    PassManager pm(&context);
+    static_cast<OpPassManager &>(pm) = *parsed;
+    return pm.run(*module);
+  };
+  if (options.emit == EmitStage::Quantized) {
+    // Everything before lower-to-cpu.
+    std::string quant = *pipeline;
+    StringRef lower = ",lower-to-cpu{c-wrappers=true}";
+    quant.replace(quant.find(lower.str()), lower.size(), "");
+    if (failed(runPipeline(quant)))
+      return failure();
+    return print(*module);
+  }
+  if (failed(runPipeline(*pipeline)))
+    return failure();
+  log << "quant-compile: lowered (" << llvm::format("%.2f", since(start))
+      << " s)\n";
+  if (options.emit == EmitStage::Lowered)
+    return print(*module);
+
+  // 3. LLVM IR, optimized for the target.
+  DialectRegistry translations;
+  registerAllToLLVMIRTranslations(translations);
+  context.appendDialectRegistry(translations);
+  llvm::LLVMContext llvmContext;
+  auto llvmModule = translateModuleToLLVMIR(*module, llvmContext);
+  if (!llvmModule)
+    return emitError(fileLoc) << "translation to LLVM IR failed";
+  if (failed(addEntryPoints(*llvmModule, *signature, numInputs, hasResults,
+                            fileLoc)))
+    return failure();
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string triple = llvm::sys::getDefaultTargetTriple();
+  std::string error;
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(llvm::Triple(triple), error);
+  if (!target)
+    return emitError(fileLoc) << "no target for '" << triple << "': " << error;
+  std::string cpu = options.cpu == "native" ? llvm::sys::getHostCPUName().str()
+                                            : options.cpu;
+  llvm::SubtargetFeatures features;
+  if (options.cpu == "native")
+    for (auto &f : llvm::sys::getHostCPUFeatures())
+      features.AddFeature(f.first(), f.second);
+  llvm::TargetOptions targetOptions;
+  std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
+      llvm::Triple(triple), cpu, features.getString(), targetOptions,
+      llvm::Reloc::PIC_, std::nullopt,
+      options.optLevel >= 2 ? llvm::CodeGenOptLevel::Aggressive
+                            : llvm::CodeGenOptLevel::Default));
+  llvmModule->setDataLayout(tm->createDataLayout());
+  llvmModule->setTargetTriple(llvm::Triple(triple));
+  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm.get());
+  if (auto err = optimize(llvmModule.get()))
+    return emitError(fileLoc) << "LLVM optimization failed: "
+                              << llvm::toString(std::move(err));
+  log << "quant-compile: LLVM IR optimized (" << llvm::format("%.2f", since(start))
+      << " s)\n";
+  if (options.emit == EmitStage::LLVM) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    llvmModule->print(os, nullptr);
+    return writeFile(options.output, text, fileLoc);
+  }
+
+  // 4. Object code.
+  SmallString<128> objPath;
+  if (options.emit == EmitStage::Object) {
+    objPath = options.output;
+  } else if (auto ec = llvm::sys::fs::createTemporaryFile("lq-model", "o",
+                                                          objPath)) {
+    return emitError(fileLoc) << "cannot create a temporary file: "
+                              << ec.message();
+  }
+  {
+    std::string objError;
+    auto obj = openOutputFile(objPath, &objError);
+    if (!obj)
+      return emitError(fileLoc) << objError;
+    llvm::legacy::PassManager codegen;
+    if (tm->addPassesToEmitFile(codegen, obj->os(), nullptr,
+                                llvm::CodeGenFileType::ObjectFile))
+      return emitError(fileLoc) << "the target cannot emit object files";
+    codegen.run(*llvmModule);
+    obj->keep();
+  }
+  log << "quant-compile: object written (" << llvm::format("%.2f", since(start))
+      << " s)\n";
+  auto writeHeader = [&]() -> LogicalResult {
+    if (!options.emitHeader || options.output == "-")
+      return success();
+    SmallString<128> header(options.output);
+    llvm::sys::path::replace_extension(header, "h");
+    return writeFile(header,
+                     headerFor(llvm::sys::path::filename(options.output),
+                               *signature),
+                     fileLoc);
+  };
+  if (options.emit == EmitStage::Object)
+    return writeHeader();
+
+  // 5. Shared library: ld.lld links the object alone (malloc/free resolve
+  // against the loading process).
+  auto lld = llvm::sys::findProgramByName("ld.lld-22");
+  if (!lld)
+    lld = llvm::sys::findProgramByName("ld.lld");
+  if (!lld) {
+    llvm::sys::fs::remove(objPath);
+    return emitError(fileLoc) << "cannot find ld.lld-22 to link '"
+                              << options.output << "'";
+  }
+  SmallString<128> tmpSo(options.output);
+  tmpSo += ".tmp";
+  SmallVector<StringRef> args = {*lld, "-shared", "-o", tmpSo, objPath};
+  std::string linkError;
+  int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, {}, 0, 0,
+                                     &linkError);
+  llvm::sys::fs::remove(objPath);
+  if (rc != 0) {
+    llvm::sys::fs::remove(tmpSo);
+    return emitError(fileLoc) << "linking '" << options.output
+                              << "' failed: " << linkError;
+  }
+  if (auto ec = llvm::sys::fs::rename(tmpSo, options.output))
+    return emitError(fileLoc) << "cannot write '" << options.output
+                              << "': " << ec.message();
+  log << "quant-compile: wrote " << options.output << " ("
+      << llvm::format("%.2f", since(start)) << " s)\n";
+  return writeHeader();
+}
+
+} // namespace lq

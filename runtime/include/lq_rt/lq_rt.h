@@ -1,0 +1,99 @@
+/*===- lq_rt.h - Load and run models compiled by quant-compile -----*- C -*-===*
+ * SPDX-License-Identifier: Apache-2.0
+ *===----------------------------------------------------------------------===*
+ *
+ * The C ABI a deployment links against. A model is a shared library written
+ * by quant-compile; lq_model_load opens it, reads its signature (names, types
+ * and shapes of inputs and outputs) and lq_model_run calls it. Every function
+ * returns a status; on failure lq_rt_last_error() says what went wrong (per
+ * thread). Nothing here aborts on bad caller input.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef LQ_RT_LQ_RT_H
+#define LQ_RT_LQ_RT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum lq_rt_status {
+  LQ_RT_OK = 0,
+  LQ_RT_ERROR_IO = 1,               /* cannot open / read / write a file */
+  LQ_RT_ERROR_INVALID_ARGUMENT = 2, /* wrong count, type, shape or value */
+  LQ_RT_ERROR_FORMAT = 3,           /* not an lq model / not a .npy file */
+  LQ_RT_ERROR_OUT_OF_MEMORY = 4,
+} lq_rt_status_t;
+
+typedef enum lq_dtype {
+  LQ_DTYPE_F32 = 0,
+  LQ_DTYPE_F16 = 1,
+  LQ_DTYPE_BF16 = 2,
+  LQ_DTYPE_F64 = 3,
+  LQ_DTYPE_I64 = 4,
+  LQ_DTYPE_I32 = 5,
+  LQ_DTYPE_I16 = 6,
+  LQ_DTYPE_I8 = 7,
+  LQ_DTYPE_BOOL = 8, /* one byte per element */
+} lq_dtype_t;
+
+#define LQ_MAX_RANK 8
+
+/** A dense row-major tensor. `data` is owned by whoever filled it: tensors
+ *  filled by lq_model_run or lq_npy_read are released with lq_tensor_free. */
+typedef struct lq_tensor {
+  lq_dtype_t dtype;
+  int32_t rank;
+  int64_t shape[LQ_MAX_RANK];
+  void *data;
+} lq_tensor_t;
+
+typedef struct lq_model lq_model_t;
+
+/** Message of the last failure on this thread ("" if none). */
+const char *lq_rt_last_error(void);
+
+/** Bytes per element; 0 for an invalid dtype. */
+size_t lq_dtype_size(lq_dtype_t dtype);
+/** "f32", "i64", ...; NULL for an invalid dtype. */
+const char *lq_dtype_name(lq_dtype_t dtype);
+/** Number of elements of `t` (1 for rank 0). */
+int64_t lq_tensor_numel(const lq_tensor_t *t);
+/** Frees `t->data` (allocated by lq_rt) and clears it. */
+void lq_tensor_free(lq_tensor_t *t);
+
+/** Opens a model library written by quant-compile. */
+lq_rt_status_t lq_model_load(const char *path, lq_model_t **model);
+void lq_model_free(lq_model_t *model);
+
+size_t lq_model_num_inputs(const lq_model_t *model);
+size_t lq_model_num_outputs(const lq_model_t *model);
+const char *lq_model_input_name(const lq_model_t *model, size_t i);
+const char *lq_model_output_name(const lq_model_t *model, size_t i);
+/** dtype, rank and shape of input/output `i`; `info->data` is set to NULL. */
+lq_rt_status_t lq_model_input_info(const lq_model_t *model, size_t i,
+                                   lq_tensor_t *info);
+lq_rt_status_t lq_model_output_info(const lq_model_t *model, size_t i,
+                                    lq_tensor_t *info);
+
+/** Runs the model. `inputs` must match the signature exactly (count, dtype,
+ *  shape; integer token ids within the embedding's range). Each output is
+ *  allocated by lq_rt; release it with lq_tensor_free. */
+lq_rt_status_t lq_model_run(lq_model_t *model, const lq_tensor_t *inputs,
+                            size_t num_inputs, lq_tensor_t *outputs,
+                            size_t num_outputs);
+
+/** Reads a NumPy .npy file (little-endian, C order; f32/f16/f64/i64/i32/i16/
+ *  i8/u8/bool) into a tensor allocated by lq_rt. */
+lq_rt_status_t lq_npy_read(const char *path, lq_tensor_t *out);
+/** Writes `t` as a .npy file. */
+lq_rt_status_t lq_npy_write(const char *path, const lq_tensor_t *t);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* LQ_RT_LQ_RT_H */

@@ -1,0 +1,132 @@
+//===- quant-compile.cpp - ONNX/MLIR to a shared library ----------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// quant-compile model.onnx|model.mlir [--recipe NAME | --pipeline '...']
+//               [--emit=graph|quantized|lowered|llvm|obj|so] -o model.so
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq/Driver/Compile.h"
+#include "lq/InitAll.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/MLIRContext.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/PrettyStackTrace.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace llvm;
+
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model>"));
+static cl::opt<std::string> outputFile("o", cl::desc("Output file"),
+                                       cl::value_desc("file"));
+static cl::opt<lq::EmitStage> emit(
+    "emit", cl::desc("Stage to write"), cl::init(lq::EmitStage::Shared),
+    cl::values(clEnumValN(lq::EmitStage::Graph, "graph", "imported graph IR"),
+               clEnumValN(lq::EmitStage::Quantized, "quantized",
+                          "after the recipe's passes"),
+               clEnumValN(lq::EmitStage::Lowered, "lowered", "LLVM dialect"),
+               clEnumValN(lq::EmitStage::LLVM, "llvm", "optimized LLVM IR"),
+               clEnumValN(lq::EmitStage::Object, "obj", "object file"),
+               clEnumValN(lq::EmitStage::Shared, "so", "shared library")));
+static cl::opt<bool> objectOnly("c", cl::desc("Write an object file (--emit=obj)"));
+static cl::opt<std::string> recipe("recipe", cl::desc("Quantization recipe"),
+                                   cl::init("float"));
+static cl::opt<std::string>
+    pipeline("pipeline", cl::desc("quant-opt pipeline to run instead of the "
+                                  "recipe's, e.g. 'func.func(...)'"));
+static cl::opt<bool> printPipeline("print-pipeline",
+                                   cl::desc("Print the pipeline and exit"));
+static cl::opt<bool> listRecipesFlag("list-recipes",
+                                     cl::desc("List the recipes and exit"));
+static cl::opt<std::string> cpu("cpu", cl::desc("Target CPU"),
+                                cl::init("native"));
+static cl::list<std::string>
+    inputShapes("input-shape", cl::desc("Pin an input's shape: name=1x128"));
+static cl::list<std::string> dims("dim",
+                                  cl::desc("Pin a symbolic dim: seq=128"));
+static cl::opt<bool> quiet("q", cl::desc("No progress lines"));
+
+static bool parseShapeOptions(lq::ONNXImportOptions &options) {
+  for (const std::string &spec : inputShapes) {
+    auto [name, rest] = StringRef(spec).split('=');
+    SmallVector<StringRef> parts;
+    rest.split(parts, 'x');
+    SmallVector<int64_t> shape;
+    for (StringRef p : parts) {
+      int64_t d;
+      if (p == "?")
+        d = -1;
+      else if (p.getAsInteger(10, d) || d < 0) {
+        errs() << "error: bad --input-shape '" << spec << "'\n";
+        return false;
+      }
+      shape.push_back(d);
+    }
+    if (name.empty() || shape.empty()) {
+      errs() << "error: bad --input-shape '" << spec << "'\n";
+      return false;
+    }
+    options.inputShapes[name] = shape;
+  }
+  for (const std::string &spec : dims) {
+    auto [name, value] = StringRef(spec).split('=');
+    int64_t d;
+    if (name.empty() || value.getAsInteger(10, d) || d < 0) {
+      errs() << "error: bad --dim '" << spec << "'\n";
+      return false;
+    }
+    options.dimParams[name] = d;
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
+  InitLLVM y(argc, argv);
+  llvm::setBugReportMsg("lq hit an internal error; please file an issue with "
+                        "the input and the command line\n");
+  mlir::DialectRegistry registry;
+  lq::registerAllDialects(registry);
+  lq::registerAllPasses();
+  cl::ParseCommandLineOptions(argc, argv, "lq model compiler\n");
+
+  if (listRecipesFlag) {
+    for (auto [name, help] : lq::listRecipes())
+      outs() << name << "\t" << help << "\n";
+    return 0;
+  }
+  lq::CompileOptions options;
+  options.recipe = recipe;
+  options.pipeline = pipeline;
+  options.cpu = cpu;
+  options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
+  if (printPipeline) {
+    auto p = lq::getPipeline(options);
+    if (failed(p)) {
+      errs() << "error: unknown recipe '" << recipe << "'\n";
+      return 1;
+    }
+    outs() << *p << "\n";
+    return 0;
+  }
+  if (inputFile.empty()) {
+    errs() << "error: no input model (see --help)\n";
+    return 1;
+  }
+  options.input = inputFile;
+  if (outputFile.empty())
+    outputFile = options.emit < lq::EmitStage::Object ? "-" : "model.so";
+  options.output = outputFile;
+  if (!parseShapeOptions(options.import))
+    return 1;
+
+  mlir::MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  return failed(lq::compile(options, context, quiet ? llvm::nulls() : llvm::errs()))
+             ? 1
+             : 0;
+}

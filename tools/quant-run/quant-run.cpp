@@ -1,0 +1,246 @@
+//===- quant-run.cpp - Run a model compiled by quant-compile ------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// quant-run model.so [--tokens 1,2,3 | --tokens-file ids.npy |
+//                     --prompt "text" --tokenizer tok.model]
+//                    [--input NAME=FILE.npy]... [--dump-logits out.npy]
+//                    [--dump-outputs DIR] [--repeat N] [--json]
+//
+// A thin CLI over lq_rt (no MLIR): what a deployment does, plus timing.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq_rt/lq_rt.h"
+
+#include <sentencepiece_processor.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+int fail(const std::string &msg) {
+  std::fprintf(stderr, "quant-run: error: %s\n", msg.c_str());
+  return 1;
+}
+
+const char *usage =
+    "usage: quant-run MODEL.so [--tokens 1,2,3 | --tokens-file ids.npy |\n"
+    "                  --prompt TEXT --tokenizer tok.model]\n"
+    "                 [--input NAME=FILE.npy]... [--dump-logits FILE.npy]\n"
+    "                 [--dump-outputs DIR] [--repeat N] [--json]\n";
+
+std::string shapeStr(const lq_tensor_t &t) {
+  std::string s = "[";
+  for (int i = 0; i < t.rank; ++i)
+    s += (i ? ", " : "") + std::to_string(t.shape[i]);
+  return s + "]";
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
+      dumpOutputs;
+  std::map<std::string, std::string> inputFiles;
+  int repeat = 1;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char *flag) -> const char * {
+      if (i + 1 >= argc) {
+        fail(std::string(flag) + " needs a value");
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    if (a == "--tokens") tokensArg = value("--tokens");
+    else if (a == "--tokens-file") tokensFile = value("--tokens-file");
+    else if (a == "--prompt") prompt = value("--prompt");
+    else if (a == "--tokenizer") tokenizer = value("--tokenizer");
+    else if (a == "--dump-logits") dumpLogits = value("--dump-logits");
+    else if (a == "--dump-outputs") dumpOutputs = value("--dump-outputs");
+    else if (a == "--repeat") repeat = std::atoi(value("--repeat"));
+    else if (a == "--json") json = true;
+    else if (a == "--input") {
+      std::string spec = value("--input");
+      size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return fail("--input '" + spec + "' is not NAME=FILE.npy");
+      inputFiles[spec.substr(0, eq)] = spec.substr(eq + 1);
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (a.rfind("--", 0) == 0) {
+      return fail("unknown option '" + a + "'\n" + usage);
+    } else if (modelPath.empty()) {
+      modelPath = a;
+    } else {
+      return fail("more than one model given");
+    }
+  }
+  if (modelPath.empty())
+    return fail(std::string("no model given\n") + usage);
+  if (repeat < 1)
+    return fail("--repeat must be >= 1");
+  int tokenSources = !tokensArg.empty() + !tokensFile.empty() + !prompt.empty();
+  if (tokenSources > 1)
+    return fail("give at most one of --tokens, --tokens-file, --prompt");
+  if (!prompt.empty() && tokenizer.empty())
+    return fail("--prompt needs --tokenizer");
+
+  lq_model_t *model = nullptr;
+  if (lq_model_load(modelPath.c_str(), &model) != LQ_RT_OK)
+    return fail(lq_rt_last_error());
+
+  // Token ids from the command line, a file or a prompt.
+  std::vector<int64_t> tokens;
+  if (!tokensArg.empty()) {
+    const char *p = tokensArg.c_str();
+    while (*p) {
+      char *end;
+      long long v = std::strtoll(p, &end, 10);
+      if (end == p)
+        return fail("--tokens '" + tokensArg + "' is not a comma-separated list");
+      tokens.push_back(v);
+      p = *end == ',' ? end + 1 : end;
+      if (*end && *end != ',')
+        return fail("--tokens '" + tokensArg + "' is not a comma-separated list");
+    }
+  } else if (!tokensFile.empty()) {
+    lq_tensor_t t{};
+    if (lq_npy_read(tokensFile.c_str(), &t) != LQ_RT_OK)
+      return fail(lq_rt_last_error());
+    if ((t.dtype != LQ_DTYPE_I64 && t.dtype != LQ_DTYPE_I32) || t.rank < 1 ||
+        t.rank > 2)
+      return fail("--tokens-file must hold int32/int64 ids of shape [T] or [B, T]");
+    for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
+      tokens.push_back(t.dtype == LQ_DTYPE_I64 ? static_cast<int64_t *>(t.data)[i]
+                                               : static_cast<int32_t *>(t.data)[i]);
+    lq_tensor_free(&t);
+  } else if (!prompt.empty()) {
+    sentencepiece::SentencePieceProcessor sp;
+    auto status = sp.Load(tokenizer);
+    if (!status.ok())
+      return fail("cannot load tokenizer '" + tokenizer + "': " + status.ToString());
+    std::vector<int> ids;
+    sp.Encode(prompt, &ids);
+    tokens.assign(ids.begin(), ids.end());
+  }
+
+  // Inputs: files by name, tokens into the integer input, empty tensors for
+  // zero-sized inputs (an empty KV cache).
+  size_t nIn = lq_model_num_inputs(model), nOut = lq_model_num_outputs(model);
+  std::vector<lq_tensor_t> inputs(nIn);
+  std::vector<bool> owned(nIn, false);
+  bool tokensUsed = tokens.empty();
+  int64_t numTokens = 0;
+  for (size_t i = 0; i < nIn; ++i) {
+    const char *name = lq_model_input_name(model, i);
+    lq_model_input_info(model, i, &inputs[i]);
+    auto it = inputFiles.find(name);
+    if (it != inputFiles.end()) {
+      lq_tensor_t t{};
+      if (lq_npy_read(it->second.c_str(), &t) != LQ_RT_OK)
+        return fail(lq_rt_last_error());
+      inputs[i] = t;
+      owned[i] = true;
+      inputFiles.erase(it);
+      continue;
+    }
+    bool isInt = inputs[i].dtype == LQ_DTYPE_I64 || inputs[i].dtype == LQ_DTYPE_I32;
+    if (isInt && !tokensUsed) {
+      int64_t want = lq_tensor_numel(&inputs[i]);
+      if (int64_t(tokens.size()) != want)
+        return fail("input '" + std::string(name) + "' takes " + shapeStr(inputs[i]) +
+                    " = " + std::to_string(want) + " ids, got " +
+                    std::to_string(tokens.size()) +
+                    " (the model's shapes are fixed at compile time: "
+                    "recompile with --dim seq=" + std::to_string(tokens.size()) + ")");
+      size_t es = lq_dtype_size(inputs[i].dtype);
+      inputs[i].data = std::malloc(want * es);
+      for (int64_t k = 0; k < want; ++k) {
+        if (inputs[i].dtype == LQ_DTYPE_I64)
+          static_cast<int64_t *>(inputs[i].data)[k] = tokens[k];
+        else
+          static_cast<int32_t *>(inputs[i].data)[k] = int32_t(tokens[k]);
+      }
+      owned[i] = true;
+      tokensUsed = true;
+      numTokens = want;
+      continue;
+    }
+    if (lq_tensor_numel(&inputs[i]) == 0) {
+      inputs[i].data = nullptr;
+      continue;
+    }
+    return fail("missing input '" + std::string(name) + "' " +
+                lq_dtype_name(inputs[i].dtype) + " " + shapeStr(inputs[i]) +
+                " (give --input " + name + "=FILE.npy)");
+  }
+  if (!inputFiles.empty())
+    return fail("the model has no input '" + inputFiles.begin()->first + "'");
+  if (!tokensUsed)
+    return fail("the model has no integer input for the token ids");
+
+  std::vector<lq_tensor_t> outputs(nOut);
+  std::vector<double> times;
+  for (int r = 0; r < repeat; ++r) {
+    if (r > 0)
+      for (auto &o : outputs)
+        lq_tensor_free(&o);
+    auto t0 = std::chrono::steady_clock::now();
+    if (lq_model_run(model, inputs.data(), nIn, outputs.data(), nOut) != LQ_RT_OK)
+      return fail(lq_rt_last_error());
+    times.push_back(std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  double median = times[times.size() / 2];
+  double tokS = numTokens > 0 ? double(numTokens) / median : 0.0;
+
+  if (!dumpLogits.empty() && nOut > 0 &&
+      lq_npy_write(dumpLogits.c_str(), &outputs[0]) != LQ_RT_OK)
+    return fail(lq_rt_last_error());
+  if (!dumpOutputs.empty())
+    for (size_t o = 0; o < nOut; ++o) {
+      std::string path = dumpOutputs + "/" + lq_model_output_name(model, o) + ".npy";
+      if (lq_npy_write(path.c_str(), &outputs[o]) != LQ_RT_OK)
+        return fail(lq_rt_last_error());
+    }
+
+  // The next token the model predicts after the last position.
+  long long next = -1;
+  if (nOut > 0 && outputs[0].dtype == LQ_DTYPE_F32 && outputs[0].rank >= 1) {
+    int64_t v = outputs[0].shape[outputs[0].rank - 1];
+    int64_t n = lq_tensor_numel(&outputs[0]);
+    const float *last = static_cast<float *>(outputs[0].data) + (n - v);
+    next = std::max_element(last, last + v) - last;
+  }
+  if (json) {
+    std::printf("{\"model\": \"%s\", \"tokens\": %lld, \"prefill_s\": %.6f, "
+                "\"prefill_tok_s\": %.1f, \"runs\": %d, \"next_token\": %lld}\n",
+                modelPath.c_str(), (long long)numTokens, median, tokS, repeat, next);
+  } else {
+    for (size_t o = 0; o < nOut; ++o)
+      std::printf("output %s: %s %s\n", lq_model_output_name(model, o),
+                  lq_dtype_name(outputs[o].dtype), shapeStr(outputs[o]).c_str());
+    std::printf("next token: %lld\n", next);
+    std::printf("prefill: %lld tokens in %.3f ms (%.1f tok/s, median of %d)\n",
+                (long long)numTokens, median * 1e3, tokS, repeat);
+  }
+  for (auto &o : outputs)
+    lq_tensor_free(&o);
+  for (size_t i = 0; i < nIn; ++i)
+    if (owned[i])
+      lq_tensor_free(&inputs[i]);
+  lq_model_free(model);
+  return 0;
+}
