@@ -15,16 +15,14 @@ config.test_exec_root = os.path.join(config.lq_obj_root, "test")
 config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixes=false"
 config.substitutions.append(("%lq_src_root", config.lq_src_root))
 config.substitutions.append(("%python", "/usr/bin/python3"))
+config.substitutions.append(("%models", os.path.join(config.lq_src_root, "models")))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.lq_tools_dir, config.llvm_tools_dir]
-tools = ["quant-opt", "lq_rt_tests"]
-for extra in ["quant-import", "quant-compile", "quant-run", "quant-eval"]:
-    if os.path.exists(os.path.join(config.lq_tools_dir, extra)):
-        tools.append(extra)
+tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "lq_rt_tests"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Running lowered IR (test/Integration/CPU): mlir-runner and its support libs.

@@ -17,6 +17,7 @@
 
 #include "lq/Driver/Compile.h"
 
+#include "dialects/LQ/IR/LQOps.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
 
@@ -123,6 +124,17 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
                     type)))
       return failure();
   }
+  // Token ids index an embedding: the runtime checks them before running.
+  f.walk([&](mlir::lq::EmbeddingOp e) {
+    auto arg = dyn_cast<BlockArgument>(e.getIds());
+    if (!arg || arg.getOwner() != &f.front())
+      return;
+    auto name = f.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "onnx.name");
+    os << "range "
+       << (name ? name.getValue().str()
+                : "arg" + std::to_string(arg.getArgNumber()))
+       << " 0 " << e.getTable().getType().getDimSize(0) << "\n";
+  });
   for (auto [i, type] : llvm::enumerate(f.getResultTypes())) {
     auto name = f.getResultAttrOfType<StringAttr>(i, "onnx.name");
     if (failed(line("out",

@@ -16,4 +16,15 @@ def VerifyLoweredPass : Pass<"lq-verify-lowered", "ModuleOp"> {
   }];
 }
 
+def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
+  let summary = "Turn memref.copy between strided buffers into loops";
+  let description = [{
+    `memref.copy` between contiguous buffers lowers to `llvm.memcpy`; any other
+    copy becomes a call to `memrefCopy` from MLIR's C runner utilities, which a
+    compiled model must not depend on. This pass rewrites those copies to
+    `linalg.copy`, which `convert-linalg-to-loops` turns into plain loops.
+  }];
+  let dependentDialects = ["linalg::LinalgDialect"];
+}
+
 #endif // LQ_PIPELINES_PASSES_TD

@@ -18,13 +18,17 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 
 namespace mlir::lq {
+#define GEN_PASS_DEF_EXPANDSTRIDEDCOPIESPASS
 #define GEN_PASS_DEF_VERIFYLOWEREDPASS
 #include "passes/Pipelines/Passes.h.inc"
 } // namespace mlir::lq
@@ -71,6 +75,30 @@ struct VerifyLoweredPass : lq::impl::VerifyLoweredPassBase<VerifyLoweredPass> {
   }
 };
 
+struct ExpandStridedCopiesPass
+    : lq::impl::ExpandStridedCopiesPassBase<ExpandStridedCopiesPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    SmallVector<memref::CopyOp> copies;
+    getOperation().walk([&](memref::CopyOp copy) {
+      auto contiguous = [](Type t) {
+        auto m = cast<MemRefType>(t);
+        return m.getLayout().isIdentity() ||
+               memref::isStaticShapeAndContiguousRowMajor(m);
+      };
+      if (!contiguous(copy.getSource().getType()) ||
+          !contiguous(copy.getTarget().getType()))
+        copies.push_back(copy);
+    });
+    for (memref::CopyOp copy : copies) {
+      OpBuilder b(copy);
+      linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(),
+                             copy.getTarget());
+      copy.erase();
+    }
+  }
+};
+
 } // namespace
 
 void lq::buildLowerToCpuPipeline(OpPassManager &pm,
@@ -86,6 +114,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   bufferization::BufferDeallocationPipelineOptions dealloc;
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
 
+  pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
@@ -99,6 +128,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
 
 void lq::registerPipelines() {
   ::mlir::registerPass([] { return lq::createVerifyLoweredPass(); });
+  ::mlir::registerPass([] { return lq::createExpandStridedCopiesPass(); });
   PassPipelineRegistration<LowerToCpuOptions>(
       "lower-to-cpu",
       "Lower lq IR on tensors to the LLVM dialect for the host CPU",

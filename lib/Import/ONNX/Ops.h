@@ -15,6 +15,10 @@ void registerCoreOps(llvm::StringMap<Translator> &table);
 void registerLLMOps(llvm::StringMap<Translator> &table);
 /// com.microsoft contrib ops.
 void registerMicrosoftOps(llvm::StringMap<Translator> &table);
+/// Fused LLM ops (RoPE, attention, GQA, integer matmuls, block-quantized
+/// gather) of ai.onnx (`ai`) and com.microsoft (`ms`).
+void registerFusedOps(llvm::StringMap<Translator> &ai,
+                      llvm::StringMap<Translator> &ms);
 
 /// Numpy-semantics matmul (see OpsCore.cpp).
 mlir::FailureOr<mlir::Value> emitMatMul(Importer &im, mlir::Location loc,

@@ -13,6 +13,7 @@ Translator (::lq::onnx_import::lookupTranslator)(llvm::StringRef domain,
     registerCoreOps(t.first);
     registerLLMOps(t.first);
     registerMicrosoftOps(t.second);
+    registerFusedOps(t.first, t.second);
     // onnxruntime registers SimplifiedLayerNormalization in the default
     // domain; exporters also write it under com.microsoft.
     t.second["SimplifiedLayerNormalization"] =
