@@ -22,7 +22,8 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.lq_tools_dir, config.llvm_tools_dir]
-tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "lq_rt_tests"]
+tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "quant-eval",
+         "lq_rt_tests"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 
 # Running lowered IR (test/Integration/CPU): mlir-runner and its support libs.
@@ -33,3 +34,9 @@ config.substitutions.append(
     ("%runner_libs", "-shared-libs=%s,%s" % (
         os.path.join(llvm_lib_dir, "libmlir_runner_utils.so"),
         os.path.join(llvm_lib_dir, "libmlir_c_runner_utils.so"))))
+# The same plus lq_rt, for IR lowered with lq_rt's kernels (the default).
+config.substitutions.append(
+    ("%lq_runner_libs", "-shared-libs=%s,%s,%s" % (
+        os.path.join(llvm_lib_dir, "libmlir_runner_utils.so"),
+        os.path.join(llvm_lib_dir, "libmlir_c_runner_utils.so"),
+        os.path.join(config.lq_obj_root, "lib", "liblq_rt.so"))))

@@ -10,7 +10,8 @@
 //   void lq_model_main(void **args);   // args[0..n) input memref descriptors,
 //                                      // args[n] the result struct
 //   const char lq_model_signature[];   // "in <name> <dtype> <dims>\n" lines,
-//                                      // then "out ..." lines
+//                                      // then "out ..." lines, then
+//                                      // "params N" and "weight_bytes N"
 // which is what lq_rt's lq_model_load/lq_model_run call.
 //
 //===----------------------------------------------------------------------===//
@@ -21,7 +22,10 @@
 #include "passes/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -143,6 +147,77 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
       return failure();
   }
   return sig;
+}
+
+/// "params N" and "weight_bytes N" signature lines: the model's weights as
+/// quant-eval reports them (bits per weight = 8 * weight_bytes / params).
+///
+/// A weight is a constant that feeds a weight operand of an lq op (linear
+/// weight and bias, embedding table, norm weight and bias, the quantized input
+/// of lq.dequantize/lq.quantize), or a float or quantized constant of rank >= 2
+/// that no lq op uses (the weight of a matmul the raising did not recognize).
+/// Scales, zero points and global scales of (de)quantization add storage but
+/// no parameters; rotary tables and masks are neither. Identical constants
+/// (an importer's copy of a tied embedding) count once. Storage is numel *
+/// element bits / 8, so i4 and f4 weights count half a byte each.
+std::string weightLinesOf(func::FuncOp f) {
+  enum Role { None, Weight, Overhead };
+  auto roleOf = [](OpOperand &use) -> Role {
+    Operation *user = use.getOwner();
+    unsigned i = use.getOperandNumber();
+    if (isa<mlir::lq::LinearOp>(user))
+      return i >= 1 ? Weight : None;
+    if (isa<mlir::lq::EmbeddingOp>(user))
+      return i == 0 ? Weight : None;
+    if (isa<mlir::lq::RMSNormOp, mlir::lq::LayerNormOp>(user))
+      return i >= 1 ? Weight : None;
+    if (isa<mlir::lq::DequantizeOp, mlir::lq::QuantizeOp>(user))
+      return i == 0 ? Weight : Overhead;
+    return None;
+  };
+  // Distinct contents: (type, raw bytes).
+  SmallVector<std::pair<Type, ArrayRef<char>>> seen;
+  uint64_t params = 0, bits = 0;
+  f.walk([&](arith::ConstantOp c) {
+    auto type = dyn_cast<RankedTensorType>(c.getType());
+    if (!type || !type.getElementType().isIntOrFloat())
+      return;
+    bool quantized = type.getEncoding() != nullptr;
+    bool isFloat = isa<FloatType>(type.getElementType());
+    Role role = None;
+    bool usedByLQ = false;
+    for (OpOperand &use : c->getUses()) {
+      if (isa<mlir::lq::LQDialect>(use.getOwner()->getDialect()))
+        usedByLQ = true;
+      Role r = roleOf(use);
+      if (r == Weight || (r == Overhead && role == None))
+        role = r;
+    }
+    if (role == None && !usedByLQ && type.getRank() >= 2 &&
+        (isFloat || quantized))
+      role = Weight;
+    if (role == None)
+      return;
+    ArrayRef<char> bytes;
+    if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue()))
+      bytes = dense.getRawData();
+    else if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+      if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
+        bytes = blob->getData();
+    if (!bytes.empty()) {
+      for (auto &[t, b] : seen)
+        if (t == type && b.size() == bytes.size() &&
+            std::equal(b.begin(), b.end(), bytes.begin()))
+          return;
+      seen.push_back({type, bytes});
+    }
+    uint64_t numel = type.getNumElements();
+    bits += numel * type.getElementType().getIntOrFloatBitWidth();
+    if (role == Weight)
+      params += numel;
+  });
+  return "params " + std::to_string(params) + "\nweight_bytes " +
+         std::to_string((bits + 7) / 8) + "\n";
 }
 
 /// Adds `void lq_model_main(void **args)` calling the entry's C interface and the
@@ -295,8 +370,26 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
       return failure();
     return print(*module);
   }
-  if (failed(runPipeline(*pipeline)))
-    return failure();
+  // The pipeline runs in two parts so the weights are counted after
+  // quantization and before lowering; together they are exactly *pipeline.
+  {
+    std::string quant = *pipeline;
+    StringRef lower = ",lower-to-cpu{c-wrappers=true}";
+    size_t at = quant.find(lower.str());
+    if (at == std::string::npos) {
+      if (failed(runPipeline(*pipeline)))
+        return failure();
+    } else {
+      quant.replace(at, lower.size(), "");
+      if (failed(runPipeline(quant)))
+        return failure();
+      if (auto f = module->lookupSymbol<func::FuncOp>("lq_model_graph"))
+        *signature += weightLinesOf(f);
+      if (failed(runPipeline(("builtin.module(" + lower.drop_front() + ")")
+                                 .str())))
+        return failure();
+    }
+  }
   log << "quant-compile: lowered (" << llvm::format("%.2f", since(start))
       << " s)\n";
   if (options.emit == EmitStage::Lowered)
@@ -397,7 +490,17 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   }
   SmallString<128> tmpSo(options.output);
   tmpSo += ".tmp";
-  SmallVector<StringRef> args = {*lld, "-shared", "-o", tmpSo, objPath};
+  // Kernels called by the model resolve in liblq_rt.so, found next to the
+  // model ($ORIGIN) or in lq's own lib/ directory.
+  std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+  SmallString<256> libDir(llvm::sys::path::parent_path(
+      llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(libDir, "lib");
+  std::string rpath = "$ORIGIN:" + libDir.str().str();
+  std::string libFlag = "-L" + libDir.str().str();
+  SmallVector<StringRef> args = {*lld,   "-shared", "-o",      tmpSo,
+                                 objPath, libFlag,  "-llq_rt", "-rpath",
+                                 rpath};
   std::string linkError;
   int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, {}, 0, 0,
                                      &linkError);

@@ -6,6 +6,7 @@
 #define LQ_PASSES_CONVERSION_PASSES_H
 
 #include "passes/Conversion/LQToLinalg/LQToLinalg.h"
+#include "passes/Conversion/LQToRuntime/LQToRuntime.h"
 
 namespace mlir::lq {
 

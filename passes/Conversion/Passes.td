@@ -38,4 +38,30 @@ def ConvertLQToLinalgPass : Pass<"convert-lq-to-linalg", "ModuleOp"> {
   ];
 }
 
+def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
+  let summary = "Call lq_rt's CPU kernels for f32 linears and attention";
+  let description = [{
+    Where a hand-written kernel beats code generation, the op becomes a call
+    into `lq_rt` (AVX-512 / AVX2 / scalar, dispatched at run time, threaded):
+
+    | op | kernel |
+    |---|---|
+    | `lq.linear` on f32 (bias added by a linalg op after the call) | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
+    | `lq.attention` on f32 without an explicit mask | `lq_rt_attention_f32` (GQA, causal bottom-right) |
+
+    Operands cross into buffers with `bufferization.to_buffer` (read-only,
+    fully dynamic strided layout, so any layout one-shot bufferization picks
+    is accepted), the result is a fresh `memref.alloc` returned with
+    `bufferization.to_tensor ... restrict writable`. Callees are declared
+    `llvm.emit_c_interface`, so the kernels receive memref descriptors.
+    Ops this pass leaves alone are lowered by `--convert-lq-to-linalg`.
+    A model compiled this way links against `liblq_rt.so`.
+  }];
+  let dependentDialects = [
+    "bufferization::BufferizationDialect", "func::FuncDialect",
+    "memref::MemRefDialect", "tensor::TensorDialect", "arith::ArithDialect",
+    "linalg::LinalgDialect"
+  ];
+}
+
 #endif // LQ_CONVERSION_PASSES_TD

@@ -103,6 +103,8 @@ struct ExpandStridedCopiesPass
 
 void lq::buildLowerToCpuPipeline(OpPassManager &pm,
                                  const LowerToCpuOptions &options) {
+  if (options.runtimeKernels)
+    pm.addPass(lq::createConvertLQToRuntimePass());
   pm.addPass(lq::createConvertLQToLinalgPass());
   pm.addPass(createCanonicalizerPass());
 

@@ -23,10 +23,15 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
       llvm::cl::desc("Emit _mlir_ciface_ wrappers for every function (C "
                      "callers pass memref descriptors by pointer)"),
       llvm::cl::init(false)};
+  Option<bool> runtimeKernels{
+      *this, "runtime-kernels",
+      llvm::cl::desc("Call lq_rt's kernels for f32 linears and attention "
+                     "(the model then links against liblq_rt.so)"),
+      llvm::cl::init(true)};
 };
 
 /// lq IR on tensors -> LLVM dialect for the host CPU:
-/// convert-lq-to-linalg, canonicalize, one-shot-bufferize (function
+/// convert-lq-to-runtime (unless runtime-kernels=false), convert-lq-to-linalg, canonicalize, one-shot-bufferize (function
 /// boundaries, identity layouts), the buffer deallocation pipeline,
 /// convert-linalg-to-loops, expand-strided-metadata, lower-affine,
 /// convert-scf-to-cf, convert-to-llvm, reconcile-unrealized-casts and

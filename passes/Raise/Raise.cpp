@@ -22,6 +22,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 #include <cmath>
@@ -150,13 +151,28 @@ struct RaiseLinear : OpRewritePattern<linalg::MatmulOp> {
     for (int64_t k = 0; k < K; ++k)
       for (int64_t n = 0; n < N; ++n)
         t[n * K + k] = (*vals)[k * N + n];
-    std::string name = "weight";
-    if (auto res = dyn_cast<DenseResourceElementsAttr>(
-            w.getDefiningOp<arith::ConstantOp>().getValue()))
-      name = res.getRawHandle().getKey().str();
-    Value wt = makeConstant(rewriter, w.getLoc(),
-                            RankedTensorType::get({N, K}, wTy.getElementType()),
-                            t, name);
+    auto wtTy = RankedTensorType::get({N, K}, wTy.getElementType());
+    // Tied embeddings: the output projection is the embedding table
+    // transposed. Reuse an identical constant rather than storing (and, at
+    // run time, streaming) the weights twice.
+    Value wt;
+    mm->getParentOfType<FunctionOpInterface>()->walk([&](arith::ConstantOp c) {
+      if (wt || c.getType() != wtTy)
+        return;
+      SmallVector<float> other;
+      if (succeeded(lq::readFloatElements(c.getValue(), other)) && other == t)
+        wt = c.getResult();
+    });
+    if (wt && !wt.getParentBlock()->findAncestorOpInBlock(*mm)) {
+      wt = {};
+    }
+    if (!wt) {
+      std::string name = "weight";
+      if (auto res = dyn_cast<DenseResourceElementsAttr>(
+              w.getDefiningOp<arith::ConstantOp>().getValue()))
+        name = res.getRawHandle().getKey().str();
+      wt = makeConstant(rewriter, w.getLoc(), wtTy, t, name);
+    }
     rewriter.replaceOpWithNewOp<lq::LinearOp>(mm, mm.getResultTypes()[0], x, wt,
                                               Value());
     return success();

@@ -50,6 +50,17 @@ std::string shapeString(const int64_t *shape, size_t rank) {
   return s + "]";
 }
 
+/// Whether a descriptor's strides are the dense row-major ones.
+bool isRowMajor(const int64_t *sizes, const int64_t *strides, size_t rank) {
+  int64_t expect = 1;
+  for (size_t k = rank; k-- > 0;) {
+    if (sizes[k] != 1 && strides[k] != expect)
+      return false;
+    expect *= sizes[k];
+  }
+  return true;
+}
+
 } // namespace
 
 struct lq_model {
@@ -80,11 +91,15 @@ static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
         }
       continue;
     }
+    // Other kinds ("params", "weight_bytes", ...) describe the model for
+    // tools like quant-eval; a loader skips what it does not know, so newer
+    // compilers can add lines without breaking older runtimes.
+    if (kind != "in" && kind != "out")
+      continue;
     Port p;
     p.name = name;
     ls >> dtype >> dims;
-    if ((kind != "in" && kind != "out") || !parseDtype(dtype, &p.dtype) ||
-        dims.empty())
+    if (!parseDtype(dtype, &p.dtype) || dims.empty())
       return lq_rt_fail(LQ_RT_ERROR_FORMAT, "bad signature line '%s'",
                         line.c_str());
     if (dims != "scalar") {
@@ -271,6 +286,8 @@ lq_rt_status_t lq_model_run(lq_model_t *m, const lq_tensor_t *inputs,
     t.data = std::malloc(n > 0 ? size_t(n) * es : 1);
     if (!t.data) {
       status = lq_rt_fail(LQ_RT_ERROR_OUT_OF_MEMORY, "cannot allocate output");
+    } else if (isRowMajor(sizes, strides, r)) {
+      std::memcpy(t.data, aligned + offset * es, size_t(n) * es);
     } else {
       std::vector<int64_t> idx(r, 0);
       for (int64_t i = 0; i < n; ++i) {

@@ -1,0 +1,68 @@
+//===- mlir_abi.cpp - Kernels as compiled models call them ---------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// Compiled models declare `func.func private @lq_rt_linear_f32(memref, ...)`
+// with `llvm.emit_c_interface`, so calls arrive here as pointers to MLIR's
+// ranked memref descriptors {allocated, aligned, offset, sizes[], strides[]}.
+// These shims turn descriptors into the plain kernel arguments.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq_rt/kernels.h"
+
+#include <cstdint>
+
+namespace {
+
+template <int Rank> struct MemRef {
+  float *allocated;
+  float *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+  float *data() const { return aligned + offset; }
+};
+
+lq_rt_view4_t view(const MemRef<4> *m) {
+  lq_rt_view4_t v;
+  v.data = m->data();
+  for (int i = 0; i < 4; ++i) {
+    v.sizes[i] = m->sizes[i];
+    v.strides[i] = m->strides[i];
+  }
+  return v;
+}
+
+} // namespace
+
+extern "C" {
+
+/// out[M, N] = x[M, K] . w[N, K]^T
+void _mlir_ciface_lq_rt_linear_f32(MemRef<2> *x, MemRef<2> *w, MemRef<2> *out) {
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = w->sizes[0];
+  if (x->strides[1] == 1 && w->strides[1] == 1 && out->strides[1] == 1) {
+    lq_rt_sgemm_nt(M, N, K, x->data(), x->strides[0], w->data(), w->strides[0],
+                   out->data(), out->strides[0]);
+    return;
+  }
+  // Any other layout: a plain loop (the compiler emits contiguous buffers,
+  // so this is a safety net, not a fast path).
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += x->data()[m * x->strides[0] + k * x->strides[1]] *
+             w->data()[n * w->strides[0] + k * w->strides[1]];
+      out->data()[m * out->strides[0] + n * out->strides[1]] = s;
+    }
+}
+
+void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,
+                                      MemRef<4> *out, float scale,
+                                      int32_t causal) {
+  lq_rt_view4_t qv = view(q), kv = view(k), vv = view(v), ov = view(out);
+  lq_rt_attention_f32(&qv, &kv, &vv, &ov, scale, causal);
+}
+
+} // extern "C"
