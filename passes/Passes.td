@@ -34,4 +34,56 @@ def LQRaisePass : Pass<"lq-raise", "func::FuncOp"> {
   ];
 }
 
+def QuantizeWeightsPass : Pass<"quantize-weights", "func::FuncOp"> {
+  let summary = "Quantize the constant weights of lq.linear (RTN)";
+  let description = [{
+    Round-to-nearest weight quantization, the baseline every other method is
+    measured against: each group of `group` weights along K (the input
+    dimension, contiguous in `[N, K]`) gets its own scale (and zero point when
+    `sym=false`), chosen by lq_rt's reference group quantizers:
+    symmetric int `s = max|w| / (2^(b-1) - 1)`, asymmetric
+    `s = (max - min) / (2^b - 1)`, `z = round(-min / s)`; NF4 `s = max|w|`
+    (QLoRA, arXiv:2305.14314); FP8 `s = max|w| / max_finite`; MX formats the
+    OCP MX v1.0 shared exponent; NVFP4 an E4M3 block scale times one f32
+    tensor scale.
+
+    The float weight is replaced by `lq.dequantize` of constant codes:
+
+    ```mlir
+    %y = lq.linear %x, %w : (tensor<8x256xf32>, tensor<768x256xf32>) -> tensor<8x768xf32>
+    // becomes
+    %q = arith.constant dense_resource<...> : tensor<768x256xi4, #lq.scheme<format = int, bits = 4, axis = 1, group = 128>>
+    %s = arith.constant dense<...> : tensor<768x2xf32>
+    %w4 = lq.dequantize %q, %s : (...) -> tensor<768x256xf32>
+    %y = lq.linear %x, %w4 : ...
+    ```
+
+    The output projection (the linear whose result the function returns) is
+    quantized with `lm-head` (default int8 per channel; `float` keeps it), as
+    llama.cpp and llm-compressor do; `keep` lists regexes of op names (ONNX
+    node names in locations) left in float.
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"int\"",
+           "int, nf4, fp8-e4m3, fp8-e5m2, mxfp4, mxfp6-e2m3, mxfp6-e3m2, "
+           "mxfp8-e4m3, mxfp8-e5m2, nvfp4">,
+    Option<"bits", "bits", "unsigned", /*default=*/"4", "Bits for format=int (2..8)">,
+    Option<"group", "group", "int64_t", /*default=*/"0",
+           "Weights per group along K; -1 = per output channel; 0 = the "
+           "format's default (int, nf4: 128; fp8: per channel; MX: 32; "
+           "NVFP4: 16)">,
+    Option<"sym", "sym", "bool", /*default=*/"true", "Symmetric (no zero point)">,
+    Option<"method", "method", "std::string", /*default=*/"\"rtn\"",
+           "Rounding method: rtn">,
+    Option<"lmHead", "lm-head", "std::string", /*default=*/"\"int8\"",
+           "Output projection: int8 (per channel), float, or same">,
+    ListOption<"keep", "keep", "std::string",
+               "Regexes of op names to leave in float">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Weights quantized">,
+  ];
+}
+
 #endif // LQ_PASSES_TD

@@ -1,0 +1,66 @@
+//===- WeightQuantizer.h - Codes, scales and IR for quantized weights -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// What every weight-quantization method (RTN, GPTQ, AWQ) shares: parsing a
+// format spec into a #lq.scheme for a [N, K] weight, round-to-nearest group
+// quantization with lq_rt's codecs, and building the constants plus the
+// lq.dequantize that replace the float weight.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_PASSES_QUANTIZE_WEIGHTQUANTIZER_H
+#define LQ_PASSES_QUANTIZE_WEIGHTQUANTIZER_H
+
+#include "dialects/LQ/IR/LQOps.h"
+#include "mlir/IR/Builders.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace mlir::lq {
+
+/// A quantized [N, K] weight: one code per element (row-major) and per-group
+/// scale data, groups running along K.
+struct QuantizedWeight {
+  int64_t rows = 0, cols = 0, groupSize = 0; // groups per row = cols / groupSize
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;       // int, nf4, fp8: f32 per group
+  std::vector<int32_t> zeroPoints; // asymmetric int
+  std::vector<uint8_t> scaleCodes; // mx: E8M0, nvfp4: E4M3 per group
+  float globalScale = 1.0f;        // nvfp4
+
+  int64_t groupsPerRow() const { return cols / groupSize; }
+};
+
+/// The scheme for an [N, K] weight: `format` is int|nf4|fp8-e4m3|fp8-e5m2|
+/// mxfp4|mxfp6-e2m3|mxfp6-e3m2|mxfp8-e4m3|mxfp8-e5m2|nvfp4; `group` < 0
+/// means per output channel (one group of K), 0 the format's default. Emits a diagnostic at `loc`
+/// and fails on impossible combinations.
+FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
+                                   StringRef format, unsigned bits,
+                                   int64_t group, bool symmetric, int64_t K);
+
+/// Elements per group along K of `scheme` for a weight with K columns.
+int64_t groupSizeOf(SchemeAttr scheme, int64_t K);
+
+/// Round-to-nearest quantization of every group (lq_rt's reference codecs).
+QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
+                            int64_t cols);
+
+/// Quantizes one group with a fixed scale (GPTQ's inner loop): returns the
+/// code and writes the dequantized value to `deq`.
+uint8_t quantizeWithScale(SchemeAttr scheme, const QuantizedWeight &q,
+                          int64_t row, int64_t group, float x, float &deq);
+
+/// Dequantized values of `q` (for error measurements and tests).
+std::vector<float> dequantize(SchemeAttr scheme, const QuantizedWeight &q);
+
+/// Builds the code/scale/zero-point constants and the lq.dequantize whose
+/// f32 result replaces the float weight.
+Value buildDequantize(OpBuilder &b, Location loc, SchemeAttr scheme,
+                      const QuantizedWeight &q, Type floatType);
+
+} // namespace mlir::lq
+
+#endif // LQ_PASSES_QUANTIZE_WEIGHTQUANTIZER_H
