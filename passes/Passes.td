@@ -34,6 +34,56 @@ def LQRaisePass : Pass<"lq-raise", "func::FuncOp"> {
   ];
 }
 
+def CalibratePass : Pass<"calibrate", "ModuleOp"> {
+  let summary = "Run the model on calibration data and record activation statistics in the IR";
+  let description = [{
+    Instruments a copy of the module (a call before every `lq.linear` hands
+    its input rows to an observer), lowers it with `--lower-to-cpu`, JIT-runs
+    it with MLIR's ExecutionEngine over the calibration samples (progress on
+    stderr) and attaches to every `lq.linear` of the original module:
+
+    | attribute | meaning |
+    |---|---|
+    | `lq.act_absmax` | per input channel max \|x\| (SmoothQuant, AWQ, activation scales) |
+    | `lq.act_meansq` | per input channel mean of x² (AWQ's importance) |
+    | `lq.act_range` | `[min, max]` over the whole input (per-tensor activation quantization) |
+    | `lq.calib_rows` | number of rows (tokens) observed |
+    | `lq.hessian` | `XᵀX / rows`, `[K, K]` f32 (GPTQ), only with `hessian=true`: K² × 8 bytes per linear while running |
+
+    Statistics stream: every call folds its rows into running maxima and sums
+    (Hessians via lq_rt's SGEMM), so memory does not grow with the number of
+    samples. Samples are `seq-len`-token windows, at offsets drawn with `seed`
+    (deterministic), from `tokens=FILE.npy` (int32/int64 ids, [T] or [N, T])
+    or from `text=FILE` tokenized line by line with `tokenizer=FILE`
+    (SentencePiece; EOS after each line, as quant-eval does). The model must
+    take the ids as its only non-empty input, `[1, seq-len]`.
+
+    ```
+    quant-opt m.mlir --calibrate="tokenizer=tok.model text=calib.txt samples=64 seq-len=256" -o calibrated.mlir
+    ```
+  }];
+  let dependentDialects = [
+    "mlir::lq::LQDialect", "mlir::arith::ArithDialect",
+    "mlir::bufferization::BufferizationDialect", "mlir::func::FuncDialect",
+    "mlir::memref::MemRefDialect", "mlir::tensor::TensorDialect",
+    "mlir::linalg::LinalgDialect", "mlir::math::MathDialect",
+    "mlir::scf::SCFDialect", "mlir::cf::ControlFlowDialect",
+    "mlir::LLVM::LLVMDialect"
+  ];
+  let options = [
+    Option<"tokens", "tokens", "std::string", "", "Token ids (.npy)">,
+    Option<"tokenizer", "tokenizer", "std::string", "", "SentencePiece model">,
+    Option<"text", "text", "std::string", "", "Calibration text file">,
+    Option<"samples", "samples", "int64_t", "32", "Number of windows">,
+    Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window (0: the model's)">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed for the window offsets">,
+    Option<"hessian", "hessian", "bool", "false", "Also record XᵀX for GPTQ">,
+    Option<"runtimeLib", "runtime-lib", "std::string", "",
+           "Path of liblq_rt.so (default: next to the tool, ../lib)">,
+    Option<"progress", "progress", "bool", "true", "Print progress to stderr">,
+  ];
+}
+
 def QuantizeWeightsPass : Pass<"quantize-weights", "func::FuncOp"> {
   let summary = "Quantize the constant weights of lq.linear (RTN)";
   let description = [{

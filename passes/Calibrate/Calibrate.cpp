@@ -1,0 +1,408 @@
+//===- Calibrate.cpp - Activation statistics by JIT-running the model -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// Every data-driven algorithm reads the same few statistics of each linear's
+// input X ([tokens, K]): per-channel max|X| (SmoothQuant, arXiv:2211.10438;
+// activation scales), per-channel mean X² (AWQ, arXiv:2306.00978) and the
+// Hessian proxy XᵀX (GPTQ, arXiv:2210.17323). They are computed once, here,
+// and stored as attributes, so every algorithm pass is a pure IR -> IR
+// function that can be lit-tested on a hand-written module.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Passes.h"
+#include "passes/Pipelines/Pipelines.h"
+
+#include "dialects/LQ/IR/LQOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <lq_rt/kernels.h>
+#include <lq_rt/lq_rt.h>
+#include <sentencepiece_processor.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <random>
+
+namespace mlir::lq {
+#define GEN_PASS_DEF_CALIBRATEPASS
+#include "passes/Passes.h.inc"
+} // namespace mlir::lq
+
+using namespace mlir;
+
+namespace {
+
+/// Running statistics of one linear's input.
+struct LinearStats {
+  int64_t K = 0, rows = 0;
+  std::vector<float> absmax;
+  std::vector<double> sumsq, hessian;
+  float min = std::numeric_limits<float>::infinity();
+  float max = -std::numeric_limits<float>::infinity();
+};
+
+struct Observer {
+  std::vector<LinearStats> stats;
+  bool hessian = false;
+  std::vector<float> transposed, gram;
+};
+
+Observer *activeObserver = nullptr;
+
+struct MemRef2D {
+  float *allocated, *aligned;
+  int64_t offset, sizes[2], strides[2];
+};
+
+/// Called by the instrumented model before linear `id` with its input rows.
+extern "C" void lqCalibObserve(int64_t id, MemRef2D *x) {
+  Observer *obs = activeObserver;
+  if (!obs || id < 0 || id >= int64_t(obs->stats.size()))
+    return;
+  LinearStats &s = obs->stats[id];
+  const int64_t M = x->sizes[0], K = x->sizes[1];
+  const float *base = x->aligned + x->offset;
+  if (s.K == 0) {
+    s.K = K;
+    s.absmax.assign(K, 0.0f);
+    s.sumsq.assign(K, 0.0);
+    if (obs->hessian)
+      s.hessian.assign(K * K, 0.0);
+  }
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k) {
+      float v = base[m * x->strides[0] + k * x->strides[1]];
+      s.absmax[k] = std::max(s.absmax[k], std::fabs(v));
+      s.sumsq[k] += double(v) * v;
+      s.min = std::min(s.min, v);
+      s.max = std::max(s.max, v);
+    }
+  if (obs->hessian) {
+    // XᵀX of this call with SGEMM (Xᵀ rows are K-contiguous), then folded
+    // into the double-precision running sum.
+    obs->transposed.resize(K * M);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t k = 0; k < K; ++k)
+        obs->transposed[k * M + m] = base[m * x->strides[0] + k * x->strides[1]];
+    obs->gram.resize(K * K);
+    lq_rt_sgemm_nt(K, K, M, obs->transposed.data(), M, obs->transposed.data(),
+                   M, obs->gram.data(), K);
+    for (int64_t i = 0; i < K * K; ++i)
+      s.hessian[i] += obs->gram[i];
+  }
+  s.rows += M;
+}
+
+MemRefType anyLayout(MLIRContext *ctx, int64_t rank) {
+  SmallVector<int64_t> shape(rank, ShapedType::kDynamic),
+      strides(rank, ShapedType::kDynamic);
+  return MemRefType::get(shape, Float32Type::get(ctx),
+                         StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides));
+}
+
+/// The module's entry: `main`, else its only public function.
+func::FuncOp entryOf(ModuleOp m) {
+  if (auto f = m.lookupSymbol<func::FuncOp>("main"))
+    return f;
+  func::FuncOp entry;
+  for (auto f : m.getOps<func::FuncOp>())
+    if (f.isPublic() && !f.isExternal())
+      entry = entry ? func::FuncOp() : f;
+  return entry;
+}
+
+struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
+  using Base::Base;
+
+  /// The token stream and the windows to run.
+  LogicalResult loadSamples(Location loc, int64_t window,
+                            std::vector<std::vector<int64_t>> &windows) {
+    std::vector<int64_t> stream;
+    if (!tokens.empty()) {
+      lq_tensor_t t{};
+      if (lq_npy_read(tokens.c_str(), &t) != LQ_RT_OK)
+        return emitError(loc) << "calibrate: " << lq_rt_last_error();
+      if ((t.dtype != LQ_DTYPE_I64 && t.dtype != LQ_DTYPE_I32) || t.rank < 1 ||
+          t.rank > 2) {
+        lq_tensor_free(&t);
+        return emitError(loc) << "calibrate: 'tokens' must hold int32/int64 "
+                                 "ids of shape [T] or [N, T]";
+      }
+      for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
+        stream.push_back(t.dtype == LQ_DTYPE_I64
+                             ? static_cast<int64_t *>(t.data)[i]
+                             : static_cast<int32_t *>(t.data)[i]);
+      bool rows = t.rank == 2 && t.shape[1] == window;
+      int64_t n = t.rank == 2 ? t.shape[0] : 0;
+      lq_tensor_free(&t);
+      if (rows) {
+        // [N, T] ids of the model's length: rows in order.
+        for (int64_t r = 0; r < std::min<int64_t>(n, samples); ++r)
+          windows.emplace_back(stream.begin() + r * window,
+                               stream.begin() + (r + 1) * window);
+        return success();
+      }
+    } else {
+      if (tokenizer.empty() || text.empty())
+        return emitError(loc) << "calibrate: give 'tokens=FILE.npy' or "
+                                 "'tokenizer=FILE text=FILE'";
+      sentencepiece::SentencePieceProcessor sp;
+      auto status = sp.Load(tokenizer);
+      if (!status.ok())
+        return emitError(loc) << "calibrate: cannot load tokenizer '"
+                              << tokenizer << "': " << status.ToString();
+      std::ifstream in(text);
+      if (!in)
+        return emitError(loc) << "calibrate: cannot read '" << text << "'";
+      std::string line;
+      int eos = sp.eos_id() >= 0 ? sp.eos_id() : 2;
+      while (std::getline(in, line)) {
+        std::vector<int> ids;
+        sp.Encode(line, &ids);
+        stream.insert(stream.end(), ids.begin(), ids.end());
+        stream.push_back(eos);
+      }
+    }
+    if (int64_t(stream.size()) < window)
+      return emitError(loc) << "calibrate: the data has " << stream.size()
+                            << " tokens, fewer than one window of " << window;
+    std::mt19937_64 rng(seed);
+    for (int64_t i = 0; i < samples; ++i) {
+      int64_t off = int64_t(rng() % uint64_t(stream.size() - window + 1));
+      windows.emplace_back(stream.begin() + off, stream.begin() + off + window);
+    }
+    return success();
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    Location loc = module.getLoc();
+    func::FuncOp entry = entryOf(module);
+    if (!entry)
+      return emitFailure(loc, "calibrate: no 'main' entry function");
+    if (samples <= 0)
+      return emitFailure(loc, "calibrate: 'samples' must be positive");
+
+    // The token-id input: the only input with elements.
+    int idsArg = -1;
+    for (auto [i, t] : llvm::enumerate(entry.getArgumentTypes())) {
+      auto rt = dyn_cast<RankedTensorType>(t);
+      if (!rt || !rt.hasStaticShape())
+        return emitFailure(loc, "calibrate: the entry's inputs must have "
+                                "static shapes");
+      if (rt.getNumElements() == 0)
+        continue;
+      if (idsArg >= 0 || !rt.getElementType().isInteger(64) ||
+          rt.getRank() != 2 || rt.getDimSize(0) != 1)
+        return emitFailure(loc, "calibrate: the model must take [1, T] int64 "
+                                "token ids as its only non-empty input");
+      idsArg = int(i);
+    }
+    if (idsArg < 0)
+      return emitFailure(loc, "calibrate: the model has no token-id input");
+    auto idsTy = cast<RankedTensorType>(entry.getArgumentTypes()[idsArg]);
+    int64_t window = idsTy.getDimSize(1);
+    if (seqLen > 0 && seqLen != window)
+      return emitFailure(loc, "calibrate: 'seq-len' " + std::to_string(seqLen) +
+                                  " differs from the model's input length " +
+                                  std::to_string(window) +
+                                  " (import with --dim seq=" +
+                                  std::to_string(seqLen) + ")");
+    std::vector<std::vector<int64_t>> windows;
+    if (failed(loadSamples(loc, window, windows)))
+      return signalPassFailure();
+
+    // 1. Instrument a copy: observe(id, x) before every f32 linear.
+    SmallVector<lq::LinearOp> linears;
+    entry.walk([&](lq::LinearOp op) { linears.push_back(op); });
+    if (linears.empty())
+      return emitFailure(loc, "calibrate: the model has no lq.linear (run "
+                              "--lq-raise first)");
+    OwningOpRef<ModuleOp> clone = module.clone();
+    func::FuncOp cEntry = entryOf(*clone);
+    SmallVector<lq::LinearOp> cLinears;
+    cEntry.walk([&](lq::LinearOp op) { cLinears.push_back(op); });
+    OpBuilder b(ctx);
+    b.setInsertionPointToEnd(clone->getBody());
+    auto observeFn = func::FuncOp::create(
+        b, loc, "lq_calib_observe",
+        b.getFunctionType({b.getI64Type(), anyLayout(ctx, 2)}, {}));
+    observeFn.setPrivate();
+    observeFn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    for (auto [id, op] : llvm::enumerate(cLinears)) {
+      auto xTy = op.getInput().getType();
+      if (!xTy.getElementType().isF32() || !xTy.hasStaticShape())
+        continue;
+      b.setInsertionPoint(op);
+      Location l = op.getLoc();
+      int64_t K = xTy.getShape().back(), M = xTy.getNumElements() / std::max<int64_t>(K, 1);
+      auto x2Ty = RankedTensorType::get({M, K}, b.getF32Type());
+      Value x2 = op.getInput();
+      if (xTy.getRank() == 1)
+        x2 = tensor::ExpandShapeOp::create(b, l, x2Ty, x2,
+                                           ArrayRef<ReassociationIndices>{{0, 1}});
+      else if (xTy.getRank() > 2) {
+        SmallVector<ReassociationIndices> r(2);
+        for (int64_t i = 0; i + 1 < xTy.getRank(); ++i)
+          r[0].push_back(i);
+        r[1].push_back(xTy.getRank() - 1);
+        x2 = tensor::CollapseShapeOp::create(b, l, x2Ty, x2, r);
+      }
+      auto exact = MemRefType::get(
+          {M, K}, b.getF32Type(),
+          StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                 {ShapedType::kDynamic, ShapedType::kDynamic}));
+      Value buf = bufferization::ToBufferOp::create(b, l, exact, x2, true);
+      Value any = memref::CastOp::create(b, l, anyLayout(ctx, 2), buf);
+      Value idv = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(id));
+      func::CallOp::create(b, l, observeFn, ValueRange{idv, any});
+    }
+    // A wrapper taking only the ids, so the JIT'd function has one signature.
+    b.setInsertionPointToEnd(clone->getBody());
+    auto run = func::FuncOp::create(b, loc, "lq_calib_run",
+                                    b.getFunctionType({idsTy}, {}));
+    Block *body = run.addEntryBlock();
+    b.setInsertionPointToStart(body);
+    SmallVector<Value> args;
+    for (auto [i, t] : llvm::enumerate(cEntry.getArgumentTypes())) {
+      if (int(i) == idsArg) {
+        args.push_back(body->getArgument(0));
+        continue;
+      }
+      auto rt = cast<RankedTensorType>(t);
+      args.push_back(tensor::EmptyOp::create(b, loc, rt.getShape(),
+                                             rt.getElementType()));
+    }
+    func::CallOp::create(b, loc, cEntry, args);
+    func::ReturnOp::create(b, loc);
+
+    // 2. Lower and JIT.
+    registerBuiltinDialectTranslation(*ctx);
+    registerLLVMDialectTranslation(*ctx);
+    PassManager pm(ctx);
+    lq::LowerToCpuOptions lowerOptions;
+    lowerOptions.cWrappers = true;
+    lq::buildLowerToCpuPipeline(pm, lowerOptions);
+    if (failed(pm.run(*clone)))
+      return emitFailure(loc, "calibrate: lowering the instrumented model "
+                              "failed");
+    std::string lib = runtimeLib;
+    if (lib.empty()) {
+      std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+      SmallString<256> p(llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+      llvm::sys::path::append(p, "lib", "liblq_rt.so");
+      lib = p.str().str();
+    }
+    if (!llvm::sys::fs::exists(lib))
+      return emitFailure(loc, "calibrate: cannot find the runtime '" + lib +
+                                  "' (set runtime-lib=PATH)");
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    ExecutionEngineOptions engineOptions;
+    SmallVector<StringRef> libs = {lib};
+    engineOptions.sharedLibPaths = libs;
+    auto optimize = makeOptimizingTransformer(2, 0, nullptr);
+    engineOptions.transformer = optimize;
+    auto engine = ExecutionEngine::create(*clone, engineOptions);
+    if (!engine)
+      return emitFailure(loc, "calibrate: JIT failed: " +
+                                  llvm::toString(engine.takeError()));
+    (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
+      llvm::orc::SymbolMap map;
+      map[interner("_mlir_ciface_lq_calib_observe")] = {
+          llvm::orc::ExecutorAddr::fromPtr(&lqCalibObserve),
+          llvm::JITSymbolFlags::Exported};
+      return map;
+    });
+    auto fn = (*engine)->lookup("_mlir_ciface_lq_calib_run");
+    if (!fn)
+      return emitFailure(loc, "calibrate: " + llvm::toString(fn.takeError()));
+    auto call = reinterpret_cast<void (*)(void *)>(*fn);
+
+    // 3. Run every window, streaming statistics.
+    Observer observer;
+    observer.hessian = hessian;
+    observer.stats.resize(cLinears.size());
+    activeObserver = &observer;
+    auto start = std::chrono::steady_clock::now();
+    for (size_t w = 0; w < windows.size(); ++w) {
+      struct {
+        int64_t *allocated, *aligned;
+        int64_t offset, sizes[2], strides[2];
+      } ids = {windows[w].data(), windows[w].data(), 0, {1, window}, {window, 1}};
+      call(&ids);
+      if (progress) {
+        double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - start).count();
+        int bar = int(30 * (w + 1) / windows.size());
+        llvm::errs() << "\rcalibrate: [" << std::string(bar, '=')
+                     << std::string(30 - bar, ' ') << "] " << (w + 1) << "/"
+                     << windows.size() << " windows, "
+                     << llvm::format("%.0f", (w + 1) * window / std::max(secs, 1e-9))
+                     << " tok/s";
+      }
+    }
+    activeObserver = nullptr;
+    if (progress)
+      llvm::errs() << "\n";
+
+    // 4. Attach the statistics to the original linears.
+    for (auto [id, op] : llvm::enumerate(linears)) {
+      LinearStats &s = observer.stats[id];
+      if (s.rows == 0)
+        continue;
+      b.setInsertionPoint(op);
+      auto vecTy = RankedTensorType::get({s.K}, b.getF32Type());
+      std::vector<float> meansq(s.K);
+      for (int64_t k = 0; k < s.K; ++k)
+        meansq[k] = float(s.sumsq[k] / double(s.rows));
+      op->setAttr("lq.act_absmax",
+                  DenseElementsAttr::get(vecTy, ArrayRef<float>(s.absmax)));
+      op->setAttr("lq.act_meansq",
+                  DenseElementsAttr::get(vecTy, ArrayRef<float>(meansq)));
+      op->setAttr("lq.act_range", b.getDenseF32ArrayAttr({s.min, s.max}));
+      op->setAttr("lq.calib_rows", b.getI64IntegerAttr(s.rows));
+      if (hessian) {
+        std::vector<float> h(s.K * s.K);
+        for (int64_t i = 0; i < s.K * s.K; ++i)
+          h[i] = float(s.hessian[i] / double(s.rows));
+        auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+            ArrayRef<char>(reinterpret_cast<const char *>(h.data()),
+                           h.size() * sizeof(float)),
+            alignof(uint64_t));
+        op->setAttr("lq.hessian",
+                    DenseResourceElementsAttr::get(
+                        RankedTensorType::get({s.K, s.K}, b.getF32Type()),
+                        "hessian", std::move(blob)));
+      }
+    }
+  }
+
+  void emitFailure(Location loc, const Twine &msg) {
+    emitError(loc) << msg;
+    signalPassFailure();
+  }
+};
+
+} // namespace
