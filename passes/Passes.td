@@ -136,4 +136,41 @@ def QuantizeWeightsPass : Pass<"quantize-weights", "func::FuncOp"> {
   ];
 }
 
+def GPTQPass : Pass<"gptq", "func::FuncOp"> {
+  let summary = "Quantize linear weights with GPTQ (arXiv:2210.17323)";
+  let description = [{
+    Integer weight quantization that minimizes the layer's output error on
+    the calibration data: columns are quantized in turn and each one's
+    rounding error is compensated in the columns not yet quantized, through
+    the inverse Hessian H = XᵀX recorded by `--calibrate="... hessian=true"`
+    (`lq.hessian`, removed once used). Dampening adds `damp · mean(diag H)` to
+    the diagonal; `act-order` visits columns by decreasing H_ii (with group
+    scales fixed from the original weights, AutoGPTQ's static groups); the
+    update is applied lazily in blocks of `block` columns.
+
+    The output projection (result returned by the function) is left for
+    `--quantize-weights` (int8 per channel by default), as in the recipes.
+    Produces the same IR as `--quantize-weights` (codes, scales, zero points,
+    `lq.dequantize`).
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"bits", "bits", "unsigned", /*default=*/"4", "Weight bits (2..8)">,
+    Option<"group", "group", "int64_t", /*default=*/"128",
+           "Columns per group; -1 = per output channel">,
+    Option<"sym", "sym", "bool", /*default=*/"true", "Symmetric (no zero point)">,
+    Option<"actOrder", "act-order", "bool", /*default=*/"false",
+           "Visit columns by decreasing Hessian diagonal">,
+    Option<"damp", "damp", "double", /*default=*/"0.01",
+           "Dampening, a fraction of the mean Hessian diagonal">,
+    Option<"blockSize", "block", "int64_t", /*default=*/"128",
+           "Columns per lazy-update block">,
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Emit a remark with each layer's time">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Weights quantized">,
+  ];
+}
+
 #endif // LQ_PASSES_TD
