@@ -59,27 +59,88 @@ using namespace mlir;
 
 namespace lq {
 
+namespace {
+struct Recipe {
+  StringRef name, help;
+  /// Passes before lowering; "{cal}" / "{cal-h}" become the calibration
+  /// pass (without / with Hessians).
+  StringRef pipeline;
+};
+
+const Recipe recipes[] = {
+    {"float", "no quantization: the model as imported", ""},
+    {"w8a16", "int8 weights per output channel (RTN)",
+     "func.func(quantize-weights{bits=8 group=-1})"},
+    {"w4a16-rtn", "int4 weights, groups of 128 along K, round to nearest",
+     "func.func(quantize-weights{bits=4 group=128})"},
+    {"w3a16-rtn", "int3 weights, groups of 128, round to nearest",
+     "func.func(quantize-weights{bits=3 group=128})"},
+    {"w4a16-gptq", "int4 weights, groups of 128, GPTQ (needs calibration)",
+     "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights)"},
+    {"w3a16-gptq", "int3 weights, groups of 128, GPTQ (needs calibration)",
+     "{cal-h},func.func(gptq{bits=3 group=128},quantize-weights)"},
+    {"nf4", "NF4 weights (QLoRA codebook), groups of 64",
+     "func.func(quantize-weights{format=nf4 group=64})"},
+    {"fp8-weights", "FP8 E4M3 weights, per output channel",
+     "func.func(quantize-weights{format=fp8-e4m3})"},
+    {"mxfp4", "MXFP4 weights (E2M1, E8M0 scale per 32)",
+     "func.func(quantize-weights{format=mxfp4})"},
+    {"nvfp4", "NVFP4 weights (E2M1, E4M3 scale per 16, f32 tensor scale)",
+     "func.func(quantize-weights{format=nvfp4})"},
+};
+} // namespace
+
 ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
-  static const std::pair<StringRef, StringRef> recipes[] = {
-      {"float", "no quantization: the model as imported, in its own precision"},
-  };
-  return recipes;
+  static const auto list = [] {
+    std::vector<std::pair<StringRef, StringRef>> l;
+    for (const Recipe &r : recipes)
+      l.push_back({r.name, r.help});
+    return l;
+  }();
+  return list;
 }
 
 FailureOr<std::string> getPipeline(const CompileOptions &options) {
   std::string quantize;
   if (!options.pipeline.empty()) {
     quantize = options.pipeline;
-  } else if (options.recipe == "float") {
-    quantize = "";
   } else {
-    return failure();
+    const Recipe *recipe = nullptr;
+    for (const Recipe &r : recipes)
+      if (r.name == options.recipe)
+        recipe = &r;
+    if (!recipe)
+      return failure();
+    quantize = recipe->pipeline.str();
+  }
+  auto calibrate = [&](bool hessian) {
+    std::string c = "calibrate{";
+    if (!options.calibrationTokens.empty())
+      c += "tokens=" + options.calibrationTokens;
+    else
+      c += "tokenizer=" + options.tokenizer + " text=" + options.calibrationText;
+    c += " samples=" + std::to_string(options.calibrationSamples);
+    if (hessian)
+      c += " hessian=true";
+    return c + "}";
+  };
+  for (auto [key, hessian] : {std::pair{"{cal-h}", true}, {"{cal}", false}}) {
+    size_t at = quantize.find(key);
+    if (at != std::string::npos)
+      quantize.replace(at, strlen(key), calibrate(hessian));
   }
   std::string p = "builtin.module(canonicalize,cse";
   if (!quantize.empty())
     p += "," + quantize;
   p += ",lower-to-cpu{c-wrappers=true})";
   return p;
+}
+
+/// Whether the compile needs calibration data it was not given.
+static bool needsCalibration(const CompileOptions &options,
+                             StringRef pipeline) {
+  return pipeline.contains("calibrate{") && options.calibrationTokens.empty() &&
+         (options.tokenizer.empty() || options.calibrationText.empty());
 }
 
 namespace {
@@ -351,6 +412,11 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   if (failed(pipeline))
     return emitError(fileLoc) << "unknown recipe '" << options.recipe
                               << "' (see --list-recipes)";
+  if (needsCalibration(options, *pipeline))
+    return emitError(fileLoc)
+           << "recipe '" << options.recipe
+           << "' needs calibration data: give --calibration-text FILE "
+              "--tokenizer FILE (or --calibration-tokens FILE.npy)";
   // The textual pipeline carries its `builtin.module(...)` anchor, exactly
   // as --print-pipeline shows it.
   auto runPipeline = [&](StringRef text) -> LogicalResult {

@@ -39,7 +39,7 @@ def ConvertLQToLinalgPass : Pass<"convert-lq-to-linalg", "ModuleOp"> {
 }
 
 def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
-  let summary = "Call lq_rt's CPU kernels for f32 linears and attention";
+  let summary = "Call lq_rt's CPU kernels for linears (f32, weight-only quantized) and attention";
   let description = [{
     Where a hand-written kernel beats code generation, the op becomes a call
     into `lq_rt` (AVX-512 / AVX2 / scalar, dispatched at run time, threaded):
@@ -47,6 +47,7 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
     | op | kernel |
     |---|---|
     | `lq.linear` on f32 (bias added by a linalg op after the call) | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
+    | `lq.linear` of `lq.dequantize` of int4/int8 (sym, asym) or NF4 constants, groups along K or per channel | `lq_rt_linear_q_f32` (codes decoded in registers; codes repacked per row into an i8 blob, scales and `-zero_point*scale` as f32 `[N, K/g]`) |
     | `lq.attention` on f32 without an explicit mask | `lq_rt_attention_f32` (GQA, causal bottom-right) |
 
     Operands cross into buffers with `bufferization.to_buffer` (read-only,

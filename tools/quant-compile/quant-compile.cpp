@@ -49,6 +49,16 @@ static cl::list<std::string>
 static cl::list<std::string> dims("dim",
                                   cl::desc("Pin a symbolic dim: seq=128"));
 static cl::opt<bool> quiet("q", cl::desc("No progress lines"));
+static cl::opt<std::string>
+    calibrationText("calibration-text",
+                    cl::desc("Calibration text (recipes that calibrate)"));
+static cl::opt<std::string> tokenizer("tokenizer",
+                                      cl::desc("SentencePiece model"));
+static cl::opt<std::string>
+    calibrationTokens("calibration-tokens",
+                      cl::desc("Calibration token ids (.npy) instead of text"));
+static cl::opt<int64_t> calibrationSamples(
+    "calibration-samples", cl::desc("Calibration windows"), cl::init(32));
 
 static bool parseShapeOptions(lq::ONNXImportOptions &options) {
   for (const std::string &spec : inputShapes) {
@@ -102,6 +112,10 @@ int main(int argc, char **argv) {
   options.recipe = recipe;
   options.pipeline = pipeline;
   options.cpu = cpu;
+  options.calibrationText = calibrationText;
+  options.tokenizer = tokenizer;
+  options.calibrationTokens = calibrationTokens;
+  options.calibrationSamples = calibrationSamples;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   if (printPipeline) {
     auto p = lq::getPipeline(options);

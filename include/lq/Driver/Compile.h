@@ -29,6 +29,9 @@ struct CompileOptions {
   std::string recipe = "float";
   /// A textual quant-opt pipeline run instead of the recipe's.
   std::string pipeline;
+  /// Calibration data for recipes that need it.
+  std::string calibrationText, tokenizer, calibrationTokens;
+  int64_t calibrationSamples = 32;
   /// Target CPU for code generation ("native" = this machine).
   std::string cpu = "native";
   unsigned optLevel = 3;

@@ -5,8 +5,11 @@
 // Linear layers and attention dominate an LLM's time. Loop nests from
 // linalg-to-loops reach a few GFLOP/s; lq_rt's packed SGEMM and fused
 // attention kernels run near the machine's peak, so f32 linears and
-// attention call them. See the pass description in Passes.td for the
-// buffer handshake.
+// attention call them. A linear whose weight is `lq.dequantize` of int4,
+// int8 or NF4 constants calls the fused quantized kernel instead, with the
+// codes and scales re-laid out at compile time, so the float weight is never
+// materialized. See the pass description in Passes.td for the buffer
+// handshake.
 //
 //===----------------------------------------------------------------------===//
 
@@ -19,8 +22,12 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <lq_rt/formats.h>
 
 namespace mlir::lq {
 #define GEN_PASS_DEF_CONVERTLQTORUNTIMEPASS
@@ -33,10 +40,10 @@ namespace {
 
 /// memref<?x...x?xf32, strided<[?, ...], offset: ?>>: the kernels' view of
 /// any f32 buffer.
-MemRefType anyLayout(MLIRContext *ctx, int64_t rank) {
+MemRefType anyLayout(MLIRContext *ctx, int64_t rank, Type elt = {}) {
   SmallVector<int64_t> shape(rank, ShapedType::kDynamic), strides(rank, ShapedType::kDynamic);
   return MemRefType::get(
-      shape, Float32Type::get(ctx),
+      shape, elt ? elt : Float32Type::get(ctx),
       StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides));
 }
 
@@ -61,14 +68,78 @@ Value inBuffer(PatternRewriter &rewriter, Location loc, Value t) {
                              SmallVector<int64_t>(ty.getRank(), ShapedType::kDynamic)));
   Value buf = bufferization::ToBufferOp::create(rewriter, loc, exact, t,
                                                 /*read_only=*/true);
-  return memref::CastOp::create(rewriter, loc,
-                                anyLayout(rewriter.getContext(), ty.getRank()),
-                                buf);
+  return memref::CastOp::create(
+      rewriter, loc,
+      anyLayout(rewriter.getContext(), ty.getRank(), ty.getElementType()), buf);
 }
 
 bool isStaticF32(Value v) {
   auto t = dyn_cast<RankedTensorType>(v.getType());
   return t && t.getElementType().isF32() && t.hasStaticShape() && !t.getEncoding();
+}
+
+/// Replaces `op` by a kernel call on its input collapsed to [M, K]: `call`
+/// gets the input and a fresh [M, N] output buffer and emits the call. The
+/// linear's bias is added after the call by a linalg op.
+LogicalResult replaceLinear(
+    lq::LinearOp op, PatternRewriter &rewriter,
+    function_ref<void(Value x2, Value out)> call) {
+  Location loc = op.getLoc();
+  MLIRContext *ctx = op.getContext();
+  auto xTy = op.getInput().getType();
+  auto yTy = op.getResult().getType();
+  int64_t K = xTy.getShape().back(), N = op.getWeight().getType().getDimSize(0);
+  int64_t M = xTy.getNumElements() / std::max<int64_t>(K, 1);
+  if (K == 0 || M == 0 || N == 0)
+    return rewriter.notifyMatchFailure(op, "empty linear");
+  auto x2Ty = RankedTensorType::get({M, K}, rewriter.getF32Type());
+  auto y2Ty = RankedTensorType::get({M, N}, rewriter.getF32Type());
+  auto reassoc = [](int64_t rank) {
+    SmallVector<ReassociationIndices> r(2);
+    for (int64_t i = 0; i + 1 < rank; ++i)
+      r[0].push_back(i);
+    r[1].push_back(rank - 1);
+    return r;
+  };
+  Value x2 = op.getInput();
+  if (xTy.getRank() == 1)
+    x2 = tensor::ExpandShapeOp::create(rewriter, loc, x2Ty, x2,
+                                       ArrayRef<ReassociationIndices>{{0, 1}});
+  else if (xTy.getRank() > 2)
+    x2 = tensor::CollapseShapeOp::create(rewriter, loc, x2Ty, x2,
+                                         reassoc(xTy.getRank()));
+  Value out = memref::AllocOp::create(
+      rewriter, loc, MemRefType::get({M, N}, rewriter.getF32Type()));
+  call(inBuffer(rewriter, loc, x2),
+       memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out));
+  Value y2 = bufferization::ToTensorOp::create(rewriter, loc, y2Ty, out,
+                                               /*restrict=*/true,
+                                               /*writable=*/true);
+  if (Value bias = op.getBias()) {
+    AffineMap id = AffineMap::getMultiDimIdentityMap(2, ctx);
+    AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, ctx)}, ctx);
+    Value init = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{M, N},
+                                         rewriter.getF32Type());
+    y2 = linalg::GenericOp::create(
+             rewriter, loc, TypeRange{y2Ty}, ValueRange{y2, bias},
+             ValueRange{init}, ArrayRef<AffineMap>{id, col, id},
+             ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
+                                           utils::IteratorType::parallel},
+             [](OpBuilder &b, Location l, ValueRange a) {
+               linalg::YieldOp::create(b, l,
+                                       Value(arith::AddFOp::create(b, l, a[0], a[1])));
+             })
+             .getResult(0);
+  }
+  Value y = y2;
+  if (yTy.getRank() == 1)
+    y = tensor::CollapseShapeOp::create(rewriter, loc, yTy, y2,
+                                        ArrayRef<ReassociationIndices>{{0, 1}});
+  else if (yTy.getRank() > 2)
+    y = tensor::ExpandShapeOp::create(rewriter, loc, yTy, y2,
+                                      reassoc(yTy.getRank()));
+  rewriter.replaceOp(op, y);
+  return success();
 }
 
 struct LinearToRuntime : OpRewritePattern<lq::LinearOp> {
@@ -78,68 +149,202 @@ struct LinearToRuntime : OpRewritePattern<lq::LinearOp> {
     if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
         !isStaticF32(op.getResult()))
       return rewriter.notifyMatchFailure(op, "not a static f32 linear");
-    Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();
-    auto xTy = op.getInput().getType();
-    auto yTy = op.getResult().getType();
-    int64_t K = xTy.getShape().back(), N = op.getWeight().getType().getDimSize(0);
-    int64_t M = xTy.getNumElements() / std::max<int64_t>(K, 1);
-    if (K == 0 || M == 0 || N == 0)
-      return rewriter.notifyMatchFailure(op, "empty linear");
-    auto x2Ty = RankedTensorType::get({M, K}, rewriter.getF32Type());
-    auto y2Ty = RankedTensorType::get({M, N}, rewriter.getF32Type());
-    auto reassoc = [](int64_t rank) {
-      SmallVector<ReassociationIndices> r(2);
-      for (int64_t i = 0; i + 1 < rank; ++i)
-        r[0].push_back(i);
-      r[1].push_back(rank - 1);
-      return r;
-    };
-    Value x2 = op.getInput();
-    if (xTy.getRank() == 1)
-      x2 = tensor::ExpandShapeOp::create(rewriter, loc, x2Ty, x2,
-                                         ArrayRef<ReassociationIndices>{{0, 1}});
-    else if (xTy.getRank() > 2)
-      x2 = tensor::CollapseShapeOp::create(rewriter, loc, x2Ty, x2,
-                                           reassoc(xTy.getRank()));
+    Location loc = op.getLoc();
     auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_f32",
                       {anyLayout(ctx, 2), anyLayout(ctx, 2), anyLayout(ctx, 2)});
-    Value out = memref::AllocOp::create(
-        rewriter, loc, MemRefType::get({M, N}, rewriter.getF32Type()));
-    func::CallOp::create(
-        rewriter, loc, fn,
-        ValueRange{inBuffer(rewriter, loc, x2),
-                   inBuffer(rewriter, loc, op.getWeight()),
-                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out)});
-    Value y2 = bufferization::ToTensorOp::create(rewriter, loc, y2Ty, out,
-                                                 /*restrict=*/true,
-                                                 /*writable=*/true);
-    if (Value bias = op.getBias()) {
-      MLIRContext *c = ctx;
-      AffineMap id = AffineMap::getMultiDimIdentityMap(2, c);
-      AffineMap col = AffineMap::get(2, 0, {getAffineDimExpr(1, c)}, c);
-      Value init = tensor::EmptyOp::create(rewriter, loc, ArrayRef<int64_t>{M, N},
-                                           rewriter.getF32Type());
-      y2 = linalg::GenericOp::create(
-               rewriter, loc, TypeRange{y2Ty}, ValueRange{y2, bias},
-               ValueRange{init}, ArrayRef<AffineMap>{id, col, id},
-               ArrayRef<utils::IteratorType>{utils::IteratorType::parallel,
-                                             utils::IteratorType::parallel},
-               [](OpBuilder &b, Location l, ValueRange a) {
-                 linalg::YieldOp::create(b, l,
-                                         Value(arith::AddFOp::create(b, l, a[0], a[1])));
-               })
-               .getResult(0);
+    return replaceLinear(op, rewriter, [&](Value x2, Value out) {
+      func::CallOp::create(
+          rewriter, loc, fn,
+          ValueRange{x2, inBuffer(rewriter, loc, op.getWeight()), out});
+    });
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Weight-only quantized linears
+//===----------------------------------------------------------------------===//
+
+/// The raw b-bit codes (zero-extended, one per byte, row-major) of a
+/// quantized constant: `dense` of the storage type, or a `dense_resource`
+/// blob packed as <lq_rt/formats.h> says (or one code per byte).
+LogicalResult readCodes(Attribute attr, int64_t n, unsigned bits,
+                        std::vector<uint8_t> &out) {
+  const uint8_t mask = uint8_t((1u << bits) - 1);
+  out.clear();
+  if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
+    if (!dense.getElementType().isInteger(bits))
+      return failure();
+    out.reserve(n);
+    for (const APInt &v : dense.getValues<APInt>())
+      out.push_back(uint8_t(v.getZExtValue()) & mask);
+    return success(int64_t(out.size()) == n);
+  }
+  auto res = dyn_cast<DenseResourceElementsAttr>(attr);
+  AsmResourceBlob *blob = res ? res.getRawHandle().getBlob() : nullptr;
+  if (!blob)
+    return failure();
+  ArrayRef<char> data = blob->getData();
+  const auto *bytes = reinterpret_cast<const uint8_t *>(data.data());
+  out.resize(n);
+  if (data.size() == size_t(n)) {
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = bytes[i] & mask;
+  } else if (data.size() == lq_packed_size(n, bits)) {
+    lq_unpack_bits(bytes, n, bits, out.data());
+  } else {
+    return failure();
+  }
+  return success();
+}
+
+/// A constant of `type` holding `bytes`: a `dense_resource` blob, or inline
+/// `dense` when `inlineSmall` and small (readable tests), like
+/// lq::buildCodesAttr.
+ElementsAttr buildConstant(RankedTensorType type, ArrayRef<char> bytes,
+                           StringRef blobName, bool inlineSmall) {
+  if (inlineSmall && type.getNumElements() <= lq::kMaxInlineCodes)
+    return DenseElementsAttr::getFromRawBuffer(type, bytes);
+  return DenseResourceElementsAttr::get(
+      type, blobName,
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(uint64_t)));
+}
+
+/// lq.linear(x, lq.dequantize(codes, scales [, zero_point])) with constant
+/// int4/int8/NF4 operands and groups along K -> lq_rt_linear_q_f32 on the
+/// kernel's layout (see lq_rt_qgemm_nt in <lq_rt/kernels.h>): codes packed
+/// per row as i8 [N, ceil(K*bits/8)], scales f32 [N, K/g] and, for
+/// asymmetric schemes, biases -zero_point*scale f32 [N, K/g]. Anything else
+/// is left to LinearToRuntime (generic dequantize, then the f32 kernel).
+struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
+  QuantizedLinearToRuntime(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/2) {}
+
+  LogicalResult matchAndRewrite(lq::LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+        !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    if (op.getInput().getType().getNumElements() == 0)
+      return rewriter.notifyMatchFailure(op, "empty linear");
+    auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
+    if (!dq)
+      return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
+    if (dq.getGlobalScale())
+      return rewriter.notifyMatchFailure(op, "global scale");
+    lq::SchemeAttr scheme = dq.getScheme();
+    const bool isInt = scheme.getFormat() == lq::Format::Int;
+    const unsigned bits = scheme.getCodeBits();
+    if (!(isInt && (bits == 4 || bits == 8)) &&
+        scheme.getFormat() != lq::Format::NF4)
+      return rewriter.notifyMatchFailure(op, "no kernel for this format");
+    auto qTy = dq.getInput().getType();
+    if (qTy.getRank() != 2 || !qTy.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "weight is not a static matrix");
+    const int64_t N = qTy.getDimSize(0), K = qTy.getDimSize(1);
+    // Elements sharing a scale: rows [bn] x columns [g]; the kernel wants
+    // groups along K within a row, which any bn allows (scales are repeated
+    // over the rows of a block).
+    SmallVector<int64_t> blk = scheme.getBlockShape(qTy.getShape());
+    const int64_t bn = blk[0], g = blk[1];
+    if (N == 0 || K == 0 || g <= 0 || K % g || bn <= 0 || N % bn)
+      return rewriter.notifyMatchFailure(op, "scale blocks do not tile");
+    if (bits == 4 && g % 2 && g != K)
+      return rewriter.notifyMatchFailure(op, "odd 4-bit groups");
+    const int64_t G = K / g;
+
+    Attribute codesAttr, scalesAttr, zpAttr;
+    if (!matchPattern(dq.getInput(), m_Constant(&codesAttr)) ||
+        !matchPattern(dq.getScales(), m_Constant(&scalesAttr)) ||
+        (dq.getZeroPoint() &&
+         !matchPattern(dq.getZeroPoint(), m_Constant(&zpAttr))))
+      return rewriter.notifyMatchFailure(op, "operands are not constants");
+    const bool asym = scheme.hasZeroPoint();
+    if (dq.getZeroPoint() && !asym)
+      return rewriter.notifyMatchFailure(op, "zero point on a symmetric scheme");
+    std::vector<uint8_t> codes;
+    SmallVector<float> scales;
+    SmallVector<int64_t> zps;
+    if (failed(readCodes(codesAttr, N * K, bits, codes)) ||
+        failed(lq::readFloatElements(scalesAttr, scales)) ||
+        (zpAttr && failed(lq::readIntElements(zpAttr, zps))))
+      return rewriter.notifyMatchFailure(op, "unreadable constants");
+    if (zpAttr) {
+      // As the generic lowering reads it: zero-extended when no wider than
+      // the codes (it shares their unsigned range), else sign-extended.
+      unsigned w = cast<ShapedType>(cast<TypedAttr>(zpAttr).getType())
+                       .getElementTypeBitWidth();
+      if (w <= bits)
+        for (int64_t &z : zps)
+          z &= (int64_t(1) << w) - 1;
+      else if (w > 32)
+        for (int64_t &z : zps)
+          z = int32_t(uint32_t(uint64_t(z)));
     }
-    Value y = y2;
-    if (yTy.getRank() == 1)
-      y = tensor::CollapseShapeOp::create(rewriter, loc, yTy, y2,
-                                          ArrayRef<ReassociationIndices>{{0, 1}});
-    else if (yTy.getRank() > 2)
-      y = tensor::ExpandShapeOp::create(rewriter, loc, yTy, y2,
-                                        reassoc(yTy.getRank()));
-    rewriter.replaceOp(op, y);
-    return success();
+    const int64_t nScales = (N / bn) * G;
+    if ((scales.size() != 1 && int64_t(scales.size()) != nScales) ||
+        (!zps.empty() && zps.size() != scales.size()))
+      return rewriter.notifyMatchFailure(op, "unexpected scale shape");
+
+    // Kernel layout.
+    const int64_t rowBytes = int64_t(lq_packed_size(K, bits));
+    std::vector<char> packed(N * rowBytes);
+    std::vector<float> s(N * G), b(asym ? N * G : 0);
+    for (int64_t n = 0; n < N; ++n) {
+      lq_pack_bits(codes.data() + n * K, K, bits,
+                   reinterpret_cast<uint8_t *>(packed.data()) + n * rowBytes);
+      for (int64_t gi = 0; gi < G; ++gi) {
+        int64_t i = scales.size() == 1 ? 0 : (n / bn) * G + gi;
+        s[n * G + gi] = scales[i];
+        if (asym)
+          b[n * G + gi] = -float(zps.empty() ? 0 : zps[i]) * scales[i];
+      }
+    }
+
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    auto i8 = rewriter.getI8Type();
+    auto f32 = rewriter.getF32Type();
+    auto constant = [&](RankedTensorType ty, ArrayRef<char> bytes,
+                        StringRef name, bool inlineSmall = true) -> Value {
+      return arith::ConstantOp::create(
+          rewriter, loc, ty,
+          cast<TypedAttr>(buildConstant(ty, bytes, name, inlineSmall)));
+    };
+    auto floats = [](ArrayRef<float> v) {
+      return ArrayRef<char>(reinterpret_cast<const char *>(v.data()),
+                            v.size() * sizeof(float));
+    };
+    auto sTy = RankedTensorType::get({N, G}, f32);
+    // Packed codes are always a blob: they are bytes, not i8 values.
+    Value codesV = constant(RankedTensorType::get({N, rowBytes}, i8), packed,
+                            "lq_qlinear_codes", /*inlineSmall=*/false);
+    Value scalesV = constant(sTy, floats(s), "lq_qlinear_scales");
+    // Symmetric schemes pass the scales again; the kernel ignores them.
+    Value biasesV =
+        asym ? constant(sTy, floats(b), "lq_qlinear_biases") : scalesV;
+    auto i32c = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(rewriter, loc,
+                                       rewriter.getI32IntegerAttr(v));
+    };
+    Value format = i32c(int64_t(scheme.getFormat()));
+    Value bitsV = i32c(bits);
+    Value group = arith::ConstantOp::create(rewriter, loc,
+                                            rewriter.getI64IntegerAttr(g));
+    Value asymV = i32c(asym ? 1 : 0);
+    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_q_f32",
+                      {anyLayout(ctx, 2), anyLayout(ctx, 2, i8),
+                       anyLayout(ctx, 2), anyLayout(ctx, 2), anyLayout(ctx, 2),
+                       rewriter.getI32Type(), rewriter.getI32Type(),
+                       rewriter.getI64Type(), rewriter.getI32Type()});
+    return replaceLinear(op, rewriter, [&](Value x2, Value out) {
+      func::CallOp::create(
+          rewriter, loc, fn,
+          ValueRange{x2, inBuffer(rewriter, loc, codesV),
+                     inBuffer(rewriter, loc, scalesV),
+                     inBuffer(rewriter, loc, biasesV), out, format, bitsV,
+                     group, asymV});
+    });
   }
 };
 
@@ -184,7 +389,8 @@ struct ConvertLQToRuntimePass
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LinearToRuntime, AttentionToRuntime>(&getContext());
+    patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
+        &getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -35,6 +35,37 @@ void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float *C,
                     int64_t ldc);
 
+/** Weight-only quantized GEMM NT (compiled models reach it as
+ *  `lq_rt_linear_q_f32`, see src/cpu/mlir_abi.cpp, as they reach
+ *  lq_rt_sgemm_nt as `lq_rt_linear_f32`): C[m, n] = sum_k A[m, k] * w[n, k], where the
+ *  weight w [N, K] is decoded group by group in registers and never stored
+ *  as floats. Groups run along K: group \p group divides K (pass K, or
+ *  group <= 0, for one scale per output channel).
+ *
+ *  Layout of the weight (what the compiler's LQToRuntime pass emits):
+ *   - codes: row-major [N][row_bytes] with row_bytes = ceil(K * bits / 8);
+ *     bits 8: one code per byte; bits 4: two codes per byte, element 2i in
+ *     the LOW nibble (<lq_rt/formats.h>'s packing order). A row starts on a
+ *     byte boundary (for even K this is exactly lq_pack_bits of the whole
+ *     tensor).
+ *   - scales: f32 [N][K / group].
+ *   - biases: f32 [N][K / group] or NULL. With biases, w = q * s + b, where
+ *     b = -zero_point * s is precomputed per group (asymmetric integers),
+ *     and the kernel adds b * sum(x over the group).
+ *  \p format is an lq_format_t:
+ *   - LQ_FORMAT_INT, \p bits 4 or 8: q is the code read as a two's
+ *     complement integer when \p biases is NULL (symmetric schemes) and as
+ *     an unsigned integer otherwise (asymmetric schemes, codes 0..2^bits-1).
+ *   - LQ_FORMAT_NF4 (\p bits 4): q = lq_nf4_codebook[code].
+ *  For bits 4, \p group must be even unless it equals K. Returns 0, or -1
+ *  (writing nothing) for an unsupported format/bits/group. M <= 4 runs
+ *  GEMVs that stream the codes once; larger M dequantizes panels of rows
+ *  into a cache-sized f32 buffer for the packed SGEMM micro-kernel. */
+int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
+                    int64_t lda, const uint8_t *codes, const float *scales,
+                    const float *biases, int32_t format, int32_t bits,
+                    int64_t group, float *C, int64_t ldc);
+
 /** A strided 4-D f32 view (strides in elements). */
 typedef struct lq_rt_view4 {
   float *data;

@@ -15,6 +15,9 @@ namespace lq_rt {
                 const float *, int64_t, float *, int64_t);                     \
   void attention(const lq_rt_view4_t *, const lq_rt_view4_t *,                 \
                  const lq_rt_view4_t *, const lq_rt_view4_t *, float, int);    \
+  int linear_q(int64_t, int64_t, int64_t, const float *, int64_t,              \
+               const uint8_t *, const float *, const float *, int32_t,         \
+               int32_t, int64_t, float *, int64_t);                            \
   }
 LQ_DECLARE_ISA(avx512)
 LQ_DECLARE_ISA(avx2)
@@ -106,6 +109,24 @@ void lq_rt_attention_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
   case Avx2: return lq_rt::avx2::attention(q, k, v, out, scale, causal);
   case Scalar: return lq_rt::scalar::attention(q, k, v, out, scale, causal);
   }
+}
+
+int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
+                    int64_t lda, const uint8_t *codes, const float *scales,
+                    const float *biases, int32_t format, int32_t bits,
+                    int64_t group, float *C, int64_t ldc) {
+  switch (isa()) {
+  case Avx512:
+    return lq_rt::avx512::linear_q(M, N, K, A, lda, codes, scales, biases,
+                                   format, bits, group, C, ldc);
+  case Avx2:
+    return lq_rt::avx2::linear_q(M, N, K, A, lda, codes, scales, biases,
+                                 format, bits, group, C, ldc);
+  case Scalar:
+    return lq_rt::scalar::linear_q(M, N, K, A, lda, codes, scales, biases,
+                                   format, bits, group, C, ldc);
+  }
+  return -1;
 }
 
 } // extern "C"

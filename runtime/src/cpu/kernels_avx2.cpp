@@ -4,6 +4,7 @@
 // Compiled with -mavx2 -mfma; only called when the CPU has them.
 
 #include "../core/threads.h"
+#include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
 
 #include <immintrin.h>
@@ -26,5 +27,33 @@ static inline float vsum(vf v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+// Quantized-code decoders (see kernels_q_impl.inc): a 16-entry table is two
+// 8-entry vpermps, blended on bit 3 of the index.
+struct Lut4 {
+  __m256 lo, hi;
+};
+static inline Lut4 makeLut4(const float *t) {
+  return {_mm256_loadu_ps(t), _mm256_loadu_ps(t + 8)};
+}
+static inline vf lookup4(__m256i i, const Lut4 &l) {
+  __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(i, 28));
+  return _mm256_blendv_ps(_mm256_permutevar8x32_ps(l.lo, i),
+                          _mm256_permutevar8x32_ps(l.hi, i), sel);
+}
+static inline void decode4(const uint8_t *p, const Lut4 &l, vf *out) {
+  for (int h = 0; h < 2; ++h) {
+    __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * h)));
+    out[h] = lookup4(b, l);
+    out[2 + h] = lookup4(_mm256_srli_epi32(b, 4), l);
+  }
+}
+template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
+  for (int j = 0; j < 4; ++j) {
+    __m128i v = _mm_loadl_epi64((const __m128i *)(p + 8 * j));
+    out[j] = _mm256_cvtepi32_ps(Signed ? _mm256_cvtepi8_epi32(v)
+                                       : _mm256_cvtepu8_epi32(v));
+  }
+}
 #include "kernels_impl.inc"
+#include "kernels_q_impl.inc"
 } // namespace lq_rt::avx2

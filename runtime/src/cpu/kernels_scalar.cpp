@@ -4,6 +4,7 @@
 // One-lane "vectors": the same algorithms in plain C++, for any CPU.
 
 #include "../core/threads.h"
+#include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
 
 #include <algorithm>
@@ -19,5 +20,21 @@ static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vset1(float x) { return x; }
 static inline vf vzero() { return 0.0f; }
 static inline float vsum(vf v) { return v; }
+// Quantized-code decoders (see kernels_q_impl.inc).
+struct Lut4 {
+  const float *t;
+};
+static inline Lut4 makeLut4(const float *t) { return {t}; }
+static inline void decode4(const uint8_t *p, const Lut4 &l, vf *out) {
+  for (int i = 0; i < 16; ++i) {
+    out[i] = l.t[p[i] & 15];
+    out[16 + i] = l.t[p[i] >> 4];
+  }
+}
+template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
+  for (int i = 0; i < 32; ++i)
+    out[i] = Signed ? float(int8_t(p[i])) : float(p[i]);
+}
 #include "kernels_impl.inc"
+#include "kernels_q_impl.inc"
 } // namespace lq_rt::scalar

@@ -12,16 +12,18 @@
 #include "lq_rt/kernels.h"
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace {
 
-template <int Rank> struct MemRef {
-  float *allocated;
-  float *aligned;
+template <int Rank, typename T = float> struct MemRef {
+  T *allocated;
+  T *aligned;
   int64_t offset;
   int64_t sizes[Rank];
   int64_t strides[Rank];
-  float *data() const { return aligned + offset; }
+  T *data() const { return aligned + offset; }
 };
 
 lq_rt_view4_t view(const MemRef<4> *m) {
@@ -56,6 +58,35 @@ void _mlir_ciface_lq_rt_linear_f32(MemRef<2> *x, MemRef<2> *w, MemRef<2> *out) {
              w->data()[n * w->strides[0] + k * w->strides[1]];
       out->data()[m * out->strides[0] + n * out->strides[1]] = s;
     }
+}
+
+/// out[M, N] = x[M, K] . dequantize(codes, scales, biases)[N, K]^T, the
+/// weight in lq_rt_qgemm_nt's layout: codes [N, ceil(K * bits / 8)] bytes,
+/// scales and biases [N, K / group]. `asymmetric` == 0 ignores `biases` (the
+/// compiler passes the scales there) and reads integer codes as signed.
+void _mlir_ciface_lq_rt_linear_q_f32(MemRef<2> *x, MemRef<2, int8_t> *codes,
+                                     MemRef<2> *scales, MemRef<2> *biases,
+                                     MemRef<2> *out, int32_t format,
+                                     int32_t bits, int64_t group,
+                                     int32_t asymmetric) {
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = codes->sizes[0];
+  const int64_t G = scales->sizes[1];
+  // The compiler emits these buffers as fresh constants and allocations;
+  // anything else is a compiler bug, not a layout to support slowly.
+  if (x->strides[1] != 1 || out->strides[1] != 1 || codes->strides[1] != 1 ||
+      codes->strides[0] != codes->sizes[1] || scales->strides[1] != 1 ||
+      scales->strides[0] != G || (asymmetric && (biases->strides[1] != 1 ||
+                                                 biases->strides[0] != G)) ||
+      lq_rt_qgemm_nt(M, N, K, x->data(), x->strides[0],
+                     reinterpret_cast<const uint8_t *>(codes->data()),
+                     scales->data(), asymmetric ? biases->data() : nullptr,
+                     format, bits, group, out->data(), out->strides[0]) != 0) {
+    std::fprintf(stderr, "lq_rt_linear_q_f32: unsupported arguments (M=%lld "
+                 "N=%lld K=%lld format=%d bits=%d group=%lld)\n",
+                 (long long)M, (long long)N, (long long)K, int(format),
+                 int(bits), (long long)group);
+    std::abort();
+  }
 }
 
 void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,

@@ -1,0 +1,263 @@
+//===- gemv_bench.cpp - f32 vs quantized GEMV against the roofline -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// Decode-step linears (M = 1) are bound by reading the weight, so each is
+// reported as weight bytes / time and as a fraction of the read bandwidth a
+// STREAM-like sum kernel measures in the same run (the roofline). Weights
+// rotate through copies totalling >= 4x the last-level cache, so every call
+// streams from DRAM as a real model's layers do. A prefill row (M = 64)
+// checks the quantized panel path against the f32 SGEMM.
+//
+//   gemv_bench [--json FILE] [--quick]
+//
+// Threads: $LQ_NUM_THREADS (the bandwidth kernel uses as many). Built and
+// run by bench/run_gemv_bench.sh.
+//
+//===----------------------------------------------------------------------===//
+
+#include <lq_rt/formats.h>
+#include <lq_rt/kernels.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+/// Runs fn(i) for i = 0, 1, ... until `minTime` has passed (at least
+/// `minIters` calls) and returns the median seconds per call (the machine
+/// is shared: the median is the typical call, kernels and bandwidth alike).
+template <typename F>
+double timeIt(const F &fn, double minTime, int minIters) {
+  std::vector<double> t;
+  auto start = Clock::now();
+  for (int i = 0; i < 2; ++i) // warm-up
+    fn(i);
+  for (int i = 0; int(t.size()) < minIters || seconds(start, Clock::now()) < minTime; ++i) {
+    auto a = Clock::now();
+    fn(i);
+    t.push_back(seconds(a, Clock::now()));
+    if (t.size() > 2000)
+      break;
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Defeats dead-code elimination of the bandwidth kernel.
+volatile float gSink;
+
+/// STREAM-like read bandwidth: sum a buffer far larger than the caches with
+/// `threads` threads, 16 independent accumulators each (vectorized by -O3).
+double readBandwidth(int threads, double minTime) {
+  const size_t n = size_t(256) << 20 >> 2; // 256 MiB of floats
+  std::vector<float> buf(n);
+  for (size_t i = 0; i < n; ++i)
+    buf[i] = float(i & 1023) * 1e-3f;
+  auto sumRange = [&](size_t b, size_t e) {
+    float acc[16] = {};
+    size_t i = b;
+    for (; i + 16 <= e; i += 16)
+      for (int j = 0; j < 16; ++j)
+        acc[j] += buf[i + j];
+    float s = 0;
+    for (int j = 0; j < 16; ++j)
+      s += acc[j];
+    for (; i < e; ++i)
+      s += buf[i];
+    return s;
+  };
+  double t = timeIt(
+      [&](int) {
+        std::vector<std::thread> pool;
+        std::vector<float> part(threads);
+        size_t chunk = n / threads;
+        for (int w = 1; w < threads; ++w)
+          pool.emplace_back([&, w] {
+            part[w] = sumRange(w * chunk, w + 1 == threads ? n : (w + 1) * chunk);
+          });
+        part[0] = sumRange(0, threads == 1 ? n : chunk);
+        for (auto &th : pool)
+          th.join();
+        float s = 0;
+        for (float p : part)
+          s += p;
+        gSink = s;
+      },
+      minTime, 5);
+  return double(n) * 4 / t / 1e9;
+}
+
+struct Variant {
+  const char *name;
+  int32_t format, bits;
+  bool asym;
+  int64_t group; // 0: per channel
+};
+
+const Variant kVariants[] = {
+    {"f32", -1, 32, false, 0},
+    {"int8 sym g128", LQ_FORMAT_INT, 8, false, 128},
+    {"int8 sym per-channel", LQ_FORMAT_INT, 8, false, 0},
+    {"int4 asym g128", LQ_FORMAT_INT, 4, true, 128},
+    {"int4 sym g32", LQ_FORMAT_INT, 4, false, 32},
+    {"nf4 g64", LQ_FORMAT_NF4, 4, false, 64},
+};
+
+/// One copy of a weight in lq_rt_qgemm_nt's layout (or f32).
+struct Weight {
+  std::vector<float> f32;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales, biases;
+  size_t bytes() const {
+    return f32.size() * 4 + codes.size() + (scales.size() + biases.size()) * 4;
+  }
+};
+
+Weight makeWeight(const Variant &v, int64_t N, int64_t K, std::mt19937 &rng) {
+  Weight w;
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  if (v.format < 0) {
+    w.f32.resize(size_t(N * K));
+    for (float &x : w.f32)
+      x = d(rng);
+    return w;
+  }
+  const int64_t g = v.group ? v.group : K;
+  w.codes.resize(size_t(N) * lq_packed_size(size_t(K), unsigned(v.bits)));
+  for (uint8_t &c : w.codes)
+    c = uint8_t(byte(rng));
+  w.scales.resize(size_t(N * (K / g)));
+  for (float &s : w.scales)
+    s = 0.01f + 0.01f * d(rng);
+  if (v.asym) {
+    w.biases.resize(w.scales.size());
+    for (float &b : w.biases)
+      b = -0.08f * (1.0f + d(rng));
+  }
+  return w;
+}
+
+struct Row {
+  std::string shape, variant;
+  int64_t M, N, K;
+  double seconds, weightBytes, gbps, roofline, gflops;
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  const char *jsonPath = nullptr;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
+      jsonPath = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick"))
+      quick = true;
+    else {
+      std::fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  const double minTime = quick ? 0.1 : 0.5;
+  const int threads = lq_rt_get_num_threads();
+  const double bw = readBandwidth(threads, minTime);
+  std::printf("isa %s, %d thread(s), read bandwidth %.2f GB/s\n", lq_rt_isa(),
+              threads, bw);
+
+  const int64_t shapes[][3] = {{1, 4096, 4096}, {1, 4096, 11008},
+                               {1, 768, 256},   {64, 4096, 4096}};
+  const size_t llc = size_t(32) << 20; // rotate through >= 4x a 32 MiB L3
+  std::mt19937 rng(7);
+  std::vector<Row> rows;
+  for (auto &s : shapes) {
+    const int64_t M = s[0], N = s[1], K = s[2];
+    std::vector<float> x(size_t(M * K)), y(size_t(M * N));
+    for (float &v : x)
+      v = float(rng() % 1000) * 1e-3f - 0.5f;
+    for (const Variant &v : kVariants) {
+      if (M > 1 && v.format >= 0 &&
+          (v.group == 0 || !std::strcmp(v.name, "int4 sym g32")))
+        continue; // prefill: one int8, one int4, NF4
+      std::vector<Weight> copies;
+      copies.push_back(makeWeight(v, N, K, rng));
+      const size_t bytes = copies[0].bytes();
+      // Small weights stay cache-resident in a real decode step only if the
+      // model is tiny; rotate anyway, so numbers are DRAM numbers.
+      while (copies.size() * bytes < 4 * llc) {
+        Weight c = copies.back();
+        copies.push_back(std::move(c));
+      }
+      auto call = [&](int i) {
+        const Weight &w = copies[size_t(i) % copies.size()];
+        if (v.format < 0)
+          lq_rt_sgemm_nt(M, N, K, x.data(), K, w.f32.data(), K, y.data(), N);
+        else if (lq_rt_qgemm_nt(M, N, K, x.data(), K, w.codes.data(),
+                                w.scales.data(),
+                                w.biases.empty() ? nullptr : w.biases.data(),
+                                v.format, v.bits, v.group ? v.group : K,
+                                y.data(), N) != 0) {
+          std::fprintf(stderr, "qgemm rejected %s\n", v.name);
+          std::exit(1);
+        }
+      };
+      double t = timeIt(call, minTime, M > 1 ? 5 : 20);
+      Row r;
+      r.shape = std::to_string(N) + "x" + std::to_string(K);
+      r.variant = v.name;
+      r.M = M;
+      r.N = N;
+      r.K = K;
+      r.seconds = t;
+      r.weightBytes = double(bytes);
+      r.gbps = double(bytes) / t / 1e9;
+      r.roofline = r.gbps / bw;
+      r.gflops = 2.0 * M * N * K / t / 1e9;
+      rows.push_back(r);
+      std::printf("M=%-3lld %-10s %-22s %9.1f us %8.2f GB/s %6.0f%% of read BW "
+                  "%7.1f GFLOP/s\n",
+                  (long long)M, r.shape.c_str(), v.name, t * 1e6, r.gbps,
+                  100 * r.roofline, r.gflops);
+    }
+  }
+
+  if (jsonPath) {
+    FILE *f = std::fopen(jsonPath, "w");
+    if (!f) {
+      std::perror(jsonPath);
+      return 1;
+    }
+    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"threads\": %d,\n"
+                    "  \"read_bandwidth_gbps\": %.3f,\n  \"rows\": [\n",
+                 lq_rt_isa(), threads, bw);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Row &r = rows[i];
+      std::fprintf(f,
+                   "    {\"M\": %lld, \"N\": %lld, \"K\": %lld, \"variant\": "
+                   "\"%s\", \"seconds\": %.9g, \"weight_bytes\": %.0f, "
+                   "\"gbps\": %.3f, \"roofline_fraction\": %.4f, \"gflops\": "
+                   "%.3f}%s\n",
+                   (long long)r.M, (long long)r.N, (long long)r.K,
+                   r.variant.c_str(), r.seconds, r.weightBytes, r.gbps,
+                   r.roofline, r.gflops, i + 1 < rows.size() ? "," : "");
+    }
+    std::fprintf(f, "  ]\n}\n");
+    std::fclose(f);
+  }
+  return 0;
+}

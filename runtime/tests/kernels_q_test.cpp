@@ -1,0 +1,244 @@
+//===- kernels_q_test.cpp - Quantized linear vs float64 reference -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// lq_rt_qgemm_nt on every ISA against a float64 matmul of the weight that
+// <lq_rt/formats.h>'s reference codecs quantize and dequantize.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq_rt/formats.h"
+#include "lq_rt/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace {
+
+enum class Kind { Int8Sym, Int8Asym, Int4Sym, Int4Asym, NF4 };
+
+const char *name(Kind k) {
+  switch (k) {
+  case Kind::Int8Sym: return "int8-sym";
+  case Kind::Int8Asym: return "int8-asym";
+  case Kind::Int4Sym: return "int4-sym";
+  case Kind::Int4Asym: return "int4-asym";
+  case Kind::NF4: return "nf4";
+  }
+  return "?";
+}
+
+/// A weight quantized with formats.h, in the kernel's layout, plus its
+/// reference dequantization.
+struct QWeight {
+  int32_t format = LQ_FORMAT_INT, bits = 8;
+  int64_t N = 0, K = 0, group = 0, rowBytes = 0;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales, biases; // biases empty when symmetric
+  std::vector<float> ref;             // dequantized [N][K]
+  std::vector<double> absBias;        // |bias| per element, for tolerances
+};
+
+QWeight quantize(Kind kind, int64_t N, int64_t K, int64_t group,
+                 std::mt19937 &rng) {
+  QWeight q;
+  const bool asym = kind == Kind::Int8Asym || kind == Kind::Int4Asym;
+  q.format = kind == Kind::NF4 ? LQ_FORMAT_NF4 : LQ_FORMAT_INT;
+  q.bits = (kind == Kind::Int8Sym || kind == Kind::Int8Asym) ? 8 : 4;
+  q.N = N;
+  q.K = K;
+  q.group = group;
+  q.rowBytes = int64_t(lq_packed_size(size_t(K), unsigned(q.bits)));
+  const int64_t G = K / group;
+  q.codes.assign(size_t(N * q.rowBytes), 0);
+  q.scales.resize(size_t(N * G));
+  if (asym)
+    q.biases.resize(size_t(N * G));
+  q.ref.resize(size_t(N * K));
+  q.absBias.assign(size_t(N * K), 0.0);
+  // Offsets make asymmetric groups really asymmetric.
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f), off(-0.5f, 1.5f);
+  std::vector<float> w(static_cast<size_t>(group));
+  std::vector<uint8_t> rowCodes(static_cast<size_t>(K));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t g = 0; g < G; ++g) {
+      float o = asym ? off(rng) : 0.0f;
+      for (float &x : w)
+        x = d(rng) + o;
+      float scale;
+      int32_t zp = 0;
+      uint8_t *c = rowCodes.data() + g * group;
+      float *r = q.ref.data() + n * K + g * group;
+      if (kind == Kind::NF4) {
+        lq_quantize_group_nf4(w.data(), size_t(group), &scale, c);
+        lq_dequantize_group_nf4(c, size_t(group), scale, r);
+      } else {
+        lq_quantize_group_int(w.data(), size_t(group), unsigned(q.bits), !asym,
+                              &scale, &zp, c);
+        lq_dequantize_group_int(c, size_t(group), unsigned(q.bits), !asym,
+                                scale, zp, r);
+      }
+      q.scales[n * G + g] = scale;
+      if (asym) {
+        q.biases[n * G + g] = -float(zp) * scale;
+        for (int64_t k = 0; k < group; ++k)
+          q.absBias[n * K + g * group + k] = std::fabs(double(zp) * scale);
+      }
+    }
+    lq_pack_bits(rowCodes.data(), size_t(K), unsigned(q.bits),
+                 q.codes.data() + n * q.rowBytes);
+  }
+  return q;
+}
+
+std::vector<float> randomVector(size_t n, std::mt19937 &rng) {
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (float &x : v)
+    x = d(rng);
+  return v;
+}
+
+/// Runs the kernel with padded strides and checks every output against the
+/// float64 reference, and that padding stays untouched.
+void checkLinear(const QWeight &q, int64_t M, std::mt19937 &rng) {
+  const int64_t N = q.N, K = q.K, lda = K + 3, ldc = N + 2;
+  auto A = randomVector(size_t(M * lda), rng);
+  std::vector<float> C(size_t(M * ldc), -7.0f);
+  ASSERT_EQ(lq_rt_qgemm_nt(M, N, K, A.data(), lda, q.codes.data(),
+                           q.scales.data(),
+                           q.biases.empty() ? nullptr : q.biases.data(),
+                           q.format, q.bits, q.group, C.data(), ldc),
+            0);
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        double x = A[m * lda + k], w = q.ref[n * K + k];
+        ref += x * w;
+        mag += std::fabs(x) * (std::fabs(w) + q.absBias[n * K + k]);
+      }
+      ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1))
+          << "M=" << M << " N=" << N << " K=" << K << " group=" << q.group
+          << " at " << m << "," << n;
+    }
+    for (int64_t n = N; n < ldc; ++n)
+      ASSERT_EQ(C[m * ldc + n], -7.0f);
+  }
+}
+
+struct Case {
+  Kind kind;
+  int64_t group; // 0: per channel
+};
+
+class QPerIsa : public ::testing::TestWithParam<std::tuple<const char *, Case>> {
+protected:
+  void SetUp() override {
+    if (!lq_rt_force_isa(std::get<0>(GetParam())))
+      GTEST_SKIP() << std::get<0>(GetParam()) << " is not supported on this CPU";
+  }
+  void TearDown() override { lq_rt_force_isa(nullptr); }
+};
+
+TEST_P(QPerIsa, MatchesFloat64Reference) {
+  const Case c = std::get<1>(GetParam());
+  std::mt19937 rng(1234 + unsigned(c.kind) * 7 + unsigned(c.group));
+  std::uniform_int_distribution<int64_t> nDist(1, 70), gDist(1, 4),
+      kDist(1, 160);
+  for (int64_t M : {1, 3, 17}) {
+    for (int rep = 0; rep < 3; ++rep) {
+      const int64_t N = rep == 0 ? 33 : nDist(rng);
+      int64_t K, group;
+      if (c.group > 0) {
+        K = c.group * gDist(rng);
+        group = c.group;
+      } else {
+        // Per channel: any K, odd ones and ones below a vector included.
+        K = rep == 0 ? 77 : rep == 1 ? 5 : kDist(rng);
+        group = K;
+      }
+      QWeight q = quantize(c.kind, N, K, group, rng);
+      SCOPED_TRACE(std::string(name(c.kind)) + " M=" + std::to_string(M) +
+                   " N=" + std::to_string(N) + " K=" + std::to_string(K));
+      checkLinear(q, M, rng);
+    }
+  }
+}
+
+TEST_P(QPerIsa, LongRowsCrossPanelBlocks) {
+  // K above the prefill panel's K block (256), several groups, N above one
+  // panel: both paths, with per-group scales changing inside a K block.
+  const Case c = std::get<1>(GetParam());
+  std::mt19937 rng(99);
+  const int64_t K = c.group > 0 ? c.group * (640 / c.group) : 600;
+  QWeight q = quantize(c.kind, 45, K, c.group > 0 ? c.group : K, rng);
+  for (int64_t M : {2, 9})
+    checkLinear(q, M, rng);
+}
+
+const Case kCases[] = {
+    {Kind::Int8Sym, 32},  {Kind::Int8Sym, 128},  {Kind::Int8Sym, 0},
+    {Kind::Int8Asym, 32}, {Kind::Int8Asym, 128}, {Kind::Int8Asym, 0},
+    {Kind::Int4Sym, 32},  {Kind::Int4Sym, 64},   {Kind::Int4Sym, 128},
+    {Kind::Int4Sym, 0},   {Kind::Int4Asym, 32},  {Kind::Int4Asym, 128},
+    {Kind::Int4Asym, 0},  {Kind::NF4, 32},       {Kind::NF4, 64},
+    {Kind::NF4, 0},
+};
+
+INSTANTIATE_TEST_SUITE_P(
+    Isa, QPerIsa,
+    ::testing::Combine(::testing::Values("avx512", "avx2", "scalar"),
+                       ::testing::ValuesIn(kCases)),
+    [](const auto &info) {
+      const Case &c = std::get<1>(info.param);
+      std::string s = std::string(std::get<0>(info.param)) + "_" + name(c.kind) +
+                      "_" + (c.group ? "g" + std::to_string(c.group) : "perchannel");
+      for (char &ch : s)
+        if (ch == '-')
+          ch = '_';
+      return s;
+    });
+
+TEST(QGemm, RejectsUnsupportedArguments) {
+  float a[8] = {}, c[4] = {1, 2, 3, 4}, s[4] = {1, 1, 1, 1};
+  uint8_t codes[16] = {};
+  // 3-bit integers, FP8, NF4 at 8 bits: no kernel.
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_INT, 3, 8, c, 2), -1);
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_FP8_E4M3, 8, 8, c, 2), -1);
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_NF4, 8, 8, c, 2), -1);
+  // Group that does not divide K; odd 4-bit groups that are not K.
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_INT, 8, 3, c, 2), -1);
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 6, a, 6, codes, s, nullptr, LQ_FORMAT_INT, 4, 3, c, 2), -1);
+  EXPECT_EQ(c[0], 1.0f);
+  // K == 0 writes zeros; group <= 0 means per channel.
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 0, a, 8, codes, s, nullptr, LQ_FORMAT_INT, 8, 0, c, 2), 0);
+  EXPECT_EQ(c[0], 0.0f);
+  EXPECT_EQ(c[1], 0.0f);
+  EXPECT_EQ(c[2], 3.0f);
+}
+
+TEST(QGemm, SameWithOneAndTwoThreads) {
+  std::mt19937 rng(5);
+  QWeight q = quantize(Kind::Int4Asym, 300, 512, 128, rng);
+  int saved = lq_rt_get_num_threads();
+  for (int64_t M : {1, 20}) {
+    auto A = randomVector(size_t(M * 512), rng);
+    std::vector<float> C1(size_t(M * 300)), C2(C1.size());
+    lq_rt_set_num_threads(1);
+    lq_rt_qgemm_nt(M, 300, 512, A.data(), 512, q.codes.data(), q.scales.data(),
+                   q.biases.data(), q.format, q.bits, q.group, C1.data(), 300);
+    lq_rt_set_num_threads(2);
+    lq_rt_qgemm_nt(M, 300, 512, A.data(), 512, q.codes.data(), q.scales.data(),
+                   q.biases.data(), q.format, q.bits, q.group, C2.data(), 300);
+    EXPECT_EQ(C1, C2) << "M=" << M;
+  }
+  lq_rt_set_num_threads(saved);
+}
+
+} // namespace
