@@ -173,4 +173,45 @@ def GPTQPass : Pass<"gptq", "func::FuncOp"> {
   ];
 }
 
+def SmoothQuantPass : Pass<"smoothquant", "func::FuncOp"> {
+  let summary = "Migrate activation outliers into weights (SmoothQuant, arXiv:2211.10438)";
+  let description = [{
+    For the linears reading each RMSNorm/LayerNorm output,
+    `s_j = max|X_j|^alpha / max|W_:,j|^(1-alpha)` over all of them; the norm's
+    γ (and β) is divided by s and each weight's column j multiplied by it, so
+    the float model is unchanged while the activations' per-channel ranges
+    flatten. Reads `lq.act_absmax` (from --calibrate) and rescales the
+    statistics to the smoothed activations (`lq.act_range` becomes
+    symmetric, `lq.hessian` is dropped as stale).
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"alpha", "alpha", "double", /*default=*/"0.5",
+           "Migration strength in [0, 1]">,
+  ];
+  let statistics = [
+    Statistic<"numSmoothed", "num-smoothed", "Linears smoothed">,
+  ];
+}
+
+def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
+  let summary = "Quantize linear inputs with static per-tensor scales";
+  let description = [{
+    Inserts `lq.quantize` + `lq.dequantize` (int8 symmetric or FP8 E4M3, one
+    scale per tensor from the calibrated `lq.act_range`) in front of every
+    f32 `lq.linear`, for W8A8 and FP8 recipes. The output projection's input
+    stays float unless `include-head`.
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"int8\"",
+           "int8 or fp8-e4m3">,
+    Option<"includeHead", "include-head", "bool", /*default=*/"false",
+           "Also quantize the output projection's input">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Activations quantized">,
+  ];
+}
+
 #endif // LQ_PASSES_TD

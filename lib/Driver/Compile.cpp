@@ -79,6 +79,16 @@ const Recipe recipes[] = {
      "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights)"},
     {"w3a16-gptq", "int3 weights, groups of 128, GPTQ (needs calibration)",
      "{cal-h},func.func(gptq{bits=3 group=128},quantize-weights)"},
+    {"w8a8-naive", "int8 weights per channel + static per-tensor int8 "
+                   "activations, no smoothing (the baseline; calibrates)",
+     "{cal},func.func(quantize-weights{bits=8 group=-1},quantize-activations)"},
+    {"w8a8-smoothquant", "SmoothQuant (alpha 0.5), then w8a8 (calibrates)",
+     "{cal},func.func(smoothquant{alpha=0.5},quantize-weights{bits=8 group=-1},"
+     "quantize-activations)"},
+    {"fp8", "FP8 E4M3 weights per channel + static FP8 activations "
+            "(calibrates)",
+     "{cal},func.func(quantize-weights{format=fp8-e4m3 lm-head=same},"
+     "quantize-activations{format=fp8-e4m3})"},
     {"nf4", "NF4 weights (QLoRA codebook), groups of 64",
      "func.func(quantize-weights{format=nf4 group=64})"},
     {"fp8-weights", "FP8 E4M3 weights, per output channel",
