@@ -4,11 +4,11 @@
 // max|x| = (4, 1), max|W_:,j| over both linears = (1, 4): alpha 0.5 gives
 // s = (sqrt(4/1), sqrt(1/4)) = (2, 0.5). gamma / s = (0.5, 2); W * s.
 // CHECK-LABEL: func.func @smooth
-// CHECK-DAG: %[[G:.+]] = arith.constant dense<[5.000000e-01, 2.000000e+00]> : tensor<2xf32>
-// CHECK-DAG: %[[W1:.+]] = arith.constant dense<2.000000e+00> : tensor<1x2xf32>
-// CHECK-DAG: %[[W2:.+]] = arith.constant dense<{{\[}}[1.000000e+00, 5.000000e-01]]> : tensor<1x2xf32>
+// CHECK: %[[G:.+]] = arith.constant dense<[5.000000e-01, 2.000000e+00]> : tensor<2xf32>
 // CHECK: %[[N:.+]] = lq.rms_norm %{{.+}}, %[[G]]
+// CHECK: %[[W1:.+]] = arith.constant dense<2.000000e+00> : tensor<1x2xf32>
 // CHECK: lq.linear %[[N]], %[[W1]] {lq.act_absmax = dense<2.000000e+00> : tensor<2xf32>, lq.act_range = array<f32: -2.000000e+00, 2.000000e+00>, lq.smoothed = 5.000000e-01 : f32}
+// CHECK: %[[W2:.+]] = arith.constant dense<{{\[}}[1.000000e+00, 5.000000e-01]]> : tensor<1x2xf32>
 // CHECK: lq.linear %[[N]], %[[W2]]
 func.func @smooth(%x: tensor<3x2xf32>) -> (tensor<3x1xf32>, tensor<3x1xf32>) {
   %g = arith.constant dense<1.0> : tensor<2xf32>
