@@ -38,6 +38,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/IR/IRBuilder.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -427,6 +428,32 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
            << "recipe '" << options.recipe
            << "' needs calibration data: give --calibration-text FILE "
               "--tokenizer FILE (or --calibration-tokens FILE.npy)";
+  // Calibration text is tokenized by quant-tokenize in its own process:
+  // Debian's libsentencepiece bundles a protobuf runtime that aborts when
+  // loaded next to the importer's libprotobuf.
+  SmallString<128> tokensFile;
+  if (StringRef(*pipeline).contains("calibrate{") &&
+      options.calibrationTokens.empty()) {
+    std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+    SmallString<256> tool(llvm::sys::path::parent_path(exe));
+    llvm::sys::path::append(tool, "quant-tokenize");
+    if (auto ec = llvm::sys::fs::createTemporaryFile("lq-calib", "npy", tokensFile))
+      return emitError(fileLoc) << "cannot create a temporary file: "
+                                << ec.message();
+    SmallVector<StringRef> args = {tool, options.tokenizer,
+                                   options.calibrationText, "-o", tokensFile};
+    std::string err;
+    if (llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0, &err) != 0)
+      return emitError(fileLoc) << "tokenizing '" << options.calibrationText
+                                << "' failed" << (err.empty() ? "" : ": ") << err;
+    CompileOptions withTokens = options;
+    withTokens.calibrationTokens = tokensFile.str().str();
+    pipeline = getPipeline(withTokens);
+  }
+  auto removeTokens = llvm::make_scope_exit([&] {
+    if (!tokensFile.empty())
+      llvm::sys::fs::remove(tokensFile);
+  });
   // The textual pipeline carries its `builtin.module(...)` anchor, exactly
   // as --print-pipeline shows it.
   auto runPipeline = [&](StringRef text) -> LogicalResult {

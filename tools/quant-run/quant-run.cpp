@@ -35,7 +35,13 @@ const char *usage =
     "usage: quant-run MODEL.so [--tokens 1,2,3 | --tokens-file ids.npy |\n"
     "                  --prompt TEXT --tokenizer tok.model]\n"
     "                 [--input NAME=FILE.npy]... [--dump-logits FILE.npy]\n"
-    "                 [--dump-outputs DIR] [--repeat N] [--json]\n";
+    "                 [--dump-outputs DIR] [--repeat N] [--json]\n"
+    "                 [--generate N]   greedy continuation (see below)\n"
+    "\n"
+    "--generate on a model compiled for a fixed window of T tokens places the\n"
+    "prompt at the start of the window and reads the logits of its last\n"
+    "position (causal attention ignores what follows), appends the argmax and\n"
+    "runs again: a full-window prefill per token, not KV-cached decoding.\n";
 
 std::string shapeStr(const lq_tensor_t &t) {
   std::string s = "[";
@@ -50,7 +56,7 @@ int main(int argc, char **argv) {
   std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
       dumpOutputs;
   std::map<std::string, std::string> inputFiles;
-  int repeat = 1;
+  int repeat = 1, generate = 0;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -68,6 +74,7 @@ int main(int argc, char **argv) {
     else if (a == "--dump-logits") dumpLogits = value("--dump-logits");
     else if (a == "--dump-outputs") dumpOutputs = value("--dump-outputs");
     else if (a == "--repeat") repeat = std::atoi(value("--repeat"));
+    else if (a == "--generate") generate = std::atoi(value("--generate"));
     else if (a == "--json") json = true;
     else if (a == "--input") {
       std::string spec = value("--input");
@@ -141,6 +148,7 @@ int main(int argc, char **argv) {
   std::vector<lq_tensor_t> inputs(nIn);
   std::vector<bool> owned(nIn, false);
   bool tokensUsed = tokens.empty();
+  int genInput = -1;
   int64_t numTokens = 0;
   for (size_t i = 0; i < nIn; ++i) {
     const char *name = lq_model_input_name(model, i);
@@ -158,7 +166,11 @@ int main(int argc, char **argv) {
     bool isInt = inputs[i].dtype == LQ_DTYPE_I64 || inputs[i].dtype == LQ_DTYPE_I32;
     if (isInt && !tokensUsed) {
       int64_t want = lq_tensor_numel(&inputs[i]);
-      if (int64_t(tokens.size()) != want)
+      if (generate > 0 && int64_t(tokens.size()) < want &&
+          inputs[i].rank == 2 && inputs[i].shape[0] == 1) {
+        // Generation: the prompt fills the front of the window.
+        genInput = int(i);
+      } else if (int64_t(tokens.size()) != want)
         return fail("input '" + std::string(name) + "' takes " + shapeStr(inputs[i]) +
                     " = " + std::to_string(want) + " ids, got " +
                     std::to_string(tokens.size()) +
@@ -167,10 +179,11 @@ int main(int argc, char **argv) {
       size_t es = lq_dtype_size(inputs[i].dtype);
       inputs[i].data = std::malloc(want * es);
       for (int64_t k = 0; k < want; ++k) {
+        int64_t v = k < int64_t(tokens.size()) ? tokens[k] : 0;
         if (inputs[i].dtype == LQ_DTYPE_I64)
-          static_cast<int64_t *>(inputs[i].data)[k] = tokens[k];
+          static_cast<int64_t *>(inputs[i].data)[k] = v;
         else
-          static_cast<int32_t *>(inputs[i].data)[k] = int32_t(tokens[k]);
+          static_cast<int32_t *>(inputs[i].data)[k] = int32_t(v);
       }
       owned[i] = true;
       tokensUsed = true;
@@ -191,6 +204,58 @@ int main(int argc, char **argv) {
     return fail("the model has no integer input for the token ids");
 
   std::vector<lq_tensor_t> outputs(nOut);
+  if (generate > 0) {
+    if (genInput < 0 && !tokens.empty()) {
+      // The prompt fills the whole window: nothing left to generate into.
+      return fail("--generate needs a prompt shorter than the model's window");
+    }
+    if (genInput < 0 || nOut == 0 || outputs.empty())
+      return fail("--generate needs a token-id input and a logits output");
+    sentencepiece::SentencePieceProcessor sp;
+    bool decode = !tokenizer.empty() && sp.Load(tokenizer).ok();
+    lq_tensor_t &ids = inputs[genInput];
+    int64_t window = ids.shape[1], n = int64_t(tokens.size());
+    std::vector<int> generated;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int step = 0; step < generate && n < window; ++step) {
+      if (lq_model_run(model, inputs.data(), nIn, outputs.data(), nOut) != LQ_RT_OK)
+        return fail(lq_rt_last_error());
+      const lq_tensor_t &logits = outputs[0];
+      int64_t vocab = logits.shape[logits.rank - 1];
+      const float *row = static_cast<float *>(logits.data) + (n - 1) * vocab;
+      int64_t next = std::max_element(row, row + vocab) - row;
+      for (auto &o : outputs)
+        lq_tensor_free(&o);
+      if (ids.dtype == LQ_DTYPE_I64)
+        static_cast<int64_t *>(ids.data)[n] = next;
+      else
+        static_cast<int32_t *>(ids.data)[n] = int32_t(next);
+      generated.push_back(int(next));
+      ++n;
+    }
+    double secs = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - t0).count();
+    std::vector<int> all(tokens.begin(), tokens.end());
+    all.insert(all.end(), generated.begin(), generated.end());
+    if (decode) {
+      std::string text;
+      sp.Decode(all, &text);
+      std::printf("%s\n", text.c_str());
+    } else {
+      for (int t : generated)
+        std::printf("%d ", t);
+      std::printf("\n");
+    }
+    std::printf("generated %zu tokens in %.3f s (%.1f tok/s, one %lld-token "
+                "prefill per token)\n",
+                generated.size(), secs, generated.size() / std::max(secs, 1e-9),
+                (long long)window);
+    for (size_t i = 0; i < nIn; ++i)
+      if (owned[i])
+        lq_tensor_free(&inputs[i]);
+    lq_model_free(model);
+    return 0;
+  }
   std::vector<double> times;
   for (int r = 0; r < repeat; ++r) {
     if (r > 0)
