@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lq_rt/kernels.h"
 #include "lq_rt/lq_rt.h"
 
 #include <sentencepiece_processor.h>
@@ -37,6 +38,7 @@ const char *usage =
     "                 [--input NAME=FILE.npy]... [--dump-logits FILE.npy]\n"
     "                 [--dump-outputs DIR] [--repeat N] [--json]\n"
     "                 [--generate N]   greedy continuation (see below)\n"
+    "                 [--threads N]    kernel threads (default: all cores)\n"
     "\n"
     "--generate on a model compiled for a fixed window of T tokens places the\n"
     "prompt at the start of the window and reads the logits of its last\n"
@@ -56,7 +58,7 @@ int main(int argc, char **argv) {
   std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
       dumpOutputs;
   std::map<std::string, std::string> inputFiles;
-  int repeat = 1, generate = 0;
+  int repeat = 1, generate = 0, threads = 0;
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -75,6 +77,7 @@ int main(int argc, char **argv) {
     else if (a == "--dump-outputs") dumpOutputs = value("--dump-outputs");
     else if (a == "--repeat") repeat = std::atoi(value("--repeat"));
     else if (a == "--generate") generate = std::atoi(value("--generate"));
+    else if (a == "--threads") threads = std::atoi(value("--threads"));
     else if (a == "--json") json = true;
     else if (a == "--input") {
       std::string spec = value("--input");
@@ -97,6 +100,10 @@ int main(int argc, char **argv) {
     return fail(std::string("no model given\n") + usage);
   if (repeat < 1)
     return fail("--repeat must be >= 1");
+  if (threads < 0)
+    return fail("--threads must be >= 1");
+  if (threads > 0)
+    lq_rt_set_num_threads(threads);
   int tokenSources = !tokensArg.empty() + !tokensFile.empty() + !prompt.empty();
   if (tokenSources > 1)
     return fail("give at most one of --tokens, --tokens-file, --prompt");
@@ -291,8 +298,14 @@ int main(int argc, char **argv) {
   }
   if (json) {
     std::printf("{\"model\": \"%s\", \"tokens\": %lld, \"prefill_s\": %.6f, "
-                "\"prefill_tok_s\": %.1f, \"runs\": %d, \"next_token\": %lld}\n",
-                modelPath.c_str(), (long long)numTokens, median, tokS, repeat, next);
+                "\"prefill_tok_s\": %.1f, \"runs\": %d, \"threads\": %d, "
+                "\"isa\": \"%s\", \"next_token\": %lld%s}\n",
+                modelPath.c_str(), (long long)numTokens, median, tokS, repeat,
+                lq_rt_get_num_threads(), lq_rt_isa(), next,
+                // One new token against a KV cache is a decode step.
+                numTokens == 1 && nIn > 1
+                    ? (", \"decode_tok_s\": " + std::to_string(tokS)).c_str()
+                    : "");
   } else {
     for (size_t o = 0; o < nOut; ++o)
       std::printf("output %s: %s %s\n", lq_model_output_name(model, o),
