@@ -47,6 +47,8 @@ def CalibratePass : Pass<"calibrate", "ModuleOp"> {
     | `lq.act_absmax` | per input channel max \|x\| (SmoothQuant, AWQ, activation scales) |
     | `lq.act_meansq` | per input channel mean of x² (AWQ's importance) |
     | `lq.act_range` | `[min, max]` over the whole input (per-tensor activation quantization) |
+    | `lq.act_clip` | `[p99.9, p99.99, mse]`: percentile clips of \|x\| and the int8 MSE-optimal clip, from a streamed log-scale histogram |
+    | `lq.k_absmax`, `lq.v_absmax` | on `lq.attention`: per KV head max \|K\| (after RoPE) and \|V\| (KV-cache quantization) |
     | `lq.calib_rows` | number of rows (tokens) observed |
     | `lq.hessian` | `XᵀX / rows`, `[K, K]` f32 (GPTQ), only with `hessian=true`: K² × 8 bytes per linear while running |
 
@@ -130,6 +132,9 @@ def QuantizeWeightsPass : Pass<"quantize-weights", "func::FuncOp"> {
            "Output projection: int8 (per channel), float, or same">,
     ListOption<"keep", "keep", "std::string",
                "Regexes of op names to leave in float">,
+    Option<"onlyIndex", "only-index", "int64_t", /*default=*/"-1",
+           "Quantize only the i-th lq.linear (walk order; for per-layer "
+           "attribution, quant-eval --attribute)">,
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "Weights quantized">,
@@ -167,8 +172,62 @@ def GPTQPass : Pass<"gptq", "func::FuncOp"> {
            "Columns per lazy-update block">,
     Option<"verbose", "verbose", "bool", /*default=*/"false",
            "Emit a remark with each layer's time">,
+    Option<"onlyIndex", "only-index", "int64_t", /*default=*/"-1",
+           "Quantize only the i-th lq.linear (walk order)">,
   ];
   let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Weights quantized">,
+  ];
+}
+
+def AWQPass : Pass<"awq", "func::FuncOp"> {
+  let summary = "Activation-aware weight quantization (AWQ, arXiv:2306.00978)";
+  let description = [{
+    Integer weight quantization that protects the input channels whose
+    activations are large. For the linears reading each RMSNorm/LayerNorm
+    output (q/k/v, gate/up) it searches one per-input-channel scale
+    `s_j = rms(x_j)^α` (rms = sqrt(`lq.act_meansq`), normalized to geometric
+    mean 1) over `grid` values of α in [0, 1], keeping the α whose quantized
+    weights give the smallest output error on the calibration statistics:
+
+      err(α) = Σ_j E[x_j²]/s_j² · Σ_n (W_nj s_j - Q(W s)_nj)²
+
+    or, when `lq.hessian` is present, the full `tr(ΔW H ΔWᵀ)` with H
+    rescaled by 1/s. 1/s is folded into the norm's γ (and β) and s into the
+    weights (the float function is unchanged), then every non-head linear is
+    quantized with RTN, after (`clip`) a per-group search of the clipping
+    ratio in [0.5, 1] under the same error. Linears not fed by a norm
+    (o_proj, down_proj) get the clipping search only. The output projection
+    is left for `--quantize-weights`, as `--gptq` does.
+
+    ```mlir
+    %n = lq.rms_norm %x, %g ...
+    %y = lq.linear %n, %w {lq.act_meansq = ...} ...
+    // becomes
+    %g2 = arith.constant dense<g / s> ...
+    %n = lq.rms_norm %x, %g2 ...
+    %w4 = lq.dequantize %codes, %scales zero_point %zp ...   // of W·diag(s)
+    %y = lq.linear %n, %w4 {lq.awq_alpha = 0.5 : f32, ...} ...
+    ```
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"bits", "bits", "unsigned", /*default=*/"4", "Weight bits (2..8)">,
+    Option<"group", "group", "int64_t", /*default=*/"128",
+           "Columns per group; -1 = per output channel">,
+    Option<"sym", "sym", "bool", /*default=*/"false", "Symmetric (no zero point)">,
+    Option<"grid", "grid", "int64_t", /*default=*/"20",
+           "Number of α values tried, evenly spaced in [0, 1]">,
+    Option<"clip", "clip", "bool", /*default=*/"true",
+           "Search a clipping ratio in [0.5, 1] per group">,
+    Option<"quantize", "quantize", "bool", /*default=*/"true",
+           "false: fold the chosen scales and stop, weights left in float "
+           "(the statistics are rescaled; e.g. to run --gptq next)">,
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Emit a remark with each decision and its error vs RTN">,
+  ];
+  let statistics = [
+    Statistic<"numScaled", "num-scaled", "Linears given activation-aware scales">,
     Statistic<"numQuantized", "num-quantized", "Weights quantized">,
   ];
 }
@@ -208,6 +267,9 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
            "int8 or fp8-e4m3">,
     Option<"includeHead", "include-head", "bool", /*default=*/"false",
            "Also quantize the output projection's input">,
+    Option<"range", "range", "std::string", /*default=*/"\"minmax\"",
+           "Clipping range: minmax (lq.act_range), p99.9, p99.99 or mse "
+           "(lq.act_clip)">,
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "Activations quantized">,

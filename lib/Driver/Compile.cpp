@@ -80,6 +80,12 @@ const Recipe recipes[] = {
      "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights)"},
     {"w3a16-gptq", "int3 weights, groups of 128, GPTQ (needs calibration)",
      "{cal-h},func.func(gptq{bits=3 group=128},quantize-weights)"},
+    {"w4a16-awq", "int4 weights, groups of 128, AWQ scales + clipping "
+                  "(needs calibration)",
+     "{cal},func.func(awq{bits=4 group=128},quantize-weights)"},
+    {"w3a16-awq", "int3 weights, groups of 128, AWQ scales + clipping "
+                  "(needs calibration)",
+     "{cal},func.func(awq{bits=3 group=128},quantize-weights)"},
     {"w8a8-naive", "int8 weights per channel + static per-tensor int8 "
                    "activations, no smoothing (the baseline; calibrates)",
      "{cal},func.func(quantize-weights{bits=8 group=-1},quantize-activations)"},
@@ -402,6 +408,18 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   };
   if (options.emit == EmitStage::Graph)
     return print(*module);
+  if (options.listLinears) {
+    int64_t index = 0;
+    module->walk([&](mlir::lq::LinearOp op) {
+      std::string name;
+      if (auto n = dyn_cast<NameLoc>(op.getLoc()))
+        name = n.getName().str();
+      auto w = op.getWeight().getType();
+      llvm::outs() << index++ << " " << (name.empty() ? "-" : name) << " "
+                   << w.getDimSize(0) << "x" << w.getDimSize(1) << "\n";
+    });
+    return success();
+  }
 
   auto entry = module->lookupSymbol<func::FuncOp>("main");
   if (!entry)

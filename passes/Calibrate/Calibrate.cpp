@@ -53,10 +53,25 @@ using namespace mlir;
 namespace {
 
 /// Running statistics of one linear's input.
+/// |x| histogram on a log scale: 64 bins per octave from 2^-20 to 2^12, for
+/// percentile and MSE-optimal clipping ranges without keeping activations.
+constexpr int kOctaves = 32, kBinsPerOctave = 64, kBins = kOctaves * kBinsPerOctave;
+constexpr double kMinLog2 = -20.0;
+int binOf(float a) {
+  if (!(a > 0))
+    return 0;
+  double b = (std::log2(double(a)) - kMinLog2) * kBinsPerOctave;
+  return int(std::clamp(b, 0.0, double(kBins - 1)));
+}
+double binUpper(int b) {
+  return std::exp2(kMinLog2 + double(b + 1) / kBinsPerOctave);
+}
+
 struct LinearStats {
   int64_t K = 0, rows = 0;
   std::vector<float> absmax;
   std::vector<double> sumsq, hessian;
+  std::vector<uint64_t> histogram = std::vector<uint64_t>(kBins, 0);
   float min = std::numeric_limits<float>::infinity();
   float max = -std::numeric_limits<float>::infinity();
 };
@@ -96,6 +111,7 @@ extern "C" void lqCalibObserve(int64_t id, MemRef2D *x) {
       s.sumsq[k] += double(v) * v;
       s.min = std::min(s.min, v);
       s.max = std::max(s.max, v);
+      ++s.histogram[binOf(std::fabs(v))];
     }
   if (obs->hessian) {
     // XᵀX of this call with SGEMM (Xᵀ rows are K-contiguous), then folded
@@ -111,6 +127,35 @@ extern "C" void lqCalibObserve(int64_t id, MemRef2D *x) {
       s.hessian[i] += obs->gram[i];
   }
   s.rows += M;
+}
+
+struct MemRef4D {
+  float *allocated, *aligned;
+  int64_t offset, sizes[4], strides[4];
+};
+
+/// Per-head max |K| and |V| of each attention ([B, H, S, D] after RoPE).
+struct AttentionStats {
+  std::vector<float> kAbsmax, vAbsmax;
+};
+std::vector<AttentionStats> *activeAttention = nullptr;
+
+/// Called before attention `id` with its keys (which = 0) or values (1).
+extern "C" void lqCalibObserveKV(int64_t id, int64_t which, MemRef4D *x) {
+  if (!activeAttention || id < 0 || id >= int64_t(activeAttention->size()))
+    return;
+  std::vector<float> &m = which == 0 ? (*activeAttention)[id].kAbsmax
+                                     : (*activeAttention)[id].vAbsmax;
+  int64_t B = x->sizes[0], H = x->sizes[1], S = x->sizes[2], D = x->sizes[3];
+  if (int64_t(m.size()) != H)
+    m.assign(H, 0.0f);
+  const float *base = x->aligned + x->offset;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t t = 0; t < S; ++t)
+        for (int64_t d = 0; d < D; ++d)
+          m[h] = std::max(m[h], std::fabs(base[b * x->strides[0] + h * x->strides[1] +
+                                              t * x->strides[2] + d * x->strides[3]]));
 }
 
 MemRefType anyLayout(MLIRContext *ctx, int64_t rank) {
@@ -278,6 +323,34 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       Value idv = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(id));
       func::CallOp::create(b, l, observeFn, ValueRange{idv, any});
     }
+    // Keys and values of every f32 attention.
+    SmallVector<lq::AttentionOp> cAttn, attn;
+    cEntry.walk([&](lq::AttentionOp op) { cAttn.push_back(op); });
+    entry.walk([&](lq::AttentionOp op) { attn.push_back(op); });
+    b.setInsertionPointToEnd(clone->getBody());
+    auto observeKV = func::FuncOp::create(
+        b, loc, "lq_calib_observe_kv",
+        b.getFunctionType({b.getI64Type(), b.getI64Type(), anyLayout(ctx, 4)}, {}));
+    observeKV.setPrivate();
+    observeKV->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    for (auto [id, op] : llvm::enumerate(cAttn)) {
+      b.setInsertionPoint(op);
+      Location l = op.getLoc();
+      SmallVector<Value> kv = {op.getKey(), op.getValue()};
+      for (auto [which, v] : llvm::enumerate(kv)) {
+        auto ty = cast<RankedTensorType>(v.getType());
+        if (!ty.getElementType().isF32() || !ty.hasStaticShape())
+          continue;
+        SmallVector<int64_t> dyn(4, ShapedType::kDynamic);
+        auto exact = MemRefType::get(ty.getShape(), b.getF32Type(),
+                                     StridedLayoutAttr::get(ctx, ShapedType::kDynamic, dyn));
+        Value buf = bufferization::ToBufferOp::create(b, l, exact, v, true);
+        Value any = memref::CastOp::create(b, l, anyLayout(ctx, 4), buf);
+        Value idv = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(id));
+        Value wv = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(which));
+        func::CallOp::create(b, l, observeKV, ValueRange{idv, wv, any});
+      }
+    }
     // A wrapper taking only the ids, so the JIT'd function has one signature.
     b.setInsertionPointToEnd(clone->getBody());
     auto run = func::FuncOp::create(b, loc, "lq_calib_run",
@@ -333,6 +406,9 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       map[interner("_mlir_ciface_lq_calib_observe")] = {
           llvm::orc::ExecutorAddr::fromPtr(&lqCalibObserve),
           llvm::JITSymbolFlags::Exported};
+      map[interner("_mlir_ciface_lq_calib_observe_kv")] = {
+          llvm::orc::ExecutorAddr::fromPtr(&lqCalibObserveKV),
+          llvm::JITSymbolFlags::Exported};
       return map;
     });
     auto fn = (*engine)->lookup("_mlir_ciface_lq_calib_run");
@@ -345,6 +421,8 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
     observer.hessian = hessian;
     observer.stats.resize(cLinears.size());
     activeObserver = &observer;
+    std::vector<AttentionStats> attnStats(cAttn.size());
+    activeAttention = &attnStats;
     auto start = std::chrono::steady_clock::now();
     for (size_t w = 0; w < windows.size(); ++w) {
       struct {
@@ -364,10 +442,24 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       }
     }
     activeObserver = nullptr;
+    activeAttention = nullptr;
     if (progress)
       llvm::errs() << "\n";
 
-    // 4. Attach the statistics to the original linears.
+    // 4. Attach the statistics: per-head K/V ranges on attention, the rest
+    // on the linears.
+    for (auto [id, op] : llvm::enumerate(attn)) {
+      if (id >= attnStats.size())
+        break;
+      auto put = [&](StringRef name, const std::vector<float> &v) {
+        if (v.empty())
+          return;
+        auto ty = RankedTensorType::get({int64_t(v.size())}, b.getF32Type());
+        op->setAttr(name, DenseElementsAttr::get(ty, ArrayRef<float>(v)));
+      };
+      put("lq.k_absmax", attnStats[id].kAbsmax);
+      put("lq.v_absmax", attnStats[id].vAbsmax);
+    }
     for (auto [id, op] : llvm::enumerate(linears)) {
       LinearStats &s = observer.stats[id];
       if (s.rows == 0)
@@ -382,6 +474,37 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       op->setAttr("lq.act_meansq",
                   DenseElementsAttr::get(vecTy, ArrayRef<float>(meansq)));
       op->setAttr("lq.act_range", b.getDenseF32ArrayAttr({s.min, s.max}));
+      // Clipping ranges of |x|: 99.9th and 99.99th percentiles, and the clip
+      // c minimizing the int8 error estimate
+      //   sum_{|x| > c} (|x| - c)^2 + n (c / 127)^2 / 12
+      // over the histogram (bin upper edges as values, a slight overestimate).
+      uint64_t total = 0;
+      for (uint64_t c : s.histogram)
+        total += c;
+      auto percentile = [&](double q) {
+        uint64_t want = uint64_t(std::ceil(q * double(total))), acc = 0;
+        for (int bin = 0; bin < kBins; ++bin)
+          if ((acc += s.histogram[bin]) >= want)
+            return float(std::min<double>(binUpper(bin), std::max(-s.min, s.max)));
+        return std::max(-s.min, s.max);
+      };
+      float amax = std::max(-s.min, s.max), best = amax;
+      double bestErr = std::numeric_limits<double>::infinity();
+      for (int cb = binOf(amax * 0.05f); cb <= binOf(amax); ++cb) {
+        double c = std::min<double>(binUpper(cb), amax), err = 0;
+        for (int bin = cb + 1; bin < kBins; ++bin)
+          if (s.histogram[bin]) {
+            double over = std::min<double>(binUpper(bin), amax) - c;
+            err += double(s.histogram[bin]) * over * over;
+          }
+        err += double(total) * (c / 127.0) * (c / 127.0) / 12.0;
+        if (err < bestErr) {
+          bestErr = err;
+          best = float(c);
+        }
+      }
+      op->setAttr("lq.act_clip",
+                  b.getDenseF32ArrayAttr({percentile(0.999), percentile(0.9999), best}));
       op->setAttr("lq.calib_rows", b.getI64IntegerAttr(s.rows));
       if (hessian) {
         std::vector<float> h(s.K * s.K);

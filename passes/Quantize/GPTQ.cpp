@@ -125,13 +125,15 @@ struct GPTQPass : lq::impl::GPTQPassBase<GPTQPass> {
       return signalPassFailure();
     }
     if (blockSize <= 0) {
-      f.emitError() << "'block' must be positive, got " << blockSize;
+      f.emitError() << "'block' must be positive, got " << int64_t(blockSize);
       return signalPassFailure();
     }
     SmallVector<lq::LinearOp> linears;
     f.walk([&](lq::LinearOp op) { linears.push_back(op); });
     bool any = false;
-    for (lq::LinearOp op : linears) {
+    for (auto [index, op] : llvm::enumerate(linears)) {
+      if (onlyIndex >= 0 && int64_t(index) != onlyIndex)
+        continue;
       if (feedsReturn(op.getResult()))
         continue; // the output projection: --quantize-weights' lm-head
       Attribute wAttr;

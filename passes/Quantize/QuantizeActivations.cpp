@@ -59,6 +59,16 @@ struct QuantizeActivationsPass
                     << "'";
       return signalPassFailure();
     }
+    int clipIndex = range == "minmax" ? -1
+                    : range == "p99.9"  ? 0
+                    : range == "p99.99" ? 1
+                    : range == "mse"    ? 2
+                                        : -2;
+    if (clipIndex == -2) {
+      f.emitError() << "'range' must be minmax, p99.9, p99.99 or mse, got '"
+                    << range << "'";
+      return signalPassFailure();
+    }
     auto scheme = lq::SchemeAttr::get(ctx, fmt, fmt == lq::Format::Int ? 8 : 0,
                                       -1, 0, ArrayRef<int64_t>{}, true);
     SmallVector<lq::LinearOp> linears;
@@ -76,6 +86,15 @@ struct QuantizeActivationsPass
         return signalPassFailure();
       }
       float amax = std::max(std::fabs(range[0]), std::fabs(range[1]));
+      if (clipIndex >= 0) {
+        auto clip = lin->getAttrOfType<DenseF32ArrayAttr>("lq.act_clip");
+        if (!clip || clip.size() != 3) {
+          lin.emitError() << "range=" << this->range
+                          << " needs 'lq.act_clip' (run --calibrate first)";
+          return signalPassFailure();
+        }
+        amax = clip[clipIndex];
+      }
       float scale = amax > 0 ? amax / qmax : 1.0f;
       OpBuilder b(lin);
       Location loc = lin.getLoc();

@@ -82,7 +82,9 @@ struct QuantizeWeightsPass
     }
     SmallVector<lq::LinearOp> linears;
     f.walk([&](lq::LinearOp op) { linears.push_back(op); });
-    for (lq::LinearOp op : linears) {
+    for (auto [index, op] : llvm::enumerate(linears)) {
+      if (onlyIndex >= 0 && int64_t(index) != onlyIndex)
+        continue;
       std::string name = nodeName(op);
       if (llvm::any_of(keepRe, [&](llvm::Regex &r) { return r.match(name); }))
         continue;

@@ -10,6 +10,7 @@
 #include <lq_rt/formats.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 
 namespace mlir::lq {
@@ -57,7 +58,7 @@ int64_t groupSizeOf(SchemeAttr scheme, int64_t K) {
 }
 
 QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
-                            int64_t cols) {
+                            int64_t cols, ArrayRef<float> clip) {
   QuantizedWeight q;
   q.rows = rows;
   q.cols = cols;
@@ -85,10 +86,26 @@ QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
       amax = std::max(amax, std::fabs(x));
     q.globalScale = lq_nvfp4_tensor_scale(amax);
   }
+  assert((clip.empty() || int64_t(clip.size()) == groups) &&
+         "one clip ratio per group");
+  std::vector<float> clipped;
   for (int64_t g = 0; g < groups; ++g) {
     const float *x = w.data() + g * q.groupSize;
     uint8_t *c = q.codes.data() + g * q.groupSize;
     size_t n = q.groupSize;
+    if (!clip.empty() && clip[g] < 1.0f) {
+      float lo = 0.0f, hi = 0.0f;
+      for (size_t i = 0; i < n; ++i) {
+        lo = std::min(lo, x[i]);
+        hi = std::max(hi, x[i]);
+      }
+      lo *= clip[g];
+      hi *= clip[g];
+      clipped.assign(x, x + n);
+      for (float &v : clipped)
+        v = std::clamp(v, lo, hi);
+      x = clipped.data();
+    }
     switch (scheme.getFormat()) {
     case Format::Int: {
       int32_t zp = 0;

@@ -45,8 +45,13 @@ FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
 int64_t groupSizeOf(SchemeAttr scheme, int64_t K);
 
 /// Round-to-nearest quantization of every group (lq_rt's reference codecs).
+/// With `clip` (one ratio in (0, 1] per group, row-major like the scales),
+/// each group's range [min(x, 0), max(x, 0)] is first shrunk by its ratio:
+/// the values are clamped to [r·lo, r·hi] before the codec computes the
+/// scale, trading the few largest weights' error for a finer step (AWQ's
+/// clipping search). A ratio of 1 is plain RTN.
 QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
-                            int64_t cols);
+                            int64_t cols, ArrayRef<float> clip = {});
 
 /// Quantizes one group with a fixed scale (GPTQ's inner loop): returns the
 /// code and writes the dequantized value to `deq`.

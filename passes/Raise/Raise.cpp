@@ -140,6 +140,17 @@ struct RaiseLinear : OpRewritePattern<linalg::MatmulOp> {
     if (constantSplat(fill.getInputs()[0]).value_or(1.0f) != 0.0f &&
         !matchPattern(fill.getInputs()[0], m_AnyZeroFloat()))
       return rewriter.notifyMatchFailure(mm, "init is not zero");
+    // A quantized weight as QDQ exports write it: DequantizeLinear of the
+    // [N, K] codes, then Transpose to MatMul's [K, N]. The dequantized
+    // tensor is already lq.linear's weight.
+    if (auto tr = w.getDefiningOp<linalg::TransposeOp>()) {
+      if (tr.getPermutation() == ArrayRef<int64_t>{1, 0})
+        if (auto dq = tr.getInput().getDefiningOp<lq::DequantizeOp>()) {
+          rewriter.replaceOpWithNewOp<lq::LinearOp>(mm, mm.getResultTypes()[0],
+                                                    x, dq.getResult(), Value());
+          return success();
+        }
+    }
     auto wTy = cast<RankedTensorType>(w.getType());
     if (!wTy.getElementType().isF32() || !wTy.hasStaticShape())
       return rewriter.notifyMatchFailure(mm, "weight is not static f32");

@@ -11,6 +11,7 @@
 // (f32 0x406A0000, 0x405A0000, 0x40C50000, little endian in the blob).
 // CHECK: lq.linear
 // CHECK-SAME: lq.act_absmax = dense<[3.000000e+00, 4.000000e+00]> : tensor<2xf32>
+// CHECK-SAME: lq.act_clip = array<f32: {{[^,]+}}, {{[^,]+}}, {{[^>]+}}>
 // CHECK-SAME: lq.act_meansq = dense<[3.656250e+00, 6.156250e+00]> : tensor<2xf32>
 // CHECK-SAME: lq.act_range = array<f32: -2.000000e+00, 4.000000e+00>
 // CHECK-SAME: lq.calib_rows = 8 : i64

@@ -49,6 +49,9 @@ static cl::list<std::string>
 static cl::list<std::string> dims("dim",
                                   cl::desc("Pin a symbolic dim: seq=128"));
 static cl::opt<bool> quiet("q", cl::desc("No progress lines"));
+static cl::opt<bool> listLinears(
+    "list-linears",
+    cl::desc("Print 'index name NxK' for every lq.linear and exit"));
 static cl::opt<std::string>
     calibrationText("calibration-text",
                     cl::desc("Calibration text (recipes that calibrate)"));
@@ -116,6 +119,7 @@ int main(int argc, char **argv) {
   options.tokenizer = tokenizer;
   options.calibrationTokens = calibrationTokens;
   options.calibrationSamples = calibrationSamples;
+  options.listLinears = listLinears;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   if (printPipeline) {
     auto p = lq::getPipeline(options);

@@ -81,9 +81,15 @@ reference's ppl), --svg FILE (KL mean, log scale, vs bits per weight).
 Bits per weight = 8 * weight_bytes / params, from the `params` and
 `weight_bytes` lines quant-compile writes into the model's signature.
 
-Not implemented yet: --calibrate and --attribute (per-pass / per-layer
-attribution of the KL divergence, issue 5 item 4). Both need quantization
-passes that do not exist yet.
+--attribute PIPELINE (per-layer attribution): the reference must be an .onnx
+or .mlir file. For every lq.linear i of its graph (quant-compile
+--list-linears) one candidate is compiled with the quant-opt PIPELINE in
+which "{layer}" is replaced by i, e.g.
+  --attribute 'func.func(quantize-weights{bits=4 only-index={layer}})'
+so only that layer is quantized; the candidates are evaluated as usual and a
+second table ranks the layers by their KL mean and their share of the sum.
+(Calibration is a quant-opt/quant-compile stage: --calibrate in quant-opt,
+--calibration-text in quant-compile.)
 )";
 
 bool gQuiet = false;
@@ -523,6 +529,9 @@ int main(int argc, char **argv) {
   std::string refPath, tokenizerPath, textPath, tokensFile, jsonPath, svgPath,
       dumpTokens;
   std::vector<std::string> candPaths, compileArgs;
+  std::vector<std::vector<std::string>> candArgs; // per candidate
+  std::vector<std::string> candNames;
+  std::string attribute;
   long long window = 256, stride = 0, maxWindows = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -568,16 +577,48 @@ int main(int argc, char **argv) {
     else if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
-    } else if (a == "--calibrate" || a == "--attribute") {
-      return fail("%s is not implemented yet: it needs quantization passes "
-                  "that do not exist yet (see --help)",
-                  a.c_str());
+    } else if (a == "--attribute") {
+      attribute = value();
+    } else if (a == "--calibrate") {
+      return fail("--calibrate is a compiler stage: use quant-opt "
+                  "--calibrate or quant-compile --calibration-text (see --help)");
     } else {
       return fail("unknown argument '%s' (see --help)", argv[i]);
     }
   }
   if (refPath.empty())
     return fail("no --reference model (see --help)");
+  if (!attribute.empty()) {
+    if (!(endsWith(refPath, ".onnx") || endsWith(refPath, ".onnxtext") ||
+          endsWith(refPath, ".mlir")))
+      return fail("--attribute needs the reference as an .onnx or .mlir file, "
+                  "got '%s'", refPath.c_str());
+    if (attribute.find("{layer}") == std::string::npos)
+      return fail("--attribute pipeline has no '{layer}' placeholder");
+    std::string cmd = quoteArg(selfDir() + "/quant-compile") + " -q " +
+                      quoteArg(refPath) + " --list-linears";
+    if (!endsWith(refPath, ".mlir"))
+      cmd += " --dim batch=1 --dim seq=" + std::to_string(window);
+    for (const std::string &c : compileArgs)
+      cmd += " " + quoteArg(c);
+    FILE *pipe = popen(cmd.c_str(), "r");
+    if (!pipe)
+      return fail("cannot run '%s'", cmd.c_str());
+    char line[1024];
+    while (std::fgets(line, sizeof(line), pipe)) {
+      long long idx;
+      char name[768], shape[64];
+      if (std::sscanf(line, "%lld %767s %63s", &idx, name, shape) != 3)
+        continue;
+      std::string p = attribute;
+      p.replace(p.find("{layer}"), 7, std::to_string(idx));
+      candPaths.push_back(refPath);
+      candArgs.push_back({"--pipeline", p});
+      candNames.push_back("L" + std::to_string(idx) + " " + name);
+    }
+    if (pclose(pipe) != 0 || candPaths.empty())
+      return fail("listing the linears of '%s' failed", refPath.c_str());
+  }
   if (candPaths.empty())
     return fail("no --candidate model (see --help)");
   if (window < 2)
@@ -678,8 +719,13 @@ int main(int argc, char **argv) {
   std::vector<Model> cands(candPaths.size());
   for (size_t c = 0; c < cands.size(); ++c) {
     cands[c].path = candPaths[c];
-    if (loadModel(cands[c], window, int(c + 1), compileArgs))
+    std::vector<std::string> args = compileArgs;
+    if (c < candArgs.size())
+      args.insert(args.end(), candArgs[c].begin(), candArgs[c].end());
+    if (loadModel(cands[c], window, int(c + 1), args))
       return 1;
+    if (c < candNames.size())
+      cands[c].name = candNames[c];
   }
   if (pieces >= 0 && ref.vocab != pieces)
     return fail("vocab mismatch: reference '%s' returns %lld logits per "
@@ -833,6 +879,29 @@ int main(int argc, char **argv) {
                 cands[i].name.c_str(), sums[i].ppl, sums[i].klMean,
                 sums[i].klP99, sums[i].klMax, sums[i].top1,
                 bpwText(cands[i]).c_str(), bytesText(cands[i]).c_str());
+  if (!attribute.empty()) {
+    // Rank the layers by the divergence each one causes alone.
+    std::vector<size_t> order(cands.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return sums[a].klMean > sums[b].klMean;
+    });
+    double total = 0;
+    for (size_t i = 0; i < cands.size(); ++i)
+      total += sums[i].klMean;
+    std::printf("\nper-layer attribution (%s), sorted by KL mean:\n",
+                attribute.c_str());
+    std::printf("%-*s %11s %7s %9s\n", int(nameW), "layer", "KL mean",
+                "share", "cum.");
+    double cum = 0;
+    for (size_t i : order) {
+      double share = total > 0 ? sums[i].klMean / total : 0;
+      cum += share;
+      std::printf("%-*s %11.4e %6.1f%% %8.1f%%\n", int(nameW),
+                  cands[i].name.c_str(), sums[i].klMean, 100 * share, 100 * cum);
+    }
+  }
   std::fflush(stdout);
   if (!gQuiet)
     std::fprintf(stderr, "quant-eval: %lld windows x %zu models in %.1f s\n",

@@ -51,6 +51,9 @@ static cl::opt<bool> printStats("import-stats",
                                 cl::desc("Print a summary to stderr (--stats)"));
 static cl::opt<bool> noRaise("no-raise",
                              cl::desc("Skip --lq-raise after import"));
+static cl::opt<bool> noPrint(
+    "no-print", cl::desc("Import (and raise) but print nothing: for timing "
+                         "the importer without the printer's hex encoding"));
 
 static bool parseShapes(lq::ONNXImportOptions &options) {
   for (const std::string &spec : inputShapes) {
@@ -108,6 +111,17 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  // Importer locations are model:node-number:1, not text positions: print
+  // them without quoting a "source line" (of a binary file, or the wrong
+  // line of a text one).
+  mlir::ScopedDiagnosticHandler plain(&context, [&](mlir::Diagnostic &diag) {
+    handler.emitDiagnostic(diag.getLocation(), diag.str(), diag.getSeverity(),
+                           /*displaySourceLine=*/false);
+    for (mlir::Diagnostic &note : diag.getNotes())
+      handler.emitDiagnostic(note.getLocation(), note.str(),
+                             note.getSeverity(), /*displaySourceLine=*/false);
+    return mlir::success();
+  });
 
   lq::ONNXImportStats stats;
   auto module = lq::importONNXFile(inputFile, &context, options, &stats);
@@ -146,11 +160,18 @@ int main(int argc, char **argv) {
       if (op->getDialect() && op->getDialect()->getNamespace() == "lq")
         ++lqCounts[op->getName().getStringRef()];
     });
+    // Sorted by name: stable output for tests and diffs.
+    SmallVector<StringRef> lqNames;
     for (auto &kv : lqCounts)
-      errs() << " " << kv.getKey() << "=" << kv.getValue();
+      lqNames.push_back(kv.getKey());
+    llvm::sort(lqNames);
+    for (StringRef name : lqNames)
+      errs() << " " << name << "=" << lqCounts.lookup(name);
     errs() << "\n";
   }
 
+  if (noPrint)
+    return 0;
   std::string error;
   auto output = mlir::openOutputFile(outputFile, &error);
   if (!output) {

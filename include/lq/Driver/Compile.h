@@ -38,6 +38,8 @@ struct CompileOptions {
   /// Also write `<output stem>.h` describing inputs and outputs.
   bool emitHeader = true;
   ONNXImportOptions import;
+  /// Print "index name NxK" for every lq.linear of the graph and stop.
+  bool listLinears = false;
 };
 
 /// The recipes quant-compile knows, with one line of description each.

@@ -47,6 +47,14 @@ importONNXFile(llvm::StringRef path, mlir::MLIRContext *context,
                const ONNXImportOptions &options,
                ONNXImportStats *stats = nullptr);
 
+/// Imports a model held in memory (`bytes`: a binary protobuf, or ONNX text
+/// when `path` ends in `.onnxtext`). `path` names the model in diagnostics
+/// and is the directory external data is read relative to.
+mlir::FailureOr<mlir::OwningOpRef<mlir::ModuleOp>>
+importONNXBuffer(llvm::StringRef bytes, llvm::StringRef path,
+                 mlir::MLIRContext *context, const ONNXImportOptions &options,
+                 ONNXImportStats *stats = nullptr);
+
 } // namespace lq
 
 #endif // LQ_IMPORT_ONNX_H

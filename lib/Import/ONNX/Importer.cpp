@@ -119,6 +119,8 @@ void Importer::setHostOutput(const onnx::NodeProto &node, int i,
 Value Importer::get(Val &v, Location loc) {
   if (v.value)
     return v.value;
+  // Only translateMatMul reads weights in lq.linear's layout.
+  assert(!v.linearLayout && "a transposed MatMul weight escaped MatMul");
   TypedAttr attr;
   if (v.weight)
     attr = cast<TypedAttr>(v.weight);
@@ -139,8 +141,9 @@ Value Importer::get(Val &v, Location loc) {
 // Tensor data
 //===----------------------------------------------------------------------===//
 
-/// Decodes little-endian element bytes into doubles (sub-byte types: raw
-/// codes, low nibble first).
+/// Decodes little-endian element bytes into doubles: float types (float8 and
+/// float4 included) become their values; int4/uint4 stay raw nibble codes
+/// (low nibble first), which every user masks to 4 bits.
 static void decodeHost(int dtype, const char *p, int64_t n,
                        std::vector<double> &out) {
   out.resize(n);
@@ -171,14 +174,21 @@ static void decodeHost(int dtype, const char *p, int64_t n,
       break;
     }
     case kUInt4:
-    case kInt4:
-    case kFloat4E2M1: {
+    case kInt4: {
       uint8_t byte = static_cast<uint8_t>(p[i / 2]);
       out[i] = (i % 2 == 0) ? (byte & 0xF) : (byte >> 4);
       break;
     }
-    default: // 8-bit float codes
-      out[i] = rd(uint8_t{}, i);
+    case kFloat4E2M1: {
+      uint8_t byte = static_cast<uint8_t>(p[i / 2]);
+      uint8_t c = (i % 2 == 0) ? (byte & 0xF) : (byte >> 4);
+      out[i] = APFloat(*smallFloatSemantics(dtype), APInt(4, c))
+                   .convertToDouble();
+      break;
+    }
+    default: // 8-bit floats: decode, so that host values are values
+      out[i] = APFloat(*smallFloatSemantics(dtype), APInt(8, rd(uint8_t{}, i)))
+                   .convertToDouble();
       break;
     }
   }
@@ -197,7 +207,8 @@ static bool isBlobFriendly(int dtype) {
 }
 
 LogicalResult Importer::readTensor(const onnx::TensorProto &proto,
-                                   Location loc, Val &out, bool forceHost) {
+                                   Location loc, Val &out, bool forceHost,
+                                   bool linearLayout) {
   int dtype = proto.data_type();
   Type elt = dtypeToMLIR(dtype, ctx);
   if (!elt)
@@ -323,6 +334,26 @@ LogicalResult Importer::readTensor(const onnx::TensorProto &proto,
 
   out.type = RankedTensorType::get(shape, elt);
   out.dtype = dtype;
+  if (linearLayout && !forceHost && dtype == kFloat && shape.size() == 2) {
+    // The only copy of the weight: straight from the file (or the proto)
+    // into the blob, transposed to lq.linear's [N, K].
+    int64_t K = shape[0], N = shape[1];
+    AsmResourceBlob blob =
+        HeapAsmResourceBlob::allocate(size, alignof(uint64_t), true);
+    float *dst = reinterpret_cast<float *>(blob.getMutableData().data());
+    const char *src = data;
+    constexpr int64_t tile = 64; // cache-friendly blocked transpose
+    for (int64_t k0 = 0; k0 < K; k0 += tile)
+      for (int64_t n0 = 0; n0 < N; n0 += tile)
+        for (int64_t k = k0; k < std::min(K, k0 + tile); ++k)
+          for (int64_t n = n0; n < std::min(N, n0 + tile); ++n)
+            std::memcpy(&dst[n * K + k], src + (k * N + n) * 4, 4);
+    std::string name = proto.name().empty() ? "weight" : proto.name();
+    out.weight = DenseResourceElementsAttr::get(
+        RankedTensorType::get({N, K}, elt), name, std::move(blob));
+    out.linearLayout = true;
+    return success();
+  }
   if (forceHost || shouldFold(numel) || !isBlobFriendly(dtype)) {
     HostTensor host;
     host.dtype = dtype;
@@ -343,10 +374,13 @@ LogicalResult Importer::readTensor(const onnx::TensorProto &proto,
 // Graph
 //===----------------------------------------------------------------------===//
 
+std::string Importer::nodeName(const onnx::NodeProto &node, int index) {
+  return node.name().empty() ? (node.op_type() + "_" + std::to_string(index))
+                             : node.name();
+}
+
 Location Importer::nodeLocation(const onnx::NodeProto &node, int index) {
-  std::string name = node.name().empty()
-                         ? (node.op_type() + "_" + std::to_string(index))
-                         : node.name();
+  std::string name = nodeName(node, index);
   // The line number is the node's position in the graph (1-based).
   return NameLoc::get(StringAttr::get(ctx, name),
                       FileLineColLoc::get(ctx, modelPath, index + 1, 1));
@@ -365,7 +399,8 @@ LogicalResult Importer::checkGraph(const onnx::GraphProto &graph) {
     std::string domain = node.domain().empty() ? "ai.onnx" : node.domain();
     emitError(nodeLocation(node, i))
         << "unsupported op '" << node.op_type() << "' (domain '" << domain
-        << "', opset " << opsetFor(node.domain()) << ")";
+        << "', opset " << opsetFor(node.domain()) << ") in node '"
+        << nodeName(node, i) << "'";
     ++unsupported[node.op_type() + "' (domain '" + domain + "')"];
     ok = false;
   }
@@ -436,17 +471,30 @@ Importer::valueInfoType(const onnx::ValueInfoProto &info, Location loc,
                           << "' has unsupported element type " << dtype << " ("
                           << dtypeName(dtype) << ")";
   SmallVector<int64_t> shape;
-  SmallVector<std::string> symbols;
+  SmallVector<std::string> pinnedBy; // why a dim is static: "" = the model
+  auto pin = options.inputShapes.find(info.name());
+  if (!tt.has_shape()) {
+    // No shape at all is an unknown rank (a scalar has an empty shape).
+    if (pin == options.inputShapes.end())
+      return emitError(loc) << "graph input '" << info.name()
+                            << "' has no shape (unknown rank): give it one "
+                               "with --input-shape";
+    for (int64_t d : pin->second)
+      shape.push_back(d < 0 ? ShapedType::kDynamic : d);
+    return RankedTensorType::get(shape, elt);
+  }
   for (const auto &d : tt.shape().dim()) {
     int64_t dim = ShapedType::kDynamic;
-    if (d.has_dim_value() && d.dim_value() >= 0)
+    std::string why;
+    if (d.has_dim_value() && d.dim_value() >= 0) {
       dim = d.dim_value();
-    else if (d.has_dim_param() && options.dimParams.count(d.dim_param()))
+    } else if (d.has_dim_param() && options.dimParams.count(d.dim_param())) {
       dim = options.dimParams.lookup(d.dim_param());
+      why = "--dim " + d.dim_param() + "=" + std::to_string(dim);
+    }
     shape.push_back(dim);
-    symbols.push_back(d.has_dim_param() ? d.dim_param() : "?");
+    pinnedBy.push_back(why);
   }
-  auto pin = options.inputShapes.find(info.name());
   if (pin != options.inputShapes.end()) {
     if (pin->second.size() != shape.size())
       return emitError(loc) << "--input-shape for '" << info.name() << "' has "
@@ -458,8 +506,10 @@ Importer::valueInfoType(const onnx::ValueInfoProto &info, Location loc,
       if (!ShapedType::isDynamic(shape[i]) && shape[i] != want)
         return emitError(loc)
                << "--input-shape pins dimension " << i << " of '"
-               << info.name() << "' to " << pin->second[i]
-               << ", but the model fixes it to " << shape[i];
+               << info.name() << "' to " << pin->second[i] << ", but "
+               << (pinnedBy[i].empty() ? std::string("the model")
+                                       : "'" + pinnedBy[i] + "'")
+               << " fixes it to " << shape[i];
       shape[i] = want;
     }
   }
@@ -484,13 +534,17 @@ Importer::run(const onnx::ModelProto &model, ONNXImportStats *stats) {
       msOpset = op.version();
     }
   }
-  if (opset == 0)
-    return emitError(fileLoc) << "the model imports no 'ai.onnx' opset";
   if (!model.has_graph())
     return emitError(fileLoc) << "the model has no graph";
   const onnx::GraphProto &graph = model.graph();
+  // Unsupported ops first: a model of another domain (say
+  // ai.onnx.preview.training) is reported op by op.
   if (failed(checkGraph(graph)))
     return failure();
+  if (opset == 0 && llvm::any_of(graph.node(), [](const auto &n) {
+        return n.domain().empty() || n.domain() == "ai.onnx";
+      }))
+    return emitError(fileLoc) << "the model imports no 'ai.onnx' opset";
 
   ctx->loadDialect<arith::ArithDialect, func::FuncDialect,
                    linalg::LinalgDialect, math::MathDialect,
@@ -499,13 +553,32 @@ Importer::run(const onnx::ModelProto &model, ONNXImportStats *stats) {
   b.setInsertionPointToEnd(module->getBody());
 
   // Initializers first: old IR versions also list them as graph inputs.
+  // Initializers read only as MatMul's right operand are weights: they are
+  // stored transposed for lq.linear as they are read (one copy, no host
+  // evaluation), and MatMul emits lq.linear directly.
+  llvm::StringMap<bool> onlyMatMulWeight;
+  for (const auto &node : graph.node())
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (node.input(i).empty())
+        continue;
+      bool isWeight = i == 1 && node.op_type() == "MatMul" &&
+                      (node.domain().empty() || node.domain() == "ai.onnx");
+      auto [it, inserted] = onlyMatMulWeight.try_emplace(node.input(i), isWeight);
+      if (!inserted)
+        it->second = it->second && isWeight;
+    }
+  for (const auto &o : graph.output())
+    onlyMatMulWeight[o.name()] = false;
+
   llvm::StringSet<> initNames;
   int64_t params = 0;
   for (const auto &init : graph.initializer()) {
     Val v;
+    bool linear = onlyMatMulWeight.lookup(init.name()) &&
+                  init.dims_size() == 2 && init.dims(1) > 0;
     if (failed(readTensor(init, NameLoc::get(StringAttr::get(ctx, init.name()),
                                              fileLoc),
-                          v)))
+                          v, /*forceHost=*/false, linear)))
       return failure();
     params += v.type.getNumElements();
     initNames.insert(init.name());
@@ -524,6 +597,21 @@ Importer::run(const onnx::ModelProto &model, ONNXImportStats *stats) {
     argTypes.push_back(*ty);
     args.push_back({in.name(), dtype});
   }
+  // A pin for an input the model does not have is a typo, not a no-op.
+  for (const auto &pin : options.inputShapes) {
+    bool found = llvm::any_of(graph.input(), [&](const auto &in) {
+      return in.name() == pin.getKey() && !initNames.contains(in.name());
+    });
+    if (!found) {
+      auto diag = emitError(fileLoc)
+                  << "--input-shape names '" << pin.getKey()
+                  << "', which is not an input of the model (inputs: ";
+      llvm::interleaveComma(args, diag,
+                            [&](const auto &a) { diag << "'" << a.first << "'"; });
+      diag << ")";
+      return failure();
+    }
+  }
   auto func = func::FuncOp::create(b, fileLoc, "main",
                                    b.getFunctionType(argTypes, {}));
   Block *entry = func.addEntryBlock();
@@ -537,14 +625,31 @@ Importer::run(const onnx::ModelProto &model, ONNXImportStats *stats) {
   }
   b.setInsertionPointToEnd(entry);
 
+  // Every error raised while translating a node says which node it was:
+  // the location carries only its position.
+  const onnx::NodeProto *current = nullptr;
+  int currentIndex = 0;
+  ScopedDiagnosticHandler nodeNote(ctx, [&](Diagnostic &diag) {
+    if (current && diag.getSeverity() == DiagnosticSeverity::Error)
+      diag.attachNote() << "in node '" << nodeName(*current, currentIndex)
+                        << "' (op '" << current->op_type() << "', domain '"
+                        << (current->domain().empty() ? "ai.onnx"
+                                                      : current->domain())
+                        << "', opset " << opsetFor(current->domain()) << ")";
+    return failure(); // let the tool's handler print it
+  });
   llvm::StringMap<int64_t> opCounts;
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto &node = graph.node(i);
+    current = &node;
+    currentIndex = i;
     ++opCounts[node.op_type()];
     Translator translate = lookupTranslator(node.domain(), node.op_type());
     if (failed(translate(*this, node, nodeLocation(node, i))))
       return failure();
   }
+
+  current = nullptr;
 
   SmallVector<Value> results;
   SmallVector<Type> resultTypes;
@@ -580,15 +685,10 @@ Importer::run(const onnx::ModelProto &model, ONNXImportStats *stats) {
 
 namespace lq {
 FailureOr<OwningOpRef<ModuleOp>>
-importONNXFile(StringRef path, MLIRContext *context,
-               const ONNXImportOptions &options, ONNXImportStats *stats) {
+importONNXBuffer(StringRef bytes, StringRef path, MLIRContext *context,
+                 const ONNXImportOptions &options, ONNXImportStats *stats) {
   Location fileLoc = FileLineColLoc::get(context, path, 0, 0);
-  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path);
-  if (!buffer)
-    return emitError(fileLoc) << "cannot read '" << path
-                              << "': " << buffer.getError().message();
   onnx::ModelProto model;
-  StringRef bytes = (*buffer)->getBuffer();
   if (path.ends_with(".onnxtext")) {
     std::string text = bytes.str();
     onnx::OnnxParser parser(text.c_str());
@@ -609,5 +709,17 @@ importONNXFile(StringRef path, MLIRContext *context,
   }
   Importer importer(context, options, path);
   return importer.run(model, stats);
+}
+
+FailureOr<OwningOpRef<ModuleOp>>
+importONNXFile(StringRef path, MLIRContext *context,
+               const ONNXImportOptions &options, ONNXImportStats *stats) {
+  Location fileLoc = FileLineColLoc::get(context, path, 0, 0);
+  auto buffer = llvm::MemoryBuffer::getFileOrSTDIN(path);
+  if (!buffer)
+    return emitError(fileLoc) << "cannot read '" << path
+                              << "': " << buffer.getError().message();
+  return importONNXBuffer((*buffer)->getBuffer(), path, context, options,
+                          stats);
 }
 } // namespace lq

@@ -57,9 +57,12 @@ public:
   mlir::Value get(Val &v, mlir::Location loc);
 
   /// Reads a TensorProto (inline, typed fields or external data).
+  /// `linearLayout`: a 2-D float32 MatMul weight, stored transposed
+  /// (see Val::linearLayout) and never evaluated on the host.
   mlir::LogicalResult readTensor(const onnx::TensorProto &proto,
                                  mlir::Location loc, Val &out,
-                                 bool forceHost = false);
+                                 bool forceHost = false,
+                                 bool linearLayout = false);
 
   int64_t opsetFor(llvm::StringRef domain) const {
     return domain.empty() || domain == "ai.onnx" ? opset : msOpset;
@@ -81,6 +84,9 @@ private:
   mlir::FailureOr<mlir::RankedTensorType>
   valueInfoType(const onnx::ValueInfoProto &info, mlir::Location loc,
                 int &dtype);
+  /// The node's name, or `<op>_<index>` for unnamed nodes.
+  static std::string nodeName(const onnx::NodeProto &node, int index);
+  /// NameLoc(node name, model:index+1:1): the "line" is the node's position.
   mlir::Location nodeLocation(const onnx::NodeProto &node, int index);
 
   llvm::StringMap<Val> values;

@@ -13,6 +13,7 @@
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -104,7 +105,16 @@ const llvm::StringMap<ElementwiseDef> &elementwiseOps() {
                           : Value(arith::DivSIOp::create(b, l, v[0], v[1]));
                }}},
       {"Pow", {2, OutType::Same, [](ArrayRef<double> a, bool) { return std::pow(a[0], a[1]); },
-               [](OpBuilder &b, Location l, ValueRange v, bool) -> Value {
+               [](OpBuilder &b, Location l, ValueRange v, bool u) -> Value {
+                 if (!isF(v[0])) {
+                   // Integer base: pow in f64 (exact below 2^53), truncated
+                   // back, as ONNX's integer Pow.
+                   Type f64 = b.getF64Type();
+                   Value x = convertScalar(b, l, v[0], f64, u);
+                   Value e = convertScalar(b, l, v[1], f64, false);
+                   return convertScalar(b, l, math::PowFOp::create(b, l, x, e),
+                                        v[0].getType(), false);
+                 }
                  Value e = v[1];
                  if (e.getType() != v[0].getType())
                    e = convertScalar(b, l, e, v[0].getType(), false);
@@ -205,6 +215,71 @@ const llvm::StringMap<ElementwiseDef> &elementwiseOps() {
                    }}},
   };
   return table;
+}
+
+/// Max, Min, Sum and Mean take 1..N inputs: fold their binary form.
+LogicalResult translateVariadic(Importer &im, const onnx::NodeProto &node,
+                                Location loc) {
+  StringRef op = node.op_type();
+  bool mean = op == "Mean";
+  const ElementwiseDef &def =
+      elementwiseOps().lookup(op == "Sum" || mean ? "Add" : op);
+  int n = node.input_size();
+  SmallVector<Val *> ins;
+  for (int i = 0; i < n; ++i) {
+    GET_INPUT(v, i);
+    if (i && v.dtype != ins[0]->dtype)
+      return emitError(loc) << "'" << op << "' input types differ ("
+                            << dtypeName(ins[0]->dtype) << " vs "
+                            << dtypeName(v.dtype) << ")";
+    ins.push_back(&v);
+  }
+  if (ins.empty())
+    return emitError(loc) << "'" << op << "' needs at least one input";
+  if (mean && !isFloatDType(ins[0]->dtype))
+    return emitError(loc) << "'Mean' of a non-float tensor";
+  SmallVector<ArrayRef<int64_t>> shapes;
+  for (Val *v : ins)
+    shapes.push_back(v->shape());
+  FailureOr<SmallVector<int64_t>> outShape = broadcastShapes(shapes, loc);
+  if (failed(outShape))
+    return failure();
+  bool isFloat = isFloatDType(ins[0]->dtype);
+  int64_t numel = 1;
+  for (int64_t d : *outShape)
+    numel *= ShapedType::isDynamic(d) ? std::numeric_limits<int32_t>::max() : d;
+  auto hostFn = def.host;
+  if (allHost(ins) && im.shouldFold(numel)) {
+    SmallVector<const HostTensor *> hs;
+    for (Val *v : ins)
+      hs.push_back(&*v->host);
+    im.setHostOutput(node, 0, hostMap(hs, *outShape, ins[0]->dtype,
+                                      [&](ArrayRef<double> a) {
+                                        double r = a[0];
+                                        for (double x : a.drop_front())
+                                          r = hostFn({r, x}, isFloat);
+                                        return mean ? r / double(a.size()) : r;
+                                      }));
+    return success();
+  }
+  SmallVector<Value> vals;
+  for (Val *v : ins)
+    vals.push_back(im.get(*v, loc));
+  Type elt = ins[0]->type.getElementType();
+  bool isUnsigned = isUnsignedDType(ins[0]->dtype);
+  auto irFn = def.ir;
+  Value r = emitMap(im.b, loc, vals, *outShape, elt,
+                    [&](OpBuilder &b, Location l, ValueRange args) {
+                      Value acc = args[0];
+                      for (Value x : args.drop_front())
+                        acc = irFn(b, l, {acc, x}, isUnsigned);
+                      if (mean)
+                        acc = arith::DivFOp::create(
+                            b, l, acc, scalarConst(b, l, elt, double(n)));
+                      return acc;
+                    });
+  im.setOutput(node, 0, r, ins[0]->dtype);
+  return success();
 }
 
 LogicalResult translateElementwise(Importer &im, const onnx::NodeProto &node,
@@ -584,6 +659,10 @@ LogicalResult translateTranspose(Importer &im, const onnx::NodeProto &node,
       return emitError(loc) << "'Transpose' perm is not a permutation";
     seen[p] = true;
   }
+  if (x.rank() <= 1) { // nothing to permute (linalg.transpose needs rank >= 1)
+    im.setOutput(node, 0, x);
+    return success();
+  }
   SmallVector<int64_t> shape;
   for (int64_t p : perm)
     shape.push_back(x.shape()[p]);
@@ -597,10 +676,11 @@ LogicalResult translateTranspose(Importer &im, const onnx::NodeProto &node,
                      }));
     return success();
   }
-  Value in = im.get(x, loc);
-  Value init = emitEmpty(im.b, loc, shape, x.type.getElementType(), {});
+  // Checked before building anything: tensor.empty needs static sizes here.
   if (!x.type.hasStaticShape())
     return emitError(loc) << "'Transpose' of a dynamically shaped tensor";
+  Value in = im.get(x, loc);
+  Value init = emitEmpty(im.b, loc, shape, x.type.getElementType(), {});
   Value r = linalg::TransposeOp::create(im.b, loc, in, init, perm).getResult()[0];
   im.setOutput(node, 0, r, x.dtype);
   return success();
@@ -968,6 +1048,9 @@ LogicalResult translateGather(Importer &im, const onnx::NodeProto &node,
     return success();
   }
   // General gather: one tensor.extract per output element.
+  if (ShapedType::isDynamicShape(shape))
+    return emitError(loc) << "'Gather' with a dynamically shaped result; pin "
+                             "input dims with --input-shape";
   Value dataV = im.get(data, loc), idxV = im.get(idx, loc);
   int64_t ir = idx.rank(), rank = shape.size();
   MLIRContext *ctx = im.ctx;
@@ -1032,6 +1115,9 @@ LogicalResult translateReduce(Importer &im, const onnx::NodeProto &node,
       return failure();
     red[a] = true;
   }
+  if (!x.type.hasStaticShape())
+    return emitError(loc) << "'" << op << "' of a dynamically shaped tensor; "
+                             "pin input dims with --input-shape";
   SmallVector<int64_t> shape;
   int64_t count = 1;
   for (int64_t d = 0; d < rank; ++d) {
@@ -1043,8 +1129,10 @@ LogicalResult translateReduce(Importer &im, const onnx::NodeProto &node,
       shape.push_back(x.shape()[d]);
     }
   }
-  if (ShapedType::isDynamic(count) || count < 0)
-    return emitError(loc) << "'" << op << "' over a dynamic dimension";
+  if (ShapedType::isDynamic(count) || count < 0 ||
+      ShapedType::isDynamicShape(shape))
+    return emitError(loc) << "'" << op << "' of a dynamically shaped tensor; "
+                             "pin input dims with --input-shape";
   bool isMax = op == "ReduceMax", isMean = op == "ReduceMean";
   Type elt = x.type.getElementType();
   if (!isa<FloatType>(elt))
@@ -1118,6 +1206,8 @@ FailureOr<Value> (::lq::onnx_import::emitMatMul)(Importer &im, Location loc,
   auto aTy = cast<RankedTensorType>(a.getType());
   auto bTy = cast<RankedTensorType>(bm.getType());
   Type elt = aTy.getElementType();
+  if (aTy.getRank() == 0 || bTy.getRank() == 0)
+    return emitError(loc) << "'MatMul' of a scalar (rank-0) operand";
   bool squeezeM = false, squeezeN = false;
   if (aTy.getRank() == 1) {
     auto r = emitReshape(b, loc, a, {1, aTy.getDimSize(0)});
@@ -1226,6 +1316,47 @@ LogicalResult translateMatMul(Importer &im, const onnx::NodeProto &node,
   GET_INPUT(bv, 1);
   if (a.dtype != bv.dtype)
     return emitError(loc) << "'MatMul' input types differ";
+  if (bv.linearLayout) {
+    // A weight initializer, already [N, K]: lq.linear, as --lq-raise would
+    // make of linalg.matmul, without a second copy of the weight.
+    int64_t K = bv.shape()[0], N = bv.shape()[1];
+    if (a.rank() < 1 || a.shape().back() != K)
+      return emitError(loc) << "'MatMul' inner dimensions differ ("
+                            << (a.rank() ? a.shape().back() : 0) << " vs " << K
+                            << ")";
+    auto wTy = RankedTensorType::get({N, K}, bv.type.getElementType());
+    if (!bv.value) {
+      OpBuilder::InsertionGuard guard(im.b);
+      Block *entry = im.b.getInsertionBlock();
+      while (!isa<func::FuncOp>(entry->getParentOp()))
+        entry = entry->getParentOp()->getBlock();
+      im.b.setInsertionPointToStart(entry);
+      bv.value = arith::ConstantOp::create(im.b, loc, wTy,
+                                           cast<TypedAttr>(bv.weight));
+    }
+    SmallVector<int64_t> outShape(a.shape().drop_back());
+    outShape.push_back(N);
+    Value x = im.get(a, loc);
+    if (a.rank() == 1) { // [K] x [K, N] -> [N]
+      auto r = emitReshape(im.b, loc, x, {1, K});
+      if (failed(r))
+        return failure();
+      x = *r;
+    }
+    SmallVector<int64_t> linShape(cast<RankedTensorType>(x.getType()).getShape().drop_back());
+    linShape.push_back(N);
+    Value y = mlir::lq::LinearOp::create(
+        im.b, loc, RankedTensorType::get(linShape, wTy.getElementType()), x,
+        bv.value, Value());
+    if (a.rank() == 1) {
+      auto r = emitReshape(im.b, loc, y, {N});
+      if (failed(r))
+        return failure();
+      y = *r;
+    }
+    im.setOutput(node, 0, y, a.dtype);
+    return success();
+  }
   FailureOr<Value> r = emitMatMul(im, loc, im.get(a, loc), im.get(bv, loc));
   if (failed(r))
     return failure();
@@ -1287,6 +1418,8 @@ LogicalResult translateGemm(Importer &im, const onnx::NodeProto &node,
 void ::lq::onnx_import::registerCoreOps(llvm::StringMap<Translator> &table) {
   for (const auto &kv : elementwiseOps())
     table[kv.getKey()] = translateElementwise;
+  for (StringRef op : {"Max", "Min", "Sum", "Mean"})
+    table[op] = translateVariadic;
   table["Cast"] = translateCast;
   table["Constant"] = translateConstant;
   table["Identity"] = translateIdentity;

@@ -91,7 +91,7 @@ FailureOr<std::vector<uint8_t>> constantBytes(Val &v, Location loc,
     std::vector<uint8_t> out;
     out.reserve(v.host->numel());
     for (int64_t i = 0; i < v.host->numel(); ++i)
-      out.push_back(uint8_t(v.host->asInt(i)));
+      out.push_back(v.host->code(i));
     return out;
   }
   if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(v.weight)) {

@@ -46,6 +46,8 @@ FailureOr<Value> normParam(Importer &im, Location loc, Val &p, int64_t d,
 
 LogicalResult checkLastAxis(Importer &, const onnx::NodeProto &node,
                             Location loc, int64_t rank) {
+  if (rank == 0)
+    return emitError(loc) << "'" << node.op_type() << "' of a scalar";
   int64_t axis = attrInt(node, "axis", -1);
   if (axis < 0)
     axis += rank;
@@ -116,7 +118,8 @@ LogicalResult translateSkipNorm(Importer &im, const onnx::NodeProto &node,
   GET_INPUT(x, 0);
   GET_INPUT(skip, 1);
   GET_INPUT(gamma, 2);
-  if (failed(rejectStatOutputs(im, node, loc, {1, 2})))
+  if (failed(rejectStatOutputs(im, node, loc, {1, 2})) ||
+      failed(checkLastAxis(im, node, loc, x.rank())))
     return failure();
   int64_t d = x.shape().back();
   int biasIdx = simplified ? 3 : 4;
@@ -296,7 +299,7 @@ FailureOr<std::vector<uint8_t>> constantBytes(Val &v, Location loc) {
   if (v.host) {
     std::vector<uint8_t> out;
     for (int64_t i = 0; i < v.host->numel(); ++i)
-      out.push_back(uint8_t(v.host->asInt(i)));
+      out.push_back(v.host->code(i));
     return out;
   }
   if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(v.weight)) {
@@ -431,8 +434,9 @@ LogicalResult translateMatMulNBits(Importer &im, const onnx::NodeProto &node,
   if (im.hasInput(node, 4) && !node.input(4).empty())
     return emitError(loc) << "'MatMulNBits' with g_idx (act-order) is not "
                              "supported";
-  if (a.shape().back() != K)
-    return emitError(loc) << "'MatMulNBits' input has " << a.shape().back()
+  if (a.rank() == 0 || a.shape().back() != K)
+    return emitError(loc) << "'MatMulNBits' input has "
+                          << (a.rank() ? a.shape().back() : 0)
                           << " features, K is " << K;
   int64_t blocks = K / block, blob = block * bits / 8;
   if (bq.type.getNumElements() != N * blocks * blob)

@@ -102,6 +102,28 @@ int64_t HostTensor::asInt(int64_t i) const {
   return static_cast<int64_t>(v);
 }
 
+const llvm::fltSemantics *smallFloatSemantics(int dtype) {
+  switch (dtype) {
+  case kFloat8E4M3FN: return &APFloat::Float8E4M3FN();
+  case kFloat8E4M3FNUZ: return &APFloat::Float8E4M3FNUZ();
+  case kFloat8E5M2: return &APFloat::Float8E5M2();
+  case kFloat8E5M2FNUZ: return &APFloat::Float8E5M2FNUZ();
+  case kFloat8E8M0: return &APFloat::Float8E8M0FNU();
+  case kFloat4E2M1: return &APFloat::Float4E2M1FN();
+  default: return nullptr;
+  }
+}
+
+uint8_t HostTensor::code(int64_t i) const {
+  if (const llvm::fltSemantics *sem = smallFloatSemantics(dtype)) {
+    APFloat v(data[i]);
+    bool lost = false;
+    v.convert(*sem, APFloat::rmNearestTiesToEven, &lost);
+    return uint8_t(v.bitcastToAPInt().getZExtValue());
+  }
+  return uint8_t(asInt(i));
+}
+
 DenseElementsAttr hostToAttr(const HostTensor &t, RankedTensorType type) {
   Type elt = type.getElementType();
   if (auto ft = dyn_cast<FloatType>(elt)) {

@@ -73,7 +73,13 @@ struct HostTensor {
     return n;
   }
   int64_t asInt(int64_t i) const;
+  /// The storage code of element `i` for types of at most 8 bits (the low
+  /// bits of the integer; the encoding of the value for float8/float4).
+  uint8_t code(int64_t i) const;
 };
+
+/// The fltSemantics of an 8-bit or 4-bit ONNX float type, or null.
+const llvm::fltSemantics *smallFloatSemantics(int dtype);
 
 /// What the importer knows about one ONNX value.
 struct Val {
@@ -82,6 +88,10 @@ struct Val {
   int dtype = kUndefined;
   std::optional<HostTensor> host; ///< compile-time value, when small
   mlir::ElementsAttr weight;      ///< large constant (initializer)
+  /// A MatMul weight `[K, N]` stored transposed: `weight` holds `[N, K]`
+  /// (lq.linear's layout), written once from the file. `type` is still
+  /// the ONNX type `[K, N]`; only MatMul reads such a value.
+  bool linearLayout = false;
 
   bool isConstant() const { return host.has_value() || weight; }
   llvm::ArrayRef<int64_t> shape() const { return type.getShape(); }

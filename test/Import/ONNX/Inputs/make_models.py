@@ -74,6 +74,21 @@ save(model([helper.make_node("DequantizeLinear", ["w8", "s8"], ["y8"]),
                 helper.make_tensor_value_info("y4", f32, [1, 32])], [w8, s8, fp4, e8], opset=24),
      "dq-float.onnx")
 
+# --- QuantizeLinear -> DequantizeLinear to int4 (blocked, zero zero point)
+# and uint4 (per axis, zero point 8): zero points are int4/uint4 tensors ----
+x_info = helper.make_tensor_value_info("x", f32, [2, 32])
+zi4 = raw_tensor("zi4", 22, [2, 2], bytes([0x00, 0x00]))  # INT4 zeros
+zu4 = raw_tensor("zu4", 21, [32], bytes([0x88] * 16))  # UINT4, all 8
+save(model([helper.make_node("QuantizeLinear", ["x", "sb", "zi4"], ["qi"], axis=1, block_size=16),
+            helper.make_node("DequantizeLinear", ["qi", "sb", "zi4"], ["yi"], axis=1, block_size=16),
+            helper.make_node("QuantizeLinear", ["x", "su", "zu4"], ["qu"], axis=1),
+            helper.make_node("DequantizeLinear", ["qu", "su", "zu4"], ["yu"], axis=1)],
+           [x_info], [helper.make_tensor_value_info("yi", f32, [2, 32]),
+                      helper.make_tensor_value_info("yu", f32, [2, 32])],
+           [numpy_helper.from_array(np.array([[1, 2], [3, 4]], np.float32), "sb"), zi4,
+            numpy_helper.from_array(np.full(32, 0.25, np.float32), "su"), zu4]),
+     "q-int4.onnx")
+
 # --- com.microsoft MatMulNBits: K=64, N=3, 4 bits, block 32 -----------------
 K, N, blk = 64, 3, 32
 q = (np.arange(N * K) % 16).astype(np.uint8).reshape(N, K)
@@ -128,3 +143,13 @@ with open(os.path.join(out, "truncated.onnx"), "wb") as f:
     f.write(data[: len(data) // 2])
 with open(os.path.join(out, "garbage.onnx"), "wb") as f:
     f.write(bytes(range(7, 256)) * 3)
+
+# --- graph-level errors: named nodes, two unsupported ops -------------------
+x4 = helper.make_tensor_value_info("x", f32, [1, 3, 8, 8])
+save(model([helper.make_node("Conv", ["x", "w"], ["c"], name="/stem/conv"),
+            helper.make_node("Relu", ["c"], ["r"], name="/stem/relu"),
+            helper.make_node("FastGelu", ["r"], ["y"], name="/mlp/act", domain="com.microsoft")],
+           [x4], [helper.make_tensor_value_info("y", f32, [1, 4, 6, 6])],
+           [numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")],
+           opset=17, domains=["com.microsoft"]),
+     "unsupported-ops.onnx")

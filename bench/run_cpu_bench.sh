@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# lq vs onnxruntime-node 1.30 (CPU EP) on the same machine in the same run,
+# reported as ratios, and lq's decode against the read-bandwidth roofline.
+#
+#   bench/run_cpu_bench.sh [BUILD_DIR]     (default: build; uses BUILD_DIR/bin/quant-{compile,run})
+#
+# Environment:
+#   THREADS="1 2"  thread counts (LQ_NUM_THREADS for lq, intraOpNumThreads for ORT)
+#   REPS=3         every measurement is taken REPS times (interleaved); the median is reported
+#   WIDE=1         also the wide random-weight model (dim 768, 12 layers, vocab 32000), decode
+#                  only (its bandwidth-bound regime); WIDE=0 skips it
+#   WORK=build-bench  scratch directory for .so files, inputs, the wide model (git-ignored)
+#
+# Models and shapes (static, as quant-compile needs them):
+#   prefill: models/pd-llama-6m/model.onnx, --dim batch=1 --dim seq=128 (128 tokens)
+#   decode:  model_kv.onnx, --dim batch=1 --dim seq=1 --dim past_seq=127 (one token after a
+#            random KV cache of 127)
+# lq recipes: float, w8a16, w4a16-rtn (weight-only: no calibration). ORT always runs the
+# float32 ONNX with graphOptimizationLevel 'all' (bench/ort/run.js), so the quantized rows'
+# ratios compare lq's quantized model with ORT's float32 one.
+#
+# Roofline: decode step time / (bytes / read bandwidth), with the bandwidth of bench/read_bw.cpp
+# (a STREAM-like sum over 256 MiB) at the same thread count in the same run. Two byte counts:
+# the .so's weight_bytes (its signature), and the bytes one step reads: weight_bytes less an
+# untied f32 embedding table that decode only gathers one row from (weight-only recipes keep
+# the Gather table in f32 and quantize the lm_head copy).
+#
+# Writes bench/results/cpu.{md,json}. Installs what it needs (npm package in bench/ort, and
+# python3-torch + libopenblas0-pthread through apt for the wide model). Not a test: timings
+# on a shared machine are noisy.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+[[ $build = /* ]] || build=$PWD/$build
+bin=$build/bin
+work=${WORK:-$root/build-bench}
+[[ $work = /* ]] || work=$PWD/$work
+out=$root/bench/results
+threads=${THREADS:-1 2}
+reps=${REPS:-3}
+wide=${WIDE:-1}
+recipes="float w8a16 w4a16-rtn"
+T=128
+PAST=127
+pd=$root/models/pd-llama-6m
+py=/usr/bin/python3
+
+t_start=$(date +%s)
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
+for t in "$bin/quant-compile" "$bin/quant-run"; do
+  [[ -x $t ]] || { echo "run_cpu_bench: $t not found (build it: ninja -C $build quant-compile quant-run)" >&2; exit 1; }
+done
+mkdir -p "$work/so" "$work/in" "$out"
+raw=$work/raw.jsonl
+: >"$raw"
+
+# --- Dependencies --------------------------------------------------------------------------
+sudo_=""
+[[ $(id -u) -eq 0 ]] || sudo_=sudo
+apt_need() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "== installing ${missing[*]}"
+    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+apt_need python3-numpy
+{ command -v node && command -v npm; } >/dev/null || apt_need nodejs npm
+if [[ ! -f $root/bench/ort/node_modules/onnxruntime-node/package.json ]]; then
+  echo "== npm ci in bench/ort (onnxruntime-node 1.30.0, CPU binaries only)"
+  (cd "$root/bench/ort" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >/dev/null)
+fi
+ort="node $root/bench/ort/run.js"
+
+cxx=${CXX:-clang++-22}
+command -v "$cxx" >/dev/null || cxx=c++
+"$cxx" -O3 -march=native -std=c++17 "$root/bench/read_bw.cpp" -lpthread -o "$work/read_bw"
+
+# --- Models --------------------------------------------------------------------------------
+# name:dir:kv_heads:head_dim:layers:vocab:dim:modes
+models=("pd-llama-6m:$pd:4:32:6:4096:256:prefill decode")
+if [[ $wide == 1 ]]; then
+  apt_need python3-torch libopenblas0-pthread
+  echo "== wide model (export once, cached in $work/wide)"
+  $py "$root/bench/make_wide_model.py" "$work/wide" 2>&1 | grep -v Warning | grep -v 'mask=torch' || true
+  [[ -f $work/wide/model_kv.onnx ]] || { echo "run_cpu_bench: wide model export failed" >&2; exit 1; }
+  models+=("wide-768x12:$work/wide:4:64:12:32000:768:decode")
+fi
+
+# --- Inputs --------------------------------------------------------------------------------
+for m in "${models[@]}"; do
+  IFS=: read -r name dir kvh hd layers vocab dim modes <<<"$m"
+  $py - "$work/in/$name" "$kvh" "$hd" "$layers" "$T" "$PAST" <<'PY'
+import numpy as np, os, sys
+d, kvh, hd, L, T, P = sys.argv[1], *map(int, sys.argv[2:])
+os.makedirs(d, exist_ok=True)
+r = np.random.default_rng(0)
+np.save(f'{d}/ids.npy', r.integers(1, 64, (1, T)).astype(np.int64))
+for i in range(L):
+    for k in ('key', 'value'):
+        np.save(f'{d}/past_{k}.{i}.npy', r.uniform(-1, 1, (1, kvh, P, hd)).astype(np.float32))
+PY
+done
+past_args() { # name layers
+  local a=() i
+  for ((i = 0; i < $2; ++i)); do
+    a+=(--input "past_key.$i=$work/in/$1/past_key.$i.npy" --input "past_value.$i=$work/in/$1/past_value.$i.npy")
+  done
+  echo "${a[@]}"
+}
+
+# --- Compile (timed) -----------------------------------------------------------------------
+now() { date +%s.%N; }
+compile() { # name onnx mode recipe rep
+  local so=$work/so/$1-$3-$4.so dims
+  if [[ $3 == prefill ]]; then dims=(--dim batch=1 --dim seq=$T); else dims=(--dim batch=1 --dim seq=1 --dim past_seq=$PAST); fi
+  local t0 t1
+  t0=$(now)
+  "$bin/quant-compile" "$2" "${dims[@]}" --recipe "$4" -o "$so" 2>"$work/compile.log" ||
+    { cat "$work/compile.log" >&2; exit 1; }
+  t1=$(now)
+  local wb params
+  wb=$(sed -n 's/^ \*   weight_bytes \([0-9]*\)$/\1/p' "${so%.so}.h")
+  params=$(sed -n 's/^ \*   params \([0-9]*\)$/\1/p' "${so%.so}.h")
+  echo "{\"kind\": \"compile\", \"model\": \"$1\", \"mode\": \"$3\", \"recipe\": \"$4\", \"rep\": $5, \"seconds\": $(awk "BEGIN{print $t1 - $t0}"), \"weight_bytes\": ${wb:-0}, \"params\": ${params:-0}, \"so_bytes\": $(stat -c %s "$so")}" >>"$raw"
+}
+for m in "${models[@]}"; do
+  IFS=: read -r name dir kvh hd layers vocab dim modes <<<"$m"
+  for mode in $modes; do
+    onnx=$dir/model.onnx
+    [[ $mode == decode ]] && onnx=$dir/model_kv.onnx
+    for r in $recipes; do
+      echo "== quant-compile $name $mode $r"
+      compile "$name" "$onnx" "$mode" "$r" 1
+    done
+  done
+done
+# End-to-end compile time of pd-llama-6m (float prefill), REPS times in all.
+for ((k = 2; k <= reps; ++k)); do compile pd-llama-6m "$pd/model.onnx" prefill float "$k"; done
+
+# --- Timings (interleaved: rep -> threads -> model -> mode -> ORT, lq recipes) ----------------
+for ((rep = 1; rep <= reps; ++rep)); do
+  for t in $threads; do
+    echo "== rep $rep/$reps, $t thread(s)"
+    bw=$("$work/read_bw" "$t" 0.5)
+    echo "{\"kind\": \"bandwidth\", \"threads\": $t, \"rep\": $rep, \"gbps\": $(echo "$bw" | sed 's/.*"read_bandwidth_gbps": \([0-9.]*\).*/\1/')}" >>"$raw"
+    for m in "${models[@]}"; do
+      IFS=: read -r name dir kvh hd layers vocab dim modes <<<"$m"
+      for mode in $modes; do
+        if [[ $mode == prefill ]]; then
+          oargs=("$dir/model.onnx" --prefill $T); lqin=(--tokens-file "$work/in/$name/ids.npy")
+          n_ort=20; n_lq=30
+        else
+          oargs=("$dir/model_kv.onnx" --decode $PAST); lqin=(--tokens 5 $(past_args "$name" "$layers"))
+          n_ort=100; n_lq=300
+        fi
+        [[ $name == wide* ]] && { n_ort=15; n_lq=30; }
+        j=$($ort "${oargs[@]}" --threads "$t" --runs $n_ort --warmup 3)
+        s=$(echo "$j" | sed 's/.*"median_s":\([0-9.e-]*\).*/\1/')
+        echo "{\"kind\": \"ort\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"float\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
+        for r in $recipes; do
+          j=$(LQ_NUM_THREADS=$t "$bin/quant-run" "$work/so/$name-$mode-$r.so" "${lqin[@]}" --json --repeat $n_lq)
+          s=$(echo "$j" | sed 's/.*"prefill_s": \([0-9.e-]*\).*/\1/')
+          echo "{\"kind\": \"lq\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
+        done
+      done
+    done
+  done
+done
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+t_end=$(date +%s)
+
+# --- Report --------------------------------------------------------------------------------
+lscpu >"$work/lscpu.txt"
+$py - "$raw" "$out" "$work/lscpu.txt" "$load_start" "$load_end" "$((t_end - t_start))" "$reps" \
+    "$T" "$PAST" "$recipes" "${models[@]}" <<'PY'
+import json, os, statistics, sys
+raw, out, lscpu, load0, load1, wall, reps, T, P, recipes = sys.argv[1:11]
+models = [m.split(':') for m in sys.argv[11:]]
+rows = [json.loads(l) for l in open(raw)]
+info = dict(l.split(':', 1) for l in open(lscpu) if ':' in l)
+info = {k.strip(): v.strip() for k, v in info.items()}
+med = statistics.median
+def sel(**kw): return [r for r in rows if all(r.get(k) == v for k, v in kw.items())]
+threads = sorted({r['threads'] for r in rows if 'threads' in r})
+bw = {t: med([r['gbps'] for r in sel(kind='bandwidth', threads=t)]) for t in threads}
+compile_s, wbytes, params = {}, {}, {}
+for r in sel(kind='compile'):
+    compile_s.setdefault((r['model'], r['mode'], r['recipe']), []).append(r['seconds'])
+    wbytes[(r['model'], r['mode'], r['recipe'])] = r['weight_bytes']
+    params[(r['model'], r['mode'], r['recipe'])] = r['params']
+vocab_dim = {m[0]: int(m[5]) * int(m[6]) for m in models}
+def read_bytes(model, mode, recipe):
+    # weight_bytes less an untied f32 Gather table (decode reads one row of it)
+    extra = params[(model, mode, recipe)] - params[(model, mode, 'float')]
+    wb = wbytes[(model, mode, recipe)]
+    return wb - 4 * vocab_dim[model] if extra == vocab_dim[model] else wb
+res = []
+for name, _, _, _, _, _, _, modes in models:
+    for mode in modes.split():
+        for t in threads:
+            o = sel(kind='ort', model=name, mode=mode, threads=t)
+            ort_s = med([r['seconds'] for r in o])
+            ntok = int(T) if mode == 'prefill' else 1
+            for rc in recipes.split():
+                l = sel(kind='lq', model=name, mode=mode, recipe=rc, threads=t)
+                s = med([r['seconds'] for r in l])
+                wb, rb = wbytes[(name, mode, rc)], read_bytes(name, mode, rc)
+                x = dict(model=name, mode=mode, threads=t, recipe=rc, tokens=ntok,
+                         lq_s=s, lq_tok_s=ntok / s, lq_s_reps=[r['seconds'] for r in l],
+                         ort_s=ort_s, ort_tok_s=ntok / ort_s, ort_s_reps=[r['seconds'] for r in o],
+                         ratio=ort_s / s, weight_bytes=wb, read_bytes=rb,
+                         compile_s=med(compile_s[(name, mode, rc)]),
+                         read_bandwidth_gbps=bw[t])
+                if mode == 'decode':
+                    x['roofline_weight_bytes'] = wb / (bw[t] * 1e9) / s
+                    x['roofline_read_bytes'] = rb / (bw[t] * 1e9) / s
+                    x['ort_roofline'] = wbytes[(name, mode, 'float')] / (bw[t] * 1e9) / ort_s
+                res.append(x)
+doc = dict(command='bench/run_cpu_bench.sh', peer='onnxruntime-node 1.30.0 (CPU EP, graphOptimizationLevel all)',
+           cpu=info.get('Model name'), cpus=info.get('CPU(s)'), l3=info.get('L3 cache'),
+           hypervisor=info.get('Hypervisor vendor'), flags_avx512='avx512f' in info.get('Flags', ''),
+           load_average_start=load0, load_average_end=load1, wall_s=int(wall), reps=int(reps),
+           read_bandwidth_gbps=bw, prefill_tokens=int(T), decode_past=int(P), rows=res, raw=rows)
+json.dump(doc, open(os.path.join(out, 'cpu.json'), 'w'), indent=1)
+
+L = ['# lq vs onnxruntime-node on CPU (same machine, same run)', '',
+     f"Machine: {info.get('Model name')} ({info.get('Vendor ID')}, family {info.get('CPU family')} model {info.get('Model')}), "
+     f"{info.get('CPU(s)')} vCPUs under {info.get('Hypervisor vendor', 'no')} hypervisor, L2 {info.get('L2 cache')}, "
+     f"L3 {info.get('L3 cache')}, AVX-512. A **shared 2-core VM**: other jobs run beside the benchmark, so figures are noisy; "
+     f"every measurement was taken {reps} times, interleaved, and the median is reported. "
+     f"Load average (1/5/15 min) at start: {load0}; at end: {load1}. Wall time {int(wall)} s.", '',
+     'Command: `bench/run_cpu_bench.sh` (lq: `quant-compile` + `quant-run --json --repeat N`, `LQ_NUM_THREADS`; '
+     'ORT: `bench/ort/run.js`, onnxruntime-node 1.30.0, CPU EP, intraOpNumThreads = threads, '
+     "graphOptimizationLevel 'all', median of N runs after 3 warm-up runs). "
+     f'Prefill: {T} tokens of `model.onnx`; decode: one token of `model_kv.onnx` after a random KV cache of {P}. '
+     'ORT always runs the float32 ONNX: the ratio of a quantized row is lq quantized vs ORT float32.', '',
+     'Roofline (decode): step time vs bytes / read bandwidth, bandwidth from `bench/read_bw.cpp` '
+     '(STREAM-like sum over 256 MiB) at the same thread count: ' +
+     ', '.join(f'{t} thread(s) {bw[t]:.2f} GB/s' for t in threads) + '. '
+     '"% roofline (.so)" uses the model\'s `weight_bytes`; "% roofline (read)" the bytes a step reads '
+     '(less the f32 Gather table the weight-only recipes keep beside a quantized lm_head; decode reads one row of it). '
+     'pd-llama-6m\'s weights (23 MB f32) fit in the 32 MB L3, so its roofline can exceed 100%: '
+     'only the wide model is bandwidth-bound.', '',
+     '| model | phase | threads | recipe | lq tok/s | ORT f32 tok/s | lq / ORT | weights MB (.so / read) | % roofline (.so) | % roofline (read) | ORT % roofline | compile s |',
+     '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+for x in res:
+    dec = x['mode'] == 'decode'
+    pct = lambda k: f"{100 * x[k]:.0f}%" if dec else '–'
+    L.append(f"| {x['model']} | {x['mode']} | {x['threads']} | {x['recipe']} | {x['lq_tok_s']:,.1f} | "
+             f"{x['ort_tok_s']:,.1f} | {x['ratio']:.2f}x | {x['weight_bytes']/1e6:.1f} / {x['read_bytes']/1e6:.1f} | "
+             f"{pct('roofline_weight_bytes')} | {pct('roofline_read_bytes')} | {pct('ort_roofline')} | {x['compile_s']:.1f} |")
+pc = compile_s[('pd-llama-6m', 'prefill', 'float')]
+L += ['', f"Compile time of pd-llama-6m end to end (ONNX -> .so, float, seq 128): median {med(pc):.1f} s of "
+      f"{len(pc)} ({', '.join(f'{v:.1f}' for v in pc)}); other compile times measured once.", '']
+open(os.path.join(out, 'cpu.md'), 'w').write('\n'.join(L))
+print('\n'.join(L))
+PY
