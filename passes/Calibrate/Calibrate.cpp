@@ -448,9 +448,8 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
 
     // 4. Attach the statistics: per-head K/V ranges on attention, the rest
     // on the linears.
-    for (auto [id, op] : llvm::enumerate(attn)) {
-      if (id >= attnStats.size())
-        break;
+    for (size_t id = 0; id < attn.size() && id < attnStats.size(); ++id) {
+      lq::AttentionOp op = attn[id];
       auto put = [&](StringRef name, const std::vector<float> &v) {
         if (v.empty())
           return;

@@ -207,8 +207,9 @@ struct GPTQPass : lq::impl::GPTQPassBase<GPTQPass> {
     std::vector<int64_t> order(K);
     std::iota(order.begin(), order.end(), 0);
     if (actOrder)
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-        return H[a * K + a] > H[b * K + b];
+      std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+        double ha = H[a * K + a], hb = H[b * K + b];
+        return ha > hb || (ha == hb && a < b); // stable: ties keep column order
       });
     // Permute W's columns and H into that order.
     std::vector<double> Wp(N * K), Hp(K * K);

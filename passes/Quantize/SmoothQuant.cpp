@@ -86,6 +86,10 @@ struct SmoothQuantPass : lq::impl::SmoothQuantPassBase<SmoothQuantPass> {
     if (!matchPattern(gamma, m_Constant(&gAttr)) ||
         failed(lq::readFloatElements(gAttr, g)))
       return success();
+    // A LayerNorm's β must be divided too: only fold when it is constant.
+    if (auto ln = dyn_cast<lq::LayerNormOp>(norm);
+        ln && ln.getBias() && !matchPattern(ln.getBias(), m_Constant()))
+      return success();
     int64_t K = g.size();
     // max|x_j|: the same x for every consumer.
     std::vector<float> act(K, 0.0f), wmax(K, 0.0f);
@@ -138,7 +142,8 @@ struct SmoothQuantPass : lq::impl::SmoothQuantPassBase<SmoothQuantPass> {
         ln.getBiasMutable().assign(f32Constant(b, ln.getBias().getLoc(), vecTy, beta));
       }
     }
-    for (auto [lin, w] : llvm::zip(linears, weights)) {
+    for (auto [linRef, w] : llvm::zip(linears, weights)) {
+      lq::LinearOp lin = linRef; // a plain variable: lambdas capture it
       int64_t N = int64_t(w.size()) / K;
       for (int64_t n = 0; n < N; ++n)
         for (int64_t j = 0; j < K; ++j)

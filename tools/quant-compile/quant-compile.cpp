@@ -18,6 +18,8 @@
 #include "llvm/Support/PrettyStackTrace.h"
 #include "llvm/Support/SourceMgr.h"
 
+#include <optional>
+
 using namespace llvm;
 
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model>"));
@@ -144,6 +146,21 @@ int main(int argc, char **argv) {
   mlir::MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   mlir::SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  // ONNX locations are model:node-number:1, not text positions: print them
+  // without quoting a "source line" (of a binary file). MLIR inputs keep
+  // their source lines.
+  bool onnx = StringRef(inputFile).ends_with(".onnx") ||
+              StringRef(inputFile).ends_with(".onnxtext");
+  std::optional<mlir::ScopedDiagnosticHandler> plain;
+  if (onnx)
+    plain.emplace(&context, [&](mlir::Diagnostic &diag) {
+      handler.emitDiagnostic(diag.getLocation(), diag.str(), diag.getSeverity(),
+                             /*displaySourceLine=*/false);
+      for (mlir::Diagnostic &note : diag.getNotes())
+        handler.emitDiagnostic(note.getLocation(), note.str(),
+                               note.getSeverity(), /*displaySourceLine=*/false);
+      return mlir::success();
+    });
   return failed(lq::compile(options, context, quiet ? llvm::nulls() : llvm::errs()))
              ? 1
              : 0;
