@@ -468,7 +468,7 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
     withTokens.calibrationTokens = tokensFile.str().str();
     pipeline = getPipeline(withTokens);
   }
-  auto removeTokens = llvm::make_scope_exit([&] {
+  llvm::scope_exit removeTokens([&] {
     if (!tokensFile.empty())
       llvm::sys::fs::remove(tokensFile);
   });

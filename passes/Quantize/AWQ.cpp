@@ -83,36 +83,6 @@ using namespace mlir;
 
 namespace {
 
-bool feedsReturn(Value v) {
-  for (Operation *user : v.getUsers()) {
-    if (isa<func::ReturnOp>(user))
-      return true;
-    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
-        feedsReturn(user->getResult(0)))
-      return true;
-  }
-  return false;
-}
-
-/// Users of `v`, looking through reshapes, that are lq.linear with `v`'s
-/// data as input; fails if any other op reads it.
-bool collectLinears(Value v, SmallVectorImpl<lq::LinearOp> &out) {
-  for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (auto lin = dyn_cast<lq::LinearOp>(user)) {
-      if (use.getOperandNumber() != 0)
-        return false;
-      out.push_back(lin);
-    } else if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user)) {
-      if (!collectLinears(user->getResult(0), out))
-        return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
 /// Reads a constant f32 [K] vector operand.
 bool readVector(Value v, int64_t K, SmallVectorImpl<float> &out) {
   Attribute attr;
@@ -186,7 +156,7 @@ struct AWQPass : lq::impl::AWQPassBase<AWQPass> {
     SmallVector<lq::LinearOp> linears;
     f.walk([&](lq::LinearOp op) { linears.push_back(op); });
     for (lq::LinearOp op : linears) {
-      if (feedsReturn(op.getResult()))
+      if (lq::feedsReturn(op.getResult()))
         continue; // the output projection: --quantize-weights' lm-head
       auto wTy = op.getWeight().getType();
       Attribute wAttr;
@@ -244,7 +214,7 @@ struct AWQPass : lq::impl::AWQPassBase<AWQPass> {
     });
     for (Operation *norm : norms) {
       SmallVector<lq::LinearOp> group;
-      if (!collectLinears(norm->getResult(0), group) || group.empty() ||
+      if (!lq::collectLinearUsers(norm->getResult(0), group) || group.empty() ||
           !llvm::all_of(group, [&](lq::LinearOp l) { return index.count(l); }))
         continue; // feeds something else, or the head: clipping only
       SmallVector<Target *> ts;

@@ -45,17 +45,6 @@ using namespace mlir;
 
 namespace {
 
-bool feedsReturn(Value v) {
-  for (Operation *user : v.getUsers()) {
-    if (isa<func::ReturnOp>(user))
-      return true;
-    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
-        feedsReturn(user->getResult(0)))
-      return true;
-  }
-  return false;
-}
-
 /// In-place lower Cholesky factor of the SPD matrix `a` ([n, n] row-major).
 /// Returns false if `a` is not positive definite.
 bool cholesky(std::vector<double> &a, int64_t n) {
@@ -134,7 +123,7 @@ struct GPTQPass : lq::impl::GPTQPassBase<GPTQPass> {
     for (auto [index, op] : llvm::enumerate(linears)) {
       if (onlyIndex >= 0 && int64_t(index) != onlyIndex)
         continue;
-      if (feedsReturn(op.getResult()))
+      if (lq::feedsReturn(op.getResult()))
         continue; // the output projection: --quantize-weights' lm-head
       Attribute wAttr;
       SmallVector<float> w;

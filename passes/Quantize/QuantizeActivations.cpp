@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Quantize/WeightQuantizer.h"
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -28,17 +29,6 @@ namespace mlir::lq {
 using namespace mlir;
 
 namespace {
-
-bool returnsDirectly(Value v) {
-  for (Operation *user : v.getUsers()) {
-    if (isa<func::ReturnOp>(user))
-      return true;
-    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
-        returnsDirectly(user->getResult(0)))
-      return true;
-  }
-  return false;
-}
 
 struct QuantizeActivationsPass
     : lq::impl::QuantizeActivationsPassBase<QuantizeActivationsPass> {
@@ -74,7 +64,7 @@ struct QuantizeActivationsPass
     SmallVector<lq::LinearOp> linears;
     f.walk([&](lq::LinearOp op) { linears.push_back(op); });
     for (lq::LinearOp lin : linears) {
-      if (!includeHead && returnsDirectly(lin.getResult()))
+      if (!includeHead && lq::feedsReturn(lin.getResult()))
         continue;
       auto xTy = lin.getInput().getType();
       if (!xTy.getElementType().isF32())

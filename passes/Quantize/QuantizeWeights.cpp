@@ -43,19 +43,6 @@ std::string nodeName(Operation *op) {
   }
 }
 
-/// Whether `v` reaches the function's return through reshapes only: the
-/// output projection.
-bool feedsReturn(Value v) {
-  for (Operation *user : v.getUsers()) {
-    if (isa<func::ReturnOp>(user))
-      return true;
-    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
-        feedsReturn(user->getResult(0)))
-      return true;
-  }
-  return false;
-}
-
 struct QuantizeWeightsPass
     : lq::impl::QuantizeWeightsPassBase<QuantizeWeightsPass> {
   using Base::Base;
@@ -95,7 +82,7 @@ struct QuantizeWeightsPass
           failed(lq::readFloatElements(attr, w)))
         continue; // not a constant float weight (already quantized, ...)
       int64_t N = wTy.getDimSize(0), K = wTy.getDimSize(1);
-      bool head = feedsReturn(op.getResult());
+      bool head = lq::feedsReturn(op.getResult());
       if (head && lmHead == "float")
         continue;
       FailureOr<lq::SchemeAttr> scheme =

@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Quantize/WeightQuantizer.h"
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -32,25 +33,6 @@ namespace mlir::lq {
 using namespace mlir;
 
 namespace {
-
-/// Users of `v`, looking through reshapes, that are lq.linear with `v`'s
-/// data as input; fails if any other op reads it.
-bool collectLinears(Value v, SmallVectorImpl<lq::LinearOp> &out) {
-  for (OpOperand &use : v.getUses()) {
-    Operation *user = use.getOwner();
-    if (auto lin = dyn_cast<lq::LinearOp>(user)) {
-      if (use.getOperandNumber() != 0)
-        return false;
-      out.push_back(lin);
-    } else if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user)) {
-      if (!collectLinears(user->getResult(0), out))
-        return false;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
 
 Value f32Constant(OpBuilder &b, Location loc, RankedTensorType ty,
                   ArrayRef<float> values) {
@@ -78,7 +60,7 @@ struct SmoothQuantPass : lq::impl::SmoothQuantPassBase<SmoothQuantPass> {
 
   LogicalResult smooth(Operation *norm) {
     SmallVector<lq::LinearOp> linears;
-    if (!collectLinears(norm->getResult(0), linears) || linears.empty())
+    if (!lq::collectLinearUsers(norm->getResult(0), linears) || linears.empty())
       return success(); // feeds something else (e.g. the final norm's head)
     Value gamma = norm->getOperand(1);
     SmallVector<float> g;

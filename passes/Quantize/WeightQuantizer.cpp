@@ -5,6 +5,8 @@
 #include "passes/Quantize/WeightQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <lq_rt/formats.h>
@@ -227,6 +229,34 @@ Value buildDequantize(OpBuilder &b, Location loc, SchemeAttr scheme,
   }
   return DequantizeOp::create(b, loc, RankedTensorType::get({N, K}, floatType),
                               codes, scales, zp, global);
+}
+
+bool feedsReturn(Value v) {
+  for (Operation *user : v.getUsers()) {
+    if (isa<func::ReturnOp>(user))
+      return true;
+    if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user) &&
+        feedsReturn(user->getResult(0)))
+      return true;
+  }
+  return false;
+}
+
+bool collectLinearUsers(Value v, SmallVectorImpl<LinearOp> &out) {
+  for (OpOperand &use : v.getUses()) {
+    Operation *user = use.getOwner();
+    if (auto lin = dyn_cast<LinearOp>(user)) {
+      if (use.getOperandNumber() != 0)
+        return false;
+      out.push_back(lin);
+    } else if (isa<tensor::CollapseShapeOp, tensor::ExpandShapeOp>(user)) {
+      if (!collectLinearUsers(user->getResult(0), out))
+        return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
 }
 
 } // namespace mlir::lq

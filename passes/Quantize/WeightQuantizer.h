@@ -61,6 +61,15 @@ uint8_t quantizeWithScale(SchemeAttr scheme, const QuantizedWeight &q,
 /// Dequantized values of `q` (for error measurements and tests).
 std::vector<float> dequantize(SchemeAttr scheme, const QuantizedWeight &q);
 
+/// Whether `v` reaches the function's return through reshapes only: the
+/// result of the output projection (lm_head), which recipes treat apart.
+bool feedsReturn(Value v);
+
+/// Collects the lq.linear ops reading `v` (through reshapes) as their input;
+/// false if anything else reads it. The linears of one norm output share
+/// their per-channel scales in SmoothQuant and AWQ.
+bool collectLinearUsers(Value v, SmallVectorImpl<LinearOp> &out);
+
 /// Builds the code/scale/zero-point constants and the lq.dequantize whose
 /// f32 result replaces the float weight.
 Value buildDequantize(OpBuilder &b, Location loc, SchemeAttr scheme,

@@ -65,40 +65,6 @@ static cl::opt<std::string>
 static cl::opt<int64_t> calibrationSamples(
     "calibration-samples", cl::desc("Calibration windows"), cl::init(32));
 
-static bool parseShapeOptions(lq::ONNXImportOptions &options) {
-  for (const std::string &spec : inputShapes) {
-    auto [name, rest] = StringRef(spec).split('=');
-    SmallVector<StringRef> parts;
-    rest.split(parts, 'x');
-    SmallVector<int64_t> shape;
-    for (StringRef p : parts) {
-      int64_t d;
-      if (p == "?")
-        d = -1;
-      else if (p.getAsInteger(10, d) || d < 0) {
-        errs() << "error: bad --input-shape '" << spec << "'\n";
-        return false;
-      }
-      shape.push_back(d);
-    }
-    if (name.empty() || shape.empty()) {
-      errs() << "error: bad --input-shape '" << spec << "'\n";
-      return false;
-    }
-    options.inputShapes[name] = shape;
-  }
-  for (const std::string &spec : dims) {
-    auto [name, value] = StringRef(spec).split('=');
-    int64_t d;
-    if (name.empty() || value.getAsInteger(10, d) || d < 0) {
-      errs() << "error: bad --dim '" << spec << "'\n";
-      return false;
-    }
-    options.dimParams[name] = d;
-  }
-  return true;
-}
-
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   llvm::setBugReportMsg("lq hit an internal error; please file an issue with "
@@ -140,7 +106,9 @@ int main(int argc, char **argv) {
   if (outputFile.empty())
     outputFile = options.emit < lq::EmitStage::Object ? "-" : "model.so";
   options.output = outputFile;
-  if (!parseShapeOptions(options.import))
+  if (!lq::parseShapeFlags(std::vector<std::string>(inputShapes.begin(), inputShapes.end()),
+                           std::vector<std::string>(dims.begin(), dims.end()), options.import,
+                           llvm::errs()))
     return 1;
 
   mlir::MLIRContext context(registry);

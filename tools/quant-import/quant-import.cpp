@@ -55,43 +55,6 @@ static cl::opt<bool> noPrint(
     "no-print", cl::desc("Import (and raise) but print nothing: for timing "
                          "the importer without the printer's hex encoding"));
 
-static bool parseShapes(lq::ONNXImportOptions &options) {
-  for (const std::string &spec : inputShapes) {
-    StringRef s(spec);
-    auto [name, dims] = s.split('=');
-    if (name.empty() || dims.empty()) {
-      errs() << "error: --input-shape '" << spec << "' is not name=DxD...\n";
-      return false;
-    }
-    SmallVector<int64_t> shape;
-    SmallVector<StringRef> parts;
-    dims.split(parts, 'x');
-    for (StringRef p : parts) {
-      int64_t d;
-      if (p == "?")
-        shape.push_back(-1);
-      else if (!p.getAsInteger(10, d) && d >= 0)
-        shape.push_back(d);
-      else {
-        errs() << "error: --input-shape '" << spec << "': bad dim '" << p
-               << "'\n";
-        return false;
-      }
-    }
-    options.inputShapes[name] = shape;
-  }
-  for (const std::string &spec : dimParams) {
-    auto [name, value] = StringRef(spec).split('=');
-    int64_t d;
-    if (name.empty() || value.getAsInteger(10, d) || d < 0) {
-      errs() << "error: --dim '" << spec << "' is not name=N\n";
-      return false;
-    }
-    options.dimParams[name] = d;
-  }
-  return true;
-}
-
 int main(int argc, char **argv) {
   InitLLVM y(argc, argv);
   llvm::setBugReportMsg("lq hit an internal error; please file an issue with "
@@ -103,7 +66,9 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(args.size(), args.data(), "lq ONNX importer\n");
 
   lq::ONNXImportOptions options;
-  if (!parseShapes(options))
+  if (!lq::parseShapeFlags(std::vector<std::string>(inputShapes.begin(), inputShapes.end()),
+                           std::vector<std::string>(dimParams.begin(), dimParams.end()), options,
+                           errs()))
     return 1;
 
   mlir::DialectRegistry registry;

@@ -10,6 +10,7 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <cstdint>
 #include <string>
@@ -37,6 +38,12 @@ struct ONNXImportStats {
   int64_t numParameters = 0;
   int64_t numFoldedNodes = 0;
 };
+
+/// Parses the tools' `--input-shape name=1x128` (`?` keeps a dim dynamic) and
+/// `--dim name=N` flags into `options`; reports the first bad one to `err`.
+bool parseShapeFlags(llvm::ArrayRef<std::string> inputShapes,
+                     llvm::ArrayRef<std::string> dims,
+                     ONNXImportOptions &options, llvm::raw_ostream &err);
 
 /// Imports an ONNX model file (binary protobuf; `.onnxtext` files use ONNX's
 /// textual syntax). Weights stored as external data are read relative to the
