@@ -8,6 +8,8 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/AffineMap.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 
 using namespace mlir;
 
@@ -235,6 +237,24 @@ Value convertScalar(OpBuilder &b, Location loc, Value v, Type to,
     return srcUnsigned || fw == 1 ? Value(arith::ExtUIOp::create(b, loc, to, v))
                                   : Value(arith::ExtSIOp::create(b, loc, to, v));
   return arith::TruncIOp::create(b, loc, to, v);
+}
+
+FailureOr<std::vector<uint8_t>> constantBytes(Val &v, Location loc,
+                                              StringRef what) {
+  if (v.host) {
+    std::vector<uint8_t> out;
+    out.reserve(v.host->numel());
+    for (int64_t i = 0; i < v.host->numel(); ++i)
+      out.push_back(v.host->code(i));
+    return out;
+  }
+  if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(v.weight)) {
+    if (AsmResourceBlob *blob = res.getRawHandle().getBlob()) {
+      ArrayRef<char> d = blob->getData();
+      return std::vector<uint8_t>(d.begin(), d.end());
+    }
+  }
+  return emitError(loc) << what << " must be a constant";
 }
 
 } // namespace lq::onnx_import

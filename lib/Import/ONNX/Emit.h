@@ -64,6 +64,21 @@ mlir::FailureOr<mlir::Value> emitReshape(mlir::OpBuilder &b,
 mlir::Value convertScalar(mlir::OpBuilder &b, mlir::Location loc,
                           mlir::Value v, mlir::Type to, bool srcUnsigned);
 
+/// The raw bytes of a constant: host values re-encoded one code per byte,
+/// blobs as stored. `what` names the operand in the diagnostic.
+mlir::FailureOr<std::vector<uint8_t>>
+constantBytes(Val &v, mlir::Location loc,
+              llvm::StringRef what = "the operand");
+
 } // namespace lq::onnx_import
+
+/// Binds `var` to input `idx` of `node` in a translator, or returns failure
+/// (the importer has emitted the diagnostic).
+#define LQ_GET_INPUT(var, idx)                                                 \
+  mlir::FailureOr<::lq::onnx_import::Val *> var##OrErr =                       \
+      im.input(node, idx, loc);                                                \
+  if (mlir::failed(var##OrErr))                                                \
+    return mlir::failure();                                                    \
+  ::lq::onnx_import::Val &var = **var##OrErr;
 
 #endif // LQ_LIB_IMPORT_ONNX_EMIT_H

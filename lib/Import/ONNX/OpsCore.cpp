@@ -26,11 +26,6 @@ using namespace ::lq::onnx_import;
 
 namespace {
 
-#define GET_INPUT(var, idx)                                                    \
-  FailureOr<Val *> var##OrErr = im.input(node, idx, loc);                      \
-  if (failed(var##OrErr))                                                      \
-    return failure();                                                          \
-  Val &var = **var##OrErr;
 
 bool allHost(ArrayRef<Val *> vals) {
   return llvm::all_of(vals, [](Val *v) { return v->host.has_value(); });
@@ -227,7 +222,7 @@ LogicalResult translateVariadic(Importer &im, const onnx::NodeProto &node,
   int n = node.input_size();
   SmallVector<Val *> ins;
   for (int i = 0; i < n; ++i) {
-    GET_INPUT(v, i);
+    LQ_GET_INPUT(v, i);
     if (i && v.dtype != ins[0]->dtype)
       return emitError(loc) << "'" << op << "' input types differ ("
                             << dtypeName(ins[0]->dtype) << " vs "
@@ -287,7 +282,7 @@ LogicalResult translateElementwise(Importer &im, const onnx::NodeProto &node,
   const ElementwiseDef &def = elementwiseOps().lookup(node.op_type());
   SmallVector<Val *> ins;
   for (unsigned i = 0; i < def.arity; ++i) {
-    GET_INPUT(v, i);
+    LQ_GET_INPUT(v, i);
     ins.push_back(&v);
   }
   // Variadic Max/Min/Sum-style forms with one input are identities.
@@ -338,7 +333,7 @@ LogicalResult translateElementwise(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateCast(Importer &im, const onnx::NodeProto &node,
                             Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int to = attrInt(node, "to", 0);
   Type toElt = dtypeToMLIR(to, im.ctx);
   if (!toElt)
@@ -408,14 +403,14 @@ LogicalResult translateConstant(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateIdentity(Importer &im, const onnx::NodeProto &node,
                                 Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   im.setOutput(node, 0, x);
   return success();
 }
 
 LogicalResult translateShape(Importer &im, const onnx::NodeProto &node,
                              Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int64_t rank = x.rank();
   int64_t start = attrInt(node, "start", 0), end = attrInt(node, "end", rank);
   start = std::clamp(normAxis(start, rank), int64_t(0), rank);
@@ -437,7 +432,7 @@ LogicalResult translateShape(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateSize(Importer &im, const onnx::NodeProto &node,
                             Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   if (!x.type.hasStaticShape())
     return emitError(loc) << "'Size' of a dynamically shaped tensor";
   HostTensor t;
@@ -450,7 +445,7 @@ LogicalResult translateSize(Importer &im, const onnx::NodeProto &node,
 LogicalResult translateConstantOfShape(Importer &im,
                                        const onnx::NodeProto &node,
                                        Location loc) {
-  GET_INPUT(s, 0);
+  LQ_GET_INPUT(s, 0);
   FailureOr<SmallVector<int64_t>> shape = hostInts(s, loc, "shape");
   if (failed(shape))
     return failure();
@@ -487,9 +482,9 @@ LogicalResult translateConstantOfShape(Importer &im,
 
 LogicalResult translateRange(Importer &im, const onnx::NodeProto &node,
                              Location loc) {
-  GET_INPUT(start, 0);
-  GET_INPUT(limit, 1);
-  GET_INPUT(delta, 2);
+  LQ_GET_INPUT(start, 0);
+  LQ_GET_INPUT(limit, 1);
+  LQ_GET_INPUT(delta, 2);
   if (!allHost({&start, &limit, &delta}))
     return emitError(loc) << "'Range' bounds must be compile-time constants";
   double s = start.host->data[0], l = limit.host->data[0],
@@ -527,8 +522,8 @@ LogicalResult setReshaped(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateReshape(Importer &im, const onnx::NodeProto &node,
                                Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(s, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(s, 1);
   FailureOr<SmallVector<int64_t>> req = hostInts(s, loc, "shape");
   if (failed(req))
     return failure();
@@ -583,7 +578,7 @@ FailureOr<SmallVector<int64_t>> axesOf(Importer &im, const onnx::NodeProto &node
 
 LogicalResult translateUnsqueeze(Importer &im, const onnx::NodeProto &node,
                                  Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   FailureOr<SmallVector<int64_t>> axes = axesOf(im, node, loc, 1);
   if (failed(axes))
     return failure();
@@ -604,7 +599,7 @@ LogicalResult translateUnsqueeze(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateSqueeze(Importer &im, const onnx::NodeProto &node,
                                Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   FailureOr<SmallVector<int64_t>> axes = axesOf(im, node, loc, 1);
   if (failed(axes))
     return failure();
@@ -631,7 +626,7 @@ LogicalResult translateSqueeze(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateFlatten(Importer &im, const onnx::NodeProto &node,
                                Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int64_t axis = normAxis(attrInt(node, "axis", 1), x.rank());
   if (axis < 0 || axis > x.rank())
     return emitError(loc) << "'Flatten' axis out of range";
@@ -643,7 +638,7 @@ LogicalResult translateFlatten(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateTranspose(Importer &im, const onnx::NodeProto &node,
                                  Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   SmallVector<int64_t> perm;
   if (auto p = attrInts(node, "perm"))
     perm = *p;
@@ -690,7 +685,7 @@ LogicalResult translateConcat(Importer &im, const onnx::NodeProto &node,
                               Location loc) {
   SmallVector<Val *> ins;
   for (int i = 0; i < node.input_size(); ++i) {
-    GET_INPUT(v, i);
+    LQ_GET_INPUT(v, i);
     if (v.type.getNumElements() != 0 || !v.type.hasStaticShape())
       ins.push_back(&v);
   }
@@ -749,29 +744,29 @@ struct AxisSlice {
 
 LogicalResult translateSlice(Importer &im, const onnx::NodeProto &node,
                              Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   SmallVector<int64_t> starts, ends, axes, steps;
   if (im.opsetFor(node.domain()) < 10) {
     starts = attrInts(node, "starts").value_or(SmallVector<int64_t>{});
     ends = attrInts(node, "ends").value_or(SmallVector<int64_t>{});
     axes = attrInts(node, "axes").value_or(SmallVector<int64_t>{});
   } else {
-    GET_INPUT(s, 1);
-    GET_INPUT(e, 2);
+    LQ_GET_INPUT(s, 1);
+    LQ_GET_INPUT(e, 2);
     auto si = hostInts(s, loc, "starts"), ei = hostInts(e, loc, "ends");
     if (failed(si) || failed(ei))
       return failure();
     starts = *si;
     ends = *ei;
     if (im.hasInput(node, 3)) {
-      GET_INPUT(a, 3);
+      LQ_GET_INPUT(a, 3);
       auto ai = hostInts(a, loc, "axes");
       if (failed(ai))
         return failure();
       axes = *ai;
     }
     if (im.hasInput(node, 4)) {
-      GET_INPUT(st, 4);
+      LQ_GET_INPUT(st, 4);
       auto sti = hostInts(st, loc, "steps");
       if (failed(sti))
         return failure();
@@ -845,14 +840,14 @@ LogicalResult translateSlice(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateSplit(Importer &im, const onnx::NodeProto &node,
                              Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int64_t axis = normAxis(attrInt(node, "axis", 0), x.rank());
   if (failed(checkAxis(loc, axis, x.rank())))
     return failure();
   int64_t dim = x.shape()[axis];
   SmallVector<int64_t> sizes;
   if (im.hasInput(node, 1)) {
-    GET_INPUT(s, 1);
+    LQ_GET_INPUT(s, 1);
     auto si = hostInts(s, loc, "split");
     if (failed(si))
       return failure();
@@ -902,8 +897,8 @@ LogicalResult translateSplit(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateExpand(Importer &im, const onnx::NodeProto &node,
                               Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(s, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(s, 1);
   auto req = hostInts(s, loc, "shape");
   if (failed(req))
     return failure();
@@ -928,8 +923,8 @@ LogicalResult translateExpand(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateTile(Importer &im, const onnx::NodeProto &node,
                             Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(r, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(r, 1);
   auto reps = hostInts(r, loc, "repeats");
   if (failed(reps))
     return failure();
@@ -962,10 +957,10 @@ LogicalResult translateTile(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateTrilu(Importer &im, const onnx::NodeProto &node,
                              Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int64_t k = 0;
   if (im.hasInput(node, 1)) {
-    GET_INPUT(kv, 1);
+    LQ_GET_INPUT(kv, 1);
     auto ki = hostInts(kv, loc, "k");
     if (failed(ki))
       return failure();
@@ -1006,8 +1001,8 @@ LogicalResult translateTrilu(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateGather(Importer &im, const onnx::NodeProto &node,
                               Location loc) {
-  GET_INPUT(data, 0);
-  GET_INPUT(idx, 1);
+  LQ_GET_INPUT(data, 0);
+  LQ_GET_INPUT(idx, 1);
   int64_t axis = normAxis(attrInt(node, "axis", 0), data.rank());
   if (failed(checkAxis(loc, axis, data.rank())))
     return failure();
@@ -1088,7 +1083,7 @@ LogicalResult translateGather(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateReduce(Importer &im, const onnx::NodeProto &node,
                               Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   StringRef op = node.op_type();
   // Opset 18 moved `axes` from an attribute to an input (ReduceSum: 13).
   int axesInput = (op == "ReduceSum" && im.opsetFor(node.domain()) >= 13) ||
@@ -1176,7 +1171,7 @@ LogicalResult translateReduce(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateSoftmax(Importer &im, const onnx::NodeProto &node,
                                Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   int64_t opset = im.opsetFor(node.domain());
   int64_t axis = normAxis(attrInt(node, "axis", opset >= 13 ? -1 : 1), x.rank());
   if (failed(checkAxis(loc, axis, x.rank())))
@@ -1312,8 +1307,8 @@ namespace {
 
 LogicalResult translateMatMul(Importer &im, const onnx::NodeProto &node,
                               Location loc) {
-  GET_INPUT(a, 0);
-  GET_INPUT(bv, 1);
+  LQ_GET_INPUT(a, 0);
+  LQ_GET_INPUT(bv, 1);
   if (a.dtype != bv.dtype)
     return emitError(loc) << "'MatMul' input types differ";
   if (bv.linearLayout) {
@@ -1366,8 +1361,8 @@ LogicalResult translateMatMul(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateGemm(Importer &im, const onnx::NodeProto &node,
                             Location loc) {
-  GET_INPUT(a, 0);
-  GET_INPUT(bv, 1);
+  LQ_GET_INPUT(a, 0);
+  LQ_GET_INPUT(bv, 1);
   if (a.rank() != 2 || bv.rank() != 2)
     return emitError(loc) << "'Gemm' needs 2-D inputs";
   float alpha = attrFloat(node, "alpha", 1.0f), beta = attrFloat(node, "beta", 1.0f);
@@ -1397,7 +1392,7 @@ LogicalResult translateGemm(Importer &im, const onnx::NodeProto &node,
                   return arith::MulFOp::create(b, l, v[0], scalarConst(b, l, elt, alpha));
                 });
   if (im.hasInput(node, 2)) {
-    GET_INPUT(c, 2);
+    LQ_GET_INPUT(c, 2);
     FailureOr<SmallVector<int64_t>> s = broadcastShapes({yTy.getShape(), c.shape()}, loc);
     if (failed(s) || ArrayRef<int64_t>(*s) != yTy.getShape())
       return emitError(loc) << "'Gemm' C does not broadcast to the result";

@@ -36,11 +36,6 @@ namespace lqd = mlir::lq;
 
 namespace {
 
-#define GET_INPUT(var, idx)                                                    \
-  FailureOr<Val *> var##OrErr = im.input(node, idx, loc);                      \
-  if (failed(var##OrErr))                                                      \
-    return failure();                                                          \
-  Val &var = **var##OrErr;
 
 /// Optional input `i`: null when the name is absent or empty.
 #define GET_OPTIONAL_INPUT(var, idx)                                           \
@@ -81,26 +76,6 @@ LogicalResult rejectOutputs(Importer &im, const onnx::NodeProto &node,
       return emitError(loc) << opName(node) << " output #" << o << " (" << what
                             << ") is not supported";
   return success();
-}
-
-/// The raw bytes of a constant: host values re-encoded one per byte, blobs
-/// as stored. (A copy of OpsLLM.cpp's helper, which is file-local there.)
-FailureOr<std::vector<uint8_t>> constantBytes(Val &v, Location loc,
-                                              StringRef what) {
-  if (v.host) {
-    std::vector<uint8_t> out;
-    out.reserve(v.host->numel());
-    for (int64_t i = 0; i < v.host->numel(); ++i)
-      out.push_back(v.host->code(i));
-    return out;
-  }
-  if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(v.weight)) {
-    if (AsmResourceBlob *blob = res.getRawHandle().getBlob()) {
-      ArrayRef<char> d = blob->getData();
-      return std::vector<uint8_t>(d.begin(), d.end());
-    }
-  }
-  return emitError(loc) << what << " must be a constant";
 }
 
 Value constant(OpBuilder &b, Location loc, const HostTensor &t, Type elt) {
@@ -334,13 +309,13 @@ LogicalResult translateRotaryEmbedding(Importer &im, const onnx::NodeProto &node
                                        Location loc) {
   bool ms = node.domain() == "com.microsoft";
   std::string op = opName(node);
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   Val *cosC, *sinC;
   Positions pos;
   if (ms) {
-    GET_INPUT(p, 1);
-    GET_INPUT(c, 2);
-    GET_INPUT(s, 3);
+    LQ_GET_INPUT(p, 1);
+    LQ_GET_INPUT(c, 2);
+    LQ_GET_INPUT(s, 3);
     cosC = &c;
     sinC = &s;
     pos.ids = &p;
@@ -357,8 +332,8 @@ LogicalResult translateRotaryEmbedding(Importer &im, const onnx::NodeProto &node
       return emitError(loc) << op << " 'scale' " << scale
                             << " is not supported (lq.rotary has no scale)";
   } else {
-    GET_INPUT(c, 1);
-    GET_INPUT(s, 2);
+    LQ_GET_INPUT(c, 1);
+    LQ_GET_INPUT(s, 2);
     cosC = &c;
     sinC = &s;
     GET_OPTIONAL_INPUT(p, 3);
@@ -498,9 +473,9 @@ LogicalResult checkMask(const onnx::NodeProto &node, Location loc, Val &mask,
 LogicalResult translateAttention(Importer &im, const onnx::NodeProto &node,
                                  Location loc) {
   std::string op = opName(node);
-  GET_INPUT(q, 0);
-  GET_INPUT(k, 1);
-  GET_INPUT(v, 2);
+  LQ_GET_INPUT(q, 0);
+  LQ_GET_INPUT(k, 1);
+  LQ_GET_INPUT(v, 2);
   GET_OPTIONAL_INPUT(mask, 3);
   GET_OPTIONAL_INPUT(pastK, 4);
   GET_OPTIONAL_INPUT(pastV, 5);
@@ -654,7 +629,7 @@ LogicalResult translateGroupQueryAttention(Importer &im,
                                            const onnx::NodeProto &node,
                                            Location loc) {
   std::string op = opName(node);
-  GET_INPUT(query, 0);
+  LQ_GET_INPUT(query, 0);
   GET_OPTIONAL_INPUT(key, 1);
   GET_OPTIONAL_INPUT(value, 2);
   GET_OPTIONAL_INPUT(pastK, 3);
@@ -851,7 +826,7 @@ Value saturateToI8(OpBuilder &b, Location l, Value f, bool isUnsigned) {
 LogicalResult translateDynamicQuantizeLinear(Importer &im,
                                              const onnx::NodeProto &node,
                                              Location loc) {
-  GET_INPUT(x, 0);
+  LQ_GET_INPUT(x, 0);
   if (x.dtype != kFloat)
     return emitError(loc) << "'DynamicQuantizeLinear' input must be float, "
                           << "got " << dtypeName(x.dtype);
@@ -996,8 +971,8 @@ FailureOr<Value> emitIntegerMatMul(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateMatMulInteger(Importer &im, const onnx::NodeProto &node,
                                      Location loc) {
-  GET_INPUT(a, 0);
-  GET_INPUT(bm, 1);
+  LQ_GET_INPUT(a, 0);
+  LQ_GET_INPUT(bm, 1);
   GET_OPTIONAL_INPUT(azp, 2);
   GET_OPTIONAL_INPUT(bzp, 3);
   FailureOr<Value> r = emitIntegerMatMul(im, node, loc, a, azp, bm, bzp);
@@ -1014,13 +989,13 @@ LogicalResult translateMatMulInteger(Importer &im, const onnx::NodeProto &node,
 LogicalResult translateQLinearMatMul(Importer &im, const onnx::NodeProto &node,
                                      Location loc) {
   std::string op = opName(node);
-  GET_INPUT(a, 0);
-  GET_INPUT(aScale, 1);
+  LQ_GET_INPUT(a, 0);
+  LQ_GET_INPUT(aScale, 1);
   GET_OPTIONAL_INPUT(azp, 2);
-  GET_INPUT(bm, 3);
-  GET_INPUT(bScale, 4);
+  LQ_GET_INPUT(bm, 3);
+  LQ_GET_INPUT(bScale, 4);
   GET_OPTIONAL_INPUT(bzp, 5);
-  GET_INPUT(yScale, 6);
+  LQ_GET_INPUT(yScale, 6);
   GET_OPTIONAL_INPUT(yzp, 7);
   for (Val *s : {&aScale, &bScale, &yScale})
     if (!isFloatDType(s->dtype) || s->dtype != aScale.dtype)
@@ -1105,9 +1080,9 @@ LogicalResult translateGatherBlockQuantized(Importer &im,
                                             const onnx::NodeProto &node,
                                             Location loc) {
   std::string op = opName(node);
-  GET_INPUT(data, 0);
-  GET_INPUT(ids, 1);
-  GET_INPUT(scales, 2);
+  LQ_GET_INPUT(data, 0);
+  LQ_GET_INPUT(ids, 1);
+  LQ_GET_INPUT(scales, 2);
   GET_OPTIONAL_INPUT(zp, 3);
   int64_t bits = attrInt(node, "bits", 4);
   int64_t block = attrInt(node, "block_size", 128);

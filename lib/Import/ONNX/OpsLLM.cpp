@@ -28,11 +28,6 @@ namespace lqd = mlir::lq;
 
 namespace {
 
-#define GET_INPUT(var, idx)                                                    \
-  FailureOr<Val *> var##OrErr = im.input(node, idx, loc);                      \
-  if (failed(var##OrErr))                                                      \
-    return failure();                                                          \
-  Val &var = **var##OrErr;
 
 /// Reshapes a norm's scale/bias to the 1-D [D] lq expects.
 FailureOr<Value> normParam(Importer &im, Location loc, Val &p, int64_t d,
@@ -69,8 +64,8 @@ LogicalResult rejectStatOutputs(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateLayerNorm(Importer &im, const onnx::NodeProto &node,
                                  Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(scale, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(scale, 1);
   if (failed(checkLastAxis(im, node, loc, x.rank())) ||
       failed(rejectStatOutputs(im, node, loc, {1, 2})))
     return failure();
@@ -80,7 +75,7 @@ LogicalResult translateLayerNorm(Importer &im, const onnx::NodeProto &node,
     return failure();
   Value bias;
   if (im.hasInput(node, 2)) {
-    GET_INPUT(bv, 2);
+    LQ_GET_INPUT(bv, 2);
     FailureOr<Value> bb = normParam(im, loc, bv, d, "bias");
     if (failed(bb))
       return failure();
@@ -95,8 +90,8 @@ LogicalResult translateLayerNorm(Importer &im, const onnx::NodeProto &node,
 
 LogicalResult translateRMSNorm(Importer &im, const onnx::NodeProto &node,
                                Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(scale, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(scale, 1);
   if (failed(checkLastAxis(im, node, loc, x.rank())) ||
       failed(rejectStatOutputs(im, node, loc, {1})))
     return failure();
@@ -115,9 +110,9 @@ LogicalResult translateRMSNorm(Importer &im, const onnx::NodeProto &node,
 LogicalResult translateSkipNorm(Importer &im, const onnx::NodeProto &node,
                                 Location loc) {
   bool simplified = node.op_type() == "SkipSimplifiedLayerNormalization";
-  GET_INPUT(x, 0);
-  GET_INPUT(skip, 1);
-  GET_INPUT(gamma, 2);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(skip, 1);
+  LQ_GET_INPUT(gamma, 2);
   if (failed(rejectStatOutputs(im, node, loc, {1, 2})) ||
       failed(checkLastAxis(im, node, loc, x.rank())))
     return failure();
@@ -125,7 +120,7 @@ LogicalResult translateSkipNorm(Importer &im, const onnx::NodeProto &node,
   int biasIdx = simplified ? 3 : 4;
   SmallVector<Value> addends = {im.get(x, loc), im.get(skip, loc)};
   if (im.hasInput(node, biasIdx)) {
-    GET_INPUT(bias, biasIdx);
+    LQ_GET_INPUT(bias, biasIdx);
     addends.push_back(im.get(bias, loc));
   }
   SmallVector<ArrayRef<int64_t>> shapes;
@@ -151,7 +146,7 @@ LogicalResult translateSkipNorm(Importer &im, const onnx::NodeProto &node,
   } else {
     Value beta;
     if (im.hasInput(node, 3)) {
-      GET_INPUT(bv, 3);
+      LQ_GET_INPUT(bv, 3);
       FailureOr<Value> bb = normParam(im, loc, bv, d, "beta");
       if (failed(bb))
         return failure();
@@ -294,31 +289,14 @@ FailureOr<QuantOperands> deriveScheme(Importer &im, const onnx::NodeProto &node,
   return q;
 }
 
-/// The raw bytes of a constant (host values are re-encoded as uint8).
-FailureOr<std::vector<uint8_t>> constantBytes(Val &v, Location loc) {
-  if (v.host) {
-    std::vector<uint8_t> out;
-    for (int64_t i = 0; i < v.host->numel(); ++i)
-      out.push_back(v.host->code(i));
-    return out;
-  }
-  if (auto res = dyn_cast_or_null<DenseResourceElementsAttr>(v.weight)) {
-    if (AsmResourceBlob *blob = res.getRawHandle().getBlob()) {
-      ArrayRef<char> d = blob->getData();
-      return std::vector<uint8_t>(d.begin(), d.end());
-    }
-  }
-  return emitError(loc) << "expected a constant tensor";
-}
-
 LogicalResult translateDequantizeLinear(Importer &im,
                                         const onnx::NodeProto &node,
                                         Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(scale, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(scale, 1);
   Val *zp = nullptr;
   if (im.hasInput(node, 2)) {
-    GET_INPUT(z, 2);
+    LQ_GET_INPUT(z, 2);
     zp = &z;
   }
   if (!isFloatDType(scale.dtype) || scale.dtype == kFloat8E4M3FN)
@@ -380,12 +358,12 @@ LogicalResult translateDequantizeLinear(Importer &im,
 
 LogicalResult translateQuantizeLinear(Importer &im, const onnx::NodeProto &node,
                                       Location loc) {
-  GET_INPUT(x, 0);
-  GET_INPUT(scale, 1);
+  LQ_GET_INPUT(x, 0);
+  LQ_GET_INPUT(scale, 1);
   Val *zp = nullptr;
   int outDtype = attrInt(node, "output_dtype", 0);
   if (im.hasInput(node, 2)) {
-    GET_INPUT(z, 2);
+    LQ_GET_INPUT(z, 2);
     zp = &z;
     outDtype = z.dtype;
   }
@@ -417,9 +395,9 @@ LogicalResult translateQuantizeLinear(Importer &im, const onnx::NodeProto &node,
 /// packed zero points (default 2^(bits-1)).
 LogicalResult translateMatMulNBits(Importer &im, const onnx::NodeProto &node,
                                    Location loc) {
-  GET_INPUT(a, 0);
-  GET_INPUT(bq, 1);
-  GET_INPUT(scales, 2);
+  LQ_GET_INPUT(a, 0);
+  LQ_GET_INPUT(bq, 1);
+  LQ_GET_INPUT(scales, 2);
   int64_t K = attrInt(node, "K", 0), N = attrInt(node, "N", 0);
   int64_t bits = attrInt(node, "bits", 4), block = attrInt(node, "block_size", 0);
   if (K <= 0 || N <= 0 || block < 16 || (block & (block - 1)))
@@ -457,7 +435,7 @@ LogicalResult translateMatMulNBits(Importer &im, const onnx::NodeProto &node,
   zp.shape = {N, blocks};
   zp.data.assign(N * blocks, double(1 << (bits - 1)));
   if (im.hasInput(node, 3)) {
-    GET_INPUT(z, 3);
+    LQ_GET_INPUT(z, 3);
     if (isFloatDType(z.dtype))
       return emitError(loc) << "'MatMulNBits' float zero points are not "
                                "supported";
@@ -491,7 +469,7 @@ LogicalResult translateMatMulNBits(Importer &im, const onnx::NodeProto &node,
       im.b, loc, RankedTensorType::get({N, K}, elt), q, *s, z, Value());
   Value bias;
   if (im.hasInput(node, 5)) {
-    GET_INPUT(bv, 5);
+    LQ_GET_INPUT(bv, 5);
     bias = im.get(bv, loc);
   }
   SmallVector<int64_t> outShape(a.shape().drop_back());
