@@ -55,7 +55,8 @@ def CalibratePass : Pass<"calibrate", "ModuleOp"> {
     Statistics stream: every call folds its rows into running maxima and sums
     (Hessians via lq_rt's SGEMM), so memory does not grow with the number of
     samples. Samples are `seq-len`-token windows, at offsets drawn with `seed`
-    (deterministic), from `tokens=FILE.npy` (int32/int64 ids, [T] or [N, T])
+    (deterministic), from `tokens=FILE` (.npy int32/int64 ids, [T] or [N, T],
+    or a text file of ids separated by spaces, commas or newlines)
     or from `text=FILE` tokenized line by line with `tokenizer=FILE`
     (SentencePiece; EOS after each line, as quant-eval does). The model must
     take the ids as its only non-empty input, `[1, seq-len]`.
@@ -73,7 +74,8 @@ def CalibratePass : Pass<"calibrate", "ModuleOp"> {
     "mlir::LLVM::LLVMDialect"
   ];
   let options = [
-    Option<"tokens", "tokens", "std::string", "", "Token ids (.npy)">,
+    Option<"tokens", "tokens", "std::string", "",
+           "Token ids: .npy (int32/int64, [T] or [N, T]) or plain text of ids">,
     Option<"tokenizer", "tokenizer", "std::string", "", "SentencePiece model">,
     Option<"text", "text", "std::string", "", "Calibration text file">,
     Option<"samples", "samples", "int64_t", "32", "Number of windows">,

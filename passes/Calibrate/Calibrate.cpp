@@ -183,7 +183,25 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
   LogicalResult loadSamples(Location loc, int64_t window,
                             std::vector<std::vector<int64_t>> &windows) {
     std::vector<int64_t> stream;
-    if (!tokens.empty()) {
+    if (!tokens.empty() && !StringRef(tokens).ends_with(".npy")) {
+      // Plain text of ids, separated by spaces, commas or newlines.
+      std::ifstream in(tokens);
+      if (!in)
+        return emitError(loc) << "calibrate: cannot read '" << tokens << "'";
+      std::string word;
+      while (in >> word) {
+        for (StringRef part : llvm::split(StringRef(word), ',')) {
+          int64_t id;
+          if (part.empty())
+            continue;
+          if (part.getAsInteger(10, id))
+            return emitError(loc) << "calibrate: '" << tokens
+                                  << "' holds '" << part
+                                  << "', not a token id";
+          stream.push_back(id);
+        }
+      }
+    } else if (!tokens.empty()) {
       lq_tensor_t t{};
       if (lq_npy_read(tokens.c_str(), &t) != LQ_RT_OK)
         return emitError(loc) << "calibrate: " << lq_rt_last_error();

@@ -1,5 +1,7 @@
 // RUN: %python %S/Inputs/calibrate-ids.py %t.ids.npy %t.short.npy
 // RUN: quant-opt %s --calibrate="tokens=%t.ids.npy samples=2 hessian=true progress=false" | FileCheck %s
+// RUN: printf '0 1 2 3\n4,4,1,0\n' > %t.ids.txt
+// RUN: quant-opt %s --calibrate="tokens=%t.ids.txt samples=1 progress=false" | FileCheck %s --check-prefix=TEXT
 // RUN: not quant-opt %s --calibrate="tokens=%t.short.npy samples=2" 2>&1 | FileCheck %s --check-prefix=SHORT
 // RUN: not quant-opt %s --calibrate="samples=2" 2>&1 | FileCheck %s --check-prefix=NODATA
 // RUN: not quant-opt %s --calibrate="tokens=%t.ids.npy seq-len=8" 2>&1 | FileCheck %s --check-prefix=SEQ
@@ -18,6 +20,8 @@
 // CHECK-SAME: lq.hessian = dense_resource<[[H:.+]]> : tensor<2x2xf32>
 // CHECK: [[H]]: "0x0800000000006A4000005A4000005A400000C540"
 
+// A text file of ids works too (one random window of 4 from the 8 ids).
+// TEXT: lq.calib_rows = 4 : i64
 // SHORT: error: calibrate: the data has 3 tokens, fewer than one window of 4
 // NODATA: error: calibrate: give 'tokens=FILE.npy' or 'tokenizer=FILE text=FILE'
 // SEQ: error: calibrate: 'seq-len' 8 differs from the model's input length 4 (import with --dim seq=8)
