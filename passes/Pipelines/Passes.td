@@ -27,4 +27,14 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
   let dependentDialects = ["linalg::LinalgDialect"];
 }
 
+def ExpandErfPass : Pass<"lq-expand-erf", "func::FuncOp"> {
+  let summary = "Replace math.erf by MLIR's polynomial approximation";
+  let description = [{
+    LLVM has no erf intrinsic and MathToLibm would also turn other math ops
+    into libm calls that do not exist (`rsqrtf`), so erf (GELU in many
+    exports) is expanded in place with upstream's polynomial approximation.
+  }];
+  let dependentDialects = ["math::MathDialect", "arith::ArithDialect"];
+}
+
 #endif // LQ_PIPELINES_PASSES_TD

@@ -19,6 +19,9 @@
 #include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
@@ -28,6 +31,7 @@
 #include "mlir/Transforms/Passes.h"
 
 namespace mlir::lq {
+#define GEN_PASS_DEF_EXPANDERFPASS
 #define GEN_PASS_DEF_EXPANDSTRIDEDCOPIESPASS
 #define GEN_PASS_DEF_VERIFYLOWEREDPASS
 #include "passes/Pipelines/Passes.h.inc"
@@ -99,6 +103,16 @@ struct ExpandStridedCopiesPass
   }
 };
 
+struct ExpandErfPass : lq::impl::ExpandErfPassBase<ExpandErfPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    populatePolynomialApproximateErfPattern(patterns);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
 } // namespace
 
 void lq::buildLowerToCpuPipeline(OpPassManager &pm,
@@ -125,6 +139,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   pm.addPass(createSCFToControlFlowPass());
   if (options.cWrappers)
     pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addNestedPass<func::FuncOp>(lq::createExpandErfPass());
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(lq::createVerifyLoweredPass());
@@ -133,6 +148,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
 void lq::registerPipelines() {
   ::mlir::registerPass([] { return lq::createVerifyLoweredPass(); });
   ::mlir::registerPass([] { return lq::createExpandStridedCopiesPass(); });
+  ::mlir::registerPass([] { return lq::createExpandErfPass(); });
   PassPipelineRegistration<LowerToCpuOptions>(
       "lower-to-cpu",
       "Lower lq IR on tensors to the LLVM dialect for the host CPU",
