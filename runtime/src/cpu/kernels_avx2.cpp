@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 // Compiled with -mavx2 -mfma; only called when the CPU has them.
 
+#include "../core/hadamard_tables.h"
 #include "../core/threads.h"
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
@@ -56,4 +57,5 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
 }
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
+#include "kernels_hadamard_impl.inc"
 } // namespace lq_rt::avx2

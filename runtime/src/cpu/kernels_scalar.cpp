@@ -3,6 +3,7 @@
 //===----------------------------------------------------------------------===//
 // One-lane "vectors": the same algorithms in plain C++, for any CPU.
 
+#include "../core/hadamard_tables.h"
 #include "../core/threads.h"
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
@@ -37,4 +38,5 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
 }
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
+#include "kernels_hadamard_impl.inc"
 } // namespace lq_rt::scalar
