@@ -25,6 +25,10 @@ tool_dirs = [config.lq_tools_dir, config.llvm_tools_dir]
 tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "quant-eval",
          "lq_rt_tests"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
+# lq_rt's CUDA side is built only where a CUDA toolkit was found.
+if os.path.exists(os.path.join(config.lq_tools_dir, "lq_rt_cuda_tests")):
+    config.available_features.add("lq-rt-cuda")
+    llvm_config.add_tool_substitutions(["lq_rt_cuda_tests"], tool_dirs)
 
 # Running lowered IR (test/Integration/CPU): mlir-runner and its support libs.
 llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")

@@ -1,0 +1,133 @@
+//===- mlir_abi.cpp - CUDA kernels as compiled models call them ----*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// The device twins of src/cpu/mlir_abi.cpp: identical signatures and
+// semantics, but every memref descriptor points at DEVICE memory. Work is
+// enqueued on the legacy default stream (stream 0) and the call returns
+// without waiting. As on the CPU, a call the compiler should never emit (bad
+// layout, unsupported format) or a failure (no GPU) prints a message naming
+// the entry point and aborts: these functions have no way to return an
+// error to compiled code.
+//
+//===----------------------------------------------------------------------===//
+
+#include "internal.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+template <int Rank, typename T = float> struct MemRef {
+  T *allocated;
+  T *aligned;
+  int64_t offset;
+  int64_t sizes[Rank];
+  int64_t strides[Rank];
+  T *data() const { return aligned + offset; }
+};
+
+[[noreturn]] void die(const char *fn, const char *why) {
+  std::fprintf(stderr, "lq_rt_cuda: %s: %s\n", fn, why);
+  std::abort();
+}
+
+void check(const char *fn, lq_cuda_status_t s) {
+  if (s != LQ_CUDA_OK)
+    die(fn, lq_cuda_last_error());
+}
+
+lq_cuda_view4_t view(const MemRef<4> *m) {
+  lq_cuda_view4_t v;
+  v.data = m->data();
+  for (int i = 0; i < 4; ++i) {
+    v.sizes[i] = m->sizes[i];
+    v.strides[i] = m->strides[i];
+  }
+  return v;
+}
+
+} // namespace
+
+extern "C" {
+
+/// out[M, N] = x[M, K] . w[N, K]^T
+void _mlir_ciface_lq_rt_cuda_linear_f32(MemRef<2> *x, MemRef<2> *w,
+                                        MemRef<2> *out) {
+  const char *fn = "lq_rt_cuda_linear_f32";
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = w->sizes[0];
+  if (w->sizes[1] != K || out->sizes[0] != M || out->sizes[1] != N)
+    die(fn, "shapes of x, w and out do not match");
+  check(fn, lq::cuda::ensureDevice());
+  if (x->strides[1] == 1 && w->strides[1] == 1 && out->strides[1] == 1 &&
+      x->strides[0] >= K && w->strides[0] >= K && out->strides[0] >= N) {
+    check(fn, lq_cuda_sgemm_nt(M, N, K, x->data(), x->strides[0], w->data(),
+                               w->strides[0], out->data(), out->strides[0],
+                               nullptr));
+    return;
+  }
+  // Any other layout: a plain kernel (a safety net, as on the CPU).
+  lq::cuda::launchSgemmFallback(M, N, K, x->data(), x->strides[0],
+                                x->strides[1], w->data(), w->strides[0],
+                                w->strides[1], out->data(), out->strides[0],
+                                out->strides[1], nullptr);
+  check(fn, lq::cuda::checkLaunch(fn));
+}
+
+/// out[M, N] = x[M, K] . dequantize(codes, scales, biases)[N, K]^T, the
+/// weight in lq_rt_qgemm_nt's layout (see the CPU twin).
+void _mlir_ciface_lq_rt_cuda_linear_q_f32(MemRef<2> *x,
+                                          MemRef<2, int8_t> *codes,
+                                          MemRef<2> *scales, MemRef<2> *biases,
+                                          MemRef<2> *out, int32_t format,
+                                          int32_t bits, int64_t group,
+                                          int32_t asymmetric) {
+  const char *fn = "lq_rt_cuda_linear_q_f32";
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = codes->sizes[0];
+  const int64_t G = scales->sizes[1];
+  if (x->strides[1] != 1 || out->strides[1] != 1 || codes->strides[1] != 1 ||
+      codes->strides[0] != codes->sizes[1] || scales->strides[1] != 1 ||
+      scales->strides[0] != G ||
+      (asymmetric &&
+       (biases->strides[1] != 1 || biases->strides[0] != G))) {
+    std::fprintf(stderr,
+                 "lq_rt_cuda: %s: unsupported layout (M=%lld N=%lld K=%lld)\n",
+                 fn, (long long)M, (long long)N, (long long)K);
+    std::abort();
+  }
+  lq_cuda_status_t s = lq_cuda_qgemm_nt(
+      M, N, K, x->data(), LQ_DTYPE_F32, x->strides[0],
+      reinterpret_cast<const uint8_t *>(codes->data()), scales->data(),
+      asymmetric ? biases->data() : nullptr, lq_format_t(format), bits, group,
+      out->data(), LQ_DTYPE_F32, out->strides[0], nullptr);
+  if (s != LQ_CUDA_OK) {
+    std::fprintf(stderr,
+                 "lq_rt_cuda: %s: %s (M=%lld N=%lld K=%lld format=%d bits=%d "
+                 "group=%lld)\n",
+                 fn, lq_cuda_last_error(), (long long)M, (long long)N,
+                 (long long)K, int(format), int(bits), (long long)group);
+    std::abort();
+  }
+}
+
+void _mlir_ciface_lq_rt_cuda_attention_f32(MemRef<4> *q, MemRef<4> *k,
+                                           MemRef<4> *v, MemRef<4> *out,
+                                           float scale, int32_t causal) {
+  lq_cuda_view4_t qv = view(q), kv = view(k), vv = view(v), ov = view(out);
+  check("lq_rt_cuda_attention_f32",
+        lq_cuda_attention_f32(&qv, &kv, &vv, &ov, scale, causal, nullptr));
+}
+
+void _mlir_ciface_lq_rt_cuda_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
+                                              MemRef<4> *v, MemRef<4> *out,
+                                              float scale, int32_t causal,
+                                              int64_t position) {
+  lq_cuda_view4_t qv = view(q), kv = view(k), vv = view(v), ov = view(out);
+  check("lq_rt_cuda_attention_at_f32",
+        lq_cuda_attention_at_f32(&qv, &kv, &vv, &ov, scale, causal, position,
+                                 nullptr));
+}
+
+} // extern "C"

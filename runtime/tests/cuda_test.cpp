@@ -1,0 +1,440 @@
+//===- cuda_test.cpp - lq_rt_cuda: errors without a GPU, numerics with one -===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// On a machine without a driver or GPU (the development machines and CI),
+// every entry point family must fail with "no CUDA device / driver not
+// found" (a status, or for the compiled-model and mgpu entry points, which
+// have no error channel, one clear line and abort), and bad arguments must be
+// rejected before the device is touched. With a GPU the numeric tests
+// compare each kernel with a float64 reference on random inputs with odd
+// sizes; without one they are SKIPPED (GTEST_SKIP), never passed.
+//
+//===----------------------------------------------------------------------===//
+
+#include "cuda_checks.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+namespace {
+
+bool haveDevice() {
+  int n = 0;
+  return lq_cuda_device_count(&n) == LQ_CUDA_OK && n > 0;
+}
+
+#define REQUIRE_GPU()                                                          \
+  do {                                                                         \
+    if (!haveDevice())                                                         \
+      GTEST_SKIP() << "no CUDA device: " << lq_cuda_last_error();              \
+  } while (0)
+
+#define REQUIRE_NO_GPU()                                                       \
+  do {                                                                         \
+    if (haveDevice())                                                          \
+      GTEST_SKIP() << "a CUDA device is present";                              \
+  } while (0)
+
+std::string lastError() { return lq_cuda_last_error(); }
+
+// Fake device pointers: never dereferenced, since validation or the device
+// check fails first.
+const void *kP = reinterpret_cast<const void *>(uintptr_t(0x1000));
+void *kW = reinterpret_cast<void *>(uintptr_t(0x1000));
+const uint8_t *kU8 = static_cast<const uint8_t *>(kP);
+const int8_t *kI8 = static_cast<const int8_t *>(kP);
+const float *kF = static_cast<const float *>(kP);
+
+//===----------------------------------------------------------------------===//
+// Status and device queries
+//===----------------------------------------------------------------------===//
+
+TEST(CudaStatus, StringsAreDistinct) {
+  std::set<std::string> seen;
+  for (int s = LQ_CUDA_OK; s <= LQ_CUDA_ERROR_LIBRARY; ++s) {
+    std::string str = lq_cuda_status_string(lq_cuda_status_t(s));
+    EXPECT_FALSE(str.empty());
+    EXPECT_TRUE(seen.insert(str).second) << str;
+  }
+  EXPECT_STREQ(lq_cuda_status_string(LQ_CUDA_ERROR_NO_DEVICE),
+               "no CUDA device / driver not found");
+}
+
+TEST(CudaDevice, CountIsAnErrorOrAtLeastOne) {
+  int n = -1;
+  lq_cuda_status_t s = lq_cuda_device_count(&n);
+  if (s == LQ_CUDA_OK) {
+    EXPECT_GE(n, 1);
+  } else {
+    EXPECT_EQ(s, LQ_CUDA_ERROR_NO_DEVICE);
+    EXPECT_EQ(n, 0);
+    EXPECT_NE(lastError().find("no CUDA device / driver not found"),
+              std::string::npos)
+        << lastError();
+  }
+  EXPECT_EQ(lq_cuda_device_count(nullptr), LQ_CUDA_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(CudaDevice, InfoWithoutDriver) {
+  REQUIRE_NO_GPU();
+  lq_cuda_device_info_t info;
+  EXPECT_EQ(lq_cuda_device_info(0, &info), LQ_CUDA_ERROR_NO_DEVICE);
+  EXPECT_EQ(lq_cuda_synchronize(nullptr), LQ_CUDA_ERROR_NO_DEVICE);
+  EXPECT_EQ(lq_cuda_device_info(0, nullptr), LQ_CUDA_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(CudaDevice, InfoWithDriver) {
+  REQUIRE_GPU();
+  lq_cuda_device_info_t info;
+  ASSERT_EQ(lq_cuda_device_info(0, &info), LQ_CUDA_OK) << lastError();
+  EXPECT_GE(info.major, 8);
+  EXPECT_GT(info.multiprocessors, 0);
+  EXPECT_EQ(lq_cuda_device_info(-1, &info), LQ_CUDA_ERROR_INVALID_ARGUMENT);
+}
+
+//===----------------------------------------------------------------------===//
+// Argument validation (any machine)
+//===----------------------------------------------------------------------===//
+
+lq_cuda_status_t qgemm(int64_t M, int64_t N, int64_t K, lq_dtype_t a,
+                       lq_format_t f, int bits, int64_t group,
+                       const void *A = kP, int64_t lda = -1) {
+  return lq_cuda_qgemm_nt(M, N, K, A, a, lda < 0 ? K : lda, kU8, kF, nullptr,
+                          f, bits, group, kW, LQ_DTYPE_F32, N, nullptr);
+}
+
+TEST(CudaValidation, QuantizedGemm) {
+  const auto INV = LQ_CUDA_ERROR_INVALID_ARGUMENT;
+  EXPECT_EQ(qgemm(1, 0, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32), INV);
+  EXPECT_NE(lastError().find("lq_cuda_qgemv_nt"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_FP8_E4M3, 8, 32), INV);
+  EXPECT_NE(lastError().find("unsupported weight format"), std::string::npos);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 3, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_NF4, 8, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 48), INV);
+  EXPECT_NE(lastError().find("does not divide"), std::string::npos);
+  EXPECT_EQ(qgemm(1, 8, 63, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 21), INV);
+  EXPECT_NE(lastError().find("even"), std::string::npos);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_I8, LQ_FORMAT_INT, 4, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32, nullptr),
+            INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32, kP, 10), INV);
+  EXPECT_EQ(qgemm(100, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 0, nullptr),
+            INV);
+  EXPECT_NE(lastError().find("lq_cuda_qgemm_tc_nt"), std::string::npos);
+  EXPECT_EQ(lq_cuda_qgemv_nt(9, 8, 64, kP, LQ_DTYPE_F16, 64, kU8, kF, nullptr,
+                             LQ_FORMAT_INT, 4, 32, kW, LQ_DTYPE_F16, 8,
+                             nullptr),
+            INV);
+  EXPECT_NE(lastError().find("at most 8"), std::string::npos);
+}
+
+TEST(CudaValidation, LowPrecisionGemms) {
+  const auto INV = LQ_CUDA_ERROR_INVALID_ARGUMENT;
+  EXPECT_EQ(lq_cuda_gemm_w8a8(4, 8, 16, kI8, kI8, kF, 3, kF, 1, kW,
+                              LQ_DTYPE_F32, 8, nullptr),
+            INV);
+  EXPECT_NE(lastError().find("activation scales"), std::string::npos);
+  EXPECT_EQ(lq_cuda_gemm_w8a8(4, 8, 16, kI8, kI8, kF, 4, kF, 7, kW,
+                              LQ_DTYPE_F32, 8, nullptr),
+            INV);
+  EXPECT_EQ(lq_cuda_gemm_fp8(4, 8, 16, kU8, nullptr, kF, 1, kF, 1, kW,
+                             LQ_DTYPE_F32, 8, nullptr),
+            INV);
+  EXPECT_EQ(lq_cuda_gemm_fp8(4, 8, 16, kU8, kU8, kF, 1, kF, 1, kW,
+                             LQ_DTYPE_I32, 8, nullptr),
+            INV);
+  EXPECT_EQ(lq_cuda_sgemm_nt(4, 8, 16, kF, 8, kF, 16,
+                             static_cast<float *>(kW), 8, nullptr),
+            INV);
+}
+
+TEST(CudaValidation, Hadamard) {
+  const auto INV = LQ_CUDA_ERROR_INVALID_ARGUMENT;
+  EXPECT_EQ(lq_cuda_hadamard(kP, kW, LQ_DTYPE_F32, 2, 3, nullptr), INV);
+  EXPECT_NE(lastError().find("power of two"), std::string::npos);
+  EXPECT_EQ(lq_cuda_hadamard(kP, kW, LQ_DTYPE_F32, 2, 65536, nullptr), INV);
+  EXPECT_EQ(lq_cuda_hadamard(kP, kW, LQ_DTYPE_F32, 2, 0, nullptr), INV);
+  EXPECT_EQ(lq_cuda_hadamard(kP, kW, LQ_DTYPE_I8, 2, 64, nullptr), INV);
+  EXPECT_EQ(lq_cuda_hadamard(nullptr, kW, LQ_DTYPE_F32, 2, 64, nullptr), INV);
+}
+
+lq_cuda_view4_t view(int64_t a, int64_t b, int64_t c, int64_t d) {
+  lq_cuda_view4_t v;
+  v.data = static_cast<float *>(kW);
+  v.sizes[0] = a, v.sizes[1] = b, v.sizes[2] = c, v.sizes[3] = d;
+  v.strides[3] = 1, v.strides[2] = d, v.strides[1] = c * d,
+  v.strides[0] = b * c * d;
+  return v;
+}
+
+TEST(CudaValidation, Attention) {
+  const auto INV = LQ_CUDA_ERROR_INVALID_ARGUMENT;
+  lq_cuda_view4_t q = view(1, 4, 3, 8), k = view(1, 3, 5, 8),
+                  v = view(1, 3, 5, 8), o = view(1, 4, 3, 8);
+  EXPECT_EQ(lq_cuda_attention_f32(&q, &k, &v, &o, 1.f, 1, nullptr), INV)
+      << "4 query heads over 3 KV heads";
+  k = view(1, 2, 5, 8);
+  v = view(1, 2, 5, 8);
+  o = view(1, 4, 3, 7);
+  EXPECT_EQ(lq_cuda_attention_f32(&q, &k, &v, &o, 1.f, 1, nullptr), INV);
+  o = view(1, 4, 3, 8);
+  EXPECT_EQ(lq_cuda_attention_at_f32(&q, &k, &v, &o, 1.f, 1, 3, nullptr), INV)
+      << "position 3 + 3 queries > 5 keys";
+  EXPECT_EQ(lq_cuda_attention_f32(nullptr, &k, &v, &o, 1.f, 1, nullptr), INV);
+}
+
+//===----------------------------------------------------------------------===//
+// No driver: every family reports it (status) or dies saying so (abort)
+//===----------------------------------------------------------------------===//
+
+void expectNoDevice(lq_cuda_status_t s) {
+  EXPECT_EQ(s, LQ_CUDA_ERROR_NO_DEVICE);
+  EXPECT_NE(lastError().find("no CUDA device / driver not found"),
+            std::string::npos)
+      << lastError();
+}
+
+TEST(CudaNoDriver, KernelsReportNoDevice) {
+  REQUIRE_NO_GPU();
+  expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32));
+  expectNoDevice(qgemm(64, 8, 64, LQ_DTYPE_F32, LQ_FORMAT_NF4, 4, 64));
+  expectNoDevice(lq_cuda_qgemm_tc_nt(2, 8, 64, kP, LQ_DTYPE_F16, 64, kU8, kF,
+                                     kF, LQ_FORMAT_INT, 8, 16, kW,
+                                     LQ_DTYPE_F16, 8, nullptr));
+  expectNoDevice(lq_cuda_gemm_w8a8(4, 8, 16, kI8, kI8, kF, 4, kF, 8, kW,
+                                   LQ_DTYPE_F32, 8, nullptr));
+  expectNoDevice(lq_cuda_gemm_fp8(4, 8, 16, kU8, kU8, kF, 1, kF, 1, kW,
+                                  LQ_DTYPE_F16, 8, nullptr));
+  expectNoDevice(lq_cuda_sgemm_nt(4, 8, 16, kF, 16, kF, 16,
+                                  static_cast<float *>(kW), 8, nullptr));
+  expectNoDevice(lq_cuda_hadamard(kP, kW, LQ_DTYPE_F16, 3, 32768, nullptr));
+  lq_cuda_view4_t q = view(1, 4, 3, 8), k = view(1, 2, 5, 8),
+                  v = view(1, 2, 5, 8), o = view(1, 4, 3, 8);
+  expectNoDevice(lq_cuda_attention_f32(&q, &k, &v, &o, 1.f, 1, nullptr));
+}
+
+using CudaNoDriverDeathTest = ::testing::Test;
+
+TEST_F(CudaNoDriverDeathTest, CompiledModelEntryPointsAbortWithMessage) {
+  REQUIRE_NO_GPU();
+  // "fast" (fork) style: safe here because no driver was ever loaded.
+  GTEST_FLAG_SET(death_test_style, "fast");
+  float *p = static_cast<float *>(kW);
+  LqMemRef2 x = lqref::memref2(p, 2, 16, 16), w = lqref::memref2(p, 8, 16, 16),
+            o = lqref::memref2(p, 2, 8, 8), s = lqref::memref2(p, 8, 1, 1);
+  LqMemRef2I8 c;
+  c.allocated = c.aligned = static_cast<int8_t *>(kW);
+  c.offset = 0, c.sizes[0] = 8, c.sizes[1] = 8, c.strides[0] = 8,
+  c.strides[1] = 1;
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_linear_f32(&x, &w, &o),
+               "lq_rt_cuda_linear_f32: no CUDA device / driver not found");
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_linear_q_f32(&x, &c, &s, &s, &o, 0, 4,
+                                                    16, 0),
+               "lq_rt_cuda_linear_q_f32: no CUDA device / driver not found");
+  LqMemRef4 q4;
+  q4.allocated = q4.aligned = p;
+  q4.offset = 0;
+  for (int i = 0; i < 4; ++i)
+    q4.sizes[i] = 2, q4.strides[i] = int64_t(1) << (3 - i);
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_attention_f32(&q4, &q4, &q4, &q4, 1.f,
+                                                     1),
+               "lq_rt_cuda_attention_f32: no CUDA device / driver not found");
+}
+
+TEST_F(CudaNoDriverDeathTest, MgpuEntryPointsAbortWithMessage) {
+  REQUIRE_NO_GPU();
+  // "fast" (fork) style: safe here because no driver was ever loaded.
+  GTEST_FLAG_SET(death_test_style, "fast");
+  const char *msg = "no CUDA device / driver not found";
+  char blob[16] = {0};
+  EXPECT_DEATH(mgpuModuleLoad(blob, sizeof blob),
+               std::string("mgpuModuleLoad: ") + msg);
+  EXPECT_DEATH(mgpuModuleGetFunction(nullptr, "k"),
+               std::string("mgpuModuleGetFunction: ") + msg);
+  EXPECT_DEATH(mgpuLaunchKernel(nullptr, 1, 1, 1, 1, 1, 1, 0, nullptr,
+                                nullptr, nullptr, 0),
+               std::string("mgpuLaunchKernel: ") + msg);
+  EXPECT_DEATH(mgpuModuleUnload(nullptr),
+               std::string("mgpuModuleUnload: ") + msg);
+  EXPECT_DEATH(mgpuStreamCreate(), std::string("mgpuStreamCreate: ") + msg);
+  EXPECT_DEATH(mgpuStreamSynchronize(nullptr),
+               std::string("mgpuStreamSynchronize: ") + msg);
+  EXPECT_DEATH(mgpuStreamDestroy(nullptr),
+               std::string("mgpuStreamDestroy: ") + msg);
+  EXPECT_DEATH(mgpuStreamWaitEvent(nullptr, nullptr),
+               std::string("mgpuStreamWaitEvent: ") + msg);
+  EXPECT_DEATH(mgpuEventCreate(), std::string("mgpuEventCreate: ") + msg);
+  EXPECT_DEATH(mgpuEventRecord(nullptr, nullptr),
+               std::string("mgpuEventRecord: ") + msg);
+  EXPECT_DEATH(mgpuEventSynchronize(nullptr),
+               std::string("mgpuEventSynchronize: ") + msg);
+  EXPECT_DEATH(mgpuEventDestroy(nullptr),
+               std::string("mgpuEventDestroy: ") + msg);
+  EXPECT_DEATH(mgpuMemAlloc(64, nullptr, false),
+               std::string("mgpuMemAlloc: ") + msg);
+  EXPECT_DEATH(mgpuMemFree(kW, nullptr), std::string("mgpuMemFree: ") + msg);
+  EXPECT_DEATH(mgpuMemcpy(kW, kW, 4, nullptr),
+               std::string("mgpuMemcpy: ") + msg);
+  EXPECT_DEATH(mgpuMemset32(kW, 0, 4, nullptr),
+               std::string("mgpuMemset32: ") + msg);
+  EXPECT_DEATH(mgpuMemset16(kW, 0, 4, nullptr),
+               std::string("mgpuMemset16: ") + msg);
+}
+
+TEST(CudaMgpuDeathTest, JitIsRejectedWithMessage) {
+  GTEST_FLAG_SET(death_test_style, haveDevice() ? "threadsafe" : "fast");
+  char ptx[] = ".version 8.0";
+  EXPECT_DEATH(mgpuModuleLoadJIT(ptx, 2, sizeof ptx),
+               "mgpuModuleLoadJIT: PTX JIT is not supported");
+}
+
+//===----------------------------------------------------------------------===//
+// Numerics (GPU only): float64 references, random inputs, odd sizes
+//===----------------------------------------------------------------------===//
+
+struct QCase {
+  int64_t M, N, K;
+  lq_format_t format;
+  int bits;
+  int64_t group;
+  bool asym;
+  lq_dtype_t a, c;
+  lqref::QKernel kernel;
+  double tol;
+};
+
+TEST(CudaNumerics, QuantizedGemvAndGemm) {
+  REQUIRE_GPU();
+  using K = lqref::QKernel;
+  const auto F16 = LQ_DTYPE_F16, F32 = LQ_DTYPE_F32;
+  const QCase cases[] = {
+      // half2 GEMV path (aligned, f16 activations)
+      {1, 333, 4096, LQ_FORMAT_INT, 4, 128, false, F16, F16, K::Gemv, 5e-3},
+      {3, 257, 1024, LQ_FORMAT_INT, 4, 64, true, F16, F32, K::Gemv, 5e-3},
+      {8, 100, 512, LQ_FORMAT_INT, 8, 32, false, F16, F32, K::Gemv, 5e-3},
+      {5, 77, 768, LQ_FORMAT_INT, 8, 256, true, F16, F16, K::Gemv, 5e-3},
+      {2, 129, 2048, LQ_FORMAT_NF4, 4, 64, false, F16, F32, K::Gemv, 5e-3},
+      // general f32 GEMV path (odd K, small groups, f32 activations)
+      {1, 101, 1001, LQ_FORMAT_INT, 4, 0, false, F32, F32, K::Gemv, 1e-5},
+      {7, 45, 250, LQ_FORMAT_INT, 4, 50, true, F32, F32, K::Gemv, 1e-5},
+      {4, 33, 99, LQ_FORMAT_INT, 8, 33, true, F32, F32, K::Gemv, 1e-5},
+      {6, 31, 130, LQ_FORMAT_NF4, 4, 26, false, F32, F32, K::Gemv, 1e-5},
+      // tensor-core GEMM (weights and activations rounded to f16)
+      {200, 300, 512, LQ_FORMAT_INT, 4, 128, false, F16, F32, K::TensorCore,
+       3e-3},
+      {77, 130, 250, LQ_FORMAT_INT, 4, 50, true, F32, F32, K::TensorCore,
+       3e-3},
+      {129, 65, 96, LQ_FORMAT_INT, 8, 32, true, F16, F16, K::TensorCore, 3e-3},
+      {50, 200, 333, LQ_FORMAT_NF4, 4, 0, false, F32, F16, K::TensorCore,
+       3e-3},
+      {9, 17, 64, LQ_FORMAT_INT, 4, 16, false, F32, F32, K::Auto, 3e-3},
+  };
+  uint32_t seed = 1;
+  for (const QCase &c : cases) {
+    std::string err;
+    double e = lqref::checkQGemm(seed++, c.M, c.N, c.K, c.format, c.bits,
+                                 c.group, c.asym, c.a, c.c, c.kernel, &err);
+    EXPECT_LT(e, c.tol) << "M=" << c.M << " N=" << c.N << " K=" << c.K
+                        << " format=" << c.format << " bits=" << c.bits
+                        << " group=" << c.group << " asym=" << c.asym << " "
+                        << err;
+  }
+}
+
+TEST(CudaNumerics, W8A8AndFp8) {
+  REQUIRE_GPU();
+  std::string err;
+  EXPECT_LT(lqref::checkLowpGemm(11, false, 128, 256, 512, true, true,
+                                 LQ_DTYPE_F32, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkLowpGemm(12, false, 33, 65, 70, false, true,
+                                 LQ_DTYPE_F16, &err), 1e-3) << err;
+  lq_cuda_device_info_t info;
+  ASSERT_EQ(lq_cuda_device_info(0, &info), LQ_CUDA_OK);
+  if (info.major * 10 + info.minor < 89)
+    GTEST_SKIP() << "FP8 needs sm_89+";
+  EXPECT_LT(lqref::checkLowpGemm(13, true, 128, 256, 512, false, false,
+                                 LQ_DTYPE_F32, &err), 1e-4) << err;
+  EXPECT_LT(lqref::checkLowpGemm(14, true, 64, 96, 128, true, true,
+                                 LQ_DTYPE_F16, &err), 2e-3) << err;
+  EXPECT_LT(lqref::checkLowpGemm(15, true, 31, 45, 50, true, false,
+                                 LQ_DTYPE_F32, &err), 1e-4) << err;
+}
+
+TEST(CudaNumerics, Hadamard) {
+  REQUIRE_GPU();
+  std::string err;
+  for (int64_t n : {1, 2, 64, 4096, 8192, 32768}) {
+    EXPECT_LT(lqref::checkHadamard(uint32_t(n), 3, n, LQ_DTYPE_F32, false,
+                                   &err), 1e-5) << n << " " << err;
+    EXPECT_LT(lqref::checkHadamard(uint32_t(n + 1), 2, n, LQ_DTYPE_F16, true,
+                                   &err), 2e-3) << n << " " << err;
+  }
+}
+
+TEST(CudaNumerics, Attention) {
+  REQUIRE_GPU();
+  std::string err;
+  EXPECT_LT(lqref::checkAttention(21, 2, 4, 2, 5, 9, 16, 12, true, -1, false,
+                                  &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttention(22, 1, 3, 3, 7, 7, 33, 5, false, -1, false,
+                                  &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttention(23, 1, 4, 1, 2, 16, 8, 8, true, 5, false,
+                                  &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttention(24, 2, 2, 1, 4, 6, 8, 8, true, -1, true,
+                                  &err), 1e-5) << err;
+}
+
+TEST(CudaNumerics, CompiledModelEntryPoints) {
+  REQUIRE_GPU();
+  std::string err;
+  EXPECT_LT(lqref::checkLinearF32Ciface(31, 5, 37, 129, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkLinearQCiface(32, 3, 65, 256, LQ_FORMAT_INT, 4, 64,
+                                      true, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkLinearQCiface(33, 40, 65, 256, LQ_FORMAT_INT, 8, 32,
+                                      false, &err), 3e-3) << err;
+}
+
+TEST(CudaNumerics, MgpuMemoryStreamsEvents) {
+  REQUIRE_GPU();
+  mgpuSetDefaultDevice(0);
+  void *st = mgpuStreamCreate();
+  void *ev = mgpuEventCreate();
+  const size_t n = 1001;
+  auto *d32 = static_cast<uint32_t *>(mgpuMemAlloc(n * 4, st, false));
+  auto *d16 = static_cast<uint16_t *>(mgpuMemAlloc(n * 2, st, false));
+  ASSERT_NE(d32, nullptr);
+  mgpuMemset32(d32, 0xdeadbeefu, n, st);
+  mgpuMemset16(d16, 0xbeef, n, st);
+  std::vector<uint32_t> h32(n, 0);
+  std::vector<uint16_t> h16(n, 0);
+  mgpuMemcpy(h32.data(), d32, n * 4, st);
+  mgpuMemcpy(h16.data(), d16, n * 2, st);
+  mgpuEventRecord(ev, st);
+  mgpuEventSynchronize(ev);
+  void *st2 = mgpuStreamCreate();
+  mgpuStreamWaitEvent(st2, ev);
+  mgpuStreamSynchronize(st2);
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(h32[i], 0xdeadbeefu) << i;
+    ASSERT_EQ(h16[i], 0xbeef) << i;
+  }
+  mgpuMemFree(d32, st);
+  mgpuMemFree(d16, st);
+  mgpuEventDestroy(ev);
+  mgpuStreamDestroy(st2);
+  mgpuStreamDestroy(st);
+}
+
+TEST(CudaMgpuDeathTest, WrongImageNamesTheGpu) {
+  REQUIRE_GPU();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  char blob[64] = "definitely not a cubin";
+  EXPECT_DEATH(mgpuModuleLoad(blob, sizeof blob), "mgpuModuleLoad: .*sm_");
+}
+
+} // namespace

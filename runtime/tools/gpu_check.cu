@@ -1,0 +1,597 @@
+//===- gpu_check.cu - Check and time lq_rt's CUDA kernels on a GPU -*- CUDA -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// Run by bench/gpu-check.sh on a machine with a GPU (needs neither gtest nor
+// MLIR). Part 1 runs every kernel against a float64 CPU reference on fresh
+// random inputs (odd sizes included) and prints PASS/FAIL per check with its
+// relative error ||out-ref||/||ref|| and threshold. Part 2 times, with CUDA
+// events (warm-up, median of many batches, inputs rotated over buffers much
+// larger than L2 so the cache does not hide DRAM traffic):
+//   - the device-to-device copy bandwidth (bytes read + written),
+//   - the W4A16 GEMV (batch 1) at 4096x4096, 4096x14336, 14336x4096 as a
+//     share of that bandwidth counted on weight bytes (codes + scales), next
+//     to cuBLASLt's f16 GEMV on the same shapes (4x the bytes),
+//   - the W4A16 tensor-core GEMM, W8A8 and FP8 GEMMs at 4096^3 as a share of
+//     the tensor-core rate cuBLASLt reaches at f16 / int8 / fp8 here.
+// Prints one markdown table and writes it to $OUT/gpu-check.md if OUT is set.
+// Exit status: 0 all checks passed, 1 a check failed, 2 no GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "../tests/cuda_checks.h"
+
+#include <cublasLt.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#define CK(x)                                                                  \
+  do {                                                                         \
+    cudaError_t e_ = (x);                                                      \
+    if (e_ != cudaSuccess) {                                                   \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x,          \
+                   cudaGetErrorString(e_));                                    \
+      std::exit(3);                                                            \
+    }                                                                          \
+  } while (0)
+#define LT(x)                                                                  \
+  do {                                                                         \
+    cublasStatus_t s_ = (x);                                                   \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                         \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x,          \
+                   cublasLtGetStatusString(s_));                               \
+      std::exit(3);                                                            \
+    }                                                                          \
+  } while (0)
+#define LQ(x)                                                                  \
+  do {                                                                         \
+    lq_cuda_status_t s_ = (x);                                                 \
+    if (s_ != LQ_CUDA_OK) {                                                    \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x,          \
+                   lq_cuda_last_error());                                      \
+      std::exit(3);                                                            \
+    }                                                                          \
+  } while (0)
+
+namespace {
+
+std::string table;
+void row(const std::string &s) {
+  table += s + "\n";
+}
+std::string fmt(const char *f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  std::vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+//===----------------------------------------------------------------------===//
+// Part 1: checks
+//===----------------------------------------------------------------------===//
+
+int passed = 0, failed = 0;
+
+void check(const std::string &name, double tol,
+           const std::function<double(std::string *)> &run) {
+  std::string err;
+  const double e = run(&err);
+  const bool ok = e < tol; // NaN and inf fail
+  (ok ? passed : failed)++;
+  std::printf("%s  %-58s rel.err %.2e  (threshold %.0e)%s%s\n",
+              ok ? "PASS" : "FAIL", name.c_str(), e, tol,
+              err.empty() ? "" : "  ", err.c_str());
+  std::fflush(stdout);
+}
+
+void runChecks(int cc) {
+  using lqref::QKernel;
+  const auto F16 = LQ_DTYPE_F16, F32 = LQ_DTYPE_F32;
+  struct Q {
+    const char *name;
+    int64_t M, N, K;
+    lq_format_t f;
+    int bits;
+    int64_t g;
+    bool asym;
+    lq_dtype_t a, c;
+    QKernel k;
+    double tol;
+  } qs[] = {
+      {"gemv int4 sym g128 f16 (half2)", 1, 333, 4096, LQ_FORMAT_INT, 4, 128,
+       false, F16, F16, QKernel::Gemv, 5e-3},
+      {"gemv int4 asym g64 f16 M=3 (half2)", 3, 257, 1024, LQ_FORMAT_INT, 4,
+       64, true, F16, F32, QKernel::Gemv, 5e-3},
+      {"gemv int8 sym g32 f16 M=8 (half2)", 8, 100, 512, LQ_FORMAT_INT, 8, 32,
+       false, F16, F32, QKernel::Gemv, 5e-3},
+      {"gemv int8 asym g256 f16 M=5 (half2)", 5, 77, 768, LQ_FORMAT_INT, 8,
+       256, true, F16, F16, QKernel::Gemv, 5e-3},
+      {"gemv nf4 g64 f16 M=2 (half2)", 2, 129, 2048, LQ_FORMAT_NF4, 4, 64,
+       false, F16, F32, QKernel::Gemv, 5e-3},
+      {"gemv int4 sym per-row f32 K=1001 (general)", 1, 101, 1001,
+       LQ_FORMAT_INT, 4, 0, false, F32, F32, QKernel::Gemv, 1e-5},
+      {"gemv int4 asym g50 f32 M=7 (general)", 7, 45, 250, LQ_FORMAT_INT, 4,
+       50, true, F32, F32, QKernel::Gemv, 1e-5},
+      {"gemv int8 asym g33 f32 K=99 (general)", 4, 33, 99, LQ_FORMAT_INT, 8,
+       33, true, F32, F32, QKernel::Gemv, 1e-5},
+      {"gemv nf4 g26 f32 (general)", 6, 31, 130, LQ_FORMAT_NF4, 4, 26, false,
+       F32, F32, QKernel::Gemv, 1e-5},
+      {"tc gemm int4 sym g128 f16 200x300x512", 200, 300, 512, LQ_FORMAT_INT,
+       4, 128, false, F16, F32, QKernel::TensorCore, 3e-3},
+      {"tc gemm int4 asym g50 f32 77x130x250", 77, 130, 250, LQ_FORMAT_INT, 4,
+       50, true, F32, F32, QKernel::TensorCore, 3e-3},
+      {"tc gemm int8 asym g32 f16 129x65x96", 129, 65, 96, LQ_FORMAT_INT, 8,
+       32, true, F16, F16, QKernel::TensorCore, 3e-3},
+      {"tc gemm nf4 per-row f32 50x200x333", 50, 200, 333, LQ_FORMAT_NF4, 4, 0,
+       false, F32, F16, QKernel::TensorCore, 3e-3},
+      {"tc gemm int4 g128 f16 1024x1024x1024", 1024, 1024, 1024,
+       LQ_FORMAT_INT, 4, 128, false, F16, F16, QKernel::TensorCore, 3e-3},
+  };
+  uint32_t seed = 100;
+  for (const Q &q : qs)
+    check(q.name, q.tol, [&](std::string *e) {
+      return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
+                               q.asym, q.a, q.c, q.k, e);
+    });
+  check("w8a8 per-token/channel f32 128x256x512", 1e-5, [](std::string *e) {
+    return lqref::checkLowpGemm(7, false, 128, 256, 512, true, true,
+                                LQ_DTYPE_F32, e);
+  });
+  check("w8a8 per-tensor/channel f16 33x65x70 (fallback)", 1e-3,
+        [](std::string *e) {
+          return lqref::checkLowpGemm(8, false, 33, 65, 70, false, true,
+                                      LQ_DTYPE_F16, e);
+        });
+  if (cc >= 89) {
+    check("fp8 e4m3 per-tensor f32 128x256x512", 1e-4, [](std::string *e) {
+      return lqref::checkLowpGemm(9, true, 128, 256, 512, false, false,
+                                  LQ_DTYPE_F32, e);
+    });
+    check("fp8 e4m3 per-token/channel f16 64x96x128", 2e-3,
+          [](std::string *e) {
+            return lqref::checkLowpGemm(10, true, 64, 96, 128, true, true,
+                                        LQ_DTYPE_F16, e);
+          });
+    check("fp8 e4m3 per-token f32 31x45x50 (fallback)", 1e-4,
+          [](std::string *e) {
+            return lqref::checkLowpGemm(11, true, 31, 45, 50, true, false,
+                                        LQ_DTYPE_F32, e);
+          });
+  }
+  for (int64_t n : {1, 2, 64, 4096, 8192, 32768}) {
+    check(fmt("hadamard f32 n=%lld", (long long)n), 1e-5,
+          [n](std::string *e) {
+            return lqref::checkHadamard(uint32_t(n), 3, n, LQ_DTYPE_F32,
+                                        false, e);
+          });
+    check(fmt("hadamard f16 in place n=%lld", (long long)n), 2e-3,
+          [n](std::string *e) {
+            return lqref::checkHadamard(uint32_t(n + 1), 2, n, LQ_DTYPE_F16,
+                                        true, e);
+          });
+  }
+  check("attention causal GQA 2x4/2x5x9 D16 Dv12", 1e-5, [](std::string *e) {
+    return lqref::checkAttention(21, 2, 4, 2, 5, 9, 16, 12, true, -1, false,
+                                 e);
+  });
+  check("attention full 1x3x7x7 D33 Dv5", 1e-5, [](std::string *e) {
+    return lqref::checkAttention(22, 1, 3, 3, 7, 7, 33, 5, false, -1, false,
+                                 e);
+  });
+  check("attention_at position=5 of 16 keys", 1e-5, [](std::string *e) {
+    return lqref::checkAttention(23, 1, 4, 1, 2, 16, 8, 8, true, 5, false, e);
+  });
+  check("attention causal S=3000 (big shared memory)", 1e-5,
+        [](std::string *e) {
+          return lqref::checkAttention(25, 1, 2, 1, 3, 3000, 64, 64, true, -1,
+                                       false, e);
+        });
+  check("_mlir_ciface_lq_rt_cuda_attention_f32", 1e-5, [](std::string *e) {
+    return lqref::checkAttention(24, 2, 2, 1, 4, 6, 8, 8, true, -1, true, e);
+  });
+  check("_mlir_ciface_lq_rt_cuda_linear_f32 5x37x129", 1e-5,
+        [](std::string *e) {
+          return lqref::checkLinearF32Ciface(31, 5, 37, 129, e);
+        });
+  check("_mlir_ciface_lq_rt_cuda_linear_q_f32 int4 asym M=3", 1e-5,
+        [](std::string *e) {
+          return lqref::checkLinearQCiface(32, 3, 65, 256, LQ_FORMAT_INT, 4,
+                                           64, true, e);
+        });
+  check("_mlir_ciface_lq_rt_cuda_linear_q_f32 int8 M=40 (tc)", 3e-3,
+        [](std::string *e) {
+          return lqref::checkLinearQCiface(33, 40, 65, 256, LQ_FORMAT_INT, 8,
+                                           32, false, e);
+        });
+}
+
+//===----------------------------------------------------------------------===//
+// Part 2: timings
+//===----------------------------------------------------------------------===//
+
+__global__ void fillBytes(uint32_t *p, size_t words, uint32_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < words;
+       i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t x = uint32_t(i) * 2654435761u ^ seed;
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    p[i] = x;
+  }
+}
+/// Random values in [lo, hi) as f32 (f16 = false) or f16.
+__global__ void fillReal(void *p, size_t n, bool f16, float lo, float hi,
+                         uint32_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x) {
+    uint32_t x = uint32_t(i) * 2654435761u ^ seed;
+    x ^= x >> 13;
+    x *= 0x5bd1e995u;
+    x ^= x >> 15;
+    const float v = lo + (hi - lo) * float(x >> 8) * (1.f / 16777216.f);
+    if (f16)
+      static_cast<__half *>(p)[i] = __float2half(v);
+    else
+      static_cast<float *>(p)[i] = v;
+  }
+}
+/// E4M3 codes with no NaN (exponent 1111 avoided).
+__global__ void fixFp8(uint8_t *p, size_t n) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
+       i += size_t(gridDim.x) * blockDim.x)
+    if ((p[i] & 0x78) == 0x78)
+      p[i] &= 0xF7;
+}
+
+void *devRandom(size_t bytes, uint32_t seed) {
+  void *p = nullptr;
+  CK(cudaMalloc(&p, (bytes + 3) & ~size_t(3)));
+  fillBytes<<<1024, 256>>>(static_cast<uint32_t *>(p), (bytes + 3) / 4, seed);
+  CK(cudaGetLastError());
+  return p;
+}
+void *devReal(size_t n, bool f16, float lo, float hi, uint32_t seed) {
+  void *p = nullptr;
+  CK(cudaMalloc(&p, n * (f16 ? 2 : 4)));
+  fillReal<<<1024, 256>>>(p, n, f16, lo, hi, seed);
+  CK(cudaGetLastError());
+  return p;
+}
+
+cudaStream_t stream;
+cudaEvent_t ev0, ev1;
+
+/// Median time in microseconds of one call of `launch(i)`, i rotating over
+/// the buffers: `reps` batches of `batch` back-to-back calls between events.
+double timeUs(const std::function<void(int)> &launch, int warm, int reps,
+              int batch) {
+  int i = 0;
+  for (int w = 0; w < warm; ++w)
+    launch(i++);
+  CK(cudaStreamSynchronize(stream));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(ev0, stream));
+    for (int b = 0; b < batch; ++b)
+      launch(i++);
+    CK(cudaEventRecord(ev1, stream));
+    CK(cudaEventSynchronize(ev1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, ev0, ev1));
+    t.push_back(1000.0 * ms / batch);
+  }
+  CK(cudaGetLastError());
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+/// One cuBLASLt matmul set up once (descriptors, algorithm), then run many
+/// times: row-major D[M][N] = A[M][K] . B[N][K]^T (the "TN" layout).
+struct LtRun {
+  cublasLtHandle_t h;
+  cublasLtMatmulDesc_t desc;
+  cublasLtMatrixLayout_t la, lb, lc;
+  cublasLtMatmulAlgo_t algo;
+  void *ws;
+  size_t wsBytes = 32u << 20;
+  const void *alpha, *beta;
+  LtRun(cublasLtHandle_t handle, cudaDataType_t ab, cudaDataType_t c,
+        cublasComputeType_t ct, cudaDataType_t st, int64_t M, int64_t N,
+        int64_t K, const void *alphaP, const void *betaP)
+      : h(handle), alpha(alphaP), beta(betaP) {
+    LT(cublasLtMatmulDescCreate(&desc, ct, st));
+    cublasOperation_t T = CUBLAS_OP_T, Nn = CUBLAS_OP_N;
+    LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &T,
+                                      sizeof T));
+    LT(cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &Nn,
+                                      sizeof Nn));
+    LT(cublasLtMatrixLayoutCreate(&la, ab, K, N, K));
+    LT(cublasLtMatrixLayoutCreate(&lb, ab, K, M, K));
+    LT(cublasLtMatrixLayoutCreate(&lc, c, N, M, N));
+    cublasLtMatmulPreference_t pref;
+    LT(cublasLtMatmulPreferenceCreate(&pref));
+    LT(cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsBytes,
+        sizeof wsBytes));
+    cublasLtMatmulHeuristicResult_t r;
+    int found = 0;
+    LT(cublasLtMatmulAlgoGetHeuristic(h, desc, la, lb, lc, lc, pref, 1, &r,
+                                      &found));
+    if (!found) {
+      std::fprintf(stderr, "cuBLASLt found no algorithm\n");
+      std::exit(3);
+    }
+    algo = r.algo;
+    cublasLtMatmulPreferenceDestroy(pref);
+    CK(cudaMalloc(&ws, wsBytes));
+  }
+  void run(const void *A, const void *B, void *D) {
+    LT(cublasLtMatmul(h, desc, alpha, B, la, A, lb, beta, D, lc, D, lc, &algo,
+                      ws, wsBytes, stream));
+  }
+};
+
+void runTimings(const lq_cuda_device_info_t &info) {
+  const size_t l2 = size_t(info.l2_cache);
+  cublasLtHandle_t lt;
+  LT(cublasLtCreate(&lt));
+
+  // Copy bandwidth: 1 GiB device to device, counting read + write.
+  const size_t copyBytes = size_t(1) << 30;
+  void *src = devRandom(copyBytes, 1), *dst = nullptr;
+  CK(cudaMalloc(&dst, copyBytes));
+  const double copyUs = timeUs(
+      [&](int) {
+        CK(cudaMemcpyAsync(dst, src, copyBytes, cudaMemcpyDeviceToDevice,
+                           stream));
+      },
+      2, 10, 1);
+  const double copyBW = 2.0 * copyBytes / (copyUs * 1e-6) / 1e9; // GB/s
+  CK(cudaFree(src));
+  CK(cudaFree(dst));
+  row("| what | shape | time (us) | rate | reference | ratio |");
+  row("|---|---|---|---|---|---|");
+  row(fmt("| D2D copy (read+write) | 1 GiB | %.1f | %.0f GB/s | - | - |",
+          copyUs, copyBW));
+
+  // W4A16 GEMV, batch 1, group 128, f16 activations and outputs.
+  const int64_t shapes[3][2] = {{4096, 4096}, {4096, 14336}, {14336, 4096}};
+  for (auto &sh : shapes) {
+    const int64_t N = sh[0], K = sh[1], G = K / 128;
+    const size_t codeBytes = size_t(N * K / 2), scaleBytes = size_t(N * G * 4);
+    const size_t wBytes = codeBytes + scaleBytes;
+    const int nbuf = int(std::max<size_t>(3, (4 * l2) / wBytes + 1));
+    std::vector<void *> codes(static_cast<size_t>(nbuf)),
+        scales(static_cast<size_t>(nbuf));
+    for (int i = 0; i < nbuf; ++i) {
+      codes[size_t(i)] = devRandom(codeBytes, 10 + uint32_t(i));
+      scales[size_t(i)] = devReal(size_t(N * G), false, 0.005f, 0.02f,
+                                  20 + uint32_t(i));
+    }
+    void *x = devReal(size_t(K), true, -1.f, 1.f, 3);
+    void *y = nullptr;
+    CK(cudaMalloc(&y, size_t(N) * 2));
+    const double us = timeUs(
+        [&](int i) {
+          const size_t b = size_t(i % nbuf);
+          LQ(lq_cuda_qgemv_nt(1, N, K, x, LQ_DTYPE_F16, K,
+                              static_cast<uint8_t *>(codes[b]),
+                              static_cast<float *>(scales[b]), nullptr,
+                              LQ_FORMAT_INT, 4, 128, y, LQ_DTYPE_F16, N,
+                              stream));
+        },
+        20, 30, 4 * nbuf);
+    const double bw = wBytes / (us * 1e-6) / 1e9;
+    for (int i = 0; i < nbuf; ++i) {
+      CK(cudaFree(codes[size_t(i)]));
+      CK(cudaFree(scales[size_t(i)]));
+    }
+    // cuBLASLt f16 GEMV on the same shape (f16 weights: 4x the bytes).
+    const size_t hBytes = size_t(N * K * 2);
+    const int hbuf = int(std::max<size_t>(2, (4 * l2) / hBytes + 1));
+    std::vector<void *> wh(static_cast<size_t>(hbuf));
+    for (int i = 0; i < hbuf; ++i)
+      wh[size_t(i)] = devReal(size_t(N * K), true, -0.05f, 0.05f,
+                              30 + uint32_t(i));
+    const float one = 1.f, zero = 0.f;
+    LtRun gemv(lt, CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F, CUDA_R_32F, 1,
+               N, K, &one, &zero);
+    const double cus = timeUs(
+        [&](int i) { gemv.run(x, wh[size_t(i % hbuf)], y); }, 20, 30,
+        4 * hbuf);
+    const double cbw = hBytes / (cus * 1e-6) / 1e9;
+    for (auto p : wh)
+      CK(cudaFree(p));
+    CK(cudaFree(x));
+    CK(cudaFree(y));
+    row(fmt("| W4A16 GEMV int4 g128 (lq) | N=%lld K=%lld M=1 | %.2f | %.0f "
+            "GB/s of weights | copy %.0f GB/s | **%.0f%%** |",
+            (long long)N, (long long)K, us, bw, copyBW, 100 * bw / copyBW));
+    row(fmt("| f16 GEMV (cuBLASLt) | N=%lld K=%lld M=1 | %.2f | %.0f GB/s "
+            "of weights | copy %.0f GB/s | %.0f%% (lq is %.2fx faster) |",
+            (long long)N, (long long)K, cus, cbw, copyBW, 100 * cbw / copyBW,
+            cus / us));
+  }
+
+  // GEMMs at 4096^3.
+  const int64_t S = 4096;
+  const double flops = 2.0 * S * S * S;
+  auto tflops = [&](double us) { return flops / (us * 1e-6) / 1e12; };
+  const int sets = 2;
+  const float one = 1.f, zero = 0.f;
+  const int32_t ione = 1, izero = 0;
+  void *out = nullptr;
+  CK(cudaMalloc(&out, size_t(S * S) * 4));
+
+  // f16 reference (cuBLASLt) and the W4A16 tensor-core GEMM.
+  std::vector<void *> a16(sets), b16(sets), codes(sets), scales(sets);
+  for (int i = 0; i < sets; ++i) {
+    a16[size_t(i)] = devReal(size_t(S * S), true, -1.f, 1.f, 40 + uint32_t(i));
+    b16[size_t(i)] = devReal(size_t(S * S), true, -0.05f, 0.05f,
+                             50 + uint32_t(i));
+    codes[size_t(i)] = devRandom(size_t(S * S / 2), 60 + uint32_t(i));
+    scales[size_t(i)] = devReal(size_t(S * S / 128), false, 0.005f, 0.02f,
+                                70 + uint32_t(i));
+  }
+  LtRun f16gemm(lt, CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F, CUDA_R_32F, S,
+                S, S, &one, &zero);
+  const double f16us = timeUs(
+      [&](int i) { f16gemm.run(a16[size_t(i % sets)], b16[size_t(i % sets)],
+                               out); },
+      3, 15, 2);
+  const double w4us = timeUs(
+      [&](int i) {
+        const size_t b = size_t(i % sets);
+        LQ(lq_cuda_qgemm_tc_nt(S, S, S, a16[b], LQ_DTYPE_F16, S,
+                               static_cast<uint8_t *>(codes[b]),
+                               static_cast<float *>(scales[b]), nullptr,
+                               LQ_FORMAT_INT, 4, 128, out, LQ_DTYPE_F16, S,
+                               stream));
+      },
+      3, 15, 2);
+  row(fmt("| f16 GEMM (cuBLASLt, tensor-core reference) | 4096^3 | %.1f | "
+          "%.0f TFLOP/s | - | - |",
+          f16us, tflops(f16us)));
+  row(fmt("| W4A16 GEMM int4 g128 (lq, WMMA) | 4096^3 | %.1f | %.0f TFLOP/s "
+          "| f16 %.0f TFLOP/s | **%.0f%%** |",
+          w4us, tflops(w4us), tflops(f16us), 100 * f16us / w4us));
+  for (int i = 0; i < sets; ++i) {
+    CK(cudaFree(a16[size_t(i)]));
+    CK(cudaFree(b16[size_t(i)]));
+    CK(cudaFree(codes[size_t(i)]));
+    CK(cudaFree(scales[size_t(i)]));
+  }
+
+  // int8: cuBLASLt int32-out reference, lq W8A8 with per-token/channel scales.
+  std::vector<void *> a8(sets), b8(sets);
+  for (int i = 0; i < sets; ++i) {
+    a8[size_t(i)] = devRandom(size_t(S * S), 80 + uint32_t(i));
+    b8[size_t(i)] = devRandom(size_t(S * S), 90 + uint32_t(i));
+  }
+  void *sa = devReal(size_t(S), false, 0.001f, 0.01f, 5);
+  void *sb = devReal(size_t(S), false, 0.001f, 0.01f, 6);
+  LtRun i8gemm(lt, CUDA_R_8I, CUDA_R_32I, CUBLAS_COMPUTE_32I, CUDA_R_32I, S,
+               S, S, &ione, &izero);
+  const double i8us = timeUs(
+      [&](int i) { i8gemm.run(a8[size_t(i % sets)], b8[size_t(i % sets)],
+                              out); },
+      3, 15, 2);
+  const double w8us = timeUs(
+      [&](int i) {
+        const size_t b = size_t(i % sets);
+        LQ(lq_cuda_gemm_w8a8(S, S, S, static_cast<int8_t *>(a8[b]),
+                             static_cast<int8_t *>(b8[b]),
+                             static_cast<float *>(sa), S,
+                             static_cast<float *>(sb), S, out, LQ_DTYPE_F16,
+                             S, stream));
+      },
+      3, 15, 2);
+  row(fmt("| int8 GEMM (cuBLASLt IMMA, int32 out, reference) | 4096^3 | %.1f "
+          "| %.0f TOP/s | - | - |",
+          i8us, tflops(i8us)));
+  row(fmt("| W8A8 GEMM per-token/channel -> f16 (lq: IMMA + epilogue) | "
+          "4096^3 | %.1f | %.0f TOP/s | int8 %.0f TOP/s | **%.0f%%** |",
+          w8us, tflops(w8us), tflops(i8us), 100 * i8us / w8us));
+
+  if (info.major * 10 + info.minor >= 89) {
+    for (int i = 0; i < sets; ++i) {
+      fixFp8<<<1024, 256>>>(static_cast<uint8_t *>(a8[size_t(i)]),
+                            size_t(S * S));
+      fixFp8<<<1024, 256>>>(static_cast<uint8_t *>(b8[size_t(i)]),
+                            size_t(S * S));
+    }
+    CK(cudaGetLastError());
+    LtRun f8gemm(lt, CUDA_R_8F_E4M3, CUDA_R_16F, CUBLAS_COMPUTE_32F,
+                 CUDA_R_32F, S, S, S, &one, &zero);
+    const double f8us = timeUs(
+        [&](int i) { f8gemm.run(a8[size_t(i % sets)], b8[size_t(i % sets)],
+                                out); },
+        3, 15, 2);
+    const double lf8us = timeUs(
+        [&](int i) {
+          const size_t b = size_t(i % sets);
+          LQ(lq_cuda_gemm_fp8(S, S, S, static_cast<uint8_t *>(a8[b]),
+                              static_cast<uint8_t *>(b8[b]),
+                              static_cast<float *>(sa), 1,
+                              static_cast<float *>(sb), 1, out, LQ_DTYPE_F16,
+                              S, stream));
+        },
+        3, 15, 2);
+    const double lf8cus = timeUs(
+        [&](int i) {
+          const size_t b = size_t(i % sets);
+          LQ(lq_cuda_gemm_fp8(S, S, S, static_cast<uint8_t *>(a8[b]),
+                              static_cast<uint8_t *>(b8[b]),
+                              static_cast<float *>(sa), S,
+                              static_cast<float *>(sb), S, out, LQ_DTYPE_F16,
+                              S, stream));
+        },
+        3, 15, 2);
+    row(fmt("| FP8 E4M3 GEMM (cuBLASLt, f16 out, reference) | 4096^3 | %.1f "
+            "| %.0f TFLOP/s | - | - |",
+            f8us, tflops(f8us)));
+    row(fmt("| FP8 GEMM per-tensor -> f16 (lq via cuBLASLt) | 4096^3 | %.1f "
+            "| %.0f TFLOP/s | fp8 %.0f TFLOP/s | **%.0f%%** |",
+            lf8us, tflops(lf8us), tflops(f8us), 100 * f8us / lf8us));
+    row(fmt("| FP8 GEMM per-token/channel -> f16 (lq: cuBLASLt + epilogue) | "
+            "4096^3 | %.1f | %.0f TFLOP/s | fp8 %.0f TFLOP/s | **%.0f%%** |",
+            lf8cus, tflops(lf8cus), tflops(f8us), 100 * f8us / lf8cus));
+  }
+  for (int i = 0; i < sets; ++i) {
+    CK(cudaFree(a8[size_t(i)]));
+    CK(cudaFree(b8[size_t(i)]));
+  }
+  CK(cudaFree(sa));
+  CK(cudaFree(sb));
+  CK(cudaFree(out));
+  cublasLtDestroy(lt);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  const bool checksOnly = argc > 1 && std::string(argv[1]) == "--checks-only";
+  lq_cuda_device_info_t info;
+  if (lq_cuda_device_info(0, &info) != LQ_CUDA_OK) {
+    std::fprintf(stderr, "gpu_check: %s\n", lq_cuda_last_error());
+    return 2;
+  }
+  std::printf("GPU: %s (sm_%d%d, %d SMs, %.0f MB L2, %.1f GB), driver %d, "
+              "runtime %d\n",
+              info.name, info.major, info.minor, info.multiprocessors,
+              info.l2_cache / 1e6, info.global_memory / 1e9,
+              info.driver_version, info.runtime_version);
+  runChecks(info.major * 10 + info.minor);
+  std::printf("checks: %d passed, %d failed\n", passed, failed);
+  if (!checksOnly) {
+    CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    CK(cudaEventCreate(&ev0));
+    CK(cudaEventCreate(&ev1));
+    runTimings(info);
+  }
+  std::string header =
+      fmt("GPU: %s (sm_%d%d, %d SMs, %.0f MB L2), driver %d, CUDA runtime "
+          "%d. Checks: %d passed, %d failed.\n\n",
+          info.name, info.major, info.minor, info.multiprocessors,
+          info.l2_cache / 1e6, info.driver_version, info.runtime_version,
+          passed, failed);
+  const std::string doc = header + table;
+  std::printf("\n%s", doc.c_str());
+  if (const char *outDir = std::getenv("OUT")) {
+    std::string path = std::string(outDir) + "/gpu-check.md";
+    if (FILE *f = std::fopen(path.c_str(), "w")) {
+      std::fputs(doc.c_str(), f);
+      std::fclose(f);
+    }
+  }
+  return failed ? 1 : 0;
+}
