@@ -357,8 +357,10 @@ TEST(CudaNumerics, W8A8AndFp8) {
   ASSERT_EQ(lq_cuda_device_info(0, &info), LQ_CUDA_OK);
   if (info.major * 10 + info.minor < 89)
     GTEST_SKIP() << "FP8 needs sm_89+";
+  // Hopper's FP8 MMA accumulates with reduced precision (about 14 mantissa
+  // bits, DeepSeek-V3 report sec. 3.3.2): ~2e-4 measured at K=512 on an H200.
   EXPECT_LT(lqref::checkLowpGemm(13, true, 128, 256, 512, false, false,
-                                 LQ_DTYPE_F32, &err), 1e-4) << err;
+                                 LQ_DTYPE_F32, &err), 1e-3) << err;
   EXPECT_LT(lqref::checkLowpGemm(14, true, 64, 96, 128, true, true,
                                  LQ_DTYPE_F16, &err), 2e-3) << err;
   EXPECT_LT(lqref::checkLowpGemm(15, true, 31, 45, 50, true, false,

@@ -152,7 +152,10 @@ void runChecks(int cc) {
                                       LQ_DTYPE_F16, e);
         });
   if (cc >= 89) {
-    check("fp8 e4m3 per-tensor f32 128x256x512", 1e-4, [](std::string *e) {
+    // Hopper's FP8 tensor cores accumulate with reduced precision (about 14
+    // bits of mantissa per the DeepSeek-V3 report, 2024, sec. 3.3.2), so
+    // cuBLASLt's FP8 GEMM lands near 2e-4 at K=512, not at f32's 1e-7.
+    check("fp8 e4m3 per-tensor f32 128x256x512", 1e-3, [](std::string *e) {
       return lqref::checkLowpGemm(9, true, 128, 256, 512, false, false,
                                   LQ_DTYPE_F32, e);
     });

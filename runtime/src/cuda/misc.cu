@@ -22,18 +22,49 @@ __device__ __forceinline__ float scaleOf(const float *s, int64_t count,
   return count == 1 ? s[0] : s[i];
 }
 
-__global__ void scaleEpilogue(const void *acc, bool accIsInt, int64_t M,
-                              int64_t N, const float *sa, int64_t saCount,
+/// One row m per blockIdx.y, four columns per thread: a 16-byte load of
+/// accumulators, one 8- or 16-byte store (when N and ldc allow).
+__global__ void scaleEpilogue(const void *acc, bool accIsInt, int64_t N,
+                              const float *sa, int64_t saCount,
                               const float *sb, int64_t sbCount, void *C,
-                              bool cF16, int64_t ldc) {
-  const int64_t total = M * N;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t m = i / N, n = i - m * N;
-    const float a = accIsInt ? float(static_cast<const int32_t *>(acc)[i])
-                             : static_cast<const float *>(acc)[i];
-    store(C, m * ldc + n, a * scaleOf(sa, saCount, m) * scaleOf(sb, sbCount, n),
-          cF16);
+                              bool cF16, int64_t ldc, bool vec) {
+  const int64_t m = blockIdx.y;
+  const int64_t n0 = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (n0 >= N)
+    return;
+  const float am = scaleOf(sa, saCount, m);
+  const int64_t base = m * N + n0;
+  if (vec) { // N % 4 == 0, ldc % 4 == 0, C 16-byte aligned
+    float a[4];
+    if (accIsInt) {
+      const int4 v = *reinterpret_cast<const int4 *>(
+          static_cast<const int32_t *>(acc) + base);
+      a[0] = float(v.x), a[1] = float(v.y), a[2] = float(v.z),
+      a[3] = float(v.w);
+    } else {
+      const float4 v = *reinterpret_cast<const float4 *>(
+          static_cast<const float *>(acc) + base);
+      a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+    }
+    float4 b = sbCount == 1
+                   ? make_float4(sb[0], sb[0], sb[0], sb[0])
+                   : *reinterpret_cast<const float4 *>(sb + n0);
+    const float r0 = a[0] * am * b.x, r1 = a[1] * am * b.y,
+                r2 = a[2] * am * b.z, r3 = a[3] * am * b.w;
+    if (cF16) {
+      __half2 h[2] = {__floats2half2_rn(r0, r1), __floats2half2_rn(r2, r3)};
+      *reinterpret_cast<uint2 *>(static_cast<__half *>(C) + m * ldc + n0) =
+          *reinterpret_cast<uint2 *>(h);
+    } else {
+      *reinterpret_cast<float4 *>(static_cast<float *>(C) + m * ldc + n0) =
+          make_float4(r0, r1, r2, r3);
+    }
+    return;
+  }
+  for (int64_t n = n0; n < n0 + 4 && n < N; ++n) {
+    const float a = accIsInt ? float(static_cast<const int32_t *>(acc)[m * N + n])
+                             : static_cast<const float *>(acc)[m * N + n];
+    store(C, m * ldc + n, a * am * scaleOf(sb, sbCount, n), cF16);
   }
 }
 
@@ -97,10 +128,12 @@ void launchScaleEpilogue(const void *acc, bool accIsInt, int64_t M, int64_t N,
                          const float *sa, int64_t saCount, const float *sb,
                          int64_t sbCount, void *C, bool cF16, int64_t ldc,
                          cudaStream_t st) {
-  const int64_t total = M * N;
-  const unsigned blocks = unsigned(std::min<int64_t>((total + 255) / 256, 65536));
-  scaleEpilogue<<<blocks, 256, 0, st>>>(acc, accIsInt, M, N, sa, saCount, sb,
-                                        sbCount, C, cF16, ldc);
+  const bool vec = N % 4 == 0 && ldc % 4 == 0 &&
+                   (reinterpret_cast<uintptr_t>(C) & 15u) == 0 &&
+                   (reinterpret_cast<uintptr_t>(sb) & 15u) == 0;
+  const dim3 grid(unsigned((N + 1023) / 1024), unsigned(M));
+  scaleEpilogue<<<grid, 256, 0, st>>>(acc, accIsInt, N, sa, saCount, sb,
+                                      sbCount, C, cF16, ldc, vec);
 }
 
 void launchGemmI8Fallback(int64_t M, int64_t N, int64_t K, const int8_t *A,

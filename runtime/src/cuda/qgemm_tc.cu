@@ -73,6 +73,10 @@ __device__ __forceinline__ void loadA(const Params &p, int64_t m, int64_t k0,
   }
 }
 
+__device__ __forceinline__ __half2 bitsh2(uint32_t u) {
+  return *reinterpret_cast<__half2 *>(&u);
+}
+
 /// 16 consecutive dequantized weights of row n from k0.
 __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
                                       __half (&out)[16]) {
@@ -83,14 +87,40 @@ __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
     const int64_t gi = n * p.G + k0 / p.group;
     const float s = __ldg(p.scales + gi);
     const float b = asym ? __ldg(p.biases + gi) : 0.f;
+    // Codes become exact halves with the magic-number trick (see
+    // qgemv.cu), then w = q * s + b in one HFMA2 per pair: no per-element
+    // int->float->half conversions, which would dominate the tile's cost.
+    __half2 *o2 = reinterpret_cast<__half2 *>(out);
+    const __half2 s2 = __float2half2_rn(s), b2 = __float2half2_rn(b);
     if (p.kind == kInt8) {
       uint4 v = __ldg(reinterpret_cast<const uint4 *>(row + k0));
       const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+      const __half2 off = bitsh2(asym ? 0xE400E400u : 0xE480E480u);
 #pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        const uint32_t c = (w[i >> 2] >> (8 * (i & 3))) & 0xFFu;
-        const float q = asym ? float(c) : float(int8_t(c));
-        out[i] = __float2half_rn(q * s + b);
+      for (int i = 0; i < 4; ++i) {
+        const uint32_t word = asym ? w[i] : w[i] ^ 0x80808080u;
+        const __half2 q0 = __hadd2(
+            bitsh2(__byte_perm(word, 0x64646464u, 0x4140u)), off);
+        const __half2 q1 = __hadd2(
+            bitsh2(__byte_perm(word, 0x64646464u, 0x4342u)), off);
+        o2[2 * i] = __hfma2(q0, s2, b2);
+        o2[2 * i + 1] = __hfma2(q1, s2, b2);
+      }
+    } else if (p.kind == kInt4) {
+      uint2 v = __ldg(reinterpret_cast<const uint2 *>(row + k0 / 2));
+      const uint32_t w[2] = {v.x, v.y};
+      const __half2 mul = bitsh2(0x2C003C00u); // (1, 1/16)
+      const __half2 off = bitsh2(asym ? 0xD400E400u : 0xD480E408u);
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const uint32_t word = asym ? w[i] : w[i] ^ 0x88888888u;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t t = __byte_perm(word, 0u, 0x4040u | (j << 8) | j);
+          const __half2 q =
+              __hfma2(bitsh2((t & 0x00F0000Fu) | 0x64006400u), mul, off);
+          o2[4 * i + j] = __hfma2(q, s2, b2);
+        }
       }
     } else {
       uint2 v = __ldg(reinterpret_cast<const uint2 *>(row + k0 / 2));
@@ -98,12 +128,7 @@ __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
         const uint32_t c = (w[i >> 3] >> (4 * (i & 7))) & 15u;
-        float q;
-        if (p.kind == kNf4)
-          q = kNf4Codebook[c];
-        else
-          q = asym ? float(c) : float(int32_t(c ^ 8u) - 8);
-        out[i] = __float2half_rn(q * s + b);
+        out[i] = __float2half_rn(kNf4Codebook[c] * s + b);
       }
     }
     return;
@@ -122,7 +147,7 @@ __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
   }
 }
 
-__global__ void __launch_bounds__(kThreads) qgemmTc(Params p) {
+__global__ void __launch_bounds__(kThreads, 2) qgemmTc(Params p) {
   __shared__ __align__(32) __half As[BM * LDS];
   __shared__ __align__(32) __half Bs[BN * LDS];
   __shared__ __align__(32) float Cs[kThreads / 32][16 * 16];

@@ -93,6 +93,15 @@ __device__ __forceinline__ __half2 bitsh2(uint32_t u) {
   return *reinterpret_cast<__half2 *>(&u);
 }
 
+// Half constants as bit patterns (low half first). __float2half is inline
+// PTX (cvt) that the compiler cannot fold: written that way, each use of a
+// constant would cost a low-throughput conversion instruction.
+constexpr uint32_t kOneSixteenth = 0x2C003C00u; // (1, 1/16)
+constexpr uint32_t kOffS4 = 0xD480E408u;        // (-1032, -72): signed int4
+constexpr uint32_t kOffU4 = 0xD400E400u;        // (-1024, -64): unsigned int4
+constexpr uint32_t kOffS8 = 0xE480E480u;        // (-1152, -1152): signed int8
+constexpr uint32_t kOffU8 = 0xE400E400u;        // (-1024, -1024)
+
 /// Dot product of one 16-byte chunk of codes (KIND's elements) with the
 /// matching activations xs (16-byte vectors), as half2 partial sums.
 /// Also sums the activations when the scheme is asymmetric.
@@ -118,14 +127,8 @@ __device__ __forceinline__ void chunkDot(const uint4 &w, const uint4 *xs,
           const uint32_t t = __byte_perm(word, 0u, 0x4040u | (j << 8) | j);
           const uint32_t h = (t & 0x00F0000Fu) | 0x64006400u;
           // low: 1024 + lo; high: 1024 + 16 hi  ->  (lo, hi) - offset
-          const __half2 mul = __halves2half2(__float2half(1.f),
-                                             __float2half(1.f / 16.f));
-          const __half2 add =
-              asym ? __halves2half2(__float2half(-1024.f),
-                                    __float2half(-64.f))
-                   : __halves2half2(__float2half(-1032.f),
-                                    __float2half(-72.f));
-          q = __hfma2(bitsh2(h), mul, add);
+          q = __hfma2(bitsh2(h), bitsh2(kOneSixteenth),
+                      bitsh2(asym ? kOffU4 : kOffS4));
         } else {
           q = lut[(word >> (8 * j)) & 0xFFu];
         }
@@ -147,8 +150,7 @@ __device__ __forceinline__ void chunkDot(const uint4 &w, const uint4 *xs,
         uint32_t word = words[2 * i2 + h];
         if (!asym)
           word ^= 0x80808080u;
-        const __half2 off = asym ? __float2half2_rn(-1024.f)
-                                 : __float2half2_rn(-1152.f);
+        const __half2 off = bitsh2(asym ? kOffU8 : kOffS8);
         const __half2 q0 = __hadd2(bitsh2(__byte_perm(word, 0x64646464u,
                                                       0x4140u)),
                                    off);
@@ -191,28 +193,33 @@ __global__ void __launch_bounds__(kWarps * 32)
     acc[m] = 0.f;
 
   for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
+    // Issue every load of this round (codes, scales, biases) before using
+    // any, so their DRAM latencies overlap.
     uint4 w[kUnroll];
+    float sc[kUnroll], bi[kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = c0 + 32 * u;
-      if (c < chunks)
+      if (c < chunks) {
+        const int64_t gi = n * G + c / chunksPerGroup;
         w[u] = __ldcs(row + c); // streamed once: evict first
+        sc[u] = __ldg(scales + gi);
+        bi[u] = asym ? __ldg(biases + gi) : 0.f;
+      }
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = c0 + 32 * u;
       if (c >= chunks)
         break;
-      const int64_t gi = n * G + c / chunksPerGroup;
-      const float s = __ldg(scales + gi);
-      const float b = asym ? __ldg(biases + gi) : 0.f;
+      const float s = sc[u], b = bi[u];
 #pragma unroll
       for (int m = 0; m < MT; ++m) {
         if (m >= M)
           break;
         const uint4 *xs =
             reinterpret_cast<const uint4 *>(A + m * lda + c * kElems);
-        __half2 dot = __float2half2_rn(0.f), xsum = __float2half2_rn(0.f);
+        __half2 dot = bitsh2(0u), xsum = bitsh2(0u);
         chunkDot<KIND>(w[u], xs, asym, lut, dot, xsum);
         const float2 d = __half22float2(dot);
         acc[m] += s * (d.x + d.y);
