@@ -19,6 +19,16 @@
 // groups", so no column permutation survives into the format).
 // The Hessian is the `lq.hessian` attribute written by --calibrate.
 //
+// Speed (K³ work in float64): U comes from ONE Cholesky and ONE triangular
+// inverse: with J the reversal permutation and J H J = L Lᵀ, H = R Rᵀ for the
+// upper R = J L J, so H⁻¹ = R⁻ᵀ R⁻¹ and U = R⁻¹ = J L⁻¹ J (unique, as the
+// diagonal is positive). Cholesky is right-looking blocked (the trailing
+// update is a GEMM), the inverse is blocked by rows of blocks (each off-
+// diagonal block one GEMM), and the lazy batch update is a GEMM; the GEMM is a
+// register-tiled float64 kernel (AVX-512 / AVX2+FMA when the CPU has them)
+// run on MLIR's thread pool. Inside a block, rows are independent and are
+// split across threads too.
+//
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
@@ -28,6 +38,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
+#include "mlir/IR/Threading.h"
 
 #include <lq_rt/formats.h>
 
@@ -45,62 +56,255 @@ using namespace mlir;
 
 namespace {
 
-/// In-place lower Cholesky factor of the SPD matrix `a` ([n, n] row-major).
-/// Returns false if `a` is not positive definite.
-bool cholesky(std::vector<double> &a, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) {
-    double d = a[j * n + j];
+//===----------------------------------------------------------------------===//
+// float64 GEMM: C[m×n] -= A[m×k] · B[k×n], row-major with leading dimensions.
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kMR = 6, kNR = 8; // register tile: 6 rows × 8 columns
+constexpr int64_t kMC = 96;         // rows per task
+
+/// One kMR×kNR tile (fewer rows/cols at the edges) of C -= A · Bp, Bp a
+/// packed k×kNR slab. The loops have constant trip counts so the compiler
+/// keeps the accumulators in vector registers.
+template <int64_t Rows>
+[[gnu::always_inline]] inline void tileKernel(int64_t k, const double *a,
+                                              int64_t lda, const double *bp,
+                                              double *c, int64_t ldc,
+                                              int64_t cols) {
+  double acc[Rows][kNR] = {};
+  for (int64_t t = 0; t < k; ++t) {
+    const double *bt = bp + t * kNR;
+#pragma clang loop unroll(full)
+    for (int64_t r = 0; r < Rows; ++r) {
+      double av = a[r * lda + t];
+#pragma clang loop unroll(full)
+      for (int64_t j = 0; j < kNR; ++j)
+        acc[r][j] += av * bt[j];
+    }
+  }
+  for (int64_t r = 0; r < Rows; ++r)
+    for (int64_t j = 0; j < cols; ++j)
+      c[r * ldc + j] -= acc[r][j];
+}
+
+/// Rows [r0, r1) of C -= A · packed B. `lowerOnly`: skip slabs entirely
+/// right of the tile's last row (C is a diagonal block: only its lower
+/// triangle is wanted; entries just above the diagonal get updated too).
+[[gnu::always_inline]] inline void gemmRowsImpl(int64_t r0, int64_t r1,
+                                                int64_t n, int64_t k,
+                                                const double *A, int64_t lda,
+                                                const double *Bp, double *C,
+                                                int64_t ldc, bool lowerOnly) {
+  for (int64_t j0 = 0; j0 < n; j0 += kNR) {
+    const double *slab = Bp + (j0 / kNR) * k * kNR;
+    int64_t cols = std::min(kNR, n - j0);
+    for (int64_t r = r0; r < r1; r += kMR) {
+      int64_t rows = std::min(kMR, r1 - r);
+      if (lowerOnly && j0 > r + rows - 1)
+        continue;
+      const double *a = A + r * lda;
+      double *c = C + r * ldc + j0;
+      switch (rows) {
+      case 6: tileKernel<6>(k, a, lda, slab, c, ldc, cols); break;
+      case 5: tileKernel<5>(k, a, lda, slab, c, ldc, cols); break;
+      case 4: tileKernel<4>(k, a, lda, slab, c, ldc, cols); break;
+      case 3: tileKernel<3>(k, a, lda, slab, c, ldc, cols); break;
+      case 2: tileKernel<2>(k, a, lda, slab, c, ldc, cols); break;
+      default: tileKernel<1>(k, a, lda, slab, c, ldc, cols); break;
+      }
+    }
+  }
+}
+
+using GemmRowsFn = void (*)(int64_t, int64_t, int64_t, int64_t, const double *,
+                            int64_t, const double *, double *, int64_t, bool);
+
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void
+gemmRowsAvx512(int64_t r0, int64_t r1, int64_t n, int64_t k, const double *A,
+               int64_t lda, const double *Bp, double *C, int64_t ldc,
+               bool lowerOnly) {
+  gemmRowsImpl(r0, r1, n, k, A, lda, Bp, C, ldc, lowerOnly);
+}
+__attribute__((target("avx2,fma"))) void
+gemmRowsAvx2(int64_t r0, int64_t r1, int64_t n, int64_t k, const double *A,
+             int64_t lda, const double *Bp, double *C, int64_t ldc,
+             bool lowerOnly) {
+  gemmRowsImpl(r0, r1, n, k, A, lda, Bp, C, ldc, lowerOnly);
+}
+void gemmRowsGeneric(int64_t r0, int64_t r1, int64_t n, int64_t k,
+                     const double *A, int64_t lda, const double *Bp, double *C,
+                     int64_t ldc, bool lowerOnly) {
+  gemmRowsImpl(r0, r1, n, k, A, lda, Bp, C, ldc, lowerOnly);
+}
+
+GemmRowsFn selectGemmRows() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("fma"))
+    return gemmRowsAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return gemmRowsAvx2;
+  return gemmRowsGeneric;
+}
+
+/// C[m×n] -= A[m×k] · B[k×n]. B is packed into k×kNR slabs, then row blocks
+/// of kMR·16 rows run on the context's thread pool when `ctx` is given.
+void gemmSub(MLIRContext *ctx, int64_t m, int64_t n, int64_t k,
+             const double *A, int64_t lda, const double *B, int64_t ldb,
+             double *C, int64_t ldc, bool lowerOnly = false) {
+  if (m <= 0 || n <= 0 || k <= 0)
+    return;
+  static const GemmRowsFn gemmRows = selectGemmRows();
+  int64_t slabs = (n + kNR - 1) / kNR;
+  std::vector<double> Bp(slabs * k * kNR, 0.0);
+  for (int64_t s = 0; s < slabs; ++s) {
+    int64_t j0 = s * kNR, cols = std::min(kNR, n - j0);
+    double *dst = &Bp[s * k * kNR];
+    for (int64_t t = 0; t < k; ++t)
+      for (int64_t j = 0; j < cols; ++j)
+        dst[t * kNR + j] = B[t * ldb + j0 + j];
+  }
+  int64_t tasks = (m + kMC - 1) / kMC;
+  auto run = [&](size_t i) {
+    int64_t r0 = int64_t(i) * kMC, r1 = std::min(m, r0 + kMC);
+    gemmRows(r0, r1, n, k, A, lda, Bp.data(), C, ldc, lowerOnly);
+  };
+  if (ctx && tasks > 1)
+    parallelFor(ctx, 0, tasks, run);
+  else
+    for (int64_t i = 0; i < tasks; ++i)
+      run(i);
+}
+
+//===----------------------------------------------------------------------===//
+// Cholesky and triangular inverse
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kNB = 128; // block size of the factorizations
+
+/// Unblocked lower Cholesky of the kb×kb block at `a` (leading dim lda).
+bool choleskyUnblocked(double *a, int64_t lda, int64_t kb) {
+  for (int64_t j = 0; j < kb; ++j) {
+    double d = a[j * lda + j];
     for (int64_t k = 0; k < j; ++k)
-      d -= a[j * n + k] * a[j * n + k];
+      d -= a[j * lda + k] * a[j * lda + k];
     if (!(d > 0))
       return false;
     d = std::sqrt(d);
-    a[j * n + j] = d;
-    for (int64_t i = j + 1; i < n; ++i) {
-      double s = a[i * n + j];
-      const double *ai = &a[i * n], *aj = &a[j * n];
+    a[j * lda + j] = d;
+    for (int64_t i = j + 1; i < kb; ++i) {
+      double s = a[i * lda + j];
       for (int64_t k = 0; k < j; ++k)
-        s -= ai[k] * aj[k];
-      a[i * n + j] = s / d;
+        s -= a[i * lda + k] * a[j * lda + k];
+      a[i * lda + j] = s / d;
     }
-    for (int64_t k = j + 1; k < n; ++k)
-      a[j * n + k] = 0;
   }
   return true;
 }
 
-/// Upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ U), from the lower factor L of
-/// H: H⁻¹ = L⁻ᵀ L⁻¹, then factor that again.
-bool inverseCholeskyUpper(std::vector<double> &h, int64_t n) {
-  if (!cholesky(h, n))
-    return false;
-  // Linv = L⁻¹ (lower), by forward substitution column by column.
-  std::vector<double> linv(n * n, 0.0);
-  for (int64_t i = 0; i < n; ++i) {
-    linv[i * n + i] = 1.0 / h[i * n + i];
-    for (int64_t j = 0; j < i; ++j) {
-      double s = 0;
-      for (int64_t k = j; k < i; ++k)
-        s += h[i * n + k] * linv[k * n + j];
-      linv[i * n + j] = -s / h[i * n + i];
-    }
+/// In-place lower Cholesky factor of the SPD matrix `a` ([n, n] row-major),
+/// right-looking blocked: factor the diagonal block, solve the panel below
+/// it (L21 = A21 L11⁻ᵀ), update the trailing matrix A22 -= L21 L21ᵀ (GEMM).
+/// The strict upper triangle is zeroed. Returns false if `a` is not positive
+/// definite.
+bool cholesky(MLIRContext *ctx, std::vector<double> &a, int64_t n) {
+  std::vector<double> panelT;
+  for (int64_t k0 = 0; k0 < n; k0 += kNB) {
+    int64_t kb = std::min(kNB, n - k0), r0 = k0 + kb, m = n - r0;
+    double *l11 = &a[k0 * n + k0];
+    if (!choleskyUnblocked(l11, n, kb))
+      return false;
+    if (m == 0)
+      break;
+    // Panel: each row i solves x L11ᵀ = a_i (forward substitution).
+    auto solveRows = [&](size_t chunk) {
+      int64_t i0 = r0 + int64_t(chunk) * kMC, i1 = std::min(n, i0 + kMC);
+      for (int64_t i = i0; i < i1; ++i) {
+        double *ai = &a[i * n + k0];
+        for (int64_t j = 0; j < kb; ++j) {
+          double s = ai[j];
+          const double *lj = l11 + j * n;
+          for (int64_t t = 0; t < j; ++t)
+            s -= ai[t] * lj[t];
+          ai[j] = s / lj[j];
+        }
+      }
+    };
+    parallelFor(ctx, 0, (m + kMC - 1) / kMC, solveRows);
+    // Trailing update A22 -= L21 · L21ᵀ (lower triangle).
+    panelT.assign(kb * m, 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t t = 0; t < kb; ++t)
+        panelT[t * m + i] = a[(r0 + i) * n + k0 + t];
+    gemmSub(ctx, m, m, kb, &a[r0 * n + k0], n, panelT.data(), m,
+            &a[r0 * n + r0], n, /*lowerOnly=*/true);
   }
-  // Hinv = Linvᵀ Linv.
-  std::vector<double> hinv(n * n, 0.0);
-  for (int64_t k = 0; k < n; ++k)
-    for (int64_t i = 0; i <= k; ++i) {
-      double lki = linv[k * n + i];
-      if (lki == 0)
-        continue;
-      for (int64_t j = 0; j <= k; ++j)
-        hinv[i * n + j] += lki * linv[k * n + j];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j)
+      a[i * n + j] = 0;
+  return true;
+}
+
+/// X = L⁻¹ for the lower triangular `l` ([n, n]), blocked: X_ii = L_ii⁻¹ by
+/// substitution, then for each block row i and block column j < i,
+/// X_ij = -X_ii · Σ_{j<=k<i} L_ik X_kj (the sum one GEMM).
+std::vector<double> lowerInverse(MLIRContext *ctx, const std::vector<double> &l,
+                                 int64_t n) {
+  std::vector<double> x(n * n, 0.0);
+  int64_t nblocks = (n + kNB - 1) / kNB;
+  auto blockStart = [&](int64_t b) { return b * kNB; };
+  auto blockSize = [&](int64_t b) { return std::min(kNB, n - b * kNB); };
+  // Diagonal blocks.
+  parallelFor(ctx, 0, nblocks, [&](size_t bi) {
+    int64_t o = blockStart(bi), nb = blockSize(bi);
+    for (int64_t i = 0; i < nb; ++i) {
+      x[(o + i) * n + o + i] = 1.0 / l[(o + i) * n + o + i];
+      for (int64_t j = 0; j < i; ++j) {
+        double s = 0;
+        for (int64_t k = j; k < i; ++k)
+          s += l[(o + i) * n + o + k] * x[(o + k) * n + o + j];
+        x[(o + i) * n + o + j] = -s / l[(o + i) * n + o + i];
+      }
     }
-  if (!cholesky(hinv, n))
-    return false;
-  // U = Lᵀ of Hinv's factor.
+  });
+  for (int64_t bi = 1; bi < nblocks; ++bi) {
+    int64_t i0 = blockStart(bi), ni = blockSize(bi);
+    parallelFor(ctx, 0, bi, [&](size_t bj) {
+      int64_t j0 = blockStart(bj), nj = blockSize(bj);
+      // T = -Σ_k L[i0.., j0..i0) X[j0..i0, j0..]
+      std::vector<double> t(ni * nj, 0.0);
+      gemmSub(nullptr, ni, nj, i0 - j0, &l[i0 * n + j0], n, &x[j0 * n + j0], n,
+              t.data(), nj);
+      // X_ij = X_ii · T
+      for (int64_t r = 0; r < ni; ++r) {
+        double *xr = &x[(i0 + r) * n + j0];
+        for (int64_t k = 0; k <= r; ++k) {
+          double xv = x[(i0 + r) * n + i0 + k];
+          const double *tk = &t[k * nj];
+          for (int64_t c = 0; c < nj; ++c)
+            xr[c] += xv * tk[c];
+        }
+      }
+    });
+  }
+  return x;
+}
+
+/// Upper Cholesky factor U of H⁻¹ (H⁻¹ = Uᵀ U): U = J L⁻¹ J for the lower
+/// Cholesky factor L of J H J (see the file comment). Returns false if `h`
+/// is not positive definite.
+bool inverseCholeskyUpper(MLIRContext *ctx, std::vector<double> &h,
+                          int64_t n) {
+  std::vector<double> r(n * n);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < n; ++j)
-      h[i * n + j] = j >= i ? hinv[j * n + i] : 0.0;
+      r[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)];
+  if (!cholesky(ctx, r, n))
+    return false;
+  std::vector<double> x = lowerInverse(ctx, r, n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      h[i * n + j] = x[(n - 1 - i) * n + (n - 1 - j)];
   return true;
 }
 
@@ -208,7 +412,7 @@ struct GPTQPass : lq::impl::GPTQPassBase<GPTQPass> {
     for (int64_t i = 0; i < K; ++i)
       for (int64_t j = 0; j < K; ++j)
         Hp[i * K + j] = H[order[i] * K + order[j]];
-    if (!inverseCholeskyUpper(Hp, K)) {
+    if (!inverseCholeskyUpper(&getContext(), Hp, K)) {
       op.emitError() << "gptq: the damped Hessian is not positive definite; "
                         "raise 'damp' or calibrate on more tokens";
       return failure();
@@ -252,41 +456,64 @@ struct GPTQPass : lq::impl::GPTQPassBase<GPTQPass> {
       for (int64_t g = 0; g < G; ++g)
         setGroupParams(g, W, /*permuted=*/false);
 
+    // Column blocks of B. Inside a block, each row is independent: the
+    // block's columns are copied transposed (Wb[t][r]) so that a column of
+    // all rows is contiguous, rows are split across threads, and the error
+    // E[r][t] of the block then updates all later columns in one GEMM.
     const int64_t B = blockSize;
-    std::vector<double> err(N * B);
+    MLIRContext *ctx = &getContext();
+    std::vector<double> wb(B * N), errT(B * N), e(N * B);
+    const int64_t rowChunk = 256, chunks = (N + rowChunk - 1) / rowChunk;
     for (int64_t i1 = 0; i1 < K; i1 += B) {
       int64_t i2 = std::min(K, i1 + B), count = i2 - i1;
-      for (int64_t i = i1; i < i2; ++i) {
-        int64_t col = order[i], g = col / q.groupSize;
-        if (!haveParams[g])
-          setGroupParams(g, Wp, /*permuted=*/true);
-        double d = U[i * K + i];
-        for (int64_t r = 0; r < N; ++r) {
-          double wv = Wp[r * K + i];
-          float deq;
-          q.codes[r * K + col] =
-              lq::quantizeWithScale(scheme, q, r, g, float(wv), deq);
-          double e = (wv - deq) / d;
-          err[r * B + (i - i1)] = e;
-          // Update the rest of this block now.
-          double *wr = &Wp[r * K];
-          const double *ui = &U[i * K];
-          for (int64_t j = i + 1; j < i2; ++j)
-            wr[j] -= e * ui[j];
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t t = 0; t < count; ++t)
+          wb[t * N + r] = Wp[r * K + i1 + t];
+      // Segments of columns without a group start inside (group parameters
+      // come from the error-corrected weights at the group's first column).
+      for (int64_t s0 = 0; s0 < count;) {
+        int64_t g0 = order[i1 + s0] / q.groupSize;
+        if (!haveParams[g0]) {
+          for (int64_t r = 0; r < N; ++r) // write back the pending columns
+            for (int64_t t = s0; t < count; ++t)
+              Wp[r * K + i1 + t] = wb[t * N + r];
+          setGroupParams(g0, Wp, /*permuted=*/true);
         }
+        int64_t s1 = s0 + 1;
+        while (s1 < count && haveParams[order[i1 + s1] / q.groupSize])
+          ++s1;
+        parallelFor(ctx, 0, chunks, [&](size_t c) {
+          int64_t r0 = int64_t(c) * rowChunk, r1 = std::min(N, r0 + rowChunk);
+          for (int64_t t = s0; t < s1; ++t) {
+            int64_t i = i1 + t, col = order[i], g = col / q.groupSize;
+            double d = U[i * K + i];
+            double *wt = &wb[t * N], *et = &errT[t * N];
+            for (int64_t r = r0; r < r1; ++r) {
+              float deq;
+              q.codes[r * K + col] =
+                  lq::quantizeWithScale(scheme, q, r, g, float(wt[r]), deq);
+              et[r] = (wt[r] - deq) / d;
+            }
+            // Update the rest of this block now.
+            const double *ui = &U[i * K + i1];
+            for (int64_t j = t + 1; j < count; ++j) {
+              double u = ui[j];
+              double *wj = &wb[j * N];
+              for (int64_t r = r0; r < r1; ++r)
+                wj[r] -= et[r] * u;
+            }
+          }
+        });
+        s0 = s1;
       }
-      // Lazy batch update of all later columns: W[:, i2:] -= Err · U[i1:i2, i2:].
-      for (int64_t r = 0; r < N; ++r) {
-        double *wr = &Wp[r * K];
-        for (int64_t t = 0; t < count; ++t) {
-          double e = err[r * B + t];
-          if (e == 0)
-            continue;
-          const double *ut = &U[(i1 + t) * K];
-          for (int64_t j = i2; j < K; ++j)
-            wr[j] -= e * ut[j];
-        }
-      }
+      if (i2 == K)
+        break;
+      // Lazy batch update of all later columns: W[:, i2:] -= E · U[i1:i2, i2:].
+      for (int64_t r = 0; r < N; ++r)
+        for (int64_t t = 0; t < count; ++t)
+          e[r * count + t] = errT[t * N + r];
+      gemmSub(ctx, N, K - i2, count, e.data(), count, &U[i1 * K + i2], K,
+              &Wp[i2], K);
     }
     return q;
   }
