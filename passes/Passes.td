@@ -256,17 +256,27 @@ def SmoothQuantPass : Pass<"smoothquant", "func::FuncOp"> {
 }
 
 def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
-  let summary = "Quantize linear inputs with static per-tensor scales";
+  let summary = "Quantize linear inputs (static or dynamic scales)";
   let description = [{
-    Inserts `lq.quantize` + `lq.dequantize` (int8 symmetric or FP8 E4M3, one
-    scale per tensor from the calibrated `lq.act_range`) in front of every
-    f32 `lq.linear`, for W8A8 and FP8 recipes. The output projection's input
-    stays float unless `include-head`.
+    Inserts `lq.quantize` + `lq.dequantize` in front of every f32
+    `lq.linear`, for W8A8, W4A8, FP8 and FP4 recipes. `int8` / `fp8-e4m3`:
+    one static scale per tensor from the calibrated `lq.act_range`
+    (`mode=static`), or scales computed at run time (`mode=dynamic`, with
+    `lq.compute_scales`) per tensor or per token (`granularity=per-token`:
+    one scale per row of K). `mxfp4` / `nvfp4`: block scales computed at run
+    time per 32 / 16 elements along K; NVFP4's tensor scale is static from
+    calibration (`mode=static`, the default) or dynamic. The output
+    projection's input stays float unless `include-head`.
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"int8\"",
-           "int8 or fp8-e4m3">,
+           "int8, fp8-e4m3, mxfp4 or nvfp4">,
+    Option<"granularity", "granularity", "std::string", /*default=*/"\"\"",
+           "int8 / fp8-e4m3: per-tensor (default) or per-token">,
+    Option<"mode", "mode", "std::string", /*default=*/"\"\"",
+           "static (calibrated scale) or dynamic (run-time scales); default "
+           "static, dynamic for per-token and mxfp4">,
     Option<"includeHead", "include-head", "bool", /*default=*/"false",
            "Also quantize the output projection's input">,
     Option<"range", "range", "std::string", /*default=*/"\"minmax\"",

@@ -132,6 +132,67 @@ LogicalResult DequantizeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// ComputeScalesOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ComputeScalesOp::verify() {
+  SchemeAttr scheme = getScheme();
+  Format format = scheme.getFormat();
+  RankedTensorType xTy = getInput().getType(), sTy = getResult().getType();
+  Type elt = sTy.getElementType();
+  if (scheme.hasZeroPoint())
+    return emitOpError("asymmetric schemes need a zero point: compute_scales "
+                       "supports symmetric ones only");
+  if (format == Format::NF4)
+    return emitOpError("format 'nf4' has no absmax scale rule");
+  if (isTensorScale()) {
+    if (getGlobalScale())
+      return emitOpError("an nvfp4 tensor scale (rank-0 result) takes no "
+                         "'global_scale'");
+    if (!elt.isF32())
+      return emitOpError("an nvfp4 tensor scale must be f32, got ") << elt;
+    return success();
+  }
+  bool perTensor = scheme.getGranularity() == SchemeAttr::Granularity::Tensor;
+  SmallVector<int64_t> expected = scheme.getScaleShape(xTy.getShape());
+  if (failed(scheme.verifyEncoding(
+          xTy.getShape(), scheme.getStorageType(getContext()),
+          [&] { return emitOpError("scheme does not fit the input: "); })))
+    return failure();
+  if (!(perTensor && sTy.getRank() == 0) &&
+      !shapesCompatible(sTy.getShape(), expected))
+    return emitOpError("result must have shape ")
+           << shapeStr(expected) << ", got " << shapeStr(sTy.getShape());
+  switch (format) {
+  case Format::MXFP4:
+  case Format::MXFP6E2M3:
+  case Format::MXFP6E3M2:
+  case Format::MXFP8E4M3:
+  case Format::MXFP8E5M2:
+    if (!isa<Float8E8M0FNUType>(elt))
+      return emitOpError("MX scales must be f8E8M0FNU, got ") << elt;
+    break;
+  case Format::NVFP4:
+    if (!isa<Float8E4M3FNType>(elt))
+      return emitOpError("nvfp4 block scales must be f8E4M3FN, got ") << elt;
+    break;
+  default:
+    if (!isa<Float16Type, BFloat16Type, Float32Type, Float64Type>(elt))
+      return emitOpError("scales must be f16, bf16, f32 or f64, got ") << elt;
+  }
+  if (scheme.hasGlobalScale() != bool(getGlobalScale()))
+    return emitOpError(scheme.hasGlobalScale()
+                           ? "nvfp4 block scales need a 'global_scale'"
+                           : "only nvfp4 block scales take a 'global_scale'");
+  if (getGlobalScale()) {
+    auto gTy = cast<RankedTensorType>(getGlobalScale().getType());
+    if (gTy.getNumElements() != 1 || !gTy.getElementType().isF32())
+      return emitOpError("'global_scale' must be one f32, got ") << gTy;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // LinearOp
 //===----------------------------------------------------------------------===//
 

@@ -76,6 +76,45 @@ def LQ_DequantizeOp : LQ_Op<"dequantize", [Pure, AttrSizedOperandSegments]> {
   }];
 }
 
+def LQ_ComputeScalesOp : LQ_Op<"compute_scales", [Pure]> {
+  let summary = "Scales of a scheme from the absolute maxima of its blocks";
+  let description = [{
+    The scales `lq.quantize` needs to encode `input` with `scheme`, computed
+    at run time from `amax`, the largest magnitude of each block of the
+    scheme (dynamic activation quantization). Per format, as
+    `<lq_rt/formats.h>` chooses them for weights:
+
+    | format | scale |
+    |---|---|
+    | `int` (symmetric) | `amax / (2^(bits-1) - 1)` |
+    | `fp8_e4m3` / `fp8_e5m2` | `amax / 448` / `amax / 57344` |
+    | `mx*` | E8M0 `2^(floor(log2 amax) - emax_elem)` (OCP MX v1.0 §6.3) |
+    | `nvfp4` | E4M3 `amax / 6 / global_scale` |
+    | `nvfp4`, rank-0 f32 result, no `global_scale` | the tensor scale `amax / (448 · 6)` (1 if `amax` is 0 or not finite) |
+
+    ```mlir
+    %s = lq.compute_scales %x for #lq.scheme<format = int, bits = 8, axis = 2, group = 256>
+           : (tensor<1x8x256xf32>) -> tensor<1x8x1xf32>
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input,
+                       Optional<LQ_FloatTensor>:$global_scale,
+                       LQ_SchemeAttr:$scheme);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = [{
+    $input (`global_scale` $global_scale^)? `for` $scheme attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether the result is NVFP4's tensor scale rather than block scales.
+    bool isTensorScale() {
+      return getScheme().getFormat() == Format::NVFP4 &&
+             getResult().getType().getRank() == 0;
+    }
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Graph-level building blocks
 //===----------------------------------------------------------------------===//

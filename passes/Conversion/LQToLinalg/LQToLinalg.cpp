@@ -1121,6 +1121,129 @@ struct QuantizeLowering : LQPattern<QuantizeOp> {
   }
 };
 
+/// Dynamic scales: amax of each block of the scheme (a linalg reduction
+/// over the input reshaped to [d0/b0, b0, d1/b1, b1, ...]), then the
+/// format's rule of ComputeScalesOp elementwise. Static shapes only.
+struct ComputeScalesLowering : LQPattern<ComputeScalesOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(ComputeScalesOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = rewriter.getContext();
+    SchemeAttr scheme = op.getScheme();
+    RankedTensorType xTy = op.getInput().getType();
+    RankedTensorType sTy = op.getResult().getType();
+    if (!xTy.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "dynamic input shape");
+    Type f32 = rewriter.getF32Type(), i32 = rewriter.getI32Type();
+    unsigned rank = xTy.getRank();
+    SmallVector<int64_t> block = scheme.getBlockShape(xTy.getShape());
+    SmallVector<int64_t> expanded, outer;
+    SmallVector<ReassociationIndices> reassoc;
+    for (unsigned i = 0; i < rank; ++i) {
+      int64_t d = xTy.getDimSize(i);
+      int64_t bl = ShapedType::isDynamic(block[i]) ? d : block[i];
+      expanded.append({d / bl, bl});
+      outer.push_back(d / bl);
+      reassoc.push_back({int64_t(2 * i), int64_t(2 * i + 1)});
+    }
+    Value x = tensor::ExpandShapeOp::create(
+        rewriter, loc, RankedTensorType::get(expanded, xTy.getElementType()),
+        adaptor.getInput(), reassoc);
+    // amax over the inner (block) dims; rank-0 for a single tensor scale.
+    bool scalar = sTy.getRank() == 0;
+    SmallVector<AffineExpr> outExprs;
+    SmallVector<IteratorType> its;
+    for (unsigned i = 0; i < rank; ++i) {
+      if (!scalar)
+        outExprs.push_back(getAffineDimExpr(2 * i, ctx));
+      its.push_back(scalar ? IteratorType::reduction : IteratorType::parallel);
+      its.push_back(IteratorType::reduction);
+    }
+    SmallVector<int64_t> amaxShape = scalar ? SmallVector<int64_t>{} : outer;
+    SmallVector<OpFoldResult> amaxSizes;
+    for (int64_t d : amaxShape)
+      amaxSizes.push_back(rewriter.getIndexAttr(d));
+    Value init = filledTensor(rewriter, loc, amaxSizes, f32, 0.0);
+    Value amax = generic(
+        rewriter, loc, init, ValueRange{x},
+        {rewriter.getMultiDimIdentityMap(2 * rank),
+         AffineMap::get(2 * rank, 0, outExprs, ctx)},
+        its, [&](OpBuilder &b, Location l, ValueRange a) {
+          Value v = math::AbsFOp::create(b, l, castFloat(b, l, a[0], f32));
+          return arith::MaximumFOp::create(b, l, a[1], v);
+        });
+
+    // The scale rule, elementwise over the scales.
+    Format format = scheme.getFormat();
+    Type elt = sTy.getElementType();
+    SmallVector<Value> inputs{amax};
+    unsigned r = amaxShape.size();
+    SmallVector<AffineMap> maps{rewriter.getMultiDimIdentityMap(r)};
+    if (Value g = adaptor.getGlobalScale()) {
+      inputs.push_back(g);
+      maps.push_back(
+          zeroMap(ctx, r, cast<RankedTensorType>(g.getType()).getRank()));
+    }
+    maps.push_back(rewriter.getMultiDimIdentityMap(r));
+    bool tensorScale = op.isTensorScale();
+    auto fmt = static_cast<lq_format_t>(format);
+    Value outInit = emptyTensor(rewriter, loc, amaxSizes, elt);
+    Value out = generic(
+        rewriter, loc, outInit, inputs, maps, iterators(r),
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value m = a[0];
+          auto c32 = [&](int64_t v) { return i32c(b, l, v); };
+          if (tensorScale) { // lq_nvfp4_tensor_scale
+            Value bad = arith::CmpFOp::create(
+                b, l, arith::CmpFPredicate::UEQ, m, fconst(b, l, f32, 0.0));
+            bad = arith::OrIOp::create(
+                b, l, bad,
+                arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, m,
+                                      fconst(b, l, f32, INFINITY)));
+            Value s = arith::DivFOp::create(b, l, m,
+                                            fconst(b, l, f32, 448.0 * 6.0));
+            return arith::SelectOp::create(b, l, bad, fconst(b, l, f32, 1.0),
+                                           s);
+          }
+          if (format == Format::NVFP4) { // E4M3(amax / 6 / tensor scale)
+            Value g = castFloat(b, l, a[1], f32);
+            Value v = arith::DivFOp::create(b, l, m, fconst(b, l, f32, 6.0));
+            v = arith::DivFOp::create(b, l, v, g);
+            Value code = encodeMiniFloat(b, l, v, *getMiniFloat(elt));
+            Value narrow = arith::TruncIOp::create(b, l, b.getI8Type(), code);
+            return arith::BitcastOp::create(b, l, elt, narrow);
+          }
+          if (isa<Float8E8M0FNUType>(elt)) { // lq_mx_shared_exponent
+            Value bits = arith::BitcastOp::create(b, l, i32, m);
+            Value e = arith::AndIOp::create(
+                b, l, arith::ShRUIOp::create(b, l, bits, c32(23)), c32(255));
+            Value code = arith::MaxSIOp::create(
+                b, l,
+                arith::SubIOp::create(b, l, e,
+                                      c32(lq_format_element_emax(fmt))),
+                c32(0));
+            Value special = arith::CmpIOp::create(
+                b, l, arith::CmpIPredicate::eq, e, c32(255));
+            code = arith::SelectOp::create(b, l, special, c32(255), code);
+            Value narrow = arith::TruncIOp::create(b, l, b.getI8Type(), code);
+            return arith::BitcastOp::create(b, l, elt, narrow);
+          }
+          // int / fp8: amax / qmax, 1 for an all-zero block.
+          double qmax = format == Format::Int
+                            ? double(lq_int_qmax(scheme.getBits(), 1))
+                        : format == Format::FP8E5M2 ? 57344.0
+                                                    : 448.0;
+          Value s = arith::DivFOp::create(b, l, m, fconst(b, l, f32, qmax));
+          Value pos = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT,
+                                            s, fconst(b, l, f32, 0.0));
+          s = arith::SelectOp::create(b, l, pos, s, fconst(b, l, f32, 1.0));
+          return castFloat(b, l, s, elt);
+        });
+    return castTensor(rewriter, loc, out, sTy);
+  }
+};
+
 //===----------------------------------------------------------------------===//
 // Quantized constants
 //===----------------------------------------------------------------------===//
@@ -1229,5 +1352,5 @@ void mlir::lq::populateLQToLinalgConversionPatterns(
   patterns.add<LinearLowering, RMSNormLowering, LayerNormLowering,
                RotaryLowering, AttentionLowering, EmbeddingLowering,
                DequantizeLowering, QuantizeLowering,
-               QuantizedConstantLowering>(patterns.getContext());
+               QuantizedConstantLowering, ComputeScalesLowering>(patterns.getContext());
 }
