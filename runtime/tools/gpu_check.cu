@@ -60,6 +60,11 @@
     }                                                                          \
   } while (0)
 
+// Benchmark hook of qgemv.cu (not in <lq_rt/cuda.h>): which int4 GEMV kernel
+// lq_cuda_qgemv_nt runs. R = 0: automatic; R < 0: the one-row-per-warp
+// kernel; else R rows per warp, U chunks per round, KS warps along K.
+extern "C" void lq_cuda_bench_qgemv_config(int R, int U, int KS);
+
 namespace {
 
 std::string table;
@@ -142,6 +147,48 @@ void runChecks(int cc) {
       return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
                                q.asym, q.a, q.c, q.k, e);
     });
+  // The int4 GEMV in each of its kernel shapes (qgemv.cu's bench hook),
+  // the one-row kernel (R = -1) and the automatic choice (R = 0) included:
+  // odd N (rows past the end of the last block), chunks per row not a
+  // multiple of the lanes, a group of 3 chunks (no shift), M < the template's.
+  const Q i4[] = {
+      {"M=1 333x4096 g128 sym", 1, 333, 4096, LQ_FORMAT_INT, 4, 128, false,
+       F16, F16, QKernel::Gemv, 5e-3},
+      {"M=1 1001x3040 g32 asym", 1, 1001, 3040, LQ_FORMAT_INT, 4, 32, true,
+       F16, F32, QKernel::Gemv, 5e-3},
+      {"M=1 77x1440 g96 sym", 1, 77, 1440, LQ_FORMAT_INT, 4, 96, false, F16,
+       F32, QKernel::Gemv, 5e-3},
+      {"M=1 130x14336 g128 sym", 1, 130, 14336, LQ_FORMAT_INT, 4, 128, false,
+       F16, F16, QKernel::Gemv, 5e-3},
+      {"M=3 257x1024 g64 asym", 3, 257, 1024, LQ_FORMAT_INT, 4, 64, true, F16,
+       F32, QKernel::Gemv, 5e-3},
+      {"M=2 99x2048 g128 sym", 2, 99, 2048, LQ_FORMAT_INT, 4, 128, false, F16,
+       F16, QKernel::Gemv, 5e-3},
+      {"M=5 65x1440 g96 asym", 5, 65, 1440, LQ_FORMAT_INT, 4, 96, true, F16,
+       F16, QKernel::Gemv, 5e-3},
+      {"M=8 200x4096 g128 sym", 8, 200, 4096, LQ_FORMAT_INT, 4, 128, false,
+       F16, F32, QKernel::Gemv, 5e-3},
+  };
+  const int cfgs[][3] = {{0, 0, 0}, {-1, 0, 0}, {1, 4, 1}, {1, 8, 1},
+                         {2, 2, 1}, {2, 4, 1}, {4, 2, 1}, {4, 4, 1},
+                         {2, 2, 2}, {2, 4, 2}, {4, 2, 2}, {1, 4, 4},
+                         {2, 2, 4}, {4, 2, 4}, {2, 2, 8}, {4, 4, 2}};
+  for (auto &cf : cfgs) {
+    // R = 1, 8 and 4, 4 exist for batch 1 only.
+    const bool batch1Only = (cf[0] == 1 && cf[1] == 8) ||
+                            (cf[0] == 4 && cf[1] == 4);
+    lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2]);
+    for (const Q &q : i4) {
+      if (batch1Only && q.M > 1)
+        continue;
+      check(fmt("gemv int4 R=%d U=%d KS=%d %s", cf[0], cf[1], cf[2], q.name),
+            q.tol, [&](std::string *e) {
+              return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits,
+                                       q.g, q.asym, q.a, q.c, q.k, e);
+            });
+    }
+  }
+  lq_cuda_bench_qgemv_config(0, 0, 0);
   check("w8a8 per-token/channel f32 128x256x512", 1e-5, [](std::string *e) {
     return lqref::checkLowpGemm(7, false, 128, 256, 512, true, true,
                                 LQ_DTYPE_F32, e);
@@ -297,6 +344,39 @@ double timeUs(const std::function<void(int)> &launch, int warm, int reps,
   return t[t.size() / 2];
 }
 
+/// Like timeUs, but the batch of `batch` calls is captured once into a CUDA
+/// graph and its replays are timed: the launch cost on the host (which
+/// bounds back-to-back launches of a few-microsecond kernel) drops out and
+/// what remains is the kernels and the gaps between them on the device.
+double timeGraphUs(const std::function<void(int)> &launch, int reps,
+                   int batch) {
+  cudaGraph_t graph;
+  cudaGraphExec_t exec;
+  CK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeRelaxed));
+  for (int b = 0; b < batch; ++b)
+    launch(b);
+  CK(cudaStreamEndCapture(stream, &graph));
+  CK(cudaGraphInstantiate(&exec, graph, 0));
+  for (int w = 0; w < 3; ++w)
+    CK(cudaGraphLaunch(exec, stream));
+  CK(cudaStreamSynchronize(stream));
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    CK(cudaEventRecord(ev0, stream));
+    CK(cudaGraphLaunch(exec, stream));
+    CK(cudaEventRecord(ev1, stream));
+    CK(cudaEventSynchronize(ev1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, ev0, ev1));
+    t.push_back(1000.0 * ms / batch);
+  }
+  CK(cudaGetLastError());
+  CK(cudaGraphExecDestroy(exec));
+  CK(cudaGraphDestroy(graph));
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
 /// One cuBLASLt matmul set up once (descriptors, algorithm), then run many
 /// times: row-major D[M][N] = A[M][K] . B[N][K]^T (the "TN" layout).
 struct LtRun {
@@ -380,20 +460,55 @@ void runTimings(const lq_cuda_device_info_t &info) {
       scales[size_t(i)] = devReal(size_t(N * G), false, 0.005f, 0.02f,
                                   20 + uint32_t(i));
     }
-    void *x = devReal(size_t(K), true, -1.f, 1.f, 3);
+    void *x = devReal(size_t(K) * 8, true, -1.f, 1.f, 3); // up to M = 8
     void *y = nullptr;
-    CK(cudaMalloc(&y, size_t(N) * 2));
-    const double us = timeUs(
-        [&](int i) {
-          const size_t b = size_t(i % nbuf);
-          LQ(lq_cuda_qgemv_nt(1, N, K, x, LQ_DTYPE_F16, K,
-                              static_cast<uint8_t *>(codes[b]),
-                              static_cast<float *>(scales[b]), nullptr,
-                              LQ_FORMAT_INT, 4, 128, y, LQ_DTYPE_F16, N,
-                              stream));
-        },
-        20, 30, 4 * nbuf);
+    CK(cudaMalloc(&y, size_t(N) * 2 * 8));
+    auto qgemv = [&](int M) {
+      return [&, M](int i) {
+        const size_t b = size_t(i % nbuf);
+        LQ(lq_cuda_qgemv_nt(M, N, K, x, LQ_DTYPE_F16, K,
+                            static_cast<uint8_t *>(codes[b]),
+                            static_cast<float *>(scales[b]), nullptr,
+                            LQ_FORMAT_INT, 4, 128, y, LQ_DTYPE_F16, N,
+                            stream));
+      };
+    };
+    auto pct = [&](double t) { return 100 * wBytes / (t * 1e-6) / 1e9 / copyBW; };
+    // Old kernel (one row per warp) and the automatic choice, both timed
+    // with host launches (as before) and with graph replays.
+    lq_cuda_bench_qgemv_config(-1, 0, 0);
+    const double oldUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
+    const double oldGUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+    lq_cuda_bench_qgemv_config(0, 0, 0);
+    const double us = timeUs(qgemv(1), 20, 30, 4 * nbuf);
+    const double gUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     const double bw = wBytes / (us * 1e-6) / 1e9;
+    // Every kernel shape at batch 1 (graph replays), for the notes.
+    const int sweep[][3] = {{1, 4, 1}, {1, 8, 1}, {2, 2, 1}, {2, 4, 1},
+                            {4, 2, 1}, {4, 4, 1}, {1, 4, 2}, {2, 2, 2},
+                            {2, 4, 2}, {4, 2, 2}, {4, 4, 2}, {1, 4, 4},
+                            {2, 2, 4}, {4, 2, 4}, {2, 2, 8}};
+    for (auto &cf : sweep) {
+      lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2]);
+      const double t = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+      std::printf("sweep N=%lld K=%lld M=1 R=%d U=%d KS=%d: %.2f us graph "
+                  "(%.0f%% of copy)\n",
+                  (long long)N, (long long)K, cf[0], cf[1], cf[2], t, pct(t));
+    }
+    std::printf("sweep N=%lld K=%lld M=1 old: %.2f us graph (%.0f%%), %.2f us "
+                "launched (%.0f%%); auto: %.2f graph (%.0f%%), %.2f launched "
+                "(%.0f%%)\n",
+                (long long)N, (long long)K, oldGUs, pct(oldGUs), oldUs,
+                pct(oldUs), gUs, pct(gUs), us, pct(us));
+    // Batches 4 and 8 (same weight bytes; graph replays).
+    double bt[2][2];
+    for (int j = 0; j < 2; ++j) {
+      lq_cuda_bench_qgemv_config(-1, 0, 0);
+      bt[j][0] = timeGraphUs(qgemv(4 << j), 20, 4 * nbuf);
+      lq_cuda_bench_qgemv_config(0, 0, 0);
+      bt[j][1] = timeGraphUs(qgemv(4 << j), 20, 4 * nbuf);
+    }
+    fflush(stdout);
     for (int i = 0; i < nbuf; ++i) {
       CK(cudaFree(codes[size_t(i)]));
       CK(cudaFree(scales[size_t(i)]));
@@ -416,9 +531,21 @@ void runTimings(const lq_cuda_device_info_t &info) {
       CK(cudaFree(p));
     CK(cudaFree(x));
     CK(cudaFree(y));
-    row(fmt("| W4A16 GEMV int4 g128 (lq) | N=%lld K=%lld M=1 | %.2f | %.0f "
-            "GB/s of weights | copy %.0f GB/s | **%.0f%%** |",
-            (long long)N, (long long)K, us, bw, copyBW, 100 * bw / copyBW));
+    row(fmt("| W4A16 GEMV int4 g128, old one-row kernel | N=%lld K=%lld M=1 "
+            "| %.2f (graph %.2f) | %.0f GB/s of weights | copy %.0f GB/s | "
+            "%.0f%% (graph %.0f%%) |",
+            (long long)N, (long long)K, oldUs, oldGUs,
+            wBytes / (oldUs * 1e-6) / 1e9, copyBW, pct(oldUs), pct(oldGUs)));
+    row(fmt("| W4A16 GEMV int4 g128 (lq) | N=%lld K=%lld M=1 | %.2f (graph "
+            "%.2f) | %.0f GB/s of weights | copy %.0f GB/s | **%.0f%%** "
+            "(graph **%.0f%%**) |",
+            (long long)N, (long long)K, us, gUs, bw, copyBW, pct(us),
+            pct(gUs)));
+    for (int j = 0; j < 2; ++j)
+      row(fmt("| W4A16 GEMV int4 g128, old / lq | N=%lld K=%lld M=%d | graph "
+              "%.2f / %.2f | - | copy %.0f GB/s | %.0f%% / %.0f%% |",
+              (long long)N, (long long)K, 4 << j, bt[j][0], bt[j][1], copyBW,
+              pct(bt[j][0]), pct(bt[j][1])));
     row(fmt("| f16 GEMV (cuBLASLt) | N=%lld K=%lld M=1 | %.2f | %.0f GB/s "
             "of weights | copy %.0f GB/s | %.0f%% (lq is %.2fx faster) |",
             (long long)N, (long long)K, cus, cbw, copyBW, 100 * cbw / copyBW,

@@ -255,6 +255,262 @@ void launchFast(int kind, dim3 grid, cudaStream_t st, int M, int64_t N,
         M, N, A, lda, codes, chunks, scales, biases, cpg, G, C, cF16, ldc);
 }
 
+//===----------------------------------------------------------------------===//
+// int4 kernel: R rows per warp sharing the activations, KS warps along K.
+//===----------------------------------------------------------------------===//
+//
+// Why a second int4 kernel: the one above gives each warp one row, so every
+// 16-byte chunk of weights costs four 16-byte activation loads, a 64-bit
+// division for its scale group and ~4 instructions per pair of codes; at
+// batch 1 that is ~150 issued instructions per 32 weights, as much issue time
+// as the DRAM time of the weights (measured: 24-34% of the copy bandwidth).
+// Here a warp owns R rows: a lane loads its activations once per chunk
+// position and uses them for all R rows (R times fewer activation loads), the
+// scale group is a shift (or a 32-bit division when the chunks per group are
+// not a power of two), and the codes are split with the interleaved
+// magic-number layout (FasterTransformer's fast int4 -> f16 conversion):
+//   (w & 0x000F000F) | 0x64006400  = (1024 + e0, 1024 + e4)
+//   (w & 0x00F000F0) | 0x64006400  = (1024 + 16 e1, 1024 + 16 e5)
+// and again on w >> 8 for (e2, e6), (e3, e7): 1 shift + 4 LOP3 + 4 HADD2/HFMA2
+// for 8 codes. The activations are permuted once into the same pairs
+// ((x0, x4), (x1, x5), ...; 4 PRMT per 8 elements, shared by the R rows).
+// Two's complement codes: (w & mask) ^ (0x6400 | 8 << shift) flips the sign
+// bit of each nibble in the same LOP3, so 1024 + (e ^ 8) = 1032 + e.
+// Each lane keeps U chunk positions x R rows of 16-byte loads in flight (all
+// issued before the first use). KS warps of a block split K and their partial
+// sums meet in shared memory, which gives more warps (more loads in flight)
+// for short, wide matrices.
+
+constexpr uint32_t kI4Sixteenth = 0x2C002C00u; // (1/16, 1/16)
+constexpr uint32_t kI4LoS = 0x64086408u, kI4HiS = 0x64806480u; // xor masks
+constexpr uint32_t kI4U = 0x64006400u;
+constexpr uint32_t kI4OffLoS = 0xE408E408u, kI4OffHiS = 0xD480D480u; // -1032, -72
+constexpr uint32_t kI4OffLoU = 0xE400E400u, kI4OffHiU = 0xD400D400u; // -1024, -64
+
+/// The 32 codes of one 16-byte chunk as 16 half2 pairs in the interleaved
+/// order (e0, e4), (e1, e5), (e2, e6), (e3, e7), (e8, e12), ...
+template <bool ASYM>
+__device__ __forceinline__ void i4Dequant(const uint4 &w, __half2 *q) {
+  const uint32_t kLo = ASYM ? kI4U : kI4LoS, kHi = ASYM ? kI4U : kI4HiS;
+  const __half2 offLo = bitsh2(ASYM ? kI4OffLoU : kI4OffLoS);
+  const __half2 offHi = bitsh2(ASYM ? kI4OffHiU : kI4OffHiS);
+  const __half2 sixteenth = bitsh2(kI4Sixteenth);
+  const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t a = words[i], b = words[i] >> 8;
+    q[4 * i + 0] = __hadd2(bitsh2((a & 0x000F000Fu) ^ kLo), offLo);
+    q[4 * i + 1] = __hfma2(bitsh2((a & 0x00F000F0u) ^ kHi), sixteenth, offHi);
+    q[4 * i + 2] = __hadd2(bitsh2((b & 0x000F000Fu) ^ kLo), offLo);
+    q[4 * i + 3] = __hfma2(bitsh2((b & 0x00F000F0u) ^ kHi), sixteenth, offHi);
+  }
+}
+
+/// The 32 activations of one chunk (4 x 16 bytes at xs) permuted into the
+/// pairs of i4Dequant; also their sum when ASYM.
+template <bool ASYM>
+__device__ __forceinline__ float i4LoadX(const uint4 *xs, __half2 *xp) {
+  __half2 xsum = bitsh2(0u);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint4 xv = __ldg(xs + i);
+    xp[4 * i + 0] = bitsh2(__byte_perm(xv.x, xv.z, 0x5410));
+    xp[4 * i + 1] = bitsh2(__byte_perm(xv.x, xv.z, 0x7632));
+    xp[4 * i + 2] = bitsh2(__byte_perm(xv.y, xv.w, 0x5410));
+    xp[4 * i + 3] = bitsh2(__byte_perm(xv.y, xv.w, 0x7632));
+    if (ASYM)
+      xsum = __hadd2(xsum, __hadd2(__hadd2(bitsh2(xv.x), bitsh2(xv.y)),
+                                   __hadd2(bitsh2(xv.z), bitsh2(xv.w))));
+  }
+  if (!ASYM)
+    return 0.f;
+  const float2 f = __half22float2(xsum);
+  return f.x + f.y;
+}
+
+/// sum_i q[i] . xp[i] over one chunk: half2 products in two chains, f32 sum.
+__device__ __forceinline__ float i4Dot(const __half2 *q, const __half2 *xp) {
+  __half2 d0 = bitsh2(0u), d1 = bitsh2(0u);
+#pragma unroll
+  for (int i = 0; i < 16; i += 2) {
+    d0 = __hfma2(q[i], xp[i], d0);
+    d1 = __hfma2(q[i + 1], xp[i + 1], d1);
+  }
+  const float2 f0 = __half22float2(d0), f1 = __half22float2(d1);
+  return (f0.x + f0.y) + (f1.x + f1.y);
+}
+
+template <int MT, int R, int U, bool ASYM>
+__global__ void __launch_bounds__(kWarps * 32)
+    qgemvI4(int M, int N, const __half *A, int64_t lda, const uint4 *codes,
+            int chunks, const float *scales, const float *biases, int cpg,
+            int cpgShift, int G, int KS, void *C, bool cF16, int64_t ldc) {
+  __shared__ float red[kWarps][MT * R];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int ks = warp % KS, rg = warp / KS;
+  const int rowsPerBlock = (kWarps / KS) * R;
+  const int n0 = blockIdx.x * rowsPerBlock + rg * R;
+  const uint4 *rowp[R];
+  const float *srow[R], *brow[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const int64_t n = min(n0 + r, N - 1); // rows past N: read row N-1, drop
+    rowp[r] = codes + n * chunks;
+    srow[r] = scales + n * G;
+    brow[r] = ASYM ? biases + n * G : nullptr;
+  }
+  float acc[MT][R];
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      acc[m][r] = 0.f;
+
+  const int step = 32 * KS;
+  for (int c0 = ks * 32 + lane; c0 < chunks; c0 += step * U) {
+    uint4 w[U][R];
+    float sc[U][R], bi[U][R];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int c = c0 + step * u;
+      if (c < chunks) {
+        const int gi = cpgShift >= 0 ? c >> cpgShift : c / cpg;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          w[u][r] = __ldcs(rowp[r] + c); // streamed once: evict first
+          sc[u][r] = __ldg(srow[r] + gi);
+          bi[u][r] = ASYM ? __ldg(brow[r] + gi) : 0.f;
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int c = c0 + step * u;
+      if (c >= chunks)
+        break;
+      if constexpr (MT == 1) {
+        // One activation row: permute it once, dequantize each row once.
+        __half2 xp[16], q[16];
+        const float xs1 = i4LoadX<ASYM>(
+            reinterpret_cast<const uint4 *>(A + int64_t(c) * 32), xp);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          i4Dequant<ASYM>(w[u][r], q);
+          acc[0][r] = fmaf(sc[u][r], i4Dot(q, xp), acc[0][r]);
+          if (ASYM)
+            acc[0][r] = fmaf(bi[u][r], xs1, acc[0][r]);
+        }
+      } else {
+        // Several activation rows: dequantize each weight row once and
+        // reload the (L1-resident) activations per row instead.
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          __half2 q[16];
+          i4Dequant<ASYM>(w[u][r], q);
+#pragma unroll
+          for (int m = 0; m < MT; ++m) {
+            if (m >= M)
+              break;
+            __half2 xp[16];
+            const float xs1 = i4LoadX<ASYM>(
+                reinterpret_cast<const uint4 *>(A + m * lda +
+                                                int64_t(c) * 32),
+                xp);
+            acc[m][r] = fmaf(sc[u][r], i4Dot(q, xp), acc[m][r]);
+            if (ASYM)
+              acc[m][r] = fmaf(bi[u][r], xs1, acc[m][r]);
+          }
+        }
+      }
+    }
+  }
+
+  // Warp sums; with KS > 1 the KS warps of a row group add up in shared memory.
+#pragma unroll
+  for (int m = 0; m < MT; ++m)
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const float s = warpSum(acc[m][r]);
+      if (KS == 1) {
+        if (lane == 0 && m < M && n0 + r < N)
+          store(C, m * ldc + n0 + r, s, cF16);
+      } else if (lane == 0) {
+        red[warp][m * R + r] = s;
+      }
+    }
+  if (KS == 1)
+    return;
+  __syncthreads();
+  const int t = threadIdx.x;
+  if (t < (kWarps / KS) * R * MT) {
+    const int g = t / (R * MT), idx = t % (R * MT);
+    const int m = idx / R, r = idx % R;
+    float s = 0.f;
+    for (int k = 0; k < KS; ++k)
+      s += red[g * KS + k][idx];
+    const int n = blockIdx.x * rowsPerBlock + g * R + r;
+    if (m < M && n < N)
+      store(C, m * ldc + n, s, cF16);
+  }
+}
+
+/// The int4 kernel's shape: R rows per warp, U chunk positions per round,
+/// KS warps along K. R == 0: chosen by i4Config; R < 0: the one-row kernel
+/// (qgemvFast) instead. Set by lq_cuda_bench_qgemv_config (gpu_check only).
+struct I4Config {
+  int R, U, KS;
+};
+I4Config gI4Config = {0, 0, 0};
+
+I4Config i4Config(int M, int64_t N, int64_t chunks) {
+  (void)N;
+  (void)chunks;
+  return I4Config{2, 2, 1}; // fastest at batch 1 on an H200 (gpu-check sweep)
+}
+
+template <int MT, int R, int U>
+void launchI4RU(bool asym, int64_t N, int KS, cudaStream_t st, int M,
+                const __half *A, int64_t lda, const uint4 *codes,
+                int64_t chunks, const float *scales, const float *biases,
+                int64_t cpg, int64_t G, void *C, bool cF16, int64_t ldc) {
+  const int64_t rowsPerBlock = (kWarps / KS) * R;
+  dim3 grid(unsigned((N + rowsPerBlock - 1) / rowsPerBlock));
+  const int shift = (cpg & (cpg - 1)) == 0 ? __builtin_ctzll(uint64_t(cpg))
+                                           : -1;
+  if (asym)
+    qgemvI4<MT, R, U, true><<<grid, dim3(kWarps * 32), 0, st>>>(
+        M, int(N), A, lda, codes, int(chunks), scales, biases, int(cpg),
+        shift, int(G), KS, C, cF16, ldc);
+  else
+    qgemvI4<MT, R, U, false><<<grid, dim3(kWarps * 32), 0, st>>>(
+        M, int(N), A, lda, codes, int(chunks), scales, biases, int(cpg),
+        shift, int(G), KS, C, cF16, ldc);
+}
+
+/// False when the configuration has no instance (then nothing is launched).
+template <int MT>
+bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
+              const __half *A, int64_t lda, const uint4 *codes,
+              int64_t chunks, const float *scales, const float *biases,
+              int64_t cpg, int64_t G, void *C, bool cF16, int64_t ldc) {
+#define LQ_I4(RR, UU)                                                          \
+  if (cf.R == RR && cf.U == UU) {                                              \
+    launchI4RU<MT, RR, UU>(asym, N, cf.KS, st, M, A, lda, codes, chunks,       \
+                           scales, biases, cpg, G, C, cF16, ldc);              \
+    return true;                                                               \
+  }
+  LQ_I4(1, 4)
+  LQ_I4(2, 2)
+  LQ_I4(2, 4)
+  LQ_I4(4, 2)
+  if constexpr (MT == 1) { // bench-only shapes: batch 1 alone
+    LQ_I4(1, 8)
+    LQ_I4(4, 4)
+  }
+#undef LQ_I4
+  return false;
+}
+
 template <int MT>
 void launchGeneral(dim3 grid, cudaStream_t st, int M, int64_t N, int64_t K,
                    const void *A, bool aF16, int64_t lda,
@@ -280,6 +536,14 @@ int weightKind(lq_format_t format, int bits) {
 } // namespace lq::cuda
 
 using namespace lq::cuda;
+
+/// Benchmark hook (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
+/// picks the int4 GEMV kernel of later lq_cuda_qgemv_nt calls. R = 0: the
+/// automatic choice; R < 0: the one-row-per-warp kernel (qgemvFast); else R
+/// rows per warp, U chunk positions per round, KS warps along K.
+extern "C" void lq_cuda_bench_qgemv_config(int R, int U, int KS) {
+  gI4Config = {R, U, KS};
+}
 
 extern "C" lq_cuda_status_t
 lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
@@ -313,7 +577,31 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
     const auto *cw = reinterpret_cast<const uint4 *>(codes);
     const auto *a = static_cast<const __half *>(A);
     const int64_t chunks = rowBytes / 16, cpg = g / elemsPerChunk;
-    if (m == 1)
+    bool done = false;
+    if (kind == kInt4 && gI4Config.R >= 0 && N < (int64_t(1) << 31) &&
+        N * G < (int64_t(1) << 31) && chunks < (int64_t(1) << 26)) {
+      const I4Config cf =
+          gI4Config.R > 0 ? gI4Config : i4Config(m, N, chunks);
+      const bool asym = biases != nullptr;
+      if (cf.KS == 1 || cf.KS == 2 || cf.KS == 4 || cf.KS == 8) {
+        if (m == 1)
+          done = launchI4<1>(cf, asym, N, st, m, a, lda, cw, chunks, scales,
+                             biases, cpg, G, C, cF16, ldc);
+        else if (m == 2)
+          done = launchI4<2>(cf, asym, N, st, m, a, lda, cw, chunks, scales,
+                             biases, cpg, G, C, cF16, ldc);
+        else if (m <= 4)
+          done = launchI4<4>(cf, asym, N, st, m, a, lda, cw, chunks, scales,
+                             biases, cpg, G, C, cF16, ldc);
+        else
+          done = launchI4<8>(cf, asym, N, st, m, a, lda, cw, chunks, scales,
+                             biases, cpg, G, C, cF16, ldc);
+      }
+      if (!done)
+        return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                    "lq_cuda_qgemv_nt: no int4 kernel for R=%d U=%d KS=%d",
+                    cf.R, cf.U, cf.KS);
+    } else if (m == 1)
       launchFast<1>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
     else if (m == 2)
