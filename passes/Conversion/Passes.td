@@ -49,6 +49,7 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
     | `lq.linear` on f32 (bias added by a linalg op after the call) | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
     | `lq.linear` of `lq.dequantize` of int4/int8 (sym, asym) or NF4 constants, groups along K or per channel | `lq_rt_linear_q_f32` (codes decoded in registers; codes repacked per row into an i8 blob, scales and `-zero_point*scale` as f32 `[N, K/g]`) |
     | `lq.attention` on f32 without an explicit mask | `lq_rt_attention_f32` (GQA, causal bottom-right) |
+    | `lq.hadamard` on static f32 | `lq_rt_hadamard_f32` (fast Walsh-Hadamard, per block) |
 
     Operands cross into buffers with `bufferization.to_buffer` (read-only,
     fully dynamic strided layout, so any layout one-shot bufferization picks

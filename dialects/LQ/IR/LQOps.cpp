@@ -9,6 +9,8 @@
 
 #include <cmath>
 
+#include <lq_rt/hadamard.h>
+
 using namespace mlir;
 using namespace mlir::lq;
 
@@ -353,5 +355,36 @@ LogicalResult EmbeddingOp::verify() {
   if (!shapesCompatible(r.getShape(), expected))
     return emitOpError("result must have shape ")
            << shapeStr(expected) << ", got " << shapeStr(r.getShape());
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// HadamardOp
+//===----------------------------------------------------------------------===//
+
+int64_t HadamardOp::getBlockSize() {
+  int64_t block = getBlock();
+  return block > 0 ? block : getInput().getType().getShape().back();
+}
+
+LogicalResult HadamardOp::verify() {
+  RankedTensorType xTy = getInput().getType();
+  if (xTy.getRank() < 1)
+    return emitOpError("input must have rank >= 1");
+  int64_t n = xTy.getShape().back();
+  if (ShapedType::isDynamic(n))
+    return emitOpError("the transformed (last) dimension must be static");
+  if (getBlock() < 0)
+    return emitOpError("'block' must be >= 0, got ") << getBlock();
+  int64_t block = getBlockSize();
+  if (block == 0 || n % block)
+    return emitOpError("'block' ") << block << " does not divide the last dimension " << n;
+  if (lq_rt_hadamard_factor(block) == 0) {
+    InFlightDiagnostic diag = emitOpError("unsupported Hadamard size ")
+                              << block << ": must be 2^k * m with m in {1";
+    for (int k = 0; k < LQ_RT_HADAMARD_NUM_ORDERS; ++k)
+      diag << ", " << lq_rt_hadamard_orders[k];
+    return diag << "}";
+  }
   return success();
 }

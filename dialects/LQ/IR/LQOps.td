@@ -249,4 +249,48 @@ def LQ_EmbeddingOp : LQ_Op<"embedding", [Pure]> {
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Rotations
+//===----------------------------------------------------------------------===//
+
+def LQ_HadamardOp : LQ_Op<"hadamard", [Pure, AllTypesMatch<["input", "result"]>]> {
+  let summary = "Orthogonal Walsh-Hadamard transform along the last dimension";
+  let description = [{
+    Transforms each block of `block` consecutive values along the last
+    dimension (the whole dimension when `block` is absent or 0; e.g.
+    `block = 64` rotates each head of a `[..., heads * 64]` activation on its
+    own) by the orthonormal Hadamard matrix of that size:
+
+        y = (H_P ⊗ H_m) x / sqrt(B),   B = P * m,  P = 2^k
+
+    where H_P is Sylvester's matrix in natural order,
+    `H_P[a][a'] = (-1)^popcount(a & a')`, and H_m is the fixed base matrix of
+    order m ∈ {1, 12, 20, 28, 36, 40, 52, 60, 108, 140, 156, 172} that
+    `<lq_rt/hadamard.h>` defines (Paley and Williamson constructions; m is
+    the smallest order with B / m a power of two, so 2^k * 40 uses 20). Every
+    backend computes this same matrix, so rotations fused into weights
+    offline (QuaRot, Ashkboos et al. 2024, arXiv:2404.00456; SpinQuant, Liu
+    et al. 2025, arXiv:2405.16406) cancel the online transform exactly.
+
+    The transform is orthogonal; its inverse, `(H_P ⊗ H_mᵀ) / sqrt(B)`, is
+    the op itself for power-of-two sizes and is what passes fuse into the
+    weights next to it. The CPU lowering calls lq_rt's O(B log B) fast
+    transform (`lq_rt_hadamard_f32`).
+
+    ```mlir
+    %y = lq.hadamard %x : tensor<1x8x768xf32>               // 768 = 64 * 12
+    %q = lq.hadamard %x {block = 64} : tensor<1x8x512xf32>  // per head of 64
+    ```
+  }];
+  let arguments = (ins LQ_FloatTensor:$input,
+                       DefaultValuedAttr<I64Attr, "0">:$block);
+  let results = (outs LQ_FloatTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The transformed block size: `block`, or the last dimension when 0.
+    int64_t getBlockSize();
+  }];
+}
+
 #endif // LQ_OPS_TD

@@ -384,6 +384,61 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
   }
 };
 
+/// lq.hadamard on static f32 -> lq_rt_hadamard_f32 (O(n log n) fast
+/// transform, <lq_rt/hadamard.h>) on the input collapsed to [M, n], written
+/// into a fresh buffer (the shim copies the input there, then transforms in
+/// place).
+struct HadamardToRuntime : OpRewritePattern<lq::HadamardOp> {
+  HadamardToRuntime(MLIRContext *ctx, StringRef prefix)
+      : OpRewritePattern(ctx), prefix(prefix.str()) {}
+  std::string prefix;
+  LogicalResult matchAndRewrite(lq::HadamardOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()))
+      return rewriter.notifyMatchFailure(op, "not static f32");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto ty = op.getInput().getType();
+    const int64_t n = ty.getShape().back(), M = ty.getNumElements() / std::max<int64_t>(n, 1);
+    if (M == 0 || n == 0) {
+      rewriter.replaceOp(op, op.getInput());
+      return success();
+    }
+    auto t2 = RankedTensorType::get({M, n}, rewriter.getF32Type());
+    SmallVector<ReassociationIndices> reassoc(2);
+    for (int64_t i = 0; i + 1 < ty.getRank(); ++i)
+      reassoc[0].push_back(i);
+    reassoc[1].push_back(ty.getRank() - 1);
+    Value x2 = op.getInput();
+    if (ty.getRank() == 1)
+      x2 = tensor::ExpandShapeOp::create(rewriter, loc, t2, x2,
+                                         ArrayRef<ReassociationIndices>{{0, 1}});
+    else if (ty.getRank() > 2)
+      x2 = tensor::CollapseShapeOp::create(rewriter, loc, t2, x2, reassoc);
+    auto fn = declare(op->getParentOfType<ModuleOp>(), prefix + "hadamard_f32",
+                      {anyLayout(ctx, 2), anyLayout(ctx, 2), rewriter.getI64Type()});
+    Value out = memref::AllocOp::create(
+        rewriter, loc, MemRefType::get({M, n}, rewriter.getF32Type()));
+    Value block = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getI64IntegerAttr(op.getBlockSize()));
+    func::CallOp::create(
+        rewriter, loc, fn,
+        ValueRange{inBuffer(rewriter, loc, x2),
+                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out),
+                   block});
+    Value y = bufferization::ToTensorOp::create(rewriter, loc, t2, out,
+                                                /*restrict=*/true,
+                                                /*writable=*/true);
+    if (ty.getRank() == 1)
+      y = tensor::CollapseShapeOp::create(rewriter, loc, ty, y,
+                                          ArrayRef<ReassociationIndices>{{0, 1}});
+    else if (ty.getRank() > 2)
+      y = tensor::ExpandShapeOp::create(rewriter, loc, ty, y, reassoc);
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
 struct ConvertLQToRuntimePass
     : lq::impl::ConvertLQToRuntimePassBase<ConvertLQToRuntimePass> {
   using Base::Base;
@@ -391,6 +446,7 @@ struct ConvertLQToRuntimePass
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext());
+    patterns.add<HadamardToRuntime>(&getContext(), "lq_rt_");
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -400,3 +400,27 @@ func.func @embed_shape(%t: tensor<64x32xf32>, %ids: tensor<1x8xi64>) {
   %e = lq.embedding %t, %ids : (tensor<64x32xf32>, tensor<1x8xi64>) -> tensor<8x32xf32>
   return
 }
+
+// -----
+
+func.func @hadamard_size(%x: tensor<2x44xf32>) -> tensor<2x44xf32> {
+  // expected-error @+1 {{unsupported Hadamard size 44: must be 2^k * m with m in {1, 12, 20, 28, 36, 40, 52, 60, 108, 140, 156, 172}}}
+  %y = lq.hadamard %x : tensor<2x44xf32>
+  return %y : tensor<2x44xf32>
+}
+
+// -----
+
+func.func @hadamard_block(%x: tensor<2x96xf32>) -> tensor<2x96xf32> {
+  // expected-error @+1 {{'block' 64 does not divide the last dimension 96}}
+  %y = lq.hadamard %x {block = 64} : tensor<2x96xf32>
+  return %y : tensor<2x96xf32>
+}
+
+// -----
+
+func.func @hadamard_dynamic(%x: tensor<2x?xf32>) -> tensor<2x?xf32> {
+  // expected-error @+1 {{the transformed (last) dimension must be static}}
+  %y = lq.hadamard %x : tensor<2x?xf32>
+  return %y : tensor<2x?xf32>
+}

@@ -102,3 +102,12 @@ func.func @dynamic_dims(%x: tensor<?x?x256xf32>, %w: tensor<768x256xf32>) -> ten
   %y = lq.linear %x, %w : (tensor<?x?x256xf32>, tensor<768x256xf32>) -> tensor<?x?x768xf32>
   return %y : tensor<?x?x768xf32>
 }
+
+// CHECK-LABEL: func.func @hadamard
+// CHECK: lq.hadamard %{{.*}} : tensor<1x8x768xf32>
+// CHECK: lq.hadamard %{{.*}} {block = 64 : i64} : tensor<1x8x512xf32>
+func.func @hadamard(%x: tensor<1x8x768xf32>, %y: tensor<1x8x512xf32>) -> (tensor<1x8x768xf32>, tensor<1x8x512xf32>) {
+  %a = lq.hadamard %x : tensor<1x8x768xf32>
+  %b = lq.hadamard %y {block = 64} : tensor<1x8x512xf32>
+  return %a, %b : tensor<1x8x768xf32>, tensor<1x8x512xf32>
+}
