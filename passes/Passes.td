@@ -309,6 +309,38 @@ def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
   ];
 }
 
+def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
+  let summary = "Fuse random Hadamard rotations into the network (QuaRot, arXiv:2404.00456)";
+  let description = [{
+    Needs folded norms (`--fold-norms`). Leaves the float function unchanged
+    (up to float rounding) while spreading activation outliers over all
+    channels, so that weights, activations and the KV cache quantize better:
+
+    | rotation | where | how |
+    |---|---|---|
+    | `r1` | residual stream, Q = D·Hᵀ (random ±1 D from `seed`) | offline: embedding·Q, norm readers W·Q (q/k/v, gate/up, lm_head), residual writers Qᵀ·W (o_proj, down_proj) |
+    | `r2` | per head of V (power-of-two head size) | offline: v_proj output and o_proj input |
+    | `r3` | Q and K after RoPE, per head | online `lq.hadamard` (K before the KV-cache concat) |
+    | `r4` | down_proj input | online `lq.hadamard`, its inverse fused into down_proj's weight |
+
+    The structure is read from the IR: the residual stream starts at each
+    `lq.embedding` and runs through elementwise adds whose other operand is
+    an `lq.linear`; every `lq.rms_norm` on it must have unit scale and be
+    read only by linears; an attention's value must come from a linear
+    (v_proj) and its output reach one (o_proj) through layout ops. Anything
+    else is an error naming the op. Weights must still be float constants.
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "Seed of R1's random signs">,
+    Option<"r1", "r1", "bool", /*default=*/"true", "Rotate the residual stream">,
+    Option<"r2", "r2", "bool", /*default=*/"true", "Rotate V/O per head">,
+    Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
+    Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
+  ];
+}
+
 def SmoothQuantPass : Pass<"smoothquant", "func::FuncOp"> {
   let summary = "Migrate activation outliers into weights (SmoothQuant, arXiv:2211.10438)";
   let description = [{
