@@ -351,11 +351,23 @@ def SmoothQuantPass : Pass<"smoothquant", "func::FuncOp"> {
     flatten. Reads `lq.act_absmax` (from --calibrate) and rescales the
     statistics to the smoothed activations (`lq.act_range` becomes
     symmetric, `lq.hessian` is dropped as stale).
+
+    `alpha` is one value for every norm group, `layer-alphas` one per group
+    (walk order), and `alpha=auto` searches `grid` values in [0, 1] per
+    group for the smallest expected W8A8 output error (int8 per-channel
+    weights, static per-tensor int8 activations) on the calibration
+    statistics: Σ_j min(Δ²/12, E[x'_j²]) ‖Ŵ_:,j‖² + tr(ΔW H' ΔWᵀ), with
+    `lq.hessian` when present and its diagonal `lq.act_meansq` otherwise
+    (see SmoothQuant.cpp); a remark gives each group's choice.
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
   let options = [
-    Option<"alpha", "alpha", "double", /*default=*/"0.5",
-           "Migration strength in [0, 1]">,
+    Option<"alpha", "alpha", "std::string", /*default=*/"\"0.5\"",
+           "Migration strength in [0, 1], or 'auto' (per-group search)">,
+    ListOption<"layerAlphas", "layer-alphas", "double",
+               "One alpha per norm group (walk order); overrides 'alpha'">,
+    Option<"grid", "grid", "int64_t", /*default=*/"21",
+           "alpha=auto: values tried, evenly spaced in [0, 1]">,
   ];
   let statistics = [
     Statistic<"numSmoothed", "num-smoothed", "Linears smoothed">,
