@@ -37,6 +37,7 @@
 #include "mlir/Transforms/DialectConversion.h"
 
 #include <lq_rt/formats.h>
+#include <lq_rt/hadamard.h>
 
 #include <cmath>
 #include <optional>
@@ -178,6 +179,17 @@ Value castTensor(OpBuilder &b, Location loc, Value v, Type type) {
 /// Why `op` cannot be lowered, or nothing if it can. Shared by the patterns
 /// (as a match-failure note) and the pass (as the error it reports).
 std::optional<std::string> unsupportedReason(Operation *op) {
+  if (auto h = dyn_cast<HadamardOp>(op)) {
+    auto t = h.getInput().getType();
+    if (!t.hasStaticShape() || !t.getElementType().isF32())
+      return std::string("the linalg lowering of lq.hadamard needs a static "
+                         "f32 tensor");
+    if (h.getBlockSize() > 1024)
+      return "Hadamard block " + std::to_string(h.getBlockSize()) +
+             " is over 1024: the dense linalg lowering would need a B x B "
+             "constant; use the runtime kernel (--convert-lq-to-runtime)";
+    return std::nullopt;
+  }
   if (!isa<LinearOp, RMSNormOp, LayerNormOp, RotaryOp, AttentionOp,
            EmbeddingOp, QuantizeOp, DequantizeOp>(op))
     return std::nullopt;
@@ -688,6 +700,62 @@ struct AttentionLowering : LQPattern<AttentionOp> {
           return castFloat(b, l, y, elt);
         });
     return castTensor(rewriter, loc, out, resTy);
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// lq.hadamard
+//===----------------------------------------------------------------------===//
+
+/// The portable fallback (the CPU pipeline calls lq_rt's O(n log n) kernel
+/// instead): each block of B values times the dense orthonormal H_B of
+/// <lq_rt/hadamard.h>, as one `linalg.matmul` with a transposed constant:
+/// x [..., n] -> [rows * n / B, B] . H_Bᵀ -> [..., n]. O(n B) work and a B x B
+/// constant, so only for B <= 1024.
+struct HadamardLowering : LQPattern<HadamardOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(HadamardOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto ty = cast<RankedTensorType>(adaptor.getInput().getType());
+    const int64_t B = op.getBlockSize();
+    if (!ty.hasStaticShape() || !ty.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "needs a static f32 tensor");
+    if (B > 1024)
+      return rewriter.notifyMatchFailure(
+          op, "blocks over 1024 need the runtime kernel (runtime-kernels=true)");
+    const int64_t m = lq_rt_hadamard_factor(B);
+    const int8_t *hm = lq_rt_hadamard_matrix(m);
+    std::vector<float> h(B * B);
+    const float s = 1.0f / std::sqrt(float(B));
+    for (int64_t i = 0; i < B; ++i)
+      for (int64_t j = 0; j < B; ++j) {
+        int64_t a = i / m, ap = j / m;
+        float sign = __builtin_popcountll(uint64_t(a & ap)) & 1 ? -s : s;
+        h[i * B + j] = sign * hm[(i % m) * m + j % m];
+      }
+    auto hTy = RankedTensorType::get({B, B}, rewriter.getF32Type());
+    Value hv = arith::ConstantOp::create(
+        rewriter, loc, hTy, DenseElementsAttr::get(hTy, ArrayRef<float>(h)));
+    const int64_t rows = ty.getNumElements() / B;
+    auto x2Ty = RankedTensorType::get({rows, B}, rewriter.getF32Type());
+    ReassociationIndices all = llvm::to_vector(llvm::seq<int64_t>(0, ty.getRank()));
+    auto flatTy = RankedTensorType::get({ty.getNumElements()}, rewriter.getF32Type());
+    Value flat = tensor::CollapseShapeOp::create(
+        rewriter, loc, flatTy, adaptor.getInput(), SmallVector<ReassociationIndices>{all});
+    Value x2 = tensor::ExpandShapeOp::create(
+        rewriter, loc, x2Ty, flat, SmallVector<ReassociationIndices>{{0, 1}});
+    Value init = filledTensor(rewriter, loc,
+                              {rewriter.getIndexAttr(rows), rewriter.getIndexAttr(B)},
+                              rewriter.getF32Type(), 0.0);
+    Value y2 = linalg::MatmulTransposeBOp::create(rewriter, loc,
+                                                  TypeRange{init.getType()},
+                                                  ValueRange{x2, hv}, ValueRange{init})
+                   .getResult(0);
+    Value yf = tensor::CollapseShapeOp::create(
+        rewriter, loc, flatTy, y2, SmallVector<ReassociationIndices>{{0, 1}});
+    return Value(tensor::ExpandShapeOp::create(
+        rewriter, loc, ty, yf, SmallVector<ReassociationIndices>{all}));
   }
 };
 
@@ -1353,4 +1421,5 @@ void mlir::lq::populateLQToLinalgConversionPatterns(
                RotaryLowering, AttentionLowering, EmbeddingLowering,
                DequantizeLowering, QuantizeLowering,
                QuantizedConstantLowering, ComputeScalesLowering>(patterns.getContext());
+  patterns.add<HadamardLowering>(patterns.getContext());
 }
