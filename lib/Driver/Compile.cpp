@@ -104,6 +104,26 @@ const Recipe recipes[] = {
      "func.func(quantize-weights{format=mxfp4})"},
     {"nvfp4", "NVFP4 weights (E2M1, E4M3 scale per 16, f32 tensor scale)",
      "func.func(quantize-weights{format=nvfp4})"},
+    {"w8a8-dynamic", "int8 weights per channel + dynamic per-token int8 "
+                     "activations (no calibration)",
+     "func.func(quantize-weights{bits=8 group=-1},"
+     "quantize-activations{granularity=per-token})"},
+    {"w4a8", "int4 weights, groups of 128, GPTQ + dynamic per-token int8 "
+             "activations (needs calibration)",
+     "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights,"
+     "quantize-activations{granularity=per-token})"},
+    {"mxfp4-a", "MXFP4 weights and activations (E8M0 scale per 32, computed "
+                "at run time for activations)",
+     "func.func(quantize-weights{format=mxfp4},"
+     "quantize-activations{format=mxfp4})"},
+    {"nvfp4-a", "NVFP4 weights and activations (activation tensor scale "
+                "from calibration, block scales at run time)",
+     "{cal},func.func(quantize-weights{format=nvfp4},"
+     "quantize-activations{format=nvfp4})"},
+    {"nvfp4-a-dynamic", "NVFP4 weights and activations, all activation "
+                        "scales computed at run time (no calibration)",
+     "func.func(quantize-weights{format=nvfp4},"
+     "quantize-activations{format=nvfp4 mode=dynamic})"},
 };
 } // namespace
 
