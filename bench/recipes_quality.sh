@@ -14,7 +14,7 @@ mkdir -p "$OUT" bench/results
 CAL=(--calibration-text data/calibration.txt --tokenizer "$MODEL/tokenizer.model" --calibration-samples 32)
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 
-RECIPES="w8a16 w8a8-naive w8a8-smoothquant fp8 w4a16-rtn w4a16-gptq w3a16-rtn w3a16-gptq nf4 mxfp4 nvfp4"
+RECIPES="w8a16 w8a8-naive w8a8-smoothquant w8a8-dynamic fp8 w4a16-rtn w4a16-gptq w4a8 w3a16-rtn w3a16-gptq nf4 mxfp4 mxfp4-a nvfp4 nvfp4-a nvfp4-a-dynamic"
 if "$BIN/quant-compile" --list-recipes | grep -q '^w4a16-awq'; then
   RECIPES="$RECIPES w4a16-awq w3a16-awq"
 fi
