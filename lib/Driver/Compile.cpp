@@ -137,7 +137,16 @@ ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
   return list;
 }
 
+/// The lowering that ends every pipeline.
+static std::string lowerStage(const CompileOptions &options) {
+  if (options.target == "cuda")
+    return "lower-to-cuda{c-wrappers=true chip=" + options.cudaChip + "}";
+  return "lower-to-cpu{c-wrappers=true}";
+}
+
 FailureOr<std::string> getPipeline(const CompileOptions &options) {
+  if (options.target != "cpu" && options.target != "cuda")
+    return failure();
   std::string quantize;
   if (!options.pipeline.empty()) {
     quantize = options.pipeline;
@@ -169,7 +178,7 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
   std::string p = "builtin.module(canonicalize,cse";
   if (!quantize.empty())
     p += "," + quantize;
-  p += ",lower-to-cpu{c-wrappers=true})";
+  p += "," + lowerStage(options) + ")";
   return p;
 }
 
@@ -457,6 +466,9 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   entry.setSymName("lq_model_graph");
 
   // 2. Quantize + lower: one replayable pipeline.
+  if (options.target != "cpu" && options.target != "cuda")
+    return emitError(fileLoc) << "unknown target '" << options.target
+                              << "' (cpu or cuda)";
   FailureOr<std::string> pipeline = getPipeline(options);
   if (failed(pipeline))
     return emitError(fileLoc) << "unknown recipe '" << options.recipe
@@ -505,7 +517,8 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   if (options.emit == EmitStage::Quantized) {
     // Everything before lower-to-cpu.
     std::string quant = *pipeline;
-    StringRef lower = ",lower-to-cpu{c-wrappers=true}";
+    std::string lowerText = "," + lowerStage(options);
+    StringRef lower = lowerText;
     quant.replace(quant.find(lower.str()), lower.size(), "");
     if (failed(runPipeline(quant)))
       return failure();
@@ -515,7 +528,8 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   // quantization and before lowering; together they are exactly *pipeline.
   {
     std::string quant = *pipeline;
-    StringRef lower = ",lower-to-cpu{c-wrappers=true}";
+    std::string lowerText = "," + lowerStage(options);
+    StringRef lower = lowerText;
     size_t at = quant.find(lower.str());
     if (at == std::string::npos) {
       if (failed(runPipeline(*pipeline)))
@@ -642,6 +656,20 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   SmallVector<StringRef> args = {*lld,   "-shared", "-o",      tmpSo,
                                  objPath, libFlag,  "-llq_rt", "-rpath",
                                  rpath};
+  // CUDA models also call liblq_rt_cuda (kernels and the mgpu* entry points
+  // of the generated host code).
+  if (options.target == "cuda") {
+    SmallString<256> cudaLib(libDir);
+    llvm::sys::path::append(cudaLib, "liblq_rt_cuda.so");
+    if (!llvm::sys::fs::exists(cudaLib)) {
+      llvm::sys::fs::remove(objPath);
+      return emitError(fileLoc)
+             << "--target=cuda needs " << cudaLib
+             << ", which this build of lq does not have (built without a "
+                "CUDA toolkit?)";
+    }
+    args.push_back("-llq_rt_cuda");
+  }
   std::string linkError;
   int rc = llvm::sys::ExecuteAndWait(*lld, args, std::nullopt, {}, 0, 0,
                                      &linkError);

@@ -58,7 +58,16 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
     `llvm.emit_c_interface`, so the kernels receive memref descriptors.
     Ops this pass leaves alone are lowered by `--convert-lq-to-linalg`.
     A model compiled this way links against `liblq_rt.so`.
+
+    `prefix=lq_rt_cuda_` names the CUDA runtime's kernels instead
+    (`lq_rt_cuda_linear_f32`, ...: same signatures, device buffers), as
+    `--lower-to-cuda` does.
   }];
+  let options = [
+    Option<"prefix", "prefix", "std::string", /*default=*/"\"lq_rt_\"",
+           "Prefix of the kernel symbols (lq_rt_ for the CPU runtime, "
+           "lq_rt_cuda_ for the CUDA runtime)">
+  ];
   let dependentDialects = [
     "bufferization::BufferizationDialect", "func::FuncDialect",
     "memref::MemRefDialect", "tensor::TensorDialect", "arith::ArithDialect",

@@ -37,4 +37,66 @@ def ExpandErfPass : Pass<"lq-expand-erf", "func::FuncOp"> {
   let dependentDialects = ["math::MathDialect", "arith::ArithDialect"];
 }
 
+def CheckCudaTargetPass : Pass<"lq-check-cuda-target", "ModuleOp"> {
+  let summary = "Reject a --lower-to-cuda chip or PTX version the toolchain cannot build";
+  let description = [{
+    The first pass of `--lower-to-cuda`: `chip` must be one of sm_80, sm_86,
+    sm_89, sm_90, sm_90a, sm_100, sm_100a, sm_120, sm_120a (CUDA 13 has no
+    sm_7x) and `features`, when given, `+ptxNN` with NN at least the chip's
+    minimum PTX ISA (LLVM aborts otherwise). Errors name the module.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", /*default=*/"\"sm_90a\"", "Target chip">,
+    Option<"features", "features", "std::string", /*default=*/"\"\"",
+           "PTX ISA (+ptxNN); empty: the chip's minimum">
+  ];
+}
+
+def GpuParallelizeLoopsPass : Pass<"lq-gpu-parallelize-loops", "func::FuncOp"> {
+  let summary = "Shape host loop nests for gpu-map-parallel-loops: blocks x threads";
+  let description = [{
+    Every outermost `scf.parallel` (as convert-linalg-to-parallel-loops
+    emits it, any rank) is linearized into a two-level nest,
+    `scf.parallel (%b) = (0) to (ceil(total / B))` around
+    `scf.parallel (%t) = (0) to (B)` with the original induction variables
+    recovered from `%b * B + %t` under an in-bounds `scf.if`, so
+    gpu-map-parallel-loops maps `%b` to blocks and `%t` to threads (B =
+    `block-size`, or the trip count when smaller). Outermost `scf.for` nests
+    and stores outside loops (reductions with no parallel dimension, scalar
+    glue) are wrapped in a one-block, one-thread nest, so no host code is left
+    touching buffers, which live in device memory after
+    lq-gpu-device-buffers.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
+           "Threads per block">
+  ];
+  let dependentDialects = ["scf::SCFDialect", "arith::ArithDialect"];
+}
+
+def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
+  let summary = "Move every host buffer to device memory; copy inputs, constants and results";
+  let description = [{
+    Runs after convert-parallel-loops-to-gpu, on host functions whose data
+    accesses are all inside `gpu.launch`:
+    - `memref.alloc` / `memref.dealloc` / `memref.copy` become `gpu.alloc` /
+      `gpu.dealloc` / `gpu.memcpy` (each on its own stream, waited on: every
+      step is complete before the next starts);
+    - `memref.get_global` (weights, tables) becomes a device buffer filled
+      by `gpu.memcpy` at function entry and freed at every return;
+    - public functions copy their memref arguments to device buffers at
+      entry and their results back to fresh host buffers (`memref.alloc`,
+      freed by the caller as on the CPU) at every return;
+    - after each call of a `lq_rt_cuda_` kernel (which launches on the
+      default stream) the default stream is synchronized.
+    What is copied per call: every argument, every constant (all weights),
+    every result. A later step should keep constants resident (device
+    globals loaded once) and let the caller pass device buffers.
+    Fails, naming the op, when host code still reads or writes a buffer
+    outside `gpu.launch`.
+  }];
+  let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect",
+                           "LLVM::LLVMDialect"];
+}
+
 #endif // LQ_PIPELINES_PASSES_TD

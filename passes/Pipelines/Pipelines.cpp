@@ -153,4 +153,5 @@ void lq::registerPipelines() {
       "lower-to-cpu",
       "Lower lq IR on tensors to the LLVM dialect for the host CPU",
       buildLowerToCpuPipeline);
+  registerLowerToCuda();
 }

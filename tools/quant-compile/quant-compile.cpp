@@ -62,6 +62,16 @@ static cl::opt<std::string> tokenizer("tokenizer",
 static cl::opt<std::string>
     calibrationTokens("calibration-tokens",
                       cl::desc("Calibration token ids (.npy) instead of text"));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("cpu (default) or cuda (--lower-to-cuda; the model links "
+                    "liblq_rt_cuda and runs on an NVIDIA GPU)"),
+           cl::init("cpu"));
+static cl::opt<std::string>
+    cudaChip("cuda-chip",
+             cl::desc("GPU architecture for --target=cuda (sm_80, sm_89, "
+                      "sm_90a, sm_100a, ...)"),
+             cl::init("sm_90a"));
 static cl::opt<int64_t> calibrationSamples(
     "calibration-samples", cl::desc("Calibration windows"), cl::init(32));
 
@@ -88,6 +98,8 @@ int main(int argc, char **argv) {
   options.calibrationTokens = calibrationTokens;
   options.calibrationSamples = calibrationSamples;
   options.listLinears = listLinears;
+  options.target = target;
+  options.cudaChip = cudaChip;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   if (printPipeline) {
     auto p = lq::getPipeline(options);

@@ -40,6 +40,10 @@ struct CompileOptions {
   ONNXImportOptions import;
   /// Print "index name NxK" for every lq.linear of the graph and stop.
   bool listLinears = false;
+  /// "cpu" (--lower-to-cpu, links liblq_rt) or "cuda" (--lower-to-cuda with
+  /// `cudaChip`, device code embedded, links liblq_rt_cuda too).
+  std::string target = "cpu";
+  std::string cudaChip = "sm_90a";
 };
 
 /// The recipes quant-compile knows, with one line of description each.

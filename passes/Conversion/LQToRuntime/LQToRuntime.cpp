@@ -143,7 +143,9 @@ LogicalResult replaceLinear(
 }
 
 struct LinearToRuntime : OpRewritePattern<lq::LinearOp> {
-  using OpRewritePattern::OpRewritePattern;
+  LinearToRuntime(MLIRContext *ctx, StringRef prefix)
+      : OpRewritePattern(ctx), prefix(prefix.str()) {}
+  std::string prefix;
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
@@ -151,7 +153,7 @@ struct LinearToRuntime : OpRewritePattern<lq::LinearOp> {
       return rewriter.notifyMatchFailure(op, "not a static f32 linear");
     MLIRContext *ctx = op.getContext();
     Location loc = op.getLoc();
-    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_f32",
+    auto fn = declare(op->getParentOfType<ModuleOp>(), prefix + "linear_f32",
                       {anyLayout(ctx, 2), anyLayout(ctx, 2), anyLayout(ctx, 2)});
     return replaceLinear(op, rewriter, [&](Value x2, Value out) {
       func::CallOp::create(
@@ -217,8 +219,9 @@ ElementsAttr buildConstant(RankedTensorType type, ArrayRef<char> bytes,
 /// asymmetric schemes, biases -zero_point*scale f32 [N, K/g]. Anything else
 /// is left to LinearToRuntime (generic dequantize, then the f32 kernel).
 struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
-  QuantizedLinearToRuntime(MLIRContext *ctx)
-      : OpRewritePattern(ctx, /*benefit=*/2) {}
+  QuantizedLinearToRuntime(MLIRContext *ctx, StringRef prefix)
+      : OpRewritePattern(ctx, /*benefit=*/2), prefix(prefix.str()) {}
+  std::string prefix;
 
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
@@ -332,7 +335,7 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
     Value group = arith::ConstantOp::create(rewriter, loc,
                                             rewriter.getI64IntegerAttr(g));
     Value asymV = i32c(asym ? 1 : 0);
-    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_q_f32",
+    auto fn = declare(op->getParentOfType<ModuleOp>(), prefix + "linear_q_f32",
                       {anyLayout(ctx, 2), anyLayout(ctx, 2, i8),
                        anyLayout(ctx, 2), anyLayout(ctx, 2), anyLayout(ctx, 2),
                        rewriter.getI32Type(), rewriter.getI32Type(),
@@ -349,7 +352,9 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
 };
 
 struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
-  using OpRewritePattern::OpRewritePattern;
+  AttentionToRuntime(MLIRContext *ctx, StringRef prefix)
+      : OpRewritePattern(ctx), prefix(prefix.str()) {}
+  std::string prefix;
   LogicalResult matchAndRewrite(lq::AttentionOp op,
                                 PatternRewriter &rewriter) const override {
     if (op.getMask())
@@ -360,7 +365,7 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();
     auto resTy = op.getResult().getType();
-    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_attention_f32",
+    auto fn = declare(op->getParentOfType<ModuleOp>(), prefix + "attention_f32",
                       {anyLayout(ctx, 4), anyLayout(ctx, 4), anyLayout(ctx, 4),
                        anyLayout(ctx, 4), rewriter.getF32Type(),
                        rewriter.getI32Type()});
@@ -445,7 +450,7 @@ struct ConvertLQToRuntimePass
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
-        &getContext());
+        &getContext(), prefix);
     patterns.add<HadamardToRuntime>(&getContext(), "lq_rt_");
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();

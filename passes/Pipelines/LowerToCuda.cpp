@@ -1,0 +1,622 @@
+//===- LowerToCuda.cpp - --lower-to-cuda and its GPU passes -------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// `--lower-to-cuda="chip=sm_90a"` takes lq IR on tensors to host LLVM dialect
+// plus `gpu.binary` ops holding the device code (a fatbin from ptxas by
+// default). Linears and attention call the CUDA runtime's kernels
+// (`lq_rt_cuda_*`, convert-lq-to-runtime with prefix=lq_rt_cuda_); everything
+// else goes convert-lq-to-linalg -> bufferization -> parallel loops, which
+// lq-gpu-parallelize-loops shapes into a blocks x threads nest:
+//
+//   for all i in [0, n0) x ... x [0, nk):  body(i)
+//   ==>  for all b in [0, ceil(N / B)):  for all t in [0, B):
+//          l = b * B + t;  if (l < N) body(delinearize(l))   (N = n0 * ... * nk)
+//
+// so that upstream gpu-map-parallel-loops / convert-parallel-loops-to-gpu give
+// one thread per output element (B threads per block). Reductions stay
+// sequential inside each thread (the scf.for that linalg-to-parallel-loops
+// emits for reduction dimensions).
+//
+// Memory (lq-gpu-device-buffers): the compiled model keeps its C ABI (host
+// memref descriptors in, host buffers out). Every intermediate buffer is
+// device memory; the entry copies inputs and every constant (weights) to the
+// device per call and the results back. Each device step (copy, launch,
+// runtime kernel) completes before the next starts. Caching the weights on
+// the device across calls is the obvious next step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "passes/Pipelines/Pipelines.h"
+
+#include "passes/Conversion/Passes.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Affine/IR/AffineOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/MemRef/Utils/MemRefUtils.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/SetVector.h"
+
+#include <cstdlib>
+
+namespace mlir::lq {
+#define GEN_PASS_DEF_CHECKCUDATARGETPASS
+#define GEN_PASS_DEF_GPUPARALLELIZELOOPSPASS
+#define GEN_PASS_DEF_GPUDEVICEBUFFERSPASS
+#include "passes/Pipelines/Passes.h.inc"
+} // namespace mlir::lq
+
+using namespace mlir;
+
+namespace {
+
+//===----------------------------------------------------------------------===//
+// Target check
+//===----------------------------------------------------------------------===//
+
+struct Chip {
+  StringRef name;
+  int minPtx; // the oldest PTX ISA LLVM's NVPTX backend accepts for it
+};
+// CUDA 13's ptxas supports sm_75 and newer; lq targets Ampere and newer.
+constexpr Chip kChips[] = {{"sm_80", 70},  {"sm_86", 71},   {"sm_89", 78},
+                           {"sm_90", 78},  {"sm_90a", 80},  {"sm_100", 86},
+                           {"sm_100a", 86}, {"sm_120", 87}, {"sm_120a", 87}};
+constexpr int kMaxPtx = 90; // newest PTX ISA of LLVM 22's NVPTX backend
+
+const Chip *findChip(StringRef name) {
+  for (const Chip &c : kChips)
+    if (c.name == name)
+      return &c;
+  return nullptr;
+}
+
+std::string chipList() {
+  std::string s;
+  for (const Chip &c : kChips)
+    s += (s.empty() ? "" : ", ") + c.name.str();
+  return s;
+}
+
+/// "+ptxNN" -> NN, or -1.
+int parsePtx(StringRef features) {
+  int v;
+  if (!features.consume_front("+ptx") || features.getAsInteger(10, v))
+    return -1;
+  return v;
+}
+
+struct CheckCudaTargetPass
+    : lq::impl::CheckCudaTargetPassBase<CheckCudaTargetPass> {
+  using Base::Base;
+  void runOnOperation() override {
+    const Chip *c = findChip(chip);
+    if (!c) {
+      getOperation().emitError()
+          << "--lower-to-cuda: unknown chip '" << chip
+          << "' (supported: " << chipList() << ")";
+      return signalPassFailure();
+    }
+    if (features.empty())
+      return;
+    int ptx = parsePtx(features);
+    if (ptx < 0) {
+      getOperation().emitError()
+          << "--lower-to-cuda: cubin-features must be '+ptxNN', got '"
+          << features << "'";
+      return signalPassFailure();
+    }
+    if (ptx < c->minPtx || ptx > kMaxPtx) {
+      getOperation().emitError()
+          << "--lower-to-cuda: " << features << " cannot target " << chip
+          << " (PTX ISA " << c->minPtx / 10 << "." << c->minPtx % 10
+          << " to " << kMaxPtx / 10 << "." << kMaxPtx % 10
+          << ": use +ptx" << c->minPtx << " or newer)";
+      return signalPassFailure();
+    }
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Loop shaping
+//===----------------------------------------------------------------------===//
+
+bool touchesMemory(Operation *op) {
+  bool found = false;
+  op->walk([&](Operation *inner) {
+    if (isa<memref::LoadOp, memref::StoreOp, affine::AffineLoadOp,
+            affine::AffineStoreOp>(inner)) {
+      found = true;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return found;
+}
+
+struct GpuParallelizeLoopsPass
+    : lq::impl::GpuParallelizeLoopsPassBase<GpuParallelizeLoopsPass> {
+  using Base::Base;
+
+  /// The body of `op` (without its terminator) cloned at `b` with `map`.
+  static void cloneBody(OpBuilder &b, Block &body, IRMapping &map) {
+    for (Operation &inner : body.without_terminator())
+      b.clone(inner, map);
+  }
+
+  /// Creates the blocks x threads nest with `total` iterations and calls
+  /// `body` with the linear index inside the in-bounds guard.
+  void buildNest(OpBuilder &b, Location loc, Value total,
+                 std::optional<int64_t> staticTotal,
+                 function_ref<void(OpBuilder &, Location, Value)> body) {
+    int64_t B = blockSize;
+    if (staticTotal && *staticTotal < B)
+      B = std::max<int64_t>(*staticTotal, 1);
+    Value c0 = arith::ConstantIndexOp::create(b, loc, 0);
+    Value c1 = arith::ConstantIndexOp::create(b, loc, 1);
+    Value cB = arith::ConstantIndexOp::create(b, loc, B);
+    Value blocks = arith::CeilDivUIOp::create(b, loc, total, cB);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{c0}, ValueRange{blocks}, ValueRange{c1},
+        [&](OpBuilder &b, Location loc, ValueRange bIv) {
+          scf::ParallelOp::create(
+              b, loc, ValueRange{c0}, ValueRange{cB}, ValueRange{c1},
+              [&](OpBuilder &b, Location loc, ValueRange tIv) {
+                Value lin = arith::AddIOp::create(
+                    b, loc, arith::MulIOp::create(b, loc, bIv[0], cB), tIv[0]);
+                Value in = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                                 lin, total);
+                scf::IfOp::create(b, loc, in, [&](OpBuilder &b, Location loc) {
+                  body(b, loc, lin);
+                  scf::YieldOp::create(b, loc);
+                });
+              });
+        });
+  }
+
+  void runOnOperation() override {
+    SmallVector<Operation *> roots;
+    // Outermost ops that need a device thread: scf.parallel, scf.for nests
+    // and stray stores outside any loop (launch bodies are left alone).
+    getOperation().walk<WalkOrder::PreOrder>([&](Operation *op) {
+      if (isa<gpu::LaunchOp>(op))
+        return WalkResult::skip();
+      if (isa<scf::ParallelOp>(op)) {
+        roots.push_back(op);
+        return WalkResult::skip();
+      }
+      if (isa<scf::ForOp, memref::StoreOp, affine::AffineStoreOp>(op)) {
+        if (touchesMemory(op))
+          roots.push_back(op);
+        return WalkResult::skip();
+      }
+      return WalkResult::advance();
+    });
+    for (Operation *root : roots) {
+      OpBuilder b(root);
+      Location loc = root->getLoc();
+      if (auto par = dyn_cast<scf::ParallelOp>(root)) {
+        if (!par.getInitVals().empty()) {
+          par.emitError("lq-gpu-parallelize-loops: scf.parallel with "
+                        "reductions is not supported");
+          return signalPassFailure();
+        }
+        // Trip counts n_k = ceil((ub - lb) / step), total = prod n_k.
+        SmallVector<Value> counts;
+        std::optional<int64_t> staticTotal = 1;
+        for (auto [lb, ub, st] : llvm::zip(par.getLowerBound(),
+                                           par.getUpperBound(), par.getStep())) {
+          Value n = arith::CeilDivUIOp::create(
+              b, loc, arith::SubIOp::create(b, loc, ub, lb), st);
+          counts.push_back(n);
+          auto clb = getConstantIntValue(lb), cub = getConstantIntValue(ub),
+               cst = getConstantIntValue(st);
+          if (staticTotal && clb && cub && cst && *cst > 0)
+            *staticTotal *= std::max<int64_t>(0, (*cub - *clb + *cst - 1) / *cst);
+          else
+            staticTotal.reset();
+        }
+        Value total = counts[0];
+        for (Value n : ArrayRef(counts).drop_front())
+          total = arith::MulIOp::create(b, loc, total, n);
+        buildNest(b, loc, total, staticTotal,
+                  [&](OpBuilder &b, Location loc, Value lin) {
+                    IRMapping map;
+                    // Row-major delinearization, last dimension fastest.
+                    Value rest = lin;
+                    for (int64_t k = counts.size() - 1; k >= 0; --k) {
+                      Value idx = k == 0 ? rest
+                                         : arith::RemUIOp::create(b, loc, rest,
+                                                                  counts[k]);
+                      if (k > 0)
+                        rest = arith::DivUIOp::create(b, loc, rest, counts[k]);
+                      Value iv = arith::AddIOp::create(
+                          b, loc, par.getLowerBound()[k],
+                          arith::MulIOp::create(b, loc, idx, par.getStep()[k]));
+                      map.map(par.getInductionVars()[k], iv);
+                    }
+                    cloneBody(b, *par.getBody(), map);
+                  });
+      } else {
+        // One thread runs the op as it is.
+        Value one = arith::ConstantIndexOp::create(b, loc, 1);
+        buildNest(b, loc, one, 1, [&](OpBuilder &b, Location, Value) {
+          b.clone(*root);
+        });
+      }
+      if (root->getNumResults() && !root->use_empty()) {
+        root->emitError("lq-gpu-parallelize-loops: a loop with results "
+                        "cannot move to the device");
+        return signalPassFailure();
+      }
+      root->erase();
+    }
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// Device buffers
+//===----------------------------------------------------------------------===//
+
+/// Emits `op` on its own stream and waits for it: %t = gpu.wait async;
+/// op async [%t]; gpu.wait [%op_token].
+template <typename Fn>
+Operation *synchronously(OpBuilder &b, Location loc, Fn &&make) {
+  auto tokenTy = gpu::AsyncTokenType::get(b.getContext());
+  Value t = gpu::WaitOp::create(b, loc, tokenTy, ValueRange{}).getAsyncToken();
+  Operation *op = make(tokenTy, t);
+  gpu::WaitOp::create(b, loc, Type(), ValueRange{op->getResults().back()});
+  return op;
+}
+
+Value deviceAlloc(OpBuilder &b, Location loc, MemRefType type,
+                  ValueRange dynSizes = {}) {
+  auto *op = synchronously(b, loc, [&](Type tokTy, Value t) {
+    return gpu::AllocOp::create(b, loc, type, tokTy, ValueRange{t}, dynSizes,
+                                ValueRange{}, false)
+        .getOperation();
+  });
+  return op->getResult(0);
+}
+
+void deviceCopy(OpBuilder &b, Location loc, Value dst, Value src) {
+  synchronously(b, loc, [&](Type tokTy, Value t) {
+    return gpu::MemcpyOp::create(b, loc, tokTy, ValueRange{t}, dst, src)
+        .getOperation();
+  });
+}
+
+void deviceFree(OpBuilder &b, Location loc, Value buf) {
+  synchronously(b, loc, [&](Type tokTy, Value t) {
+    return gpu::DeallocOp::create(b, loc, tokTy, ValueRange{t}, buf)
+        .getOperation();
+  });
+}
+
+/// Dynamic sizes of `v` for an allocation of its type.
+SmallVector<Value> dynamicSizes(OpBuilder &b, Location loc, Value v) {
+  SmallVector<Value> sizes;
+  auto t = cast<MemRefType>(v.getType());
+  for (int64_t i = 0; i < t.getRank(); ++i)
+    if (t.isDynamicDim(i))
+      sizes.push_back(memref::DimOp::create(b, loc, v, i));
+  return sizes;
+}
+
+bool isContiguous(MemRefType t) {
+  return t.getLayout().isIdentity() ||
+         memref::isStaticShapeAndContiguousRowMajor(t);
+}
+
+struct GpuDeviceBuffersPass
+    : lq::impl::GpuDeviceBuffersPassBase<GpuDeviceBuffersPass> {
+  using Base::Base;
+
+  LogicalResult runOnFunction(func::FuncOp f, LLVM::LLVMFuncOp streamSync) {
+    Block &entry = f.front();
+    Location floc = f.getLoc();
+    // Buffers this function allocates for its whole body, freed at returns.
+    SmallVector<Value> scoped;
+
+    // Replaces the uses `v` had before the copy was built by `use`.
+    auto redirect = [](SmallVector<OpOperand *> &uses, Value use) {
+      for (OpOperand *o : uses)
+        o->set(use);
+    };
+    auto usesOf = [](Value v) {
+      SmallVector<OpOperand *> uses;
+      for (OpOperand &o : v.getUses())
+        uses.push_back(&o);
+      return uses;
+    };
+
+    // Inputs (public functions: the caller passes host buffers).
+    if (f.isPublic()) {
+      OpBuilder b = OpBuilder::atBlockBegin(&entry);
+      for (BlockArgument arg : entry.getArguments()) {
+        auto t = dyn_cast<MemRefType>(arg.getType());
+        if (!t || arg.use_empty())
+          continue;
+        if (!isContiguous(t))
+          return f.emitError("lq-gpu-device-buffers: argument ")
+                 << arg.getArgNumber() << " of type " << t
+                 << " is not contiguous";
+        SmallVector<OpOperand *> uses = usesOf(arg);
+        MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
+        Value d = deviceAlloc(b, floc, dt, dynamicSizes(b, floc, arg));
+        deviceCopy(b, floc, d, arg);
+        scoped.push_back(d);
+        redirect(uses, dt == t ? d : memref::CastOp::create(b, floc, t, d));
+      }
+    }
+
+    // Constants: one device copy per global per function, at entry.
+    llvm::MapVector<StringAttr, Value> globals;
+    SmallVector<memref::GetGlobalOp> gets;
+    f.walk([&](memref::GetGlobalOp g) { gets.push_back(g); });
+    for (memref::GetGlobalOp g : gets) {
+      Value &dev = globals[g.getNameAttr().getAttr()];
+      SmallVector<OpOperand *> uses = usesOf(g.getResult());
+      auto t = g.getType();
+      MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
+      if (!dev) {
+        // The host get_global moves to the entry, followed by the copy.
+        g->moveBefore(&entry, entry.begin());
+        OpBuilder b(g->getContext());
+        b.setInsertionPointAfter(g);
+        dev = deviceAlloc(b, floc, dt);
+        deviceCopy(b, floc, dev, g.getResult());
+        scoped.push_back(dev);
+        redirect(uses, dt == t ? dev : memref::CastOp::create(b, floc, t, dev));
+      } else {
+        OpBuilder b(g);
+        redirect(uses, dt == t ? dev : memref::CastOp::create(b, floc, t, dev));
+        g->erase();
+      }
+    }
+
+    // Allocations, copies, deallocations.
+    SmallVector<Operation *> work;
+    f.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::LaunchOp>())
+        return;
+      if (isa<memref::AllocOp, memref::DeallocOp, memref::CopyOp>(op))
+        work.push_back(op);
+    });
+    for (Operation *op : work) {
+      OpBuilder b(op);
+      Location loc = op->getLoc();
+      if (auto a = dyn_cast<memref::AllocOp>(op)) {
+        Value d = deviceAlloc(b, loc, a.getType(), a.getDynamicSizes());
+        a.getResult().replaceAllUsesWith(d);
+      } else if (auto d = dyn_cast<memref::DeallocOp>(op)) {
+        deviceFree(b, loc, d.getMemref());
+      } else {
+        auto c = cast<memref::CopyOp>(op);
+        auto st = cast<MemRefType>(c.getSource().getType());
+        auto dt = cast<MemRefType>(c.getTarget().getType());
+        if (!isContiguous(st) || !isContiguous(dt))
+          return c.emitError("lq-gpu-device-buffers: strided memref.copy "
+                             "(lq-expand-strided-copies runs first)");
+        deviceCopy(b, loc, c.getTarget(), c.getSource());
+      }
+      op->erase();
+    }
+
+    // Runtime kernels run on the default stream: wait for them.
+    f.walk([&](func::CallOp call) {
+      if (!call.getCallee().starts_with("lq_rt_cuda_"))
+        return;
+      OpBuilder b(call->getContext());
+      b.setInsertionPointAfter(call);
+      Value null = LLVM::ZeroOp::create(b, call.getLoc(),
+                                        LLVM::LLVMPointerType::get(b.getContext()));
+      LLVM::CallOp::create(b, call.getLoc(), streamSync, ValueRange{null});
+    });
+
+    // Returns: results back to the host (public functions), then free the
+    // function-scoped device buffers.
+    SmallVector<func::ReturnOp> returns;
+    f.walk([&](func::ReturnOp r) { returns.push_back(r); });
+    for (func::ReturnOp r : returns) {
+      OpBuilder b(r);
+      Location loc = r.getLoc();
+      if (f.isPublic()) {
+        llvm::SmallDenseMap<Value, Value> copied;
+        for (OpOperand &o : r->getOpOperands()) {
+          auto t = dyn_cast<MemRefType>(o.get().getType());
+          if (!t)
+            continue;
+          Value &h = copied[o.get()];
+          if (!h) {
+            if (!isContiguous(t))
+              return r.emitError("lq-gpu-device-buffers: result ")
+                     << o.getOperandNumber() << " of type " << t
+                     << " is not contiguous";
+            MemRefType ht = MemRefType::get(t.getShape(), t.getElementType());
+            h = memref::AllocOp::create(b, loc, ht,
+                                        dynamicSizes(b, loc, o.get()));
+            deviceCopy(b, loc, h, o.get());
+            // Results are owned by the function (the deallocation pipeline
+            // clones anything else), so the device buffer is freed here.
+            deviceFree(b, loc, o.get());
+            if (ht != t)
+              h = memref::CastOp::create(b, loc, t, h);
+          }
+          o.set(h);
+        }
+      }
+      for (Value d : scoped)
+        deviceFree(b, loc, d);
+    }
+    return success();
+  }
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+    auto ptrTy = LLVM::LLVMPointerType::get(&getContext());
+    auto streamSync =
+        module.lookupSymbol<LLVM::LLVMFuncOp>("mgpuStreamSynchronize");
+    if (!streamSync)
+      streamSync = LLVM::LLVMFuncOp::create(
+          mb, module.getLoc(), "mgpuStreamSynchronize",
+          LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(&getContext()),
+                                      {ptrTy}));
+    for (auto f : llvm::to_vector(module.getOps<func::FuncOp>())) {
+      if (f.isExternal())
+        continue;
+      if (failed(runOnFunction(f, streamSync)))
+        return signalPassFailure();
+    }
+    // Nothing on the host may touch a buffer any more.
+    bool failed = false;
+    module.walk([&](Operation *op) {
+      if (op->getParentOfType<gpu::LaunchOp>() ||
+          op->getParentOfType<gpu::GPUModuleOp>())
+        return;
+      if (isa<memref::LoadOp, memref::StoreOp, memref::CopyOp, memref::AllocaOp,
+              affine::AffineLoadOp, affine::AffineStoreOp, linalg::LinalgOp>(
+              op)) {
+        op->emitError("lq-gpu-device-buffers: host code would access device "
+                      "memory here ('")
+            << op->getName() << "' outside gpu.launch)";
+        failed = true;
+      }
+      if (auto call = dyn_cast<func::CallOp>(op)) {
+        auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+        if (callee && callee.isExternal() &&
+            !call.getCallee().starts_with("lq_rt_cuda_") &&
+            llvm::any_of(call.getOperandTypes(),
+                         [](Type t) { return isa<MemRefType>(t); })) {
+          call.emitError("lq-gpu-device-buffers: '")
+              << call.getCallee()
+              << "' is a host function but its buffers are on the device";
+          failed = true;
+        }
+      }
+    });
+    if (failed)
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Pipeline
+//===----------------------------------------------------------------------===//
+
+std::string lq::cudaToolkitPath(StringRef given) {
+  if (!given.empty())
+    return given.str();
+  for (const char *var : {"CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"})
+    if (const char *v = std::getenv(var); v && *v)
+      return v;
+  return "/usr/local/cuda";
+}
+
+std::string lq::cudaDefaultFeatures(StringRef chip) {
+  const Chip *c = findChip(chip);
+  return "+ptx" + std::to_string(c ? c->minPtx : 80);
+}
+
+void lq::buildLowerToCudaPipeline(OpPassManager &pm,
+                                  const LowerToCudaOptions &options) {
+  std::string features = options.features.empty()
+                             ? cudaDefaultFeatures(options.chip)
+                             : std::string(options.features);
+  {
+    CheckCudaTargetPassOptions check;
+    check.chip = options.chip;
+    check.features = options.features;
+    pm.addPass(lq::createCheckCudaTargetPass(check));
+  }
+  if (options.runtimeKernels) {
+    ConvertLQToRuntimePassOptions rt;
+    rt.prefix = "lq_rt_cuda_";
+    pm.addPass(lq::createConvertLQToRuntimePass(rt));
+  }
+  pm.addPass(lq::createConvertLQToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::BufferDeallocationPipelineOptions dealloc;
+  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // Loops, shaped for the GPU, then kernels.
+  pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+  pm.addPass(createCanonicalizerPass());
+  {
+    GpuParallelizeLoopsPassOptions par;
+    par.blockSize = options.blockSize;
+    pm.addNestedPass<func::FuncOp>(lq::createGpuParallelizeLoopsPass(par));
+  }
+  pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
+  pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
+  pm.addPass(lq::createGpuDeviceBuffersPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createGpuKernelOutliningPass());
+
+  // Device code: NVVM, then a binary.
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.chip;
+  target.features = features;
+  target.optLevel = options.optLevel;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  pm.addPass(createSCFToControlFlowPass());
+  OpPassManager &dev = pm.nest<gpu::GPUModuleOp>();
+  dev.addPass(createConvertGpuOpsToNVVMOps());
+  dev.addPass(createCanonicalizerPass());
+  dev.addPass(createReconcileUnrealizedCastsPass());
+
+  // Host code.
+  if (options.cWrappers)
+    pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = options.format;
+  // Explicit, so libdevice (expf, rsqrtf, erff: __nv_* calls) is linked even
+  // when the environment names no toolkit; without it the PTX would call
+  // undefined functions.
+  binary.toolkitPath = cudaToolkitPath(options.toolkit);
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+  pm.addPass(lq::createVerifyLoweredPass());
+}
+
+void lq::registerLowerToCuda() {
+  ::mlir::registerPass([] { return lq::createCheckCudaTargetPass(); });
+  ::mlir::registerPass([] { return lq::createGpuParallelizeLoopsPass(); });
+  ::mlir::registerPass([] { return lq::createGpuDeviceBuffersPass(); });
+  PassPipelineRegistration<LowerToCudaOptions>(
+      "lower-to-cuda",
+      "Lower lq IR on tensors to host LLVM dialect and gpu.binary device code "
+      "for an NVIDIA GPU",
+      buildLowerToCudaPipeline);
+}
