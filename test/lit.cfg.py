@@ -30,6 +30,13 @@ if os.path.exists(os.path.join(config.lq_tools_dir, "lq_rt_cuda_tests")):
     config.available_features.add("lq-rt-cuda")
     llvm_config.add_tool_substitutions(["lq_rt_cuda_tests"], tool_dirs)
 
+# --lower-to-cuda's default output (a fatbin) runs the CUDA toolkit's ptxas
+# and fatbinary; PTX-only tests (cubin-format=isa) need neither.
+_cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+if os.path.exists(os.path.join(_cuda, "bin", "ptxas")) and os.path.exists(
+        os.path.join(_cuda, "bin", "fatbinary")):
+    config.available_features.add("ptxas")
+
 # Running lowered IR (test/Integration/CPU): mlir-runner and its support libs.
 llvm_lib_dir = os.path.join(os.path.dirname(config.llvm_tools_dir), "lib")
 config.substitutions.append(

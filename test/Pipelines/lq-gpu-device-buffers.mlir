@@ -1,0 +1,51 @@
+// RUN: quant-opt %s --lq-gpu-device-buffers -split-input-file -verify-diagnostics | FileCheck %s
+
+// Public function: the argument is copied to a device buffer, the launch
+// reads that copy, the result goes back to a fresh host buffer; every device
+// buffer is freed before the return.
+// CHECK-LABEL: func.func @copy_in_out
+// CHECK-SAME: (%[[ARG:.+]]: memref<4xf32>)
+// CHECK: %[[T0:.+]] = gpu.wait async
+// CHECK: %[[IN:.+]], %{{.+}} = gpu.alloc async [%[[T0]]] () : memref<4xf32>
+// CHECK: gpu.memcpy async [%{{.+}}] %[[IN]], %[[ARG]]
+// CHECK: %[[OUT:.+]], %{{.+}} = gpu.alloc async
+// CHECK: gpu.launch
+// CHECK: memref.load %[[IN]]
+// CHECK: memref.store %{{.+}}, %[[OUT]]
+// CHECK: %[[HOST:.+]] = memref.alloc() : memref<4xf32>
+// CHECK: gpu.memcpy async [%{{.+}}] %[[HOST]], %[[OUT]]
+// CHECK: gpu.dealloc async [%{{.+}}] %[[OUT]]
+// CHECK: gpu.dealloc async [%{{.+}}] %[[IN]]
+// CHECK: return %[[HOST]]
+func.func @copy_in_out(%x: memref<4xf32>) -> memref<4xf32> {
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %y = memref.alloc() : memref<4xf32>
+  gpu.launch blocks(%b0, %b1, %b2) in (%g0 = %c1, %g1 = %c1, %g2 = %c1) threads(%t0, %t1, %t2) in (%s0 = %c4, %s1 = %c1, %s2 = %c1) {
+    %v = memref.load %x[%t0] : memref<4xf32>
+    %w = arith.addf %v, %v : f32
+    memref.store %w, %y[%t0] : memref<4xf32>
+    gpu.terminator
+  }
+  return %y : memref<4xf32>
+}
+
+// -----
+
+// Host code reading a buffer cannot run once buffers live on the device.
+func.func @host_load(%x: memref<4xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  // expected-error @+1 {{lq-gpu-device-buffers: host code would access device memory here ('memref.load' outside gpu.launch)}}
+  %v = memref.load %x[%c0] : memref<4xf32>
+  return %v : f32
+}
+
+// -----
+
+// A CPU kernel cannot take device buffers.
+func.func private @lq_rt_linear_f32(memref<2x2xf32>)
+func.func @cpu_kernel(%x: memref<2x2xf32>) {
+  // expected-error @+1 {{lq-gpu-device-buffers: 'lq_rt_linear_f32' is a host function but its buffers are on the device}}
+  func.call @lq_rt_linear_f32(%x) : (memref<2x2xf32>) -> ()
+  return
+}
