@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# bench/gpu-e2e.sh: pd-llama-6m compiled with `quant-compile --target=cuda`
+# (--lower-to-cuda + liblq_rt_cuda) run on a GPU with quant-run, its logits
+# compared with the CPU build of the same recipe and with PyTorch's.
+#
+# Two steps, because the GPU machine has no MLIR:
+#   1. on the build machine:  bench/gpu-e2e.sh --prepare DIR [BUILD]
+#      compiles float and w4a16-rtn for cuda (chip $LQ_CUDA_CHIP, default
+#      sm_90a) and for the CPU, runs the CPU models here, and puts in DIR:
+#      pd-{float,w4a16-rtn}-cuda.so, cpu-{float,w4a16-rtn}.npy, the token ids,
+#      PyTorch's logits, quant-run, liblq_rt.so, liblq_rt_cuda.so and
+#      libsentencepiece.so.0 (quant-run needs it). BUILD must have been
+#      configured with CUDA (liblq_rt_cuda.so in BUILD/lib).
+#   2. on the GPU machine:    bench/gpu-e2e.sh DIR
+#      runs each cuda model (LD_LIBRARY_PATH=DIR; cudart and cuBLASLt come
+#      from the machine's CUDA 13 toolkit), prints per model the relative
+#      error ||gpu - cpu|| / ||cpu|| over all logits, the max abs error, the
+#      top-1 agreement with the CPU and the rel. error vs PyTorch, and a
+#      PASS/FAIL line (float: rel err vs CPU <= 1e-4; w4a16: <= 1e-3).
+#      Also writes $OUT/gpu-e2e.md when OUT is set.
+# Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+recipes=(float w4a16-rtn)
+
+if [ "${1:-}" = "--prepare" ]; then
+  dir=${2:?usage: bench/gpu-e2e.sh --prepare DIR [BUILD]}
+  build=${3:-$root/build}
+  chip=${LQ_CUDA_CHIP:-sm_90a}
+  model=$root/models/pd-llama-6m
+  [ -f "$build/lib/liblq_rt_cuda.so" ] || {
+    echo "gpu-e2e: $build/lib/liblq_rt_cuda.so missing (configure with -DLQ_RT_ENABLE_CUDA=ON)" >&2
+    exit 3
+  }
+  mkdir -p "$dir" || exit 3
+  seq=$(/usr/bin/python3 -c "import numpy as np; print(np.load('$model/ref_input_ids.npy').shape[1])") || exit 3
+  for r in "${recipes[@]}"; do
+    echo "== compile $r (cuda $chip, cpu), seq=$seq"
+    "$build/bin/quant-compile" -q "$model/model.onnx" --dim batch=1 --dim seq="$seq" \
+      --recipe "$r" --target=cuda --cuda-chip="$chip" -o "$dir/pd-$r-cuda.so" || exit 3
+    "$build/bin/quant-compile" -q "$model/model.onnx" --dim batch=1 --dim seq="$seq" \
+      --recipe "$r" -o "$dir/pd-$r-cpu.so" || exit 3
+    "$build/bin/quant-run" "$dir/pd-$r-cpu.so" --tokens-file "$model/ref_input_ids.npy" \
+      --dump-logits "$dir/cpu-$r.npy" >/dev/null || exit 3
+    rm -f "$dir/pd-$r-cpu.so" "$dir/pd-$r-cpu.h" "$dir/pd-$r-cuda.h"
+  done
+  cp "$model/ref_input_ids.npy" "$dir/ids.npy"
+  cp "$model/ref_logits.npy" "$dir/torch.npy"
+  cp "$build/bin/quant-run" "$build/lib/liblq_rt.so" "$build/lib/liblq_rt_cuda.so" "$dir/"
+  sp=$(ldd "$build/bin/quant-run" | awk '/libsentencepiece/ {print $3}')
+  [ -n "$sp" ] && cp -L "$sp" "$dir/"
+  du -sh "$dir"
+  echo "gpu-e2e: prepared $dir; on the GPU machine: bench/gpu-e2e.sh $dir"
+  exit 0
+fi
+
+dir=${1:?usage: bench/gpu-e2e.sh DIR  (or --prepare DIR [BUILD])}
+dir=$(cd "$dir" && pwd) || exit 3
+export LD_LIBRARY_PATH="$dir:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
+  echo "gpu-e2e: no GPU (nvidia-smi)" >&2
+  exit 2
+fi
+nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
+if ldd "$dir/liblq_rt_cuda.so" | grep -q 'not found'; then
+  ldd "$dir/liblq_rt_cuda.so" | grep 'not found' >&2
+  echo "gpu-e2e: liblq_rt_cuda.so cannot load here" >&2
+  exit 3
+fi
+py=/usr/bin/python3
+$py -c "import numpy" 2>/dev/null || py=python3
+
+rc=0
+report="| model | rel err vs CPU | max abs err | top-1 vs CPU | rel err vs PyTorch | GPU run (s) | result |
+|---|---|---|---|---|---|---|"
+for r in "${recipes[@]}"; do
+  so=$dir/pd-$r-cuda.so
+  [ -f "$so" ] || { echo "gpu-e2e: $so missing" >&2; rc=3; continue; }
+  echo "== $r"
+  t0=$(date +%s.%N)
+  if ! "$dir/quant-run" "$so" --tokens-file "$dir/ids.npy" --dump-logits "$dir/gpu-$r.npy" --json \
+      >"$dir/run-$r.json" 2>"$dir/run-$r.err"; then
+    cat "$dir/run-$r.err" >&2
+    report+="
+| pd-$r-cuda | - | - | - | - | - | FAIL (run) |"
+    rc=1
+    continue
+  fi
+  t1=$(date +%s.%N)
+  cat "$dir/run-$r.err" >&2
+  line=$($py - "$dir" "$r" "$t0" "$t1" <<'EOF'
+import sys
+import numpy as np
+d, r = sys.argv[1], sys.argv[2]
+secs = float(sys.argv[4]) - float(sys.argv[3])
+gpu = np.load(f"{d}/gpu-{r}.npy").astype(np.float64)
+cpu = np.load(f"{d}/cpu-{r}.npy").astype(np.float64)
+torch = np.load(f"{d}/torch.npy").astype(np.float64)
+rel = np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu)
+mx = np.abs(gpu - cpu).max()
+top1 = (gpu.argmax(-1) == cpu.argmax(-1)).mean()
+relt = np.linalg.norm(gpu - torch) / np.linalg.norm(torch)
+limit = 1e-4 if r == "float" else 1e-3
+ok = np.isfinite(gpu).all() and rel <= limit
+print(f"| pd-{r}-cuda | {rel:.3g} | {mx:.3g} | {top1:.4f} | {relt:.3g} | {secs:.2f} | "
+      f"{'PASS' if ok else 'FAIL'} (limit {limit:g}) |")
+EOF
+)
+  echo "$line"
+  report+="
+$line"
+  case "$line" in *FAIL*) rc=1 ;; esac
+done
+echo
+echo "$report"
+if [ -n "${OUT:-}" ]; then
+  {
+    echo "# pd-llama-6m on the GPU (quant-compile --target=cuda) vs the CPU build"
+    echo
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+    echo
+    echo "$report"
+  } >"$OUT/gpu-e2e.md"
+fi
+exit $rc
