@@ -9,9 +9,12 @@
 // events (warm-up, median of many batches, inputs rotated over buffers much
 // larger than L2 so the cache does not hide DRAM traffic):
 //   - the device-to-device copy bandwidth (bytes read + written),
-//   - the W4A16 GEMV (batch 1) at 4096x4096, 4096x14336, 14336x4096 as a
-//     share of that bandwidth counted on weight bytes (codes + scales), next
-//     to cuBLASLt's f16 GEMV on the same shapes (4x the bytes),
+//   - the W4A16 GEMV (batch 1, 4 and 8) at 4096x4096, 4096x14336,
+//     14336x4096 as a share of that bandwidth counted on weight bytes (codes +
+//     scales), timed with host launches and with CUDA-graph replays, the
+//     first (one-row-per-warp) kernel next to the automatic choice, a sweep
+//     over the int4 kernels' shapes, and cuBLASLt's f16 GEMV on the same
+//     shapes (4x the bytes),
 //   - the W4A16 tensor-core GEMM, W8A8 and FP8 GEMMs at 4096^3 as a share of
 //     the tensor-core rate cuBLASLt reaches at f16 / int8 / fp8 here.
 // Prints one markdown table and writes it to $OUT/gpu-check.md if OUT is set.
@@ -61,9 +64,11 @@
   } while (0)
 
 // Benchmark hook of qgemv.cu (not in <lq_rt/cuda.h>): which int4 GEMV kernel
-// lq_cuda_qgemv_nt runs. R = 0: automatic; R < 0: the one-row-per-warp
-// kernel; else R rows per warp, U chunks per round, KS warps along K.
-extern "C" void lq_cuda_bench_qgemv_config(int R, int U, int KS);
+// lq_cuda_qgemv_nt runs. kernel 0: automatic; 1: one row per warp (the first
+// version); 2: R rows per warp (CUDA cores); 3 / 4: tensor cores (mma.sync)
+// with R 16-row tiles per warp, RAW / EXACT dequantization; U loads per
+// round, KS warps along K (qgemv.cu's I4Config says which exist).
+extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
 
 namespace {
 
@@ -168,27 +173,38 @@ void runChecks(int cc) {
        F16, QKernel::Gemv, 5e-3},
       {"M=8 200x4096 g128 sym", 8, 200, 4096, LQ_FORMAT_INT, 4, 128, false,
        F16, F32, QKernel::Gemv, 5e-3},
+      {"M=1 250x1408 g128 asym", 1, 250, 1408, LQ_FORMAT_INT, 4, 128, true,
+       F16, F16, QKernel::Gemv, 5e-3},
+      {"M=7 47x2304 g256 asym", 7, 47, 2304, LQ_FORMAT_INT, 4, 256, true, F16,
+       F32, QKernel::Gemv, 5e-3},
+      {"M=4 100x1024 per-row sym", 4, 100, 1024, LQ_FORMAT_INT, 4, 0, false,
+       F16, F16, QKernel::Gemv, 5e-3},
+      {"M=1 300x512 g128 sym", 1, 300, 512, LQ_FORMAT_INT, 4, 128, false, F16,
+       F32, QKernel::Gemv, 5e-3},
   };
-  const int cfgs[][3] = {{0, 0, 0}, {-1, 0, 0}, {1, 4, 1}, {1, 8, 1},
-                         {2, 2, 1}, {2, 4, 1}, {4, 2, 1}, {4, 4, 1},
-                         {2, 2, 2}, {2, 4, 2}, {4, 2, 2}, {1, 4, 4},
-                         {2, 2, 4}, {4, 2, 4}, {2, 2, 8}, {4, 4, 2}};
+  const int cfgs[][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 2, 2, 1},
+                         {2, 2, 2, 2}, {2, 2, 2, 8}, {2, 4, 2, 1},
+                         {2, 4, 2, 4}, {3, 1, 2, 1}, {3, 1, 2, 4},
+                         {3, 1, 2, 8}, {4, 1, 2, 1}, {4, 1, 2, 8}};
   for (auto &cf : cfgs) {
-    // R = 1, 8 and 4, 4 exist for batch 1 only.
-    const bool batch1Only = (cf[0] == 1 && cf[1] == 8) ||
-                            (cf[0] == 4 && cf[1] == 4);
-    lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2]);
+    // R = 4 (CUDA cores) exists for batch 1 only; the tensor-core kernels
+    // need groups of whole 128-code blocks.
+    const bool batch1Only = cf[0] == 2 && cf[1] == 4;
+    const bool mma = cf[0] >= 3;
+    lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
     for (const Q &q : i4) {
-      if (batch1Only && q.M > 1)
+      const int64_t g = q.g <= 0 ? q.K : q.g;
+      if ((batch1Only && q.M > 1) || (mma && g % 128 != 0))
         continue;
-      check(fmt("gemv int4 R=%d U=%d KS=%d %s", cf[0], cf[1], cf[2], q.name),
+      check(fmt("gemv int4 k%d R=%d U=%d KS=%d %s", cf[0], cf[1], cf[2],
+                cf[3], q.name),
             q.tol, [&](std::string *e) {
               return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits,
                                        q.g, q.asym, q.a, q.c, q.k, e);
             });
     }
   }
-  lq_cuda_bench_qgemv_config(0, 0, 0);
+  lq_cuda_bench_qgemv_config(0, 0, 0, 0);
   check("w8a8 per-token/channel f32 128x256x512", 1e-5, [](std::string *e) {
     return lqref::checkLowpGemm(7, false, 128, 256, 512, true, true,
                                 LQ_DTYPE_F32, e);
@@ -476,24 +492,26 @@ void runTimings(const lq_cuda_device_info_t &info) {
     auto pct = [&](double t) { return 100 * wBytes / (t * 1e-6) / 1e9 / copyBW; };
     // Old kernel (one row per warp) and the automatic choice, both timed
     // with host launches (as before) and with graph replays.
-    lq_cuda_bench_qgemv_config(-1, 0, 0);
+    lq_cuda_bench_qgemv_config(1, 0, 0, 0);
     const double oldUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
     const double oldGUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
-    lq_cuda_bench_qgemv_config(0, 0, 0);
+    lq_cuda_bench_qgemv_config(0, 0, 0, 0);
     const double us = timeUs(qgemv(1), 20, 30, 4 * nbuf);
     const double gUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     const double bw = wBytes / (us * 1e-6) / 1e9;
     // Every kernel shape at batch 1 (graph replays), for the notes.
-    const int sweep[][3] = {{1, 4, 1}, {1, 8, 1}, {2, 2, 1}, {2, 4, 1},
-                            {4, 2, 1}, {4, 4, 1}, {1, 4, 2}, {2, 2, 2},
-                            {2, 4, 2}, {4, 2, 2}, {4, 4, 2}, {1, 4, 4},
-                            {2, 2, 4}, {4, 2, 4}, {2, 2, 8}};
+    const int sweep[][4] = {{2, 2, 2, 1}, {2, 2, 2, 2}, {2, 4, 2, 2},
+                            {3, 1, 2, 2}, {3, 1, 2, 4}, {3, 1, 2, 8},
+                            {4, 1, 2, 2}, {4, 1, 2, 8}};
     for (auto &cf : sweep) {
-      lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2]);
+      lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
       const double t = timeGraphUs(qgemv(1), 20, 4 * nbuf);
-      std::printf("sweep N=%lld K=%lld M=1 R=%d U=%d KS=%d: %.2f us graph "
-                  "(%.0f%% of copy)\n",
-                  (long long)N, (long long)K, cf[0], cf[1], cf[2], t, pct(t));
+      const bool batch1Only = cf[0] == 2 && cf[1] == 4;
+      const double t8 = batch1Only ? 0.0 : timeGraphUs(qgemv(8), 20, 4 * nbuf);
+      std::printf("sweep N=%lld K=%lld kernel %d R=%d U=%d KS=%d: M=1 %.2f us "
+                  "graph (%.0f%% of copy), M=8 %.2f us (%.0f%%)\n",
+                  (long long)N, (long long)K, cf[0], cf[1], cf[2], cf[3], t,
+                  pct(t), t8, pct(t8));
     }
     std::printf("sweep N=%lld K=%lld M=1 old: %.2f us graph (%.0f%%), %.2f us "
                 "launched (%.0f%%); auto: %.2f graph (%.0f%%), %.2f launched "
@@ -503,9 +521,9 @@ void runTimings(const lq_cuda_device_info_t &info) {
     // Batches 4 and 8 (same weight bytes; graph replays).
     double bt[2][2];
     for (int j = 0; j < 2; ++j) {
-      lq_cuda_bench_qgemv_config(-1, 0, 0);
+      lq_cuda_bench_qgemv_config(1, 0, 0, 0);
       bt[j][0] = timeGraphUs(qgemv(4 << j), 20, 4 * nbuf);
-      lq_cuda_bench_qgemv_config(0, 0, 0);
+      lq_cuda_bench_qgemv_config(0, 0, 0, 0);
       bt[j][1] = timeGraphUs(qgemv(4 << j), 20, 4 * nbuf);
     }
     fflush(stdout);

@@ -6,11 +6,16 @@
 // layout (int4 / int8 / NF4 codes, f32 scales per group, optional biases).
 //
 // Decode is memory bound: the weight bytes are read once and nothing else of
-// size matters, so the floor is bytes(codes + scales) / DRAM bandwidth. One
-// warp owns one output row n; each lane streams 16-byte chunks of the row
-// (coalesced: a warp reads 512 contiguous bytes per step, four steps in
-// flight), dequantizes in registers and multiplies with the activations,
-// which stay in L1/L2 (they are M*K*2 bytes, shared by all rows).
+// size matters, so the floor is bytes(codes + scales) / DRAM bandwidth. Three
+// kernels with f16 activations (i4Config picks; gpu_check times them all):
+//  - qgemvFast (int8, NF4): one warp owns one output row n; each lane
+//    streams 16-byte chunks of the row (coalesced: a warp reads 512
+//    contiguous bytes per step, four steps in flight), dequantizes in
+//    registers and multiplies with the activations, which stay in L1/L2
+//    (they are M*K*2 bytes, shared by all rows);
+//  - qgemvI4 (int4, batch 1): the same with R rows per warp sharing each
+//    activation load and a cheaper dequantization;
+//  - qgemvMma (int4, batch 2..8): tensor cores, the batch as the mma's N.
 //
 // Dequantization with f16 activations uses the "magic number" conversion
 // (as in e.g. Kim et al., "Who Says Elephants Can't Run", 2022, and FasterTransformer):
@@ -454,18 +459,307 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-/// The int4 kernel's shape: R rows per warp, U chunk positions per round,
-/// KS warps along K. R == 0: chosen by i4Config; R < 0: the one-row kernel
-/// (qgemvFast) instead. Set by lq_cuda_bench_qgemv_config (gpu_check only).
-struct I4Config {
-  int R, U, KS;
-};
-I4Config gI4Config = {0, 0, 0};
+//===----------------------------------------------------------------------===//
+// int4 kernel on the tensor cores: mma.sync m16n8k16, the batch as N = 8.
+//===----------------------------------------------------------------------===//
+//
+// The CUDA-core kernel above spends ~70 issued instructions per lane on each
+// 32 weights (dequantization ~36, half2 products 16, activation loads and
+// permutes), which at batch 1 is as much issue time as the DRAM time of the
+// weights: measured 36-54% of the copy bandwidth. Here one warp computes a
+// 16-row tile with mma.sync.m16n8k16 (f16 in, f32 accumulate): the weights
+// are the A operand (16 rows x 16 k), the activations the B operand (16 k x 8
+// columns = the batch, M <= 8; columns past M are zero), so one HMMA replaces
+// 16 HFMA2 per lane and batches up to 8 cost the same as batch 1.
+//
+// The k order inside an mma is free as long as A and B agree, so lane
+// (g = lane / 4, t = lane % 4) loads chunk t (32 codes) of each 128-code
+// block ("kblock") of rows g and g + 8, and its fragments take the codes in
+// the interleaved pairs of i4Dequant, (e0, e4), (e1, e5), ...: eight mmas
+// cover one kblock, whose 128 codes share one scale group (the group must be
+// a multiple of 128 elements). A fragment a0 (row g, k slot 2t) is a low-nibble
+// pair, a2 (row g, slot 2t + 8) the high-nibble pair of the same word; B holds
+// the activations permuted into the same pairs.
+//
+// RAW (the default): the A operand is the magic-number half itself,
+// 1024 + (e + 8) for a low nibble and 1024 + 16 (e + 8) for a high one (one
+// LOP3 per pair, no subtraction), the high pairs' activations are scaled by
+// 1/16 (exact), and the offsets are removed after the f32 accumulation:
+//   sum_k e_k x_k = D - Dc,  Dc = sum_k h0_k x_k,
+// h0 = 1032 (low) and 1152 (high) being the halves of code 0, i.e. the
+// xor masks themselves; Dc is one more mma chain with those constants as A,
+// shared by all tiles of the warp. The products are exact in f32 (11 x 11 bit
+// mantissas) and |D| <~ 1300 sum|x|, so the f32 cancellation costs ~1e-6
+// relative. EXACT: A is the exact code (LOP3 + HADD2/HFMA2 per pair) and B
+// the plain activations. Asymmetric codes add b * sum_k x_k, the sum being an
+// mma with A = 1 (16 on high pairs under RAW).
+//
+// Measured on an H200 (gpu_check, graph replays, group 128): RAW and EXACT
+// run alike; at batch 1 this kernel is slower than qgemvI4 (best 7.2 / 16.2
+// / 17.0 us against 5.9 / 13.4 / 14.0 us at 4096x4096, 4096x14336,
+// 14336x4096), at batch 8 it is 5-7x faster (7.7 / 18.0 / 18.8 us against
+// 38 / 123 / 135 us), so i4Config uses it from batch 2 on. Not measured yet,
+// suspected at batch 1: each load instruction touches 16 rows x 64 bytes
+// (one 128-code block per row) where qgemvI4 reads 512 contiguous bytes of
+// one row, and two chains of 8 dependent HMMAs per block at ~104 registers
+// (16 warps per SM). Staging 512-byte row spans through shared memory
+// (cp.async + ldmatrix, as Marlin does) is the next step.
 
-I4Config i4Config(int M, int64_t N, int64_t chunks) {
-  (void)N;
-  (void)chunks;
-  return I4Config{2, 2, 1}; // fastest at batch 1 on an H200 (gpu-check sweep)
+__device__ __forceinline__ void mma16816(float *d, uint32_t a0, uint32_t a1,
+                                         uint32_t a2, uint32_t a3, uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t h2bits(__half2 h) {
+  return *reinterpret_cast<uint32_t *>(&h);
+}
+
+template <int T, int U, bool RAW, bool ASYM>
+__global__ void __launch_bounds__(kWarps * 32)
+    qgemvMma(int M, int N, const __half *A, int64_t lda, const uint4 *codes,
+             int chunks, const float *scales, const float *biases,
+             int kbPerGroup, int kbShift, int G, int KS, void *C, bool cF16,
+             int64_t ldc) {
+  __shared__ float red[kWarps][4 * T][32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t = lane & 3;
+  const int ks = warp % KS, rg = warp / KS;
+  const int rowsPerBlock = (kWarps / KS) * 16 * T;
+  const int nBase = blockIdx.x * rowsPerBlock + rg * 16 * T;
+  const int kblocks = chunks >> 2;
+  constexpr uint32_t kLo = ASYM ? kI4U : kI4LoS, kHi = ASYM ? kI4U : kI4HiS;
+
+  // Fragment rows: i = 2 tt + h is row nBase + 16 tt + g + 8 h.
+  const uint4 *rowp[2 * T];
+  const float *srow[2 * T], *brow[2 * T];
+#pragma unroll
+  for (int i = 0; i < 2 * T; ++i) {
+    const int64_t n = min(nBase + 16 * (i / 2) + g + 8 * (i % 2), N - 1);
+    rowp[i] = codes + n * chunks + t;
+    srow[i] = scales + n * G;
+    brow[i] = ASYM ? biases + n * G : nullptr;
+  }
+  const bool hasX = g < M; // lane's B column = batch row g
+  const __half *xrow = A + (hasX ? g : 0) * lda + t * 32;
+
+  float acc[2 * T][2];
+#pragma unroll
+  for (int i = 0; i < 2 * T; ++i)
+    acc[i][0] = acc[i][1] = 0.f;
+
+  uint4 w[U][2 * T];
+  float sc[U][2 * T], bi[U][2 * T];
+  auto load = [&](int kb0) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int kb = kb0 + KS * u;
+      if (kb < kblocks) {
+        const int gi = kbShift >= 0 ? kb >> kbShift : kb / kbPerGroup;
+#pragma unroll
+        for (int i = 0; i < 2 * T; ++i) {
+          w[u][i] = __ldcs(rowp[i] + 4 * kb); // streamed once
+          sc[u][i] = __ldg(srow[i] + gi);
+          bi[u][i] = ASYM ? __ldg(brow[i] + gi) : 0.f;
+        }
+      }
+    }
+  };
+  load(ks);
+  for (int kb0 = ks; kb0 < kblocks; kb0 += KS * U) {
+    // Take this round's registers, then issue the next round's loads so
+    // they are in flight while this round computes.
+    uint4 cw[U][2 * T];
+    float csc[U][2 * T], cbi[U][2 * T];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int i = 0; i < 2 * T; ++i) {
+        cw[u][i] = w[u][i];
+        csc[u][i] = sc[u][i];
+        cbi[u][i] = bi[u][i];
+      }
+    if (kb0 + KS * U < kblocks)
+      load(kb0 + KS * U);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int kb = kb0 + KS * u;
+      if (kb >= kblocks)
+        break;
+      // B fragments: the lane's 32 activations in i4Dequant's pairs.
+      uint32_t xb[16];
+      if (hasX) {
+        const uint4 *xs = reinterpret_cast<const uint4 *>(xrow + kb * 128);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const uint4 xv = __ldg(xs + i);
+          xb[4 * i + 0] = __byte_perm(xv.x, xv.z, 0x5410);
+          xb[4 * i + 1] = __byte_perm(xv.x, xv.z, 0x7632);
+          xb[4 * i + 2] = __byte_perm(xv.y, xv.w, 0x5410);
+          xb[4 * i + 3] = __byte_perm(xv.y, xv.w, 0x7632);
+          if (RAW) {
+            xb[4 * i + 1] =
+                h2bits(__hmul2(bitsh2(xb[4 * i + 1]), bitsh2(kI4Sixteenth)));
+            xb[4 * i + 3] =
+                h2bits(__hmul2(bitsh2(xb[4 * i + 3]), bitsh2(kI4Sixteenth)));
+          }
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 16; ++i)
+          xb[i] = 0u;
+      }
+      // Offsets (RAW) and activation sums (ASYM), shared by the tiles.
+      float dc[4] = {0.f, 0.f, 0.f, 0.f}, dx[4] = {0.f, 0.f, 0.f, 0.f};
+      if (RAW) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          mma16816(dc, kLo, kLo, kHi, kHi, xb[2 * j], xb[2 * j + 1]);
+      }
+      if (ASYM) {
+        const uint32_t one = 0x3C003C00u, hiOne = RAW ? 0x4C004C00u : one;
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          mma16816(dx, one, one, hiOne, hiOne, xb[2 * j], xb[2 * j + 1]);
+      }
+#pragma unroll
+      for (int tt = 0; tt < T; ++tt) {
+        const uint4 &w0 = cw[u][2 * tt], &w1 = cw[u][2 * tt + 1];
+        const uint32_t r0[4] = {w0.x, w0.y, w0.z, w0.w};
+        const uint32_t r1[4] = {w1.x, w1.y, w1.z, w1.w};
+        float d[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+#pragma unroll
+          for (int s = 0; s < 2; ++s) { // word >> 0: (e0,e4),(e1,e5); >> 8
+            const uint32_t a = r0[i] >> (8 * s), b = r1[i] >> (8 * s);
+            uint32_t aLo = (a & 0x000F000Fu) ^ kLo, bLo = (b & 0x000F000Fu) ^ kLo;
+            uint32_t aHi = (a & 0x00F000F0u) ^ kHi, bHi = (b & 0x00F000F0u) ^ kHi;
+            if (!RAW) {
+              const __half2 offLo = bitsh2(ASYM ? kI4OffLoU : kI4OffLoS);
+              const __half2 offHi = bitsh2(ASYM ? kI4OffHiU : kI4OffHiS);
+              const __half2 six = bitsh2(kI4Sixteenth);
+              aLo = h2bits(__hadd2(bitsh2(aLo), offLo));
+              bLo = h2bits(__hadd2(bitsh2(bLo), offLo));
+              aHi = h2bits(__hfma2(bitsh2(aHi), six, offHi));
+              bHi = h2bits(__hfma2(bitsh2(bHi), six, offHi));
+            }
+            mma16816(d, aLo, bLo, aHi, bHi, xb[4 * i + 2 * s],
+                     xb[4 * i + 2 * s + 1]);
+          }
+        }
+        // d[0], d[1]: row g, batch 2t, 2t + 1; d[2], d[3]: row g + 8.
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            float v = d[2 * h + c] - dc[c];
+            acc[2 * tt + h][c] = fmaf(csc[u][2 * tt + h], v, acc[2 * tt + h][c]);
+            if (ASYM)
+              acc[2 * tt + h][c] =
+                  fmaf(cbi[u][2 * tt + h], dx[c], acc[2 * tt + h][c]);
+          }
+      }
+    }
+  }
+
+  // KS warps of a row group add up in shared memory; the first stores.
+  if (KS > 1) {
+    if (ks != 0) {
+#pragma unroll
+      for (int i = 0; i < 2 * T; ++i) {
+        red[warp][2 * i][lane] = acc[i][0];
+        red[warp][2 * i + 1][lane] = acc[i][1];
+      }
+    }
+    __syncthreads();
+    if (ks != 0)
+      return;
+    for (int k = 1; k < KS; ++k)
+#pragma unroll
+      for (int i = 0; i < 2 * T; ++i) {
+        acc[i][0] += red[warp + k][2 * i][lane];
+        acc[i][1] += red[warp + k][2 * i + 1][lane];
+      }
+  }
+#pragma unroll
+  for (int i = 0; i < 2 * T; ++i) {
+    const int n = nBase + 16 * (i / 2) + g + 8 * (i % 2);
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int m = 2 * t + c;
+      if (m < M && n < N)
+        store(C, m * ldc + n, acc[i][c], cF16);
+    }
+  }
+}
+
+template <int T, int U, bool RAW>
+void launchMmaTU(bool asym, int M, int64_t N, int KS, cudaStream_t st,
+                 const __half *A, int64_t lda, const uint4 *codes,
+                 int64_t chunks, const float *scales, const float *biases,
+                 int64_t cpg, int64_t G, void *C, bool cF16, int64_t ldc) {
+  const int64_t rowsPerBlock = (kWarps / KS) * 16 * T;
+  dim3 grid(unsigned((N + rowsPerBlock - 1) / rowsPerBlock));
+  const int64_t kbpg = cpg / 4;
+  const int shift = (kbpg & (kbpg - 1)) == 0 ? __builtin_ctzll(uint64_t(kbpg))
+                                             : -1;
+  if (asym)
+    qgemvMma<T, U, RAW, true><<<grid, dim3(kWarps * 32), 0, st>>>(
+        M, int(N), A, lda, codes, int(chunks), scales, biases, int(kbpg),
+        shift, int(G), KS, C, cF16, ldc);
+  else
+    qgemvMma<T, U, RAW, false><<<grid, dim3(kWarps * 32), 0, st>>>(
+        M, int(N), A, lda, codes, int(chunks), scales, biases, int(kbpg),
+        shift, int(G), KS, C, cF16, ldc);
+}
+
+/// Which int4 kernel and shape: kernel 0 = automatic (i4Config), 1 = the
+/// one-row-per-warp kernel (qgemvFast), 2 = qgemvI4 with R rows per warp,
+/// 3 / 4 = qgemvMma RAW / EXACT with R 16-row tiles per warp; U loads per
+/// round, KS warps along K. Only the shapes gpu_check's sweep found fastest
+/// (or next) are instantiated: qgemvI4 R = 2, U = 2 (and R = 4, U = 2 at
+/// batch 1), qgemvMma R = 1, U = 2. Set by lq_cuda_bench_qgemv_config (gpu_check).
+struct I4Config {
+  int kernel, R, U, KS;
+};
+I4Config gI4Config = {0, 0, 0, 0};
+
+int smCount() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) !=
+            cudaSuccess)
+      v = 132;
+    return v;
+  }();
+  return n;
+}
+
+/// The automatic choice, from gpu_check's sweep on an H200 (graph replays,
+/// N x K = 4096 x 4096, 4096 x 14336, 14336 x 4096, group 128):
+///  - batch 1: the CUDA-core kernel, R = 2, U = 2, KS = 1 (5.9 / 13.9 / 14.4
+///    us; the tensor-core kernel's best: 7.2 / 16.2 / 17.0 us);
+///  - batch 2..8 with groups of whole 128-code blocks: the tensor-core
+///    kernel, whose time hardly moves with the batch (M = 8: 7.7 / 18.0 /
+///    18.8 us, the CUDA-core kernel 38 / 123 / 159 us), with KS doubled
+///    until the grid has 12 warps per multiprocessor (KS = 8 for 4096 rows,
+///    2 for 14336: the fastest measured for each);
+///  - otherwise the CUDA-core kernel.
+I4Config i4Config(int M, int64_t N, int64_t chunks, int64_t cpg) {
+  if (M == 1 || cpg % 4 != 0)
+    return {2, 2, 2, 1};
+  const int64_t tiles = (N + 15) / 16, kblocks = chunks / 4;
+  int ks = 1;
+  while (ks < kWarps && tiles * ks < 12 * int64_t(smCount()) &&
+         2 * ks <= kblocks)
+    ks *= 2;
+  return {3, 1, 2, ks};
 }
 
 template <int MT, int R, int U>
@@ -488,6 +782,24 @@ void launchI4RU(bool asym, int64_t N, int KS, cudaStream_t st, int M,
 }
 
 /// False when the configuration has no instance (then nothing is launched).
+bool launchMma(I4Config cf, bool asym, int M, int64_t N, cudaStream_t st,
+               const __half *A, int64_t lda, const uint4 *codes,
+               int64_t chunks, const float *scales, const float *biases,
+               int64_t cpg, int64_t G, void *C, bool cF16, int64_t ldc) {
+  if (cpg % 4 != 0 || (cf.kernel != 3 && cf.kernel != 4))
+    return false;
+#define LQ_MMA(TT, UU, RAWV)                                                   \
+  if (cf.R == TT && cf.U == UU && (cf.kernel == 3) == RAWV) {                  \
+    launchMmaTU<TT, UU, RAWV>(asym, M, N, cf.KS, st, A, lda, codes, chunks,    \
+                              scales, biases, cpg, G, C, cF16, ldc);           \
+    return true;                                                               \
+  }
+  LQ_MMA(1, 2, true)
+  LQ_MMA(1, 2, false)
+#undef LQ_MMA
+  return false;
+}
+
 template <int MT>
 bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
               const __half *A, int64_t lda, const uint4 *codes,
@@ -499,13 +811,9 @@ bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
                            scales, biases, cpg, G, C, cF16, ldc);              \
     return true;                                                               \
   }
-  LQ_I4(1, 4)
   LQ_I4(2, 2)
-  LQ_I4(2, 4)
-  LQ_I4(4, 2)
-  if constexpr (MT == 1) { // bench-only shapes: batch 1 alone
-    LQ_I4(1, 8)
-    LQ_I4(4, 4)
+  if constexpr (MT == 1) { // the runner-up at batch 1 (gpu_check's sweep)
+    LQ_I4(4, 2)
   }
 #undef LQ_I4
   return false;
@@ -538,11 +846,12 @@ int weightKind(lq_format_t format, int bits) {
 using namespace lq::cuda;
 
 /// Benchmark hook (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
-/// picks the int4 GEMV kernel of later lq_cuda_qgemv_nt calls. R = 0: the
-/// automatic choice; R < 0: the one-row-per-warp kernel (qgemvFast); else R
-/// rows per warp, U chunk positions per round, KS warps along K.
-extern "C" void lq_cuda_bench_qgemv_config(int R, int U, int KS) {
-  gI4Config = {R, U, KS};
+/// picks the int4 GEMV kernel of later lq_cuda_qgemv_nt calls (I4Config in
+/// qgemv.cu: kernel 0 = automatic, 1 = one row per warp, 2 = R rows per warp,
+/// 3 / 4 = tensor cores with R 16-row tiles, RAW / EXACT dequantization).
+extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U,
+                                           int KS) {
+  gI4Config = {kernel, R, U, KS};
 }
 
 extern "C" lq_cuda_status_t
@@ -578,13 +887,16 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
     const auto *a = static_cast<const __half *>(A);
     const int64_t chunks = rowBytes / 16, cpg = g / elemsPerChunk;
     bool done = false;
-    if (kind == kInt4 && gI4Config.R >= 0 && N < (int64_t(1) << 31) &&
+    if (kind == kInt4 && gI4Config.kernel != 1 && N < (int64_t(1) << 31) &&
         N * G < (int64_t(1) << 31) && chunks < (int64_t(1) << 26)) {
       const I4Config cf =
-          gI4Config.R > 0 ? gI4Config : i4Config(m, N, chunks);
+          gI4Config.kernel != 0 ? gI4Config : i4Config(m, N, chunks, cpg);
       const bool asym = biases != nullptr;
       if (cf.KS == 1 || cf.KS == 2 || cf.KS == 4 || cf.KS == 8) {
-        if (m == 1)
+        if (cf.kernel >= 3)
+          done = launchMma(cf, asym, m, N, st, a, lda, cw, chunks, scales,
+                           biases, cpg, G, C, cF16, ldc);
+        else if (m == 1)
           done = launchI4<1>(cf, asym, N, st, m, a, lda, cw, chunks, scales,
                              biases, cpg, G, C, cF16, ldc);
         else if (m == 2)
@@ -599,8 +911,9 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
       }
       if (!done)
         return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
-                    "lq_cuda_qgemv_nt: no int4 kernel for R=%d U=%d KS=%d",
-                    cf.R, cf.U, cf.KS);
+                    "lq_cuda_qgemv_nt: no int4 kernel %d with R=%d U=%d "
+                    "KS=%d for group %lld",
+                    cf.kernel, cf.R, cf.U, cf.KS, (long long)g);
     } else if (m == 1)
       launchFast<1>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
