@@ -156,7 +156,8 @@ def GPTQPass : Pass<"gptq", "func::FuncOp"> {
     update is applied lazily in blocks of `block` columns.
 
     The output projection (result returned by the function) is left for
-    `--quantize-weights` (int8 per channel by default), as in the recipes.
+    `--quantize-weights` (int8 per channel by default), as in the recipes;
+    `keep` leaves the matching linears in float, as `--quantize-weights` does.
     Produces the same IR as `--quantize-weights` (codes, scales, zero points,
     `lq.dequantize`).
   }];
@@ -176,6 +177,9 @@ def GPTQPass : Pass<"gptq", "func::FuncOp"> {
            "Emit a remark with each layer's time">,
     Option<"onlyIndex", "only-index", "int64_t", /*default=*/"-1",
            "Quantize only the i-th lq.linear (walk order)">,
+    ListOption<"keep", "keep", "std::string",
+               "Regexes of op names (ONNX node names) to leave in float, "
+               "as --quantize-weights' keep">,
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "Weights quantized">,
@@ -200,7 +204,8 @@ def AWQPass : Pass<"awq", "func::FuncOp"> {
     quantized with RTN, after (`clip`) a per-group search of the clipping
     ratio in [0.5, 1] under the same error. Linears not fed by a norm
     (o_proj, down_proj) get the clipping search only. The output projection
-    is left for `--quantize-weights`, as `--gptq` does.
+    is left for `--quantize-weights`, as `--gptq` does; `keep` leaves the
+    matching linears in float (their norm's scale search skips them too).
 
     ```mlir
     %n = lq.rms_norm %x, %g ...
@@ -227,6 +232,9 @@ def AWQPass : Pass<"awq", "func::FuncOp"> {
            "(the statistics are rescaled; e.g. to run --gptq next)">,
     Option<"verbose", "verbose", "bool", /*default=*/"false",
            "Emit a remark with each decision and its error vs RTN">,
+    ListOption<"keep", "keep", "std::string",
+               "Regexes of op names (ONNX node names) to leave in float, "
+               "as --quantize-weights' keep">,
   ];
   let statistics = [
     Statistic<"numScaled", "num-scaled", "Linears given activation-aware scales">,

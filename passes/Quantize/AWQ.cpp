@@ -150,6 +150,11 @@ struct AWQPass : lq::impl::AWQPassBase<AWQPass> {
       return signalPassFailure();
     }
 
+    FailureOr<std::vector<llvm::Regex>> keepRe =
+        lq::compileKeep(f, llvm::to_vector(keep));
+    if (failed(keepRe))
+      return signalPassFailure();
+
     // 1. The linears to quantize and their statistics.
     std::vector<Target> targets;
     llvm::DenseMap<Operation *, size_t> index;
@@ -158,6 +163,8 @@ struct AWQPass : lq::impl::AWQPassBase<AWQPass> {
     for (lq::LinearOp op : linears) {
       if (lq::feedsReturn(op.getResult()))
         continue; // the output projection: --quantize-weights' lm-head
+      if (lq::isKept(op, *keepRe))
+        continue; // left in float, as --quantize-weights' keep
       auto wTy = op.getWeight().getType();
       Attribute wAttr;
       SmallVector<float> w;

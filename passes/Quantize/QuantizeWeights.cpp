@@ -17,7 +17,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Matchers.h"
-#include "llvm/Support/Regex.h"
 
 namespace mlir::lq {
 #define GEN_PASS_DEF_QUANTIZEWEIGHTSPASS
@@ -27,21 +26,6 @@ namespace mlir::lq {
 using namespace mlir;
 
 namespace {
-
-/// The op's name as the importer recorded it (ONNX node name), or "".
-std::string nodeName(Operation *op) {
-  Location loc = op->getLoc();
-  while (true) {
-    if (auto n = dyn_cast<NameLoc>(loc))
-      return n.getName().str();
-    if (auto f = dyn_cast<FusedLoc>(loc)) {
-      for (Location l : f.getLocations())
-        if (auto n = dyn_cast<NameLoc>(l))
-          return n.getName().str();
-    }
-    return "";
-  }
-}
 
 struct QuantizeWeightsPass
     : lq::impl::QuantizeWeightsPassBase<QuantizeWeightsPass> {
@@ -58,22 +42,16 @@ struct QuantizeWeightsPass
                     << "'";
       return signalPassFailure();
     }
-    SmallVector<llvm::Regex> keepRe;
-    for (const std::string &k : keep) {
-      keepRe.emplace_back(k);
-      std::string err;
-      if (!keepRe.back().isValid(err)) {
-        f.emitError() << "bad 'keep' regex '" << k << "': " << err;
-        return signalPassFailure();
-      }
-    }
+    FailureOr<std::vector<llvm::Regex>> keepRe =
+        lq::compileKeep(f, llvm::to_vector(keep));
+    if (failed(keepRe))
+      return signalPassFailure();
     SmallVector<lq::LinearOp> linears;
     f.walk([&](lq::LinearOp op) { linears.push_back(op); });
     for (auto [index, op] : llvm::enumerate(linears)) {
       if (onlyIndex >= 0 && int64_t(index) != onlyIndex)
         continue;
-      std::string name = nodeName(op);
-      if (llvm::any_of(keepRe, [&](llvm::Regex &r) { return r.match(name); }))
+      if (lq::isKept(op, *keepRe))
         continue;
       auto wTy = op.getWeight().getType();
       SmallVector<float> w;

@@ -242,6 +242,36 @@ bool feedsReturn(Value v) {
   return false;
 }
 
+std::string opName(Operation *op) {
+  Location loc = op->getLoc();
+  if (auto n = dyn_cast<NameLoc>(loc))
+    return n.getName().str();
+  if (auto f = dyn_cast<FusedLoc>(loc))
+    for (Location l : f.getLocations())
+      if (auto n = dyn_cast<NameLoc>(l))
+        return n.getName().str();
+  return "";
+}
+
+FailureOr<std::vector<llvm::Regex>> compileKeep(Operation *anchor,
+                                                ArrayRef<std::string> keep) {
+  std::vector<llvm::Regex> out;
+  for (const std::string &k : keep) {
+    out.emplace_back(k);
+    std::string err;
+    if (!out.back().isValid(err))
+      return anchor->emitError() << "bad 'keep' regex '" << k << "': " << err;
+  }
+  return out;
+}
+
+bool isKept(Operation *op, ArrayRef<llvm::Regex> keep) {
+  if (keep.empty())
+    return false;
+  std::string name = opName(op);
+  return llvm::any_of(keep, [&](const llvm::Regex &r) { return r.match(name); });
+}
+
 bool collectLinearUsers(Value v, SmallVectorImpl<LinearOp> &out) {
   for (OpOperand &use : v.getUses()) {
     Operation *user = use.getOwner();

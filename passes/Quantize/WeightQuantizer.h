@@ -14,8 +14,10 @@
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/Support/Regex.h"
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace mlir::lq {
@@ -69,6 +71,18 @@ bool feedsReturn(Value v);
 /// false if anything else reads it. The linears of one norm output share
 /// their per-channel scales in SmoothQuant and AWQ.
 bool collectLinearUsers(Value v, SmallVectorImpl<LinearOp> &out);
+
+/// The op's name as the importer recorded it (the ONNX node name in its
+/// location), or "".
+std::string opName(Operation *op);
+
+/// Compiles the `keep` option of the weight-quantization passes (regexes of
+/// op names left in float); emits an error at `anchor` naming a bad one.
+FailureOr<std::vector<llvm::Regex>> compileKeep(Operation *anchor,
+                                                ArrayRef<std::string> keep);
+
+/// Whether `op`'s name matches one of `keep`.
+bool isKept(Operation *op, ArrayRef<llvm::Regex> keep);
 
 /// Builds the code/scale/zero-point constants and the lq.dequantize whose
 /// f32 result replaces the float weight.
