@@ -325,6 +325,11 @@ bool isContiguous(MemRefType t) {
          memref::isStaticShapeAndContiguousRowMajor(t);
 }
 
+/// Host reads of device buffers up to this size copy the buffer back.
+constexpr int64_t kMaxHostReadElements = 64;
+/// Marks the loads lq-gpu-device-buffers made from host copies.
+constexpr StringLiteral kHostAttr = "lq.host_read";
+
 struct GpuDeviceBuffersPass
     : lq::impl::GpuDeviceBuffersPassBase<GpuDeviceBuffersPass> {
   using Base::Base;
@@ -420,6 +425,30 @@ struct GpuDeviceBuffersPass
       op->erase();
     }
 
+    // Scalars the host itself reads (a KV cache's position passed to
+    // lq_rt_cuda_attention_at_f32): the small buffer is copied back to a
+    // host buffer and read there.
+    SmallVector<memref::LoadOp> hostLoads;
+    f.walk([&](memref::LoadOp load) {
+      if (!load->getParentOfType<gpu::LaunchOp>())
+        hostLoads.push_back(load);
+    });
+    for (memref::LoadOp load : hostLoads) {
+      MemRefType t = load.getMemRefType();
+      if (!t.hasStaticShape() || !t.getLayout().isIdentity() ||
+          t.getNumElements() > kMaxHostReadElements)
+        continue; // reported below
+      OpBuilder b(load);
+      Location loc = load.getLoc();
+      Value host = memref::AllocOp::create(b, loc, t);
+      deviceCopy(b, loc, host, load.getMemref());
+      auto read = memref::LoadOp::create(b, loc, host, load.getIndices());
+      read->setAttr(kHostAttr, b.getUnitAttr());
+      memref::DeallocOp::create(b, loc, host);
+      load.getResult().replaceAllUsesWith(read.getResult());
+      load.erase();
+    }
+
     // Runtime kernels run on the default stream: wait for them.
     f.walk([&](func::CallOp call) {
       if (!call.getCallee().starts_with("lq_rt_cuda_"))
@@ -492,6 +521,10 @@ struct GpuDeviceBuffersPass
       if (op->getParentOfType<gpu::LaunchOp>() ||
           op->getParentOfType<gpu::GPUModuleOp>())
         return;
+      if (op->hasAttr(kHostAttr)) {
+        op->removeAttr(kHostAttr);
+        return;
+      }
       if (isa<memref::LoadOp, memref::StoreOp, memref::CopyOp, memref::AllocaOp,
               affine::AffineLoadOp, affine::AffineStoreOp, linalg::LinalgOp>(
               op)) {

@@ -88,7 +88,9 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
       entry and their results back to fresh host buffers (`memref.alloc`,
       freed by the caller as on the CPU) at every return;
     - after each call of a `lq_rt_cuda_` kernel (which launches on the
-      default stream) the default stream is synchronized.
+      default stream) the default stream is synchronized;
+    - a host `memref.load` of a small static buffer (up to 64 elements: a
+      KV cache's position) reads a host copy of it.
     What is copied per call: every argument, every constant (all weights),
     every result. A later step should keep constants resident (device
     globals loaded once) and let the caller pass device buffers.

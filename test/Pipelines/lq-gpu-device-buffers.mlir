@@ -32,11 +32,12 @@ func.func @copy_in_out(%x: memref<4xf32>) -> memref<4xf32> {
 
 // -----
 
-// Host code reading a buffer cannot run once buffers live on the device.
-func.func @host_load(%x: memref<4xf32>) -> f32 {
+// Host code reading a buffer (other than a small static one) cannot run once
+// buffers live on the device.
+func.func @host_load(%x: memref<?xf32>) -> f32 {
   %c0 = arith.constant 0 : index
   // expected-error @+1 {{lq-gpu-device-buffers: host code would access device memory here ('memref.load' outside gpu.launch)}}
-  %v = memref.load %x[%c0] : memref<4xf32>
+  %v = memref.load %x[%c0] : memref<?xf32>
   return %v : f32
 }
 
@@ -47,5 +48,24 @@ func.func private @lq_rt_linear_f32(memref<2x2xf32>)
 func.func @cpu_kernel(%x: memref<2x2xf32>) {
   // expected-error @+1 {{lq-gpu-device-buffers: 'lq_rt_linear_f32' is a host function but its buffers are on the device}}
   func.call @lq_rt_linear_f32(%x) : (memref<2x2xf32>) -> ()
+  return
+}
+
+// -----
+
+// A scalar the host reads (a KV cache position for the attention kernel) is
+// copied back to a host buffer and read there.
+// CHECK-LABEL: func.func @host_scalar
+// CHECK: %[[DEV:.+]], %{{.+}} = gpu.alloc async
+// CHECK: %[[HOST:.+]] = memref.alloc() : memref<i64>
+// CHECK: gpu.memcpy async [%{{.+}}] %[[HOST]], %[[DEV]]
+// CHECK: %[[P:.+]] = memref.load %[[HOST]][] : memref<i64>
+// CHECK-NOT: lq.host_read
+// CHECK: memref.dealloc %[[HOST]]
+// CHECK: call @lq_rt_cuda_use(%[[P]])
+func.func private @lq_rt_cuda_use(i64)
+func.func @host_scalar(%pos: memref<i64>) {
+  %p = memref.load %pos[] : memref<i64>
+  func.call @lq_rt_cuda_use(%p) : (i64) -> ()
   return
 }
