@@ -246,6 +246,24 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
                 : "arg" + std::to_string(arg.getArgNumber()))
        << " 0 " << e.getTable().getType().getDimSize(0) << "\n";
   });
+  // Inputs with a declared value range (the KV cache's `position`), and the
+  // caches a runtime feeds back from an output (lq_generate).
+  auto argName = [&](unsigned i) {
+    auto name = f.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    return name ? name.getValue().str() : "arg" + std::to_string(i);
+  };
+  auto resultName = [&](unsigned i) {
+    auto name = f.getResultAttrOfType<StringAttr>(i, "onnx.name");
+    return name ? name.getValue().str() : "result" + std::to_string(i);
+  };
+  for (unsigned i = 0; i < f.getNumArguments(); ++i) {
+    if (auto r = f.getArgAttrOfType<DenseI64ArrayAttr>(i, "lq.range"))
+      if (r.size() == 2)
+        os << "range " << argName(i) << " " << r[0] << " " << r[1] << "\n";
+    if (auto c = f.getArgAttrOfType<IntegerAttr>(i, "lq.kv_cache"))
+      if (c.getInt() >= 0 && c.getInt() < int64_t(f.getNumResults()))
+        os << "cache " << argName(i) << " " << resultName(c.getInt()) << "\n";
+  }
   for (auto [i, type] : llvm::enumerate(f.getResultTypes())) {
     auto name = f.getResultAttrOfType<StringAttr>(i, "onnx.name");
     if (failed(line("out",
@@ -427,6 +445,14 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
     if (!module)
       return failure();
   }
+  if (options.kvCache > 0) {
+    PassManager pm(&context);
+    mlir::lq::StaticKVCachePassOptions kv;
+    kv.capacity = options.kvCache;
+    pm.addNestedPass<func::FuncOp>(mlir::lq::createStaticKVCachePass(kv));
+    if (failed(pm.run(*module)))
+      return failure();
+  }
   log << "quant-compile: graph ready (" << llvm::format("%.2f", since(start))
       << " s)\n";
   auto print = [&](Operation *op) -> LogicalResult {
@@ -456,6 +482,11 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   FailureOr<std::string> signature = signatureOf(entry);
   if (failed(signature))
     return failure();
+  // The signature carries them now; LLVM translation would warn on them.
+  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
+    entry.removeArgAttr(i, "lq.kv_cache");
+    entry.removeArgAttr(i, "lq.range");
+  }
   unsigned numInputs = entry.getNumArguments();
   bool hasResults = entry.getNumResults() > 0;
   // A shared library must not export `main`: deployments link it into

@@ -381,9 +381,10 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
         args.push_back(body->getArgument(0));
         continue;
       }
+      // Every other input is zero: an empty KV cache, `position` 0.
       auto rt = cast<RankedTensorType>(t);
-      args.push_back(tensor::EmptyOp::create(b, loc, rt.getShape(),
-                                             rt.getElementType()));
+      args.push_back(arith::ConstantOp::create(b, loc, rt,
+                                               b.getZeroAttr(rt)));
     }
     func::CallOp::create(b, loc, cEntry, args);
     func::ReturnOp::create(b, loc);

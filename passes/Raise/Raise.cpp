@@ -725,7 +725,7 @@ struct RaiseAttention : OpRewritePattern<linalg::GenericOp> {
       maskOperand = mask;
     }
     auto attn = lq::AttentionOp::create(
-        rewriter, root.getLoc(), out.getType(), q, k, v, maskOperand,
+        rewriter, root.getLoc(), out.getType(), q, k, v, maskOperand, /*position=*/Value(),
         rewriter.getF32FloatAttr(scale), maskKind == MaskKind::Causal);
     rewriter.replaceOp(root, attn.getResult());
     return success();

@@ -68,10 +68,15 @@ lq_rt_view4_t contiguous(std::vector<float> &v, int64_t a, int64_t b, int64_t c,
 
 TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
   std::mt19937 rng(7);
-  struct Case { int64_t B, Hq, Hkv, T, S, D, Dv; int causal; };
-  const Case cases[] = {{1, 8, 4, 8, 8, 32, 32, 1},  {2, 4, 2, 3, 11, 16, 8, 1},
-                        {1, 2, 2, 5, 5, 17, 33, 0},  {1, 4, 1, 1, 9, 32, 32, 1},
-                        {1, 2, 1, 4, 2, 8, 8, 1}};
+  // pos >= 0: a fixed-capacity cache (lq_rt_attention_at_f32) whose
+  // unwritten keys/values (index >= pos + T) hold NaN, to prove they are
+  // never read.
+  struct Case { int64_t B, Hq, Hkv, T, S, D, Dv; int causal; int64_t pos; };
+  const Case cases[] = {{1, 8, 4, 8, 8, 32, 32, 1, -1}, {2, 4, 2, 3, 11, 16, 8, 1, -1},
+                        {1, 2, 2, 5, 5, 17, 33, 0, -1}, {1, 4, 1, 1, 9, 32, 32, 1, -1},
+                        {1, 2, 1, 4, 2, 8, 8, 1, -1},   {1, 8, 4, 1, 64, 32, 32, 1, 0},
+                        {1, 8, 4, 1, 64, 32, 32, 1, 37}, {2, 4, 2, 5, 19, 16, 8, 1, 3},
+                        {1, 4, 2, 3, 17, 8, 8, 0, 6},    {1, 2, 1, 2, 9, 8, 8, 1, 7}};
   for (const Case &c : cases) {
     std::vector<float> q, k, v, o;
     auto qv = contiguous(q, c.B, c.Hq, c.T, c.D), kv = contiguous(k, c.B, c.Hkv, c.S, c.D),
@@ -79,11 +84,22 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
     q = randomVector(q.size(), rng);
     k = randomVector(k.size(), rng);
     v = randomVector(v.size(), rng);
+    const int64_t pos = c.pos >= 0 ? c.pos : c.S - c.T;
+    for (int64_t bh = 0; bh < c.B * c.Hkv; ++bh)
+      for (int64_t s = pos + c.T; s < c.S; ++s) {
+        for (int64_t d = 0; d < c.D; ++d)
+          k[(bh * c.S + s) * c.D + d] = NAN;
+        for (int64_t d = 0; d < c.Dv; ++d)
+          v[(bh * c.S + s) * c.Dv + d] = NAN;
+      }
     qv.data = q.data();
     kv.data = k.data();
     vv.data = v.data();
     float scale = 1.0f / std::sqrt(float(c.D));
-    lq_rt_attention_f32(&qv, &kv, &vv, &ov, scale, c.causal);
+    if (c.pos >= 0)
+      lq_rt_attention_at_f32(&qv, &kv, &vv, &ov, scale, c.causal, c.pos);
+    else
+      lq_rt_attention_f32(&qv, &kv, &vv, &ov, scale, c.causal);
     int64_t group = c.Hq / c.Hkv;
     for (int64_t b = 0; b < c.B; ++b)
       for (int64_t h = 0; h < c.Hq; ++h)
@@ -91,7 +107,8 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
           int64_t hk = h / group;
           std::vector<double> p(c.S, 0.0);
           double mx = -INFINITY, sum = 0;
-          int64_t visible = c.causal ? std::min(c.S, t + c.S - c.T + 1) : c.S;
+          int64_t visible =
+              std::min(c.S, c.causal ? pos + t + 1 : pos + c.T);
           for (int64_t s = 0; s < visible; ++s) {
             double dot = 0;
             for (int64_t d = 0; d < c.D; ++d)
@@ -109,7 +126,8 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
             if (visible <= 0)
               ref = 0;
             ASSERT_NEAR(o[((b * c.Hq + h) * c.T + t) * c.Dv + e], ref, 2e-5)
-                << "case T=" << c.T << " S=" << c.S << " h=" << h << " t=" << t;
+                << "case T=" << c.T << " S=" << c.S << " pos=" << c.pos
+                << " h=" << h << " t=" << t;
           }
         }
   }

@@ -62,6 +62,12 @@ static cl::opt<std::string> tokenizer("tokenizer",
 static cl::opt<std::string>
     calibrationTokens("calibration-tokens",
                       cl::desc("Calibration token ids (.npy) instead of text"));
+static cl::opt<int64_t> kvCache(
+    "kv-cache",
+    cl::desc("Give a KV-cache step (e.g. model_kv.onnx imported with --dim "
+             "past_seq=1) a runtime-managed cache of N tokens, for "
+             "quant-run --generate / lq_generate"),
+    cl::init(0));
 static cl::opt<std::string>
     target("target",
            cl::desc("cpu (default) or cuda (--lower-to-cuda; the model links "
@@ -100,6 +106,7 @@ int main(int argc, char **argv) {
   options.listLinears = listLinears;
   options.target = target;
   options.cudaChip = cudaChip;
+  options.kvCache = kvCache;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   if (printPipeline) {
     auto p = lq::getPipeline(options);

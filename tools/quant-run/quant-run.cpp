@@ -37,19 +37,94 @@ const char *usage =
     "                  --prompt TEXT --tokenizer tok.model]\n"
     "                 [--input NAME=FILE.npy]... [--dump-logits FILE.npy]\n"
     "                 [--dump-outputs DIR] [--repeat N] [--json]\n"
-    "                 [--generate N]   greedy continuation (see below)\n"
+    "                 [--generate N]   continue the prompt by N tokens\n"
+    "                 [--temperature F] [--top-k N] [--top-p F] [--seed N]\n"
+    "                                  sampling for --generate (default greedy)\n"
     "                 [--threads N]    kernel threads (default: all cores)\n"
     "\n"
-    "--generate on a model compiled for a fixed window of T tokens places the\n"
-    "prompt at the start of the window and reads the logits of its last\n"
-    "position (causal attention ignores what follows), appends the argmax and\n"
-    "runs again: a full-window prefill per token, not KV-cached decoding.\n";
+    "--generate on a model with a runtime-managed KV cache (quant-compile\n"
+    "--kv-cache N) runs lq_generate: the prompt in chunks, then one token per\n"
+    "step against the cache; --dump-logits writes the [N, vocab] logits each\n"
+    "new token was picked from. On a model compiled for a fixed window of T\n"
+    "tokens (no cache) it places the prompt at the start of the window and\n"
+    "reads the logits of its last position (causal attention ignores what\n"
+    "follows): a full-window prefill per token, greedy only.\n";
 
 std::string shapeStr(const lq_tensor_t &t) {
   std::string s = "[";
   for (int i = 0; i < t.rank; ++i)
     s += (i ? ", " : "") + std::to_string(t.shape[i]);
   return s + "]";
+}
+
+/// --generate on a model with a runtime-managed KV cache: lq_generate.
+int generateWithCache(lq_model_t *model, const std::vector<int64_t> &prompt,
+                      const std::string &tokenizer, int n,
+                      lq_generate_options_t options,
+                      const std::string &dumpLogits, bool json) {
+  if (prompt.empty())
+    return fail("--generate needs a prompt (--tokens, --tokens-file or --prompt)");
+  options.max_new_tokens = n;
+  std::vector<float> logits;
+  int64_t vocab = 0;
+  if (!dumpLogits.empty()) {
+    options.on_logits = [](const float *row, int64_t v, void *user) {
+      auto *self = static_cast<std::pair<std::vector<float> *, int64_t *> *>(user);
+      self->first->insert(self->first->end(), row, row + v);
+      *self->second = v;
+    };
+  }
+  std::pair<std::vector<float> *, int64_t *> sink(&logits, &vocab);
+  options.user = &sink;
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  size_t produced = 0;
+  lq_generate_stats_t st{};
+  if (lq_generate(model, prompt.data(), prompt.size(), &options, out.data(),
+                  &produced, &st) != LQ_RT_OK)
+    return fail(lq_rt_last_error());
+  if (!dumpLogits.empty()) {
+    lq_tensor_t t{};
+    t.dtype = LQ_DTYPE_F32;
+    t.rank = 2;
+    t.shape[0] = int64_t(produced);
+    t.shape[1] = vocab;
+    t.data = logits.data();
+    if (lq_npy_write(dumpLogits.c_str(), &t) != LQ_RT_OK)
+      return fail(lq_rt_last_error());
+  }
+  double prefillTokS = st.prompt_tokens / std::max(st.prefill_seconds, 1e-9);
+  double decodeTokS =
+      produced > 1 ? (produced - 1) / std::max(st.decode_seconds, 1e-9) : 0.0;
+  if (json) {
+    std::printf("{\"prompt_tokens\": %lld, \"new_tokens\": %zu, "
+                "\"prefill_tok_s\": %.1f, \"decode_tok_s\": %.1f, "
+                "\"threads\": %d, \"isa\": \"%s\", \"tokens\": [",
+                (long long)st.prompt_tokens, produced, prefillTokS, decodeTokS,
+                lq_rt_get_num_threads(), lq_rt_isa());
+    for (size_t i = 0; i < produced; ++i)
+      std::printf("%s%lld", i ? ", " : "", (long long)out[i]);
+    std::printf("]}\n");
+    lq_model_free(model);
+    return 0;
+  }
+  sentencepiece::SentencePieceProcessor sp;
+  if (!tokenizer.empty() && sp.Load(tokenizer).ok()) {
+    std::vector<int> all(prompt.begin(), prompt.end());
+    all.insert(all.end(), out.begin(), out.begin() + produced);
+    std::string text;
+    sp.Decode(all, &text);
+    std::printf("%s\n", text.c_str());
+  } else {
+    for (size_t i = 0; i < produced; ++i)
+      std::printf("%lld ", (long long)out[i]);
+    std::printf("\n");
+  }
+  std::printf("prompt: %lld tokens in %.3f s (%.1f tok/s); decode: %zu tokens "
+              "in %.3f s (%.1f tok/s, KV cache)\n",
+              (long long)st.prompt_tokens, st.prefill_seconds, prefillTokS,
+              produced > 0 ? produced - 1 : 0, st.decode_seconds, decodeTokS);
+  lq_model_free(model);
+  return 0;
 }
 
 } // namespace
@@ -59,6 +134,8 @@ int main(int argc, char **argv) {
       dumpOutputs;
   std::map<std::string, std::string> inputFiles;
   int repeat = 1, generate = 0, threads = 0;
+  lq_generate_options_t sampling;
+  lq_generate_options_init(&sampling);
   bool json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -79,6 +156,10 @@ int main(int argc, char **argv) {
     else if (a == "--generate") generate = std::atoi(value("--generate"));
     else if (a == "--threads") threads = std::atoi(value("--threads"));
     else if (a == "--json") json = true;
+    else if (a == "--temperature") sampling.temperature = float(std::atof(value("--temperature")));
+    else if (a == "--top-k") sampling.top_k = std::atoi(value("--top-k"));
+    else if (a == "--top-p") sampling.top_p = float(std::atof(value("--top-p")));
+    else if (a == "--seed") sampling.seed = std::strtoull(value("--seed"), nullptr, 10);
     else if (a == "--input") {
       std::string spec = value("--input");
       size_t eq = spec.find('=');
@@ -148,6 +229,13 @@ int main(int argc, char **argv) {
     sp.Encode(prompt, &ids);
     tokens.assign(ids.begin(), ids.end());
   }
+
+  if (generate > 0 && lq_model_num_caches(model) > 0)
+    return generateWithCache(model, tokens, tokenizer, generate, sampling,
+                             dumpLogits, json);
+  if (sampling.temperature != 0 || sampling.top_k != 0 || sampling.top_p != 1)
+    return fail("--temperature/--top-k/--top-p need --generate on a model with "
+                "a KV cache (quant-compile --kv-cache N)");
 
   // Inputs: files by name, tokens into the integer input, empty tensors for
   // zero-sized inputs (an empty KV cache).

@@ -200,7 +200,7 @@ def LQ_RotaryOp : LQ_Op<"rotary", [Pure, AllTypesMatch<["input", "result"]>,
   let hasVerifier = 1;
 }
 
-def LQ_AttentionOp : LQ_Op<"attention", [Pure]> {
+def LQ_AttentionOp : LQ_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   let summary = "Scaled dot-product attention with grouped-query heads";
   let description = [{
     `softmax(scale · Q Kᵀ + mask) V` per head. `query` is `[B, Hq, T, D]`,
@@ -214,16 +214,24 @@ def LQ_AttentionOp : LQ_Op<"attention", [Pure]> {
     in front of the new keys outside this op). The optional `mask` is additive
     (float) or boolean (`i1`, true = attend) and broadcasts to `[B, Hq, T, S]`.
 
+    The optional 0-d integer `position` says where the queries sit among the
+    keys when the keys live in a fixed-capacity cache (`--static-kv-cache`):
+    query `t` is at key index `position + t`, keys `s >= position + T` are not
+    yet written and are always masked, and `causal` masks `s > position + t`.
+    Without it, `position` is `S - T` (the cache is exactly full).
+
     ```mlir
     %o = lq.attention %q, %k, %v {causal} : (tensor<1x8x16x32xf32>, tensor<1x4x16x32xf32>, tensor<1x4x16x32xf32>) -> tensor<1x8x16x32xf32>
+    %d = lq.attention %q1, %kc, %vc position %pos {causal} : (tensor<1x8x1x32xf32>, tensor<1x4x256x32xf32>, tensor<1x4x256x32xf32>, tensor<i64>) -> tensor<1x8x1x32xf32>
     ```
   }];
   let arguments = (ins LQ_FloatTensor:$query, LQ_FloatTensor:$key, LQ_FloatTensor:$value,
                        Optional<RankedTensorOf<[AnyFloat, I1]>>:$mask,
+                       Optional<0DTensorOf<[AnySignlessInteger, Index]>>:$position,
                        OptionalAttr<F32Attr>:$scale, UnitAttr:$causal);
   let results = (outs LQ_FloatTensor:$result);
   let assemblyFormat = [{
-    $query `,` $key `,` $value (`mask` $mask^)? attr-dict `:` functional-type(operands, results)
+    $query `,` $key `,` $value (`mask` $mask^)? (`position` $position^)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{

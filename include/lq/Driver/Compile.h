@@ -44,6 +44,9 @@ struct CompileOptions {
   /// `cudaChip`, device code embedded, links liblq_rt_cuda too).
   std::string target = "cpu";
   std::string cudaChip = "sm_90a";
+  /// > 0: give a KV-cache step a runtime-managed cache of this many tokens
+  /// (--static-kv-cache) right after import, so lq_generate can drive it.
+  int64_t kvCache = 0;
 };
 
 /// The recipes quant-compile knows, with one line of description each.

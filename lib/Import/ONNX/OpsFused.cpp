@@ -597,7 +597,7 @@ LogicalResult translateAttention(Importer &im, const onnx::NodeProto &node,
   auto outTy = RankedTensorType::get(
       {qTy.getDimSize(0), hq, t, vTy.getDimSize(3)}, qTy.getElementType());
   Value y = lqd::AttentionOp::create(im.b, loc, outTy, qv, *keys, *values,
-                                     maskV, scaleAttr, causal);
+                                     maskV, /*position=*/Value(), scaleAttr, causal);
   if (is3d) {
     FailureOr<Value> f = fromHeads(im.b, loc, y);
     if (failed(f))
@@ -791,7 +791,7 @@ LogicalResult translateGroupQueryAttention(Importer &im,
   auto outTy = RankedTensorType::get({batch, hq, seq, headSize},
                                      query.type.getElementType());
   Value y = lqd::AttentionOp::create(im.b, loc, outTy, qr, *keys, *values,
-                                     maskV, scaleAttr, /*causal=*/true);
+                                     maskV, /*position=*/Value(), scaleAttr, /*causal=*/true);
   FailureOr<Value> out = fromHeads(im.b, loc, y);
   if (failed(out))
     return failure();

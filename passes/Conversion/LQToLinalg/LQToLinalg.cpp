@@ -216,9 +216,12 @@ std::optional<std::string> unsupportedReason(Operation *op) {
     llvm::append_range(floats, op->getOperands());
     llvm::append_range(floats, op->getResults());
   }
-  if (auto attn = dyn_cast<AttentionOp>(op))
+  if (auto attn = dyn_cast<AttentionOp>(op)) {
     if (attn.getMask())
       floats.erase(llvm::find(floats, attn.getMask()));
+    if (attn.getPosition())
+      floats.erase(llvm::find(floats, attn.getPosition()));
+  }
   for (Value v : floats)
     if (auto reason = checkFloat(v))
       return reason;
@@ -611,11 +614,28 @@ struct AttentionLowering : LQPattern<AttentionOp> {
                                     math::SqrtOp::create(rewriter, loc, dim));
     }
     Value negInf = fconst(rewriter, loc, acc, -INFINITY);
-    Value offset; // S - T
-    if (op.getCausal())
+    // Query t sees keys s <= t + offset (causal) or s <= offset (a
+    // non-causal query block at `position`, keys past it not yet written).
+    Value offset;
+    bool perRow = op.getCausal();
+    if (Value pos = adaptor.getPosition()) {
+      Value p = tensor::ExtractOp::create(rewriter, loc, pos, ValueRange{});
+      if (!p.getType().isIndex())
+        p = arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
+                                       p);
+      offset = p;
+      if (!op.getCausal())
+        offset = arith::AddIOp::create(
+            rewriter, loc, p,
+            arith::SubIOp::create(
+                rewriter, loc,
+                getValueOrCreateConstantIndexOp(rewriter, loc, tSz),
+                arith::ConstantIndexOp::create(rewriter, loc, 1)));
+    } else if (op.getCausal()) {
       offset = arith::SubIOp::create(
           rewriter, loc, getValueOrCreateConstantIndexOp(rewriter, loc, sSz),
           getValueOrCreateConstantIndexOp(rewriter, loc, tSz));
+    }
     SmallVector<Value> ins = {scores};
     SmallVector<AffineMap> maps = {id4};
     if (mask) {
@@ -642,9 +662,10 @@ struct AttentionLowering : LQPattern<AttentionOp> {
               s = arith::AddFOp::create(b, l, s, castFloat(b, l, m, acc));
           }
           if (offset) {
-            Value ti = linalg::IndexOp::create(b, l, 2);
+            Value ti = perRow ? linalg::IndexOp::create(b, l, 2) : Value();
             Value si = linalg::IndexOp::create(b, l, 3);
-            Value limit = arith::AddIOp::create(b, l, ti, offset);
+            Value limit =
+                perRow ? arith::AddIOp::create(b, l, ti, offset) : offset;
             Value future = arith::CmpIOp::create(
                 b, l, arith::CmpIPredicate::sgt, si, limit);
             s = arith::SelectOp::create(b, l, future, negInf, s);

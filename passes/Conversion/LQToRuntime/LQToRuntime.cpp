@@ -365,23 +365,39 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
     Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();
     auto resTy = op.getResult().getType();
-    auto fn = declare(op->getParentOfType<ModuleOp>(), prefix + "attention_f32",
-                      {anyLayout(ctx, 4), anyLayout(ctx, 4), anyLayout(ctx, 4),
-                       anyLayout(ctx, 4), rewriter.getF32Type(),
-                       rewriter.getI32Type()});
+    // With a `position` (a fixed-capacity KV cache), the kernel takes it as
+    // an i64 and reads only the keys written so far.
+    SmallVector<Type> argTypes = {anyLayout(ctx, 4),     anyLayout(ctx, 4),
+                                  anyLayout(ctx, 4),     anyLayout(ctx, 4),
+                                  rewriter.getF32Type(), rewriter.getI32Type()};
+    Value position;
+    if (Value pos = op.getPosition()) {
+      position = tensor::ExtractOp::create(rewriter, loc, pos, ValueRange{});
+      Type i64 = rewriter.getI64Type();
+      if (position.getType().isIndex())
+        position = arith::IndexCastOp::create(rewriter, loc, i64, position);
+      else if (position.getType() != i64)
+        position = arith::ExtSIOp::create(rewriter, loc, i64, position);
+      argTypes.push_back(i64);
+    }
+    auto fn = declare(op->getParentOfType<ModuleOp>(),
+                      prefix + (position ? "attention_at_f32" : "attention_f32"),
+                      argTypes);
     Value out = memref::AllocOp::create(
         rewriter, loc, MemRefType::get(resTy.getShape(), rewriter.getF32Type()));
     Value scale = arith::ConstantOp::create(
         rewriter, loc, rewriter.getF32FloatAttr(op.getEffectiveScale()));
     Value causal = arith::ConstantOp::create(
         rewriter, loc, rewriter.getI32IntegerAttr(op.getCausal() ? 1 : 0));
-    func::CallOp::create(
-        rewriter, loc, fn,
-        ValueRange{inBuffer(rewriter, loc, op.getQuery()),
-                   inBuffer(rewriter, loc, op.getKey()),
-                   inBuffer(rewriter, loc, op.getValue()),
-                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 4), out),
-                   scale, causal});
+    SmallVector<Value> args = {
+        inBuffer(rewriter, loc, op.getQuery()),
+        inBuffer(rewriter, loc, op.getKey()),
+        inBuffer(rewriter, loc, op.getValue()),
+        memref::CastOp::create(rewriter, loc, anyLayout(ctx, 4), out), scale,
+        causal};
+    if (position)
+      args.push_back(position);
+    func::CallOp::create(rewriter, loc, fn, args);
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                rewriter, loc, resTy, out, /*restrict=*/true,
                                /*writable=*/true));
@@ -451,7 +467,7 @@ struct ConvertLQToRuntimePass
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
-    patterns.add<HadamardToRuntime>(&getContext(), "lq_rt_");
+    patterns.add<HadamardToRuntime>(&getContext(), prefix);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

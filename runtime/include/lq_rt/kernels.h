@@ -81,6 +81,14 @@ void lq_rt_attention_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
                          const lq_rt_view4_t *v, const lq_rt_view4_t *out,
                          float scale, int causal);
 
+/** lq_rt_attention_f32 over a fixed-capacity KV cache: query t sits at key
+ *  index position + t; keys s >= position + T are unwritten and never read;
+ *  causal also masks s > position + t. position = S - T is
+ *  lq_rt_attention_f32. Work is proportional to position + T, not S. */
+void lq_rt_attention_at_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
+                            const lq_rt_view4_t *v, const lq_rt_view4_t *out,
+                            float scale, int causal, int64_t position);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

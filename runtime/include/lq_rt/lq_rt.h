@@ -86,6 +86,54 @@ lq_rt_status_t lq_model_run(lq_model_t *model, const lq_tensor_t *inputs,
                             size_t num_inputs, lq_tensor_t *outputs,
                             size_t num_outputs);
 
+/** Runtime-managed KV caches (models compiled with `quant-compile
+ *  --kv-cache N`): the number of cache inputs. Cache `i` is input
+ *  `*input`; after a step, output `*output` holds its updated contents and
+ *  is fed back as that input on the next step. */
+size_t lq_model_num_caches(const lq_model_t *model);
+lq_rt_status_t lq_model_cache(const lq_model_t *model, size_t i,
+                              size_t *input, size_t *output);
+
+/** How lq_generate picks tokens. temperature 0 is greedy (argmax); else
+ *  logits / temperature are restricted to the top_k most likely tokens
+ *  (0: all) and then to the smallest set whose probability reaches top_p
+ *  (1: all), and a token is drawn with a seeded generator (the same seed
+ *  gives the same tokens on every platform). */
+typedef struct lq_generate_options {
+  int32_t max_new_tokens;
+  float temperature;
+  int32_t top_k;
+  float top_p;
+  uint64_t seed;
+  int64_t stop_token; /**< stop after emitting it; -1: never */
+  /** Called with each new token as soon as it is chosen (may be NULL). */
+  void (*on_token)(int64_t token, void *user);
+  /** Called with the logits each new token is picked from (`vocab`
+   *  floats, valid during the call; may be NULL): for measuring a decode. */
+  void (*on_logits)(const float *logits, int64_t vocab, void *user);
+  void *user;
+} lq_generate_options_t;
+
+/** Defaults: 64 tokens, greedy, top_k 0, top_p 1, seed 0, no stop token. */
+void lq_generate_options_init(lq_generate_options_t *options);
+
+typedef struct lq_generate_stats {
+  int64_t prompt_tokens, new_tokens;
+  double prefill_seconds; /**< the prompt, up to the first new token */
+  double decode_seconds;  /**< every later token */
+} lq_generate_stats_t;
+
+/** Continues `prompt` (n_prompt >= 1 token ids) with up to
+ *  options->max_new_tokens tokens written to `out` (room for that many);
+ *  `*n_out` receives the count. The model must have a runtime-managed KV
+ *  cache, a [1, T] integer token input and a `position` input: the prompt is
+ *  fed T tokens per step (the last chunk padded), then one token per step.
+ *  Fails, writing nothing, when prompt + new tokens exceed the cache. */
+lq_rt_status_t lq_generate(lq_model_t *model, const int64_t *prompt,
+                           size_t n_prompt,
+                           const lq_generate_options_t *options, int64_t *out,
+                           size_t *n_out, lq_generate_stats_t *stats);
+
 /** Reads a NumPy .npy file (little-endian, C order; f32/f16/f64/i64/i32/i16/
  *  i8/u8/bool) into a tensor allocated by lq_rt. */
 lq_rt_status_t lq_npy_read(const char *path, lq_tensor_t *out);

@@ -67,11 +67,14 @@ struct lq_model {
   void *handle = nullptr;
   void (*main)(void **) = nullptr;
   std::vector<Port> inputs, outputs;
+  /// "cache <input> <output>" lines: (input index, output index).
+  std::vector<std::pair<size_t, size_t>> caches;
 };
 
 static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
   std::istringstream in(text);
   std::string line;
+  std::vector<std::pair<std::string, std::string>> cacheNames;
   while (std::getline(in, line)) {
     if (line.empty())
       continue;
@@ -89,6 +92,14 @@ static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
           p.lo = lo;
           p.hi = hi;
         }
+      continue;
+    }
+    if (kind == "cache") {
+      std::string out;
+      if (!(ls >> out))
+        return lq_rt_fail(LQ_RT_ERROR_FORMAT, "bad signature line '%s'",
+                          line.c_str());
+      cacheNames.emplace_back(name, out);
       continue;
     }
     // Other kinds ("params", "weight_bytes", ...) describe the model for
@@ -112,6 +123,23 @@ static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
       return lq_rt_fail(LQ_RT_ERROR_FORMAT, "'%s' has rank %zu > %d",
                         name.c_str(), p.shape.size(), LQ_MAX_RANK);
     (kind == "in" ? m->inputs : m->outputs).push_back(std::move(p));
+  }
+  auto find = [](const std::vector<Port> &ports, const std::string &name) {
+    for (size_t i = 0; i < ports.size(); ++i)
+      if (ports[i].name == name)
+        return i;
+    return ports.size();
+  };
+  for (auto &[in, out] : cacheNames) {
+    size_t i = find(m->inputs, in), o = find(m->outputs, out);
+    if (i == m->inputs.size() || o == m->outputs.size() ||
+        m->inputs[i].shape != m->outputs[o].shape ||
+        m->inputs[i].dtype != m->outputs[o].dtype)
+      return lq_rt_fail(LQ_RT_ERROR_FORMAT,
+                        "signature: cache '%s' -> '%s' does not name an input "
+                        "and an output of the same type",
+                        in.c_str(), out.c_str());
+    m->caches.emplace_back(i, o);
   }
   return LQ_RT_OK;
 }
@@ -155,6 +183,17 @@ void lq_model_free(lq_model_t *model) {
 
 size_t lq_model_num_inputs(const lq_model_t *m) { return m ? m->inputs.size() : 0; }
 size_t lq_model_num_outputs(const lq_model_t *m) { return m ? m->outputs.size() : 0; }
+
+size_t lq_model_num_caches(const lq_model_t *m) { return m ? m->caches.size() : 0; }
+
+lq_rt_status_t lq_model_cache(const lq_model_t *m, size_t i, size_t *input,
+                              size_t *output) {
+  if (!m || !input || !output || i >= m->caches.size())
+    return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT, "no cache %zu", i);
+  *input = m->caches[i].first;
+  *output = m->caches[i].second;
+  return LQ_RT_OK;
+}
 
 const char *lq_model_input_name(const lq_model_t *m, size_t i) {
   return m && i < m->inputs.size() ? m->inputs[i].name.c_str() : nullptr;

@@ -14,7 +14,8 @@ namespace lq_rt {
   void sgemm_nt(int64_t, int64_t, int64_t, const float *, int64_t,             \
                 const float *, int64_t, float *, int64_t);                     \
   void attention(const lq_rt_view4_t *, const lq_rt_view4_t *,                 \
-                 const lq_rt_view4_t *, const lq_rt_view4_t *, float, int);    \
+                 const lq_rt_view4_t *, const lq_rt_view4_t *, float, int,     \
+                 int64_t);                                                     \
   int linear_q(int64_t, int64_t, int64_t, const float *, int64_t,              \
                const uint8_t *, const float *, const float *, int32_t,         \
                int32_t, int64_t, float *, int64_t);                            \
@@ -105,9 +106,19 @@ void lq_rt_attention_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
                          const lq_rt_view4_t *v, const lq_rt_view4_t *out,
                          float scale, int causal) {
   switch (isa()) {
-  case Avx512: return lq_rt::avx512::attention(q, k, v, out, scale, causal);
-  case Avx2: return lq_rt::avx2::attention(q, k, v, out, scale, causal);
-  case Scalar: return lq_rt::scalar::attention(q, k, v, out, scale, causal);
+  case Avx512: return lq_rt::avx512::attention(q, k, v, out, scale, causal, k->sizes[2] - q->sizes[2]);
+  case Avx2: return lq_rt::avx2::attention(q, k, v, out, scale, causal, k->sizes[2] - q->sizes[2]);
+  case Scalar: return lq_rt::scalar::attention(q, k, v, out, scale, causal, k->sizes[2] - q->sizes[2]);
+  }
+}
+
+void lq_rt_attention_at_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
+                            const lq_rt_view4_t *v, const lq_rt_view4_t *out,
+                            float scale, int causal, int64_t position) {
+  switch (isa()) {
+  case Avx512: return lq_rt::avx512::attention(q, k, v, out, scale, causal, position);
+  case Avx2: return lq_rt::avx2::attention(q, k, v, out, scale, causal, position);
+  case Scalar: return lq_rt::scalar::attention(q, k, v, out, scale, causal, position);
   }
 }
 

@@ -96,4 +96,12 @@ void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,
   lq_rt_attention_f32(&qv, &kv, &vv, &ov, scale, causal);
 }
 
+void _mlir_ciface_lq_rt_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
+                                         MemRef<4> *v, MemRef<4> *out,
+                                         float scale, int32_t causal,
+                                         int64_t position) {
+  lq_rt_view4_t qv = view(q), kv = view(k), vv = view(v), ov = view(out);
+  lq_rt_attention_at_f32(&qv, &kv, &vv, &ov, scale, causal, position);
+}
+
 } // extern "C"
