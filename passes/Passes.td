@@ -317,38 +317,6 @@ def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
   ];
 }
 
-def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
-  let summary = "Fuse random Hadamard rotations into the network (QuaRot, arXiv:2404.00456)";
-  let description = [{
-    Needs folded norms (`--fold-norms`). Leaves the float function unchanged
-    (up to float rounding) while spreading activation outliers over all
-    channels, so that weights, activations and the KV cache quantize better:
-
-    | rotation | where | how |
-    |---|---|---|
-    | `r1` | residual stream, Q = D·Hᵀ (random ±1 D from `seed`) | offline: embedding·Q, norm readers W·Q (q/k/v, gate/up, lm_head), residual writers Qᵀ·W (o_proj, down_proj) |
-    | `r2` | per head of V (power-of-two head size) | offline: v_proj output and o_proj input |
-    | `r3` | Q and K after RoPE, per head | online `lq.hadamard` (K before the KV-cache concat) |
-    | `r4` | down_proj input | online `lq.hadamard`, its inverse fused into down_proj's weight |
-
-    The structure is read from the IR: the residual stream starts at each
-    `lq.embedding` and runs through elementwise adds whose other operand is
-    an `lq.linear`; every `lq.rms_norm` on it must have unit scale and be
-    read only by linears; an attention's value must come from a linear
-    (v_proj) and its output reach one (o_proj) through layout ops. Anything
-    else is an error naming the op. Weights must still be float constants.
-  }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
-  let options = [
-    Option<"seed", "seed", "uint64_t", /*default=*/"0",
-           "Seed of R1's random signs">,
-    Option<"r1", "r1", "bool", /*default=*/"true", "Rotate the residual stream">,
-    Option<"r2", "r2", "bool", /*default=*/"true", "Rotate V/O per head">,
-    Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
-    Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
-  ];
-}
-
 def StaticKVCachePass : Pass<"static-kv-cache", "func::FuncOp"> {
   let summary = "Give a KV-cache step a fixed-capacity cache and a position input";
   let description = [{
@@ -380,81 +348,6 @@ def StaticKVCachePass : Pass<"static-kv-cache", "func::FuncOp"> {
   let options = [
     Option<"capacity", "capacity", "int64_t", /*default=*/"0",
            "Tokens the cache holds (the longest context)">,
-  ];
-}
-
-def FoldNormsPass : Pass<"fold-norms", "func::FuncOp"> {
-  let summary = "Fold RMSNorm/LayerNorm scales (and shifts) into the next linears";
-  let description = [{
-    For every `lq.rms_norm` / `lq.layer_norm` whose output is read only by
-    `lq.linear`s with constant f32 weights (through reshapes):
-    `W'[n, k] = W[n, k] · γ_k`, `b'[n] = b[n] + Σ_k W[n, k] β_k`, and the
-    norm's γ becomes ones (β is removed). The float function is unchanged.
-    A weight constant with other users (a tied embedding / lm_head table, a
-    constant shared between layers) is untied, with a remark. A norm read by
-    anything else is left alone, with a warning naming the reader.
-
-    With `layer-norm-to-rms` (default), a LayerNorm whose residual stream is
-    written only by linears, embeddings and constants and read only by
-    folded LayerNorms becomes an `lq.rms_norm`: every writer's output is
-    centered (`W -= mean over output rows`, embedding rows minus their
-    mean), so the stream has zero mean and LN(x) = RMSNorm(x) (SliceGPT,
-    arXiv:2401.15024). Otherwise it stays, with a warning.
-
-    The first step of rotation methods (QuaRot, arXiv:2404.00456). Exact
-    calibration statistics are rescaled, the others dropped (recalibrate).
-
-    ```mlir
-    %n = lq.rms_norm %x, %g ...
-    %y = lq.linear %n, %w ...
-    // becomes
-    %ones = arith.constant dense<1.0> : tensor<256xf32>
-    %n = lq.rms_norm %x, %ones ...
-    %y = lq.linear %n, %w_times_g ...
-    ```
-  }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
-  let options = [
-    Option<"layerNormToRms", "layer-norm-to-rms", "bool", /*default=*/"true",
-           "Turn LayerNorms into RMSNorms by centering the residual stream's "
-           "writers">,
-  ];
-  let statistics = [
-    Statistic<"numFolded", "num-folded", "Linears given a norm's scale">,
-    Statistic<"numUntied", "num-untied", "Shared weights untied">,
-    Statistic<"numConverted", "num-converted", "LayerNorms turned into RMSNorms">,
-  ];
-}
-
-def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
-  let summary = "Fuse random Hadamard rotations into the network (QuaRot, arXiv:2404.00456)";
-  let description = [{
-    Needs folded norms (`--fold-norms`). Leaves the float function unchanged
-    (up to float rounding) while spreading activation outliers over all
-    channels, so that weights, activations and the KV cache quantize better:
-
-    | rotation | where | how |
-    |---|---|---|
-    | `r1` | residual stream, Q = D·Hᵀ (random ±1 D from `seed`) | offline: embedding·Q, norm readers W·Q (q/k/v, gate/up, lm_head), residual writers Qᵀ·W (o_proj, down_proj) |
-    | `r2` | per head of V (power-of-two head size) | offline: v_proj output and o_proj input |
-    | `r3` | Q and K after RoPE, per head | online `lq.hadamard` (K before the KV-cache concat) |
-    | `r4` | down_proj input | online `lq.hadamard`, its inverse fused into down_proj's weight |
-
-    The structure is read from the IR: the residual stream starts at each
-    `lq.embedding` and runs through elementwise adds whose other operand is
-    an `lq.linear`; every `lq.rms_norm` on it must have unit scale and be
-    read only by linears; an attention's value must come from a linear
-    (v_proj) and its output reach one (o_proj) through layout ops. Anything
-    else is an error naming the op. Weights must still be float constants.
-  }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
-  let options = [
-    Option<"seed", "seed", "uint64_t", /*default=*/"0",
-           "Seed of R1's random signs">,
-    Option<"r1", "r1", "bool", /*default=*/"true", "Rotate the residual stream">,
-    Option<"r2", "r2", "bool", /*default=*/"true", "Rotate V/O per head">,
-    Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
-    Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
   ];
 }
 
