@@ -33,8 +33,6 @@
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Dialect/Affine/IR/AffineOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
-#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
@@ -192,6 +190,13 @@ struct GpuParallelizeLoopsPass
   }
 
   void runOnOperation() override {
+    // CUDA's limit: at most 1024 threads per block.
+    if (blockSize < 1 || blockSize > 1024) {
+      getOperation().emitError()
+          << "lq-gpu-parallelize-loops: 'block-size' must be in [1, 1024], got "
+          << int64_t(blockSize);
+      return signalPassFailure();
+    }
     SmallVector<Operation *> roots;
     // Outermost ops that need a device thread: scf.parallel, scf.for nests
     // and stray stores outside any loop (launch bodies are left alone).
@@ -589,15 +594,7 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
   }
   pm.addPass(lq::createConvertLQToLinalgPass());
   pm.addPass(createCanonicalizerPass());
-
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::BufferDeallocationPipelineOptions dealloc;
-  bufferization::buildBufferDeallocationPipeline(pm, dealloc);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  lq::addBufferizationPasses(pm);
 
   // Loops, shaped for the GPU, then kernels.
   pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());

@@ -115,13 +115,7 @@ struct ExpandErfPass : lq::impl::ExpandErfPassBase<ExpandErfPass> {
 
 } // namespace
 
-void lq::buildLowerToCpuPipeline(OpPassManager &pm,
-                                 const LowerToCpuOptions &options) {
-  if (options.runtimeKernels)
-    pm.addPass(lq::createConvertLQToRuntimePass());
-  pm.addPass(lq::createConvertLQToLinalgPass());
-  pm.addPass(createCanonicalizerPass());
-
+void lq::addBufferizationPasses(OpPassManager &pm) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -131,6 +125,15 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   bufferization::buildBufferDeallocationPipeline(pm, dealloc);
   // bufferization.clone (returning an argument or a constant) -> alloc + copy.
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void lq::buildLowerToCpuPipeline(OpPassManager &pm,
+                                 const LowerToCpuOptions &options) {
+  if (options.runtimeKernels)
+    pm.addPass(lq::createConvertLQToRuntimePass());
+  pm.addPass(lq::createConvertLQToLinalgPass());
+  pm.addPass(createCanonicalizerPass());
+  lq::addBufferizationPasses(pm);
 
   pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());

@@ -39,6 +39,11 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
 void buildLowerToCpuPipeline(OpPassManager &pm,
                              const LowerToCpuOptions &options);
 
+/// The tensor -> buffer stage both lowerings share: one-shot-bufferize
+/// (function boundaries, identity layouts), the buffer deallocation pipeline
+/// and convert-bufferization-to-memref.
+void addBufferizationPasses(OpPassManager &pm);
+
 /// Options of `--lower-to-cuda`.
 struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
   Option<std::string> chip{*this, "chip",

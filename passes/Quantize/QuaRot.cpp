@@ -174,6 +174,9 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    // The pass instance runs on one function after another: nothing found
+    // in the previous one may carry over (R4 would rotate its down_proj again).
+    downProjs.clear();
     SmallVector<lq::EmbeddingOp> embeddings;
     SmallVector<lq::AttentionOp> attentions;
     bool hasLinear = false;
@@ -223,7 +226,8 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
       return signalPassFailure();
   }
 
-  SmallVector<lq::LinearOp> downProjs; // residual writers that are not o_proj
+  // Residual writers that are not o_proj, of the function being rewritten.
+  SmallVector<lq::LinearOp> downProjs;
 
   LogicalResult applyR1(func::FuncOp func, MutableArrayRef<lq::EmbeddingOp> embeddings,
                         OpBuilder &b,

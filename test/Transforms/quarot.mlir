@@ -2,6 +2,10 @@
 // RUN: quant-opt %s --quarot="r1=false r2=false r3=false r4=false" | FileCheck %s --check-prefix=OFF
 // RUN: quant-opt %s --quarot="r1=false r2=false r3=true r4=false" | FileCheck %s --check-prefix=R3
 // RUN: quant-opt %s --quarot="r1=false r2=false r3=false r4=true" | FileCheck %s --check-prefix=R4
+// Two functions through one pass instance (no threading): each gets its own
+// three lq.hadamard, none left over from the other.
+// RUN: sed -e '/^#map/d' -e 's/@layer/@layer2/' %s > %t.second.mlir
+// RUN: cat %s %t.second.mlir | quant-opt --quarot --mlir-disable-threading | FileCheck %s --check-prefix=TWO
 
 // One pre-norm layer with folded (unit) norms: embedding, attention
 // (2 heads of 2), an MLP (gate -> down), the final norm and the head.
@@ -22,6 +26,13 @@
 // CHECK:         %[[DH:.*]] = lq.hadamard %{{.*}} : tensor<1x3x8xf32>
 // CHECK:         lq.linear %[[DH]], %{{.*}} : (tensor<1x3x8xf32>, tensor<4x8xf32>)
 // CHECK-NOT:     lq.hadamard
+
+// TWO-LABEL: func.func @layer(
+// TWO-COUNT-3: lq.hadamard
+// TWO-NOT:     lq.hadamard
+// TWO-LABEL: func.func @layer2(
+// TWO-COUNT-3: lq.hadamard
+// TWO-NOT:     lq.hadamard
 
 // OFF-LABEL: func.func @layer
 // OFF-NOT:     lq.hadamard

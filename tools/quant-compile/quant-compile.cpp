@@ -108,6 +108,17 @@ int main(int argc, char **argv) {
   options.cudaChip = cudaChip;
   options.kvCache = kvCache;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
+  // Checked before anything is imported (and before --print-pipeline, whose
+  // only other failure is an unknown recipe).
+  if (options.target != "cpu" && options.target != "cuda") {
+    errs() << "error: unknown target '" << options.target << "' (cpu or cuda)\n";
+    return 1;
+  }
+  if (options.kvCache < 0) {
+    errs() << "error: --kv-cache takes a number of tokens > 0, got "
+           << options.kvCache << "\n";
+    return 1;
+  }
   if (printPipeline) {
     auto p = lq::getPipeline(options);
     if (failed(p)) {

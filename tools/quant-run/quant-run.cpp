@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
   int repeat = 1, generate = 0, threads = 0;
   lq_generate_options_t sampling;
   lq_generate_options_init(&sampling);
-  bool json = false;
+  bool json = false, samplingFlags = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -156,10 +156,15 @@ int main(int argc, char **argv) {
     else if (a == "--generate") generate = std::atoi(value("--generate"));
     else if (a == "--threads") threads = std::atoi(value("--threads"));
     else if (a == "--json") json = true;
-    else if (a == "--temperature") sampling.temperature = float(std::atof(value("--temperature")));
-    else if (a == "--top-k") sampling.top_k = std::atoi(value("--top-k"));
-    else if (a == "--top-p") sampling.top_p = float(std::atof(value("--top-p")));
-    else if (a == "--seed") sampling.seed = std::strtoull(value("--seed"), nullptr, 10);
+    else if (a == "--temperature" || a == "--top-k" || a == "--top-p" ||
+             a == "--seed") {
+      samplingFlags = true;
+      std::string v = value(a.c_str());
+      if (a == "--temperature") sampling.temperature = float(std::atof(v.c_str()));
+      else if (a == "--top-k") sampling.top_k = std::atoi(v.c_str());
+      else if (a == "--top-p") sampling.top_p = float(std::atof(v.c_str()));
+      else sampling.seed = std::strtoull(v.c_str(), nullptr, 10);
+    }
     else if (a == "--input") {
       std::string spec = value("--input");
       size_t eq = spec.find('=');
@@ -233,9 +238,9 @@ int main(int argc, char **argv) {
   if (generate > 0 && lq_model_num_caches(model) > 0)
     return generateWithCache(model, tokens, tokenizer, generate, sampling,
                              dumpLogits, json);
-  if (sampling.temperature != 0 || sampling.top_k != 0 || sampling.top_p != 1)
-    return fail("--temperature/--top-k/--top-p need --generate on a model with "
-                "a KV cache (quant-compile --kv-cache N)");
+  if (samplingFlags)
+    return fail("--temperature/--top-k/--top-p/--seed need --generate on a "
+                "model with a KV cache (quant-compile --kv-cache N)");
 
   // Inputs: files by name, tokens into the integer input, empty tensors for
   // zero-sized inputs (an empty KV cache).
