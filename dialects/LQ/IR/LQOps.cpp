@@ -49,6 +49,51 @@ static std::string shapeStr(ArrayRef<int64_t> shape) {
   return str;
 }
 
+/// Checks that `scalesTy` has the scale shape of `scheme` for a tensor of
+/// `shape` (a rank-0 tensor also stands for one per-tensor scale); `what`
+/// names the value in the error.
+static LogicalResult verifyScaleShape(Operation *op, SchemeAttr scheme,
+                                      ArrayRef<int64_t> shape,
+                                      RankedTensorType scalesTy,
+                                      StringRef what) {
+  bool perTensor = scheme.getGranularity() == SchemeAttr::Granularity::Tensor;
+  SmallVector<int64_t> expected = scheme.getScaleShape(shape);
+  if (!(perTensor && scalesTy.getRank() == 0) &&
+      !shapesCompatible(scalesTy.getShape(), expected))
+    return op->emitOpError() << what << " must have shape "
+                             << shapeStr(expected) << ", got "
+                             << shapeStr(scalesTy.getShape());
+  return success();
+}
+
+/// Checks the element type of a scheme's (block) scales: E8M0 for the MX
+/// formats, E4M3 for NVFP4, a float type for the others.
+static LogicalResult verifyScaleElementType(Operation *op, Format format,
+                                            Type elt) {
+  StringRef name = stringifyFormat(format);
+  switch (format) {
+  case Format::MXFP4:
+  case Format::MXFP6E2M3:
+  case Format::MXFP6E3M2:
+  case Format::MXFP8E4M3:
+  case Format::MXFP8E5M2:
+    if (!isa<Float8E8M0FNUType>(elt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f8E8M0FNU, got " << elt;
+    break;
+  case Format::NVFP4:
+    if (!isa<Float8E4M3FNType>(elt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f8E4M3FN, got " << elt;
+    break;
+  default:
+    if (!isa<Float16Type, BFloat16Type, Float32Type, Float64Type>(elt))
+      return op->emitOpError("scales of format '")
+             << name << "' must be f16, bf16, f32 or f64, got " << elt;
+  }
+  return success();
+}
+
 /// Checks the scale, zero-point and tensor-scale operands of a quantize or
 /// dequantize against the scheme of the quantized side.
 static LogicalResult verifyScaleOperands(Operation *op, RankedTensorType floatTy,
@@ -61,36 +106,11 @@ static LogicalResult verifyScaleOperands(Operation *op, RankedTensorType floatTy
            << shapeStr(floatTy.getShape()) << " differs from quantized shape "
            << shapeStr(quantTy.getShape());
 
-  bool perTensor = scheme.getGranularity() == SchemeAttr::Granularity::Tensor;
-  SmallVector<int64_t> expected = scheme.getScaleShape(quantTy.getShape());
-  if (!(perTensor && scalesTy.getRank() == 0) &&
-      !shapesCompatible(scalesTy.getShape(), expected))
-    return op->emitOpError("scales must have shape ")
-           << shapeStr(expected) << ", got " << shapeStr(scalesTy.getShape());
-
-  Type scaleElt = scalesTy.getElementType();
-  Format format = scheme.getFormat();
-  StringRef name = stringifyFormat(format);
-  switch (format) {
-  case Format::MXFP4:
-  case Format::MXFP6E2M3:
-  case Format::MXFP6E3M2:
-  case Format::MXFP8E4M3:
-  case Format::MXFP8E5M2:
-    if (!isa<Float8E8M0FNUType>(scaleElt))
-      return op->emitOpError("scales of format '")
-             << name << "' must be f8E8M0FNU, got " << scaleElt;
-    break;
-  case Format::NVFP4:
-    if (!isa<Float8E4M3FNType>(scaleElt))
-      return op->emitOpError("scales of format '")
-             << name << "' must be f8E4M3FN, got " << scaleElt;
-    break;
-  default:
-    if (!isa<Float16Type, BFloat16Type, Float32Type, Float64Type>(scaleElt))
-      return op->emitOpError("scales of format '")
-             << name << "' must be f16, bf16, f32 or f64, got " << scaleElt;
-  }
+  if (failed(verifyScaleShape(op, scheme, quantTy.getShape(), scalesTy,
+                              "scales")) ||
+      failed(verifyScaleElementType(op, scheme.getFormat(),
+                                    scalesTy.getElementType())))
+    return failure();
 
   if (scheme.hasZeroPoint() && !zeroPoint)
     return op->emitOpError(
@@ -155,33 +175,12 @@ LogicalResult ComputeScalesOp::verify() {
       return emitOpError("an nvfp4 tensor scale must be f32, got ") << elt;
     return success();
   }
-  bool perTensor = scheme.getGranularity() == SchemeAttr::Granularity::Tensor;
-  SmallVector<int64_t> expected = scheme.getScaleShape(xTy.getShape());
   if (failed(scheme.verifyEncoding(
           xTy.getShape(), scheme.getStorageType(getContext()),
-          [&] { return emitOpError("scheme does not fit the input: "); })))
+          [&] { return emitOpError("scheme does not fit the input: "); })) ||
+      failed(verifyScaleShape(*this, scheme, xTy.getShape(), sTy, "result")) ||
+      failed(verifyScaleElementType(*this, format, elt)))
     return failure();
-  if (!(perTensor && sTy.getRank() == 0) &&
-      !shapesCompatible(sTy.getShape(), expected))
-    return emitOpError("result must have shape ")
-           << shapeStr(expected) << ", got " << shapeStr(sTy.getShape());
-  switch (format) {
-  case Format::MXFP4:
-  case Format::MXFP6E2M3:
-  case Format::MXFP6E3M2:
-  case Format::MXFP8E4M3:
-  case Format::MXFP8E5M2:
-    if (!isa<Float8E8M0FNUType>(elt))
-      return emitOpError("MX scales must be f8E8M0FNU, got ") << elt;
-    break;
-  case Format::NVFP4:
-    if (!isa<Float8E4M3FNType>(elt))
-      return emitOpError("nvfp4 block scales must be f8E4M3FN, got ") << elt;
-    break;
-  default:
-    if (!isa<Float16Type, BFloat16Type, Float32Type, Float64Type>(elt))
-      return emitOpError("scales must be f16, bf16, f32 or f64, got ") << elt;
-  }
   if (scheme.hasGlobalScale() != bool(getGlobalScale()))
     return emitOpError(scheme.hasGlobalScale()
                            ? "nvfp4 block scales need a 'global_scale'"

@@ -27,7 +27,7 @@ func.func @bad_shape(%x: tensor<4x64xf32>) {
 // -----
 
 func.func @bad_mx_type(%x: tensor<4x64xf32>) {
-  // expected-error @+1 {{'lq.compute_scales' op MX scales must be f8E8M0FNU, got 'f32'}}
+  // expected-error @+1 {{'lq.compute_scales' op scales of format 'mxfp4' must be f8E8M0FNU, got 'f32'}}
   %0 = lq.compute_scales %x for <format = mxfp4, axis = 1, group = 32> : (tensor<4x64xf32>) -> tensor<4x2xf32>
   return
 }
