@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "lq_rt/hadamard.h"
 #include "lq_rt/kernels.h"
 
 #include <cstdint>
@@ -102,6 +103,30 @@ void _mlir_ciface_lq_rt_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
                                          int64_t position) {
   lq_rt_view4_t qv = view(q), kv = view(k), vv = view(v), ov = view(out);
   lq_rt_attention_at_f32(&qv, &kv, &vv, &ov, scale, causal, position);
+}
+
+/// out[M, N] = lq.hadamard(in[M, N]) with the given block (0: N). `out` is
+/// row-contiguous (the compiler allocates it); `in` may be any layout, and
+/// the same buffer as `out`.
+void _mlir_ciface_lq_rt_hadamard_f32(MemRef<2> *in, MemRef<2> *out,
+                                     int64_t block) {
+  const int64_t M = in->sizes[0], N = in->sizes[1];
+  float *o = out->data();
+  const float *i = in->data();
+  if (out->strides[1] != 1 || out->sizes[0] != M || out->sizes[1] != N) {
+    std::fprintf(stderr, "lq_rt_hadamard_f32: output is not row-contiguous\n");
+    std::abort();
+  }
+  if (i != o || in->strides[0] != out->strides[0] || in->strides[1] != 1)
+    for (int64_t r = 0; r < M; ++r)
+      for (int64_t c = 0; c < N; ++c)
+        o[r * out->strides[0] + c] = i[r * in->strides[0] + c * in->strides[1]];
+  if (lq_rt_hadamard_f32(M, N, block, o, out->strides[0]) != 0) {
+    std::fprintf(stderr,
+                 "lq_rt_hadamard_f32: unsupported size (N=%lld block=%lld)\n",
+                 (long long)N, (long long)block);
+    std::abort();
+  }
 }
 
 } // extern "C"
