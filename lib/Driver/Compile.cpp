@@ -608,6 +608,9 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
     for (auto &f : llvm::sys::getHostCPUFeatures())
       features.AddFeature(f.first(), f.second);
   llvm::TargetOptions targetOptions;
+  // Static constructors (the CUDA modules' mgpuModuleLoad calls) must go to
+  // .init_array: glibc's loader does not run a shared object's .ctors.
+  targetOptions.UseInitArray = true;
   std::unique_ptr<llvm::TargetMachine> tm(target->createTargetMachine(
       llvm::Triple(triple), cpu, features.getString(), targetOptions,
       llvm::Reloc::PIC_, std::nullopt,
