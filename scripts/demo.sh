@@ -40,6 +40,16 @@ for m in float w8a8-smoothquant w4a16-gptq; do
   echo "-- $m:"
   "$BIN/quant-run" "$OUT/$m.so" --tokenizer "$MODEL/tokenizer.model" --prompt "$PROMPT" --generate 24
 done
+# The KV-cache step (model_kv.onnx) with a runtime-managed 256-token cache:
+# lq_generate feeds one token per step. Weight-only recipes need no
+# calibration, so the step can be quantized as it is.
+for recipe in float w4a16-rtn; do
+  echo "-- $recipe, KV cache (quant-compile --kv-cache 256, lq_generate):"
+  "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" --dim batch=1 --dim seq=1 --dim past_seq=1 \
+    --kv-cache 256 --recipe $recipe -o "$OUT/$recipe-kv.so"
+  "$BIN/quant-run" "$OUT/$recipe-kv.so" --tokenizer "$MODEL/tokenizer.model" --prompt "$PROMPT" \
+    --generate 48 --threads 1
+done
 
 echo
 echo "== 5. quality on held-out text (Persuasion, never seen in training)"
