@@ -417,4 +417,50 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
   ];
 }
 
+def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
+  let summary = "Choose each linear's weight format under a size budget, then quantize (RTN)";
+  let description = [{
+    Per linear and candidate format, the sensitivity is the Hessian proxy of
+    the output error E‖(W − Ŵ)x‖² = tr(ΔW H ΔWᵀ), H = XᵀX / rows the
+    `lq.hessian` of `--calibrate="... hessian=true"` (`metric=mse`: H = I, no
+    calibration), Ŵ the RTN quantization in that format. The allocation
+    minimizing Σ sensitivity within the budget (a multiple-choice knapsack) is
+    solved by Lagrangian relaxation (bisection on λ) plus a greedy repair
+    that fills the slack; the summary remark states the certified gap to the
+    dual bound. `budget-bpw` counts the bits of the searched and pinned
+    linears (codes, scales, zero points, global scales, exactly as stored)
+    per weight; `budget-bytes` the same bytes. The output projection is int8
+    per channel outside the budget (`lm-head`, as `--quantize-weights`) unless
+    `lm-head=search` or a `keep` pin names it. Candidates: `int<b>[-g<G>][-asym]`
+    (no `-g`: per output channel), `nf4[-g<G>]`, `fp8`, `fp8-e5m2`, `mxfp4`,
+    `mxfp6-e2m3`, `mxfp6-e3m2`, `mxfp8-e4m3`, `mxfp8-e5m2`, `nvfp4`, `float`.
+    Each decision is a remark; `plan=FILE` writes them as JSON, `plan-in=FILE`
+    applies an (edited) plan instead of searching.
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"budgetBpw", "budget-bpw", "double", /*default=*/"0",
+           "Bits per weight over the searched and pinned linears">,
+    Option<"budgetBytes", "budget-bytes", "int64_t", /*default=*/"0",
+           "Bytes of the searched and pinned linears (instead of budget-bpw)">,
+    ListOption<"candidates", "candidates", "std::string",
+               "Candidate formats (default int3-g128,int4-g128,int4-g64,"
+               "int4-g32,int8)">,
+    Option<"metric", "metric", "std::string", /*default=*/"\"hessian\"",
+           "hessian (needs lq.hessian) or mse (H = I)">,
+    ListOption<"keep", "keep", "std::string",
+               "REGEX:FORMAT pins (op names), counted in the budget">,
+    Option<"lmHead", "lm-head", "std::string", /*default=*/"\"int8\"",
+           "Output projection: int8 (per channel, outside the budget), float, "
+           "or search">,
+    Option<"plan", "plan", "std::string", /*default=*/"\"\"",
+           "Write the plan as JSON to this file">,
+    Option<"planIn", "plan-in", "std::string", /*default=*/"\"\"",
+           "Apply this JSON plan instead of searching">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "num-quantized", "Weights quantized">,
+  ];
+}
+
 #endif // LQ_PASSES_TD

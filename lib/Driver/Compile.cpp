@@ -124,6 +124,19 @@ const Recipe recipes[] = {
                         "scales computed at run time (no calibration)",
      "func.func(quantize-weights{format=nvfp4},"
      "quantize-activations{format=nvfp4 mode=dynamic})"},
+    // mixed-<bpw>: any budget parses (getPipeline); these are listed.
+    {"mixed-3.5", "per-linear formats (int3/int4 groups, int8) chosen for "
+                  "3.5 bits per weight of the linears, Hessian sensitivity "
+                  "(calibrates; any mixed-<bpw> works)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=3.5})"},
+    {"mixed-4.0", "mixed precision at 4.0 bpw (see mixed-3.5)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.0})"},
+    {"mixed-4.5", "mixed precision at 4.5 bpw (see mixed-3.5)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.5})"},
+    {"mixed-5.0", "mixed precision at 5.0 bpw (see mixed-3.5)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=5.0})"},
+    {"mixed-6.0", "mixed precision at 6.0 bpw (see mixed-3.5)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=6.0})"},
 };
 } // namespace
 
@@ -155,9 +168,18 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     for (const Recipe &r : recipes)
       if (r.name == options.recipe)
         recipe = &r;
-    if (!recipe)
+    double mixedBpw = 0;
+    if (recipe) {
+      quantize = recipe->pipeline.str();
+    } else if (StringRef(options.recipe).starts_with("mixed-") &&
+               !StringRef(options.recipe).drop_front(6).getAsDouble(mixedBpw) &&
+               mixedBpw > 0) {
+      // mixed-<bpw>: assign-mixed-precision with that budget.
+      quantize = "{cal-h},func.func(assign-mixed-precision{budget-bpw=" +
+                 StringRef(options.recipe).drop_front(6).str() + "})";
+    } else {
       return failure();
-    quantize = recipe->pipeline.str();
+    }
   }
   auto calibrate = [&](bool hessian) {
     std::string c = "calibrate{";
