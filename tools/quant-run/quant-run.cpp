@@ -48,7 +48,8 @@ const char *usage =
     "new token was picked from. On a model compiled for a fixed window of T\n"
     "tokens (no cache) it places the prompt at the start of the window and\n"
     "reads the logits of its last position (causal attention ignores what\n"
-    "follows): a full-window prefill per token, greedy only.\n";
+    "follows): a full-window prefill per token. Both pick tokens with\n"
+    "lq_sample_token, so a seed gives the same tokens either way.\n";
 
 std::string shapeStr(const lq_tensor_t &t) {
   std::string s = "[";
@@ -238,9 +239,12 @@ int main(int argc, char **argv) {
   if (generate > 0 && lq_model_num_caches(model) > 0)
     return generateWithCache(model, tokens, tokenizer, generate, sampling,
                              dumpLogits, json);
-  if (samplingFlags)
-    return fail("--temperature/--top-k/--top-p/--seed need --generate on a "
-                "model with a KV cache (quant-compile --kv-cache N)");
+  if (samplingFlags && generate <= 0)
+    return fail("--temperature/--top-k/--top-p/--seed need --generate");
+  if (sampling.temperature < 0 || sampling.top_k < 0 ||
+      !(sampling.top_p > 0.0f) || sampling.top_p > 1.0f)
+    return fail("bad options: --temperature and --top-k must be >= 0, "
+                "--top-p in (0, 1]");
 
   // Inputs: files by name, tokens into the integer input, empty tensors for
   // zero-sized inputs (an empty KV cache).
@@ -316,6 +320,7 @@ int main(int argc, char **argv) {
     lq_tensor_t &ids = inputs[genInput];
     int64_t window = ids.shape[1], n = int64_t(tokens.size());
     std::vector<int> generated;
+    uint64_t rng = sampling.seed;
     auto t0 = std::chrono::steady_clock::now();
     for (int step = 0; step < generate && n < window; ++step) {
       if (lq_model_run(model, inputs.data(), nIn, outputs.data(), nOut) != LQ_RT_OK)
@@ -323,7 +328,7 @@ int main(int argc, char **argv) {
       const lq_tensor_t &logits = outputs[0];
       int64_t vocab = logits.shape[logits.rank - 1];
       const float *row = static_cast<float *>(logits.data) + (n - 1) * vocab;
-      int64_t next = std::max_element(row, row + vocab) - row;
+      int64_t next = lq_sample_token(row, vocab, &sampling, &rng);
       for (auto &o : outputs)
         lq_tensor_free(&o);
       if (ids.dtype == LQ_DTYPE_I64)

@@ -117,6 +117,13 @@ typedef struct lq_generate_options {
 /** Defaults: 64 tokens, greedy, top_k 0, top_p 1, seed 0, no stop token. */
 void lq_generate_options_init(lq_generate_options_t *options);
 
+/** One pick from `vocab` logits exactly as lq_generate makes it (greedy when
+ *  temperature is 0). `*rng_state` is the generator's state: start it at
+ *  options->seed; each sampled pick advances it. -1 on a null argument. */
+int64_t lq_sample_token(const float *logits, int64_t vocab,
+                        const lq_generate_options_t *options,
+                        uint64_t *rng_state);
+
 typedef struct lq_generate_stats {
   int64_t prompt_tokens, new_tokens;
   double prefill_seconds; /**< the prompt, up to the first new token */

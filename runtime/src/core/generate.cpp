@@ -10,9 +10,10 @@
 //
 // Sampling follows the usual order (as in Hugging Face's generate and
 // llama.cpp): temperature, then top-k, then top-p (nucleus, Holtzman et al.,
-// arXiv:1904.09751) on the renormalized distribution, then one draw from a
-// 64-bit Mersenne Twister whose output is turned into a double by hand, so a
-// seed gives the same tokens everywhere.
+// arXiv:1904.09751) on the renormalized distribution, then one draw from
+// SplitMix64 (Steele et al., OOPSLA 2014: one 64-bit word of state, so a
+// caller can hold it) turned into a double by hand, so a seed gives the same
+// tokens everywhere.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,7 +26,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <numeric>
-#include <random>
 #include <vector>
 
 namespace {
@@ -36,9 +36,16 @@ double now() {
       .count();
 }
 
+uint64_t splitMix64(uint64_t &state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 /// Picks the next token from one row of logits.
 int64_t pickToken(const float *logits, int64_t V,
-                  const lq_generate_options_t &o, std::mt19937_64 &rng) {
+                  const lq_generate_options_t &o, uint64_t &rng) {
   if (o.temperature <= 0.0f)
     return std::max_element(logits, logits + V) - logits;
   std::vector<int64_t> ids(V);
@@ -61,7 +68,7 @@ int64_t pickToken(const float *logits, int64_t V,
         break;
     sum = std::accumulate(p.begin(), p.begin() + keep, 0.0);
   }
-  double u = double(rng() >> 11) * 0x1.0p-53 * sum;
+  double u = double(splitMix64(rng) >> 11) * 0x1.0p-53 * sum;
   for (int64_t i = 0; i < keep; ++i)
     if ((u -= p[i]) < 0)
       return ids[i];
@@ -71,6 +78,14 @@ int64_t pickToken(const float *logits, int64_t V,
 } // namespace
 
 extern "C" {
+
+int64_t lq_sample_token(const float *logits, int64_t vocab,
+                        const lq_generate_options_t *options,
+                        uint64_t *rng_state) {
+  if (!logits || vocab <= 0 || !options || !rng_state)
+    return -1;
+  return pickToken(logits, vocab, *options, *rng_state);
+}
 
 void lq_generate_options_init(lq_generate_options_t *o) {
   if (!o)
@@ -181,7 +196,7 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
         status = lq_rt_fail(LQ_RT_ERROR_OUT_OF_MEMORY, "cannot allocate caches");
     }
   std::vector<lq_tensor_t> outs(nOuts);
-  std::mt19937_64 rng(opt->seed);
+  uint64_t rng = opt->seed;
 
   // One step: `count` tokens at `position`; picks the token after the last
   // (`pick`: only the last prompt chunk and decode steps pick one).
