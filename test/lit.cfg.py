@@ -32,7 +32,12 @@ if os.path.exists(os.path.join(config.lq_tools_dir, "lq_rt_cuda_tests")):
 
 # --lower-to-cuda's default output (a fatbin) runs the CUDA toolkit's ptxas
 # and fatbinary; PTX-only tests (cubin-format=isa) need neither.
-_cuda = os.environ.get("CUDA_HOME") or "/usr/local/cuda"
+# The toolkit is looked up as --lower-to-cuda does (lq::cudaToolkitPath), and
+# the variables reach the tests so quant-opt finds the same one.
+_cuda_vars = ["CUDA_HOME", "CUDA_PATH", "CUDA_ROOT"]
+llvm_config.with_system_environment(_cuda_vars)
+_cuda = next((os.environ[v] for v in _cuda_vars if os.environ.get(v)),
+             "/usr/local/cuda")
 if os.path.exists(os.path.join(_cuda, "bin", "ptxas")) and os.path.exists(
         os.path.join(_cuda, "bin", "fatbinary")):
     config.available_features.add("ptxas")
