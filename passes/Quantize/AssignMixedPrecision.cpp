@@ -12,7 +12,8 @@
 //   s_ic = E‖ΔW x‖² = Σ_n Δw_n H Δw_nᵀ = tr(ΔW H ΔWᵀ),  H = E[x xᵀ] = XᵀX / rows,
 // the `lq.hessian` --calibrate records (the proxy GPTQ minimizes; it ignores
 // how later layers amplify the error). `metric=mse` uses H = I (‖ΔW‖²_F).
-// Cost: one RTN and N·K² flops per (linear, candidate), computed once.
+// Cost: one RTN and one [N, K] x [K, K] SGEMM (lq_rt) per (linear,
+// candidate), computed once; calibration already ran the model.
 //
 // Size. b_ic is the bits the artifact stores for that linear: codes
 // (N·K·storage bits, i3 = 3 bits, as quant-compile's weight count), scales
@@ -52,6 +53,8 @@
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
+
+#include <lq_rt/kernels.h>
 
 #include <chrono>
 #include <cstdio>
@@ -261,34 +264,21 @@ struct AssignMixedPrecisionPass
                             spec.sym, K);
   }
 
-  /// E‖ΔW x‖² (or ‖ΔW‖² without H) for RTN in `scheme`.
-  double sensitivity(MLIRContext *ctx, lq::SchemeAttr scheme,
-                     ArrayRef<float> w, ArrayRef<float> H, int64_t N,
-                     int64_t K) {
-    if (!scheme)
-      return 0;
-    lq::QuantizedWeight q = lq::quantizeRTN(scheme, w, N, K);
-    std::vector<float> deq = lq::dequantize(scheme, q);
+  /// Σ_n d_n H d_nᵀ over the rows of D ([N, K]); H empty means I.
+  double quadraticForm(MLIRContext *ctx, ArrayRef<float> D, ArrayRef<float> H,
+                       int64_t N, int64_t K) {
     std::vector<double> perRow(N, 0.0);
+    std::vector<float> DH;
+    if (!H.empty()) { // DH = D · H (H symmetric), one SGEMM
+      DH.resize(D.size());
+      lq_rt_sgemm_nt(N, K, K, D.data(), K, H.data(), K, DH.data(), K);
+    }
     parallelFor(ctx, 0, N, [&](size_t n) {
-      std::vector<double> d(K);
-      for (int64_t j = 0; j < K; ++j)
-        d[j] = double(w[n * K + j]) - double(deq[n * K + j]);
+      const float *d = &D[n * K];
+      const float *t = H.empty() ? d : &DH[n * K];
       double s = 0;
-      if (H.empty()) {
-        for (int64_t j = 0; j < K; ++j)
-          s += d[j] * d[j];
-      } else {
-        for (int64_t i = 0; i < K; ++i) {
-          if (d[i] == 0)
-            continue;
-          const float *hi = &H[i * K];
-          double t = 0;
-          for (int64_t j = 0; j < K; ++j)
-            t += double(hi[j]) * d[j];
-          s += d[i] * t;
-        }
-      }
+      for (int64_t j = 0; j < K; ++j)
+        s += double(d[j]) * double(t[j]);
       perRow[n] = s;
     });
     double total = 0;
@@ -297,10 +287,25 @@ struct AssignMixedPrecisionPass
     return total;
   }
 
+  /// E‖ΔW x‖² (or ‖ΔW‖² without H) for RTN in `scheme`.
+  double sensitivity(MLIRContext *ctx, lq::SchemeAttr scheme,
+                     ArrayRef<float> w, ArrayRef<float> H, int64_t N,
+                     int64_t K) {
+    if (!scheme)
+      return 0;
+    lq::QuantizedWeight q = lq::quantizeRTN(scheme, w, N, K);
+    std::vector<float> deq = lq::dequantize(scheme, q);
+    std::vector<float> D(w.size());
+    for (size_t i = 0; i < D.size(); ++i)
+      D[i] = w[i] - deq[i];
+    return quadraticForm(ctx, D, H, N, K);
+  }
+
   LogicalResult run(func::FuncOp f, MLIRContext *ctx) {
-    if (metric != "hessian" && metric != "mse")
-      return f.emitError() << "'metric' must be hessian or mse, got '" << metric
-                           << "'";
+    if (metric != "hessian" && metric != "hessian-rel" && metric != "mse")
+      return f.emitError() << "'metric' must be hessian, hessian-rel or mse, "
+                              "got '"
+                           << metric << "'";
     if (lmHead != "int8" && lmHead != "float" && lmHead != "search")
       return f.emitError() << "'lm-head' must be int8, float or search, got '"
                            << lmHead << "'";
@@ -437,16 +442,23 @@ struct AssignMixedPrecisionPass
         specs = cands;
       }
       SmallVector<float> H;
-      if (metric == "hessian") {
+      if (metric != "mse") {
         auto hAttr = op->getAttrOfType<ElementsAttr>("lq.hessian");
         if (!hAttr)
           return op.emitError()
-                 << "metric=hessian needs 'lq.hessian' on every linear: run "
+                 << "metric=" << metric
+                 << " needs 'lq.hessian' on every linear: run "
                     "--calibrate=\"... hessian=true\" first (or metric=mse)";
         if (failed(lq::readFloatElements(hAttr, H)) ||
             int64_t(H.size()) != L.K * L.K)
           return op.emitError() << "'lq.hessian' must be a [" << L.K << ", "
                                 << L.K << "] f32 tensor";
+      }
+      // hessian-rel: relative to the output's energy E‖W x‖².
+      double scale = 1;
+      if (metric == "hessian-rel") {
+        double energy = quadraticForm(ctx, w, H, L.N, L.K);
+        scale = energy > 0 ? 1 / energy : 1;
       }
       for (const Spec &spec : specs) {
         bool quiet = L.kind == Layer::Searched;
@@ -461,7 +473,7 @@ struct AssignMixedPrecisionPass
         c.spec = spec;
         c.scheme = *scheme;
         c.bits = storedBits(*scheme, ctx, L.N, L.K);
-        c.sens = sensitivity(ctx, *scheme, w, H, L.N, L.K);
+        c.sens = scale * sensitivity(ctx, *scheme, w, H, L.N, L.K);
         L.choices.push_back(c);
         ++pairs;
       }

@@ -1,12 +1,12 @@
 // The plan round trip: write it, edit it, apply it; and keep pins.
-// RUN: quant-opt %s --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 plan=%t.json" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REM
+// RUN: quant-opt %s --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 metric=hessian plan=%t.json" -o /dev/null 2>&1 | FileCheck %s --check-prefix=REM
 // RUN: FileCheck %s --check-prefix=JSON < %t.json
 // RUN: sed 's/"format": "int2-g8"/"format": "int8"/' %t.json > %t.edited.json
-// RUN: quant-opt %s --assign-mixed-precision="plan-in=%t.edited.json" 2>&1 | FileCheck %s --check-prefix=EDIT
+// RUN: quant-opt %s --assign-mixed-precision="plan-in=%t.edited.json metric=hessian" 2>&1 | FileCheck %s --check-prefix=EDIT
 // RUN: sed 's/"name": "c_proj"/"name": "x_proj"/' %t.json > %t.renamed.json
 // RUN: not quant-opt %s --assign-mixed-precision="plan-in=%t.renamed.json" 2>&1 | FileCheck %s --check-prefix=RENAMED
 // Pins count in the budget: b_proj in float costs 64 bytes of the 100.
-// RUN: quant-opt %s --assign-mixed-precision="budget-bytes=100 candidates=int2-g8,int4-g8,int8 keep=b_pr.*:float" 2>&1 | FileCheck %s --check-prefix=KEEP
+// RUN: quant-opt %s --assign-mixed-precision="budget-bytes=100 candidates=int2-g8,int4-g8,int8 metric=hessian keep=b_pr.*:float" 2>&1 | FileCheck %s --check-prefix=KEEP
 
 // REM: remark: {{.*}}mixed precision: linear 0 'a_proj' (2x8) -> int8, sensitivity 0.00624214, 24 bytes
 // REM: remark: {{.*}}mixed precision: linear 1 'b_proj' (2x8) -> int4-g8, sensitivity 0.0221204, 16 bytes

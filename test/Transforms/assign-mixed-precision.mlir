@@ -1,4 +1,8 @@
-// RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8" --verify-diagnostics | FileCheck %s
+// RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 metric=hessian" --verify-diagnostics | FileCheck %s
+// The default metric=hessian-rel divides by the output energy tr(W H Wᵀ):
+// the three copies become equally sensitive and int4 everywhere (48 bytes)
+// beats one of each (numpy: 3 x 0.00473904 vs 0.249729).
+// RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8" 2>&1 | FileCheck %s --check-prefix=REL
 // Without calibration, metric=mse ranks by ‖ΔW‖² (H = I for every linear).
 // RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 metric=mse" 2>&1 | FileCheck %s --check-prefix=MSE
 
@@ -13,6 +17,8 @@
 // CHECK: tensor<2x8xi4, #lq.scheme<format = int, bits = 4, axis = 1, group = 8>>
 // CHECK: tensor<2x8xi2, #lq.scheme<format = int, bits = 2, axis = 1, group = 8>>
 // CHECK-NOT: lq.hessian
+// REL-COUNT-3: -> int4-g8, sensitivity 0.00473904, 16 bytes
+// REL: 3 linears, 8 bpw (48 bytes) over the budgeted linears for a budget of 8.66667 bpw
 // MSE: (52 bytes) over the budgeted linears
 // MSE-NOT: lq.hessian
 // expected-remark @+1 {{mixed precision: 3 linears, 8.66667 bpw (52 bytes) over the budgeted linears for a budget of 8.66667 bpw; model 48 params, 52 weight bytes (8.66667 bpw as quant-eval counts); sensitivity 0.0397355 (searched 0.0397355, dual bound 0.0397355, gap <= 0,}}
