@@ -205,9 +205,19 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
 }
 
 /// Whether the compile needs calibration data it was not given.
+/// Whether the pipeline calibrates without naming its data (a --pipeline
+/// may say `calibrate{tokens=...}` itself; recipes get it from the flags).
+static bool calibratesWithoutData(StringRef pipeline) {
+  size_t at = pipeline.find("calibrate{");
+  if (at == StringRef::npos)
+    return false;
+  StringRef opts = pipeline.drop_front(at).take_until([](char c) { return c == '}'; });
+  return !opts.contains("tokens=") && !opts.contains("text=");
+}
+
 static bool needsCalibration(const CompileOptions &options,
                              StringRef pipeline) {
-  return pipeline.contains("calibrate{") && options.calibrationTokens.empty() &&
+  return calibratesWithoutData(pipeline) && options.calibrationTokens.empty() &&
          (options.tokenizer.empty() || options.calibrationText.empty());
 }
 
@@ -528,15 +538,15 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
                               << "' (see --list-recipes)";
   if (needsCalibration(options, *pipeline))
     return emitError(fileLoc)
-           << "recipe '" << options.recipe
-           << "' needs calibration data: give --calibration-text FILE "
+           << (options.pipeline.empty() ? "recipe '" + options.recipe + "'"
+                                        : std::string("the pipeline"))
+           << " needs calibration data: give --calibration-text FILE "
               "--tokenizer FILE (or --calibration-tokens FILE.npy)";
   // Calibration text is tokenized by quant-tokenize in its own process:
   // Debian's libsentencepiece bundles a protobuf runtime that aborts when
   // loaded next to the importer's libprotobuf.
   SmallString<128> tokensFile;
-  if (StringRef(*pipeline).contains("calibrate{") &&
-      options.calibrationTokens.empty()) {
+  if (calibratesWithoutData(*pipeline) && options.calibrationTokens.empty()) {
     std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
     SmallString<256> tool(llvm::sys::path::parent_path(exe));
     llvm::sys::path::append(tool, "quant-tokenize");
