@@ -12,6 +12,13 @@
 //   s_ic = E‖ΔW x‖² = Σ_n Δw_n H Δw_nᵀ = tr(ΔW H ΔWᵀ),  H = E[x xᵀ] = XᵀX / rows,
 // the `lq.hessian` --calibrate records (the proxy GPTQ minimizes; it ignores
 // how later layers amplify the error). `metric=mse` uses H = I (‖ΔW‖²_F).
+// The default `metric=hessian-rel` divides s_ic by the output's energy
+// tr(W H Wᵀ) (a noise-to-signal ratio): the absolute error is not
+// comparable across linears, as o_proj / down_proj read small activations
+// but write straight into the residual stream while q/k/gate/up outputs are
+// large and pass through softmax / SwiGLU. On pd-llama-6m the absolute proxy
+// gave o_proj and down_proj int3 even at 6 bpw and sat far below the uniform
+// formats (bench/results/mixed-precision-pd-llama-6m.md).
 // Cost: one RTN and one [N, K] x [K, K] SGEMM (lq_rt) per (linear,
 // candidate), computed once; calibration already ran the model.
 //
