@@ -20,7 +20,7 @@
 
 namespace {
 
-enum class Kind { Int8Sym, Int8Asym, Int4Sym, Int4Asym, NF4 };
+enum class Kind { Int8Sym, Int8Asym, Int4Sym, Int4Asym, NF4, MXFP4, NVFP4 };
 
 const char *name(Kind k) {
   switch (k) {
@@ -29,6 +29,8 @@ const char *name(Kind k) {
   case Kind::Int4Sym: return "int4-sym";
   case Kind::Int4Asym: return "int4-asym";
   case Kind::NF4: return "nf4";
+  case Kind::MXFP4: return "mxfp4";
+  case Kind::NVFP4: return "nvfp4";
   }
   return "?";
 }
@@ -48,7 +50,11 @@ QWeight quantize(Kind kind, int64_t N, int64_t K, int64_t group,
                  std::mt19937 &rng) {
   QWeight q;
   const bool asym = kind == Kind::Int8Asym || kind == Kind::Int4Asym;
-  q.format = kind == Kind::NF4 ? LQ_FORMAT_NF4 : LQ_FORMAT_INT;
+  const bool fp4 = kind == Kind::MXFP4 || kind == Kind::NVFP4;
+  q.format = kind == Kind::NF4     ? LQ_FORMAT_NF4
+             : kind == Kind::MXFP4 ? LQ_FORMAT_MXFP4
+             : kind == Kind::NVFP4 ? LQ_FORMAT_NVFP4
+                                   : LQ_FORMAT_INT;
   q.bits = (kind == Kind::Int8Sym || kind == Kind::Int8Asym) ? 8 : 4;
   q.N = N;
   q.K = K;
@@ -77,6 +83,14 @@ QWeight quantize(Kind kind, int64_t N, int64_t K, int64_t group,
       if (kind == Kind::NF4) {
         lq_quantize_group_nf4(w.data(), size_t(group), &scale, c);
         lq_dequantize_group_nf4(c, size_t(group), scale, r);
+      } else if (fp4) {
+        // Any E2M1 code with any positive f32 scale (the compiler folds
+        // E8M0 / E4M3 block scales and NVFP4's tensor scale into it).
+        scale = std::fabs(d(rng)) + 0.05f;
+        for (int64_t k = 0; k < group; ++k) {
+          c[k] = uint8_t(rng() & 15);
+          r[k] = lq_fp4_e2m1_to_f32(c[k]) * scale;
+        }
       } else {
         lq_quantize_group_int(w.data(), size_t(group), unsigned(q.bits), !asym,
                               &scale, &zp, c);
@@ -188,7 +202,9 @@ const Case kCases[] = {
     {Kind::Int4Sym, 32},  {Kind::Int4Sym, 64},   {Kind::Int4Sym, 128},
     {Kind::Int4Sym, 0},   {Kind::Int4Asym, 32},  {Kind::Int4Asym, 128},
     {Kind::Int4Asym, 0},  {Kind::NF4, 32},       {Kind::NF4, 64},
-    {Kind::NF4, 0},
+    {Kind::NF4, 0},       {Kind::MXFP4, 32},     {Kind::NVFP4, 16},
+    {Kind::MXFP4, 0},     {Kind::Int4Asym, 16},  {Kind::Int8Sym, 16},
+    {Kind::Int4Sym, 8},
 };
 
 INSTANTIATE_TEST_SUITE_P(

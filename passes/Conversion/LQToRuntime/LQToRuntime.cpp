@@ -175,11 +175,18 @@ LogicalResult readCodes(Attribute attr, int64_t n, unsigned bits,
   const uint8_t mask = uint8_t((1u << bits) - 1);
   out.clear();
   if (auto dense = dyn_cast<DenseElementsAttr>(attr)) {
-    if (!dense.getElementType().isInteger(bits))
-      return failure();
+    Type et = dense.getElementType();
     out.reserve(n);
-    for (const APInt &v : dense.getValues<APInt>())
-      out.push_back(uint8_t(v.getZExtValue()) & mask);
+    if (et.isInteger(bits)) {
+      for (const APInt &v : dense.getValues<APInt>())
+        out.push_back(uint8_t(v.getZExtValue()) & mask);
+    } else if (isa<FloatType>(et) && et.getIntOrFloatBitWidth() == bits) {
+      // Float codes (FP4 E2M1, FP8): their bit patterns.
+      for (const APFloat &v : dense.getValues<APFloat>())
+        out.push_back(uint8_t(v.bitcastToAPInt().getZExtValue()) & mask);
+    } else {
+      return failure();
+    }
     return success(int64_t(out.size()) == n);
   }
   auto res = dyn_cast<DenseResourceElementsAttr>(attr);
@@ -233,14 +240,24 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
     auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
     if (!dq)
       return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
-    if (dq.getGlobalScale())
-      return rewriter.notifyMatchFailure(op, "global scale");
     lq::SchemeAttr scheme = dq.getScheme();
     const bool isInt = scheme.getFormat() == lq::Format::Int;
+    // FP4 E2M1 codes (MXFP4, NVFP4) decode through the kernel's 4-bit table
+    // like NF4; their E8M0/E4M3 scales (times NVFP4's tensor scale) become
+    // f32 scales here. lq_rt_cuda's kernels have no FP4 path yet.
+    const bool isFp4 = (scheme.getFormat() == lq::Format::MXFP4 ||
+                        scheme.getFormat() == lq::Format::NVFP4) &&
+                       prefix == "lq_rt_";
     const unsigned bits = scheme.getCodeBits();
     if (!(isInt && (bits == 4 || bits == 8)) &&
-        scheme.getFormat() != lq::Format::NF4)
+        scheme.getFormat() != lq::Format::NF4 && !isFp4)
       return rewriter.notifyMatchFailure(op, "no kernel for this format");
+    Attribute globalAttr;
+    SmallVector<float> global;
+    if (dq.getGlobalScale() &&
+        (!isFp4 || !matchPattern(dq.getGlobalScale(), m_Constant(&globalAttr)) ||
+         failed(lq::readFloatElements(globalAttr, global)) || global.size() != 1))
+      return rewriter.notifyMatchFailure(op, "global scale");
     auto qTy = dq.getInput().getType();
     if (qTy.getRank() != 2 || !qTy.hasStaticShape())
       return rewriter.notifyMatchFailure(op, "weight is not a static matrix");
@@ -284,6 +301,9 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
         for (int64_t &z : zps)
           z = int32_t(uint32_t(uint64_t(z)));
     }
+    if (!global.empty())
+      for (float &sc : scales)
+        sc *= global[0];
     const int64_t nScales = (N / bn) * G;
     if ((scales.size() != 1 && int64_t(scales.size()) != nScales) ||
         (!zps.empty() && zps.size() != scales.size()))

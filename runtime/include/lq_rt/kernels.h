@@ -57,6 +57,10 @@ void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
  *     complement integer when \p biases is NULL (symmetric schemes) and as
  *     an unsigned integer otherwise (asymmetric schemes, codes 0..2^bits-1).
  *   - LQ_FORMAT_NF4 (\p bits 4): q = lq_nf4_codebook[code].
+ *   - LQ_FORMAT_MXFP4 / LQ_FORMAT_NVFP4 (\p bits 4): q = the E2M1 value of
+ *     the code (lq_fp4_e2m1_to_f32); \p scales hold the block scales as f32
+ *     (E8M0 / E4M3 decoded, NVFP4's tensor scale multiplied in); \p biases
+ *     is ignored.
  *  For bits 4, \p group must be even unless it equals K. Returns 0, or -1
  *  (writing nothing) for an unsupported format/bits/group. M <= 4 runs
  *  GEMVs that stream the codes once; larger M dequantizes panels of rows

@@ -113,15 +113,15 @@ func.func @int8_blocks(%x: tensor<1x8xf32>) -> tensor<1x4xf32> {
 
 // -----
 
-// Fall back to the f32 kernel with a generic lq.dequantize: MXFP4 (no
+// Fall back to the f32 kernel with a generic lq.dequantize: FP8 (no
 // quantized kernel), groups along N (axis 0), non-constant codes.
 
-#mx = #lq.scheme<format = mxfp4, axis = 1, group = 32>
+#mx = #lq.scheme<format = fp8_e4m3, axis = 0>
 #ax0 = #lq.scheme<format = int, bits = 4, axis = 0, group = 2>
 #ch8 = #lq.scheme<format = int, bits = 8, axis = 0>
 // CHECK-LABEL: func.func @fallbacks(
 // CHECK-NOT:     lq_rt_linear_q_f32
-// CHECK:         lq.dequantize {{.*}}f4E2M1FN
+// CHECK:         lq.dequantize {{.*}}f8E4M3FN
 // CHECK:         call @lq_rt_linear_f32(
 // CHECK:         lq.dequantize {{.*}}group = 2
 // CHECK:         call @lq_rt_linear_f32(
@@ -129,9 +129,9 @@ func.func @int8_blocks(%x: tensor<1x8xf32>) -> tensor<1x4xf32> {
 // CHECK:         call @lq_rt_linear_f32(
 // CHECK-NOT:     lq_rt_linear_q_f32
 func.func @fallbacks(%x: tensor<1x32xf32>, %qa: tensor<2x32xi8, #ch8>) -> (tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2xf32>) {
-  %q = arith.constant dense<1.0> : tensor<2x32xf4E2M1FN, #mx>
-  %s = arith.constant dense<1.0> : tensor<2x1xf8E8M0FNU>
-  %w = lq.dequantize %q, %s : (tensor<2x32xf4E2M1FN, #mx>, tensor<2x1xf8E8M0FNU>) -> tensor<2x32xf32>
+  %q = arith.constant dense<1.0> : tensor<2x32xf8E4M3FN, #mx>
+  %s = arith.constant dense<1.0> : tensor<2x1xf32>
+  %w = lq.dequantize %q, %s : (tensor<2x32xf8E4M3FN, #mx>, tensor<2x1xf32>) -> tensor<2x32xf32>
   %y = lq.linear %x, %w : (tensor<1x32xf32>, tensor<2x32xf32>) -> tensor<1x2xf32>
   %q2 = arith.constant dense<1> : tensor<2x32xi4, #ax0>
   %s2 = arith.constant dense<0.5> : tensor<1x32xf32>
@@ -141,4 +141,23 @@ func.func @fallbacks(%x: tensor<1x32xf32>, %qa: tensor<2x32xi8, #ch8>) -> (tenso
   %w3 = lq.dequantize %qa, %s3 : (tensor<2x32xi8, #ch8>, tensor<2x1xf32>) -> tensor<2x32xf32>
   %y3 = lq.linear %x, %w3 : (tensor<1x32xf32>, tensor<2x32xf32>) -> tensor<1x2xf32>
   return %y, %y2, %y3 : tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2xf32>
+}
+
+// -----
+
+// NVFP4: E2M1 codes through the kernel's 4-bit table (format 9), the E4M3
+// block scales times the tensor scale folded into f32 scales.
+#nv = #lq.scheme<format = nvfp4, axis = 1, group = 16>
+// CHECK-LABEL: func.func @nvfp4(
+// CHECK-NOT:     lq.dequantize
+// CHECK-DAG:     arith.constant dense<{{\[}}[1.000000e+00, 2.000000e+00]]> : tensor<1x2xf32>
+// CHECK-DAG:     %[[FMT:.*]] = arith.constant 9 : i32
+// CHECK:         call @lq_rt_linear_q_f32({{.*}}, %[[FMT]],
+func.func @nvfp4(%x: tensor<1x32xf32>) -> tensor<1x1xf32> {
+  %q = arith.constant dense<[[0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0, 0.0, 0.5, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0, 0.0, 0.5]]> : tensor<1x32xf4E2M1FN, #nv>
+  %s = arith.constant dense<[[2.0, 4.0]]> : tensor<1x2xf8E4M3FN>
+  %g = arith.constant dense<0.5> : tensor<f32>
+  %w = lq.dequantize %q, %s global_scale %g : (tensor<1x32xf4E2M1FN, #nv>, tensor<1x2xf8E4M3FN>, tensor<f32>) -> tensor<1x32xf32>
+  %y = lq.linear %x, %w : (tensor<1x32xf32>, tensor<1x32xf32>) -> tensor<1x1xf32>
+  return %y : tensor<1x1xf32>
 }
