@@ -3,6 +3,8 @@
 // the three copies become equally sensitive and int4 everywhere (48 bytes)
 // beats one of each (numpy: 3 x 0.00473904 vs 0.249729).
 // RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8" 2>&1 | FileCheck %s --check-prefix=REL
+// lm-head=search puts the output projection in the search and the budget.
+// RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 metric=hessian lm-head=search" 2>&1 | FileCheck %s --check-prefix=SEARCH
 // Without calibration, metric=mse ranks by ‖ΔW‖² (H = I for every linear).
 // RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=52 candidates=int2-g8,int4-g8,int8 metric=mse" 2>&1 | FileCheck %s --check-prefix=MSE
 
@@ -42,6 +44,8 @@ func.func @budget(%x: tensor<3x8xf32>) -> tensor<3x2xf32> {
 // of 52 bytes covers the other linear only, which gets int8. Both end up
 // with identical codes and scales, which the model count (quant-compile's)
 // takes once: 16 params, 24 bytes.
+// SEARCH: linear 1 (2x8) -> int8, sensitivity 0.00624214, 24 bytes{{$}}
+// SEARCH: 2 linears, 12 bpw (48 bytes) over the budgeted linears for a budget of 13 bpw
 // CHECK-LABEL: func.func @head
 // expected-remark @+1 {{mixed precision: 2 linears, 12 bpw (24 bytes) over the budgeted linears for a budget of 26 bpw; model 16 params, 24 weight bytes (12 bpw as quant-eval counts)}}
 func.func @head(%x: tensor<3x8xf32>) -> tensor<3x2xf32> {
