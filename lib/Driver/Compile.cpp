@@ -546,7 +546,10 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   // Debian's libsentencepiece bundles a protobuf runtime that aborts when
   // loaded next to the importer's libprotobuf.
   SmallString<128> tokensFile;
-  if (calibratesWithoutData(*pipeline) && options.calibrationTokens.empty()) {
+  // Driven by the flags: a recipe's calibrate{} then names the text, which
+  // must not be tokenized in this process.
+  if (StringRef(*pipeline).contains("calibrate{") &&
+      options.calibrationTokens.empty() && !options.calibrationText.empty()) {
     std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
     SmallString<256> tool(llvm::sys::path::parent_path(exe));
     llvm::sys::path::append(tool, "quant-tokenize");
