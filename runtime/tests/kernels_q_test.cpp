@@ -20,7 +20,7 @@
 
 namespace {
 
-enum class Kind { Int8Sym, Int8Asym, Int4Sym, Int4Asym, NF4, MXFP4, NVFP4 };
+enum class Kind { Int8Sym, Int8Asym, Int4Sym, Int4Asym, NF4, MXFP4, NVFP4, E4M3, E5M2 };
 
 const char *name(Kind k) {
   switch (k) {
@@ -31,6 +31,8 @@ const char *name(Kind k) {
   case Kind::NF4: return "nf4";
   case Kind::MXFP4: return "mxfp4";
   case Kind::NVFP4: return "nvfp4";
+  case Kind::E4M3: return "fp8_e4m3";
+  case Kind::E5M2: return "fp8_e5m2";
   }
   return "?";
 }
@@ -51,11 +53,14 @@ QWeight quantize(Kind kind, int64_t N, int64_t K, int64_t group,
   QWeight q;
   const bool asym = kind == Kind::Int8Asym || kind == Kind::Int4Asym;
   const bool fp4 = kind == Kind::MXFP4 || kind == Kind::NVFP4;
+  const bool fp8 = kind == Kind::E4M3 || kind == Kind::E5M2;
   q.format = kind == Kind::NF4     ? LQ_FORMAT_NF4
              : kind == Kind::MXFP4 ? LQ_FORMAT_MXFP4
              : kind == Kind::NVFP4 ? LQ_FORMAT_NVFP4
+             : kind == Kind::E4M3  ? LQ_FORMAT_FP8_E4M3
+             : kind == Kind::E5M2  ? LQ_FORMAT_FP8_E5M2
                                    : LQ_FORMAT_INT;
-  q.bits = (kind == Kind::Int8Sym || kind == Kind::Int8Asym) ? 8 : 4;
+  q.bits = (kind == Kind::Int8Sym || kind == Kind::Int8Asym || fp8) ? 8 : 4;
   q.N = N;
   q.K = K;
   q.group = group;
@@ -83,6 +88,18 @@ QWeight quantize(Kind kind, int64_t N, int64_t K, int64_t group,
       if (kind == Kind::NF4) {
         lq_quantize_group_nf4(w.data(), size_t(group), &scale, c);
         lq_dequantize_group_nf4(c, size_t(group), scale, r);
+      } else if (fp8) {
+        // Any finite FP8 code (NaN/Inf codes never come out of a quantizer).
+        scale = std::fabs(d(rng)) + 0.05f;
+        for (int64_t k = 0; k < group; ++k) {
+          float v;
+          do {
+            c[k] = uint8_t(rng() & 255);
+            v = kind == Kind::E4M3 ? lq_fp8_e4m3fn_to_f32(c[k])
+                                   : lq_fp8_e5m2_to_f32(c[k]);
+          } while (!std::isfinite(v));
+          r[k] = v * scale;
+        }
       } else if (fp4) {
         // Any E2M1 code with any positive f32 scale (the compiler folds
         // E8M0 / E4M3 block scales and NVFP4's tensor scale into it).
@@ -204,7 +221,8 @@ const Case kCases[] = {
     {Kind::Int4Asym, 0},  {Kind::NF4, 32},       {Kind::NF4, 64},
     {Kind::NF4, 0},       {Kind::MXFP4, 32},     {Kind::NVFP4, 16},
     {Kind::MXFP4, 0},     {Kind::Int4Asym, 16},  {Kind::Int8Sym, 16},
-    {Kind::Int4Sym, 8},
+    {Kind::Int4Sym, 8},   {Kind::E4M3, 0},       {Kind::E5M2, 0},
+    {Kind::E4M3, 32},     {Kind::E5M2, 16},
 };
 
 INSTANTIATE_TEST_SUITE_P(
@@ -224,9 +242,10 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(QGemm, RejectsUnsupportedArguments) {
   float a[8] = {}, c[4] = {1, 2, 3, 4}, s[4] = {1, 1, 1, 1};
   uint8_t codes[16] = {};
-  // 3-bit integers, FP8, NF4 at 8 bits: no kernel.
+  // 3-bit integers, FP8 at 4 bits, MXFP6, NF4 at 8 bits: no kernel.
   EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_INT, 3, 8, c, 2), -1);
-  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_FP8_E4M3, 8, 8, c, 2), -1);
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_FP8_E4M3, 4, 8, c, 2), -1);
+  EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_MXFP6_E2M3, 8, 8, c, 2), -1);
   EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_NF4, 8, 8, c, 2), -1);
   // Group that does not divide K; odd 4-bit groups that are not K.
   EXPECT_EQ(lq_rt_qgemm_nt(1, 2, 8, a, 8, codes, s, nullptr, LQ_FORMAT_INT, 8, 3, c, 2), -1);

@@ -244,13 +244,16 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
     const bool isInt = scheme.getFormat() == lq::Format::Int;
     // FP4 E2M1 codes (MXFP4, NVFP4) decode through the kernel's 4-bit table
     // like NF4; their E8M0/E4M3 scales (times NVFP4's tensor scale) become
-    // f32 scales here. lq_rt_cuda's kernels have no FP4 path yet.
+    // f32 scales here. FP8 codes decode through a 256-entry table.
+    // lq_rt_cuda's kernels have no FP4/FP8 weight path yet.
+    const bool cpu = prefix == "lq_rt_";
     const bool isFp4 = (scheme.getFormat() == lq::Format::MXFP4 ||
-                        scheme.getFormat() == lq::Format::NVFP4) &&
-                       prefix == "lq_rt_";
+                        scheme.getFormat() == lq::Format::NVFP4) && cpu;
+    const bool isFp8 = (scheme.getFormat() == lq::Format::FP8E4M3 ||
+                        scheme.getFormat() == lq::Format::FP8E5M2) && cpu;
     const unsigned bits = scheme.getCodeBits();
     if (!(isInt && (bits == 4 || bits == 8)) &&
-        scheme.getFormat() != lq::Format::NF4 && !isFp4)
+        scheme.getFormat() != lq::Format::NF4 && !isFp4 && !isFp8)
       return rewriter.notifyMatchFailure(op, "no kernel for this format");
     Attribute globalAttr;
     SmallVector<float> global;

@@ -61,6 +61,8 @@ void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
  *     the code (lq_fp4_e2m1_to_f32); \p scales hold the block scales as f32
  *     (E8M0 / E4M3 decoded, NVFP4's tensor scale multiplied in); \p biases
  *     is ignored.
+ *   - LQ_FORMAT_FP8_E4M3 / LQ_FORMAT_FP8_E5M2 (\p bits 8): q = the FP8 value
+ *     of the code; \p biases is ignored.
  *  For bits 4, \p group must be even unless it equals K. Returns 0, or -1
  *  (writing nothing) for an unsupported format/bits/group. M <= 4 runs
  *  GEMVs that stream the codes once; larger M dequantizes panels of rows

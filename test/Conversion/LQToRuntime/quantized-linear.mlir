@@ -113,15 +113,15 @@ func.func @int8_blocks(%x: tensor<1x8xf32>) -> tensor<1x4xf32> {
 
 // -----
 
-// Fall back to the f32 kernel with a generic lq.dequantize: FP8 (no
+// Fall back to the f32 kernel with a generic lq.dequantize: MXFP6 (no
 // quantized kernel), groups along N (axis 0), non-constant codes.
 
-#mx = #lq.scheme<format = fp8_e4m3, axis = 0>
+#mx = #lq.scheme<format = mxfp6_e2m3, axis = 1, group = 32>
 #ax0 = #lq.scheme<format = int, bits = 4, axis = 0, group = 2>
 #ch8 = #lq.scheme<format = int, bits = 8, axis = 0>
 // CHECK-LABEL: func.func @fallbacks(
 // CHECK-NOT:     lq_rt_linear_q_f32
-// CHECK:         lq.dequantize {{.*}}f8E4M3FN
+// CHECK:         lq.dequantize {{.*}}f6E2M3FN
 // CHECK:         call @lq_rt_linear_f32(
 // CHECK:         lq.dequantize {{.*}}group = 2
 // CHECK:         call @lq_rt_linear_f32(
@@ -129,9 +129,9 @@ func.func @int8_blocks(%x: tensor<1x8xf32>) -> tensor<1x4xf32> {
 // CHECK:         call @lq_rt_linear_f32(
 // CHECK-NOT:     lq_rt_linear_q_f32
 func.func @fallbacks(%x: tensor<1x32xf32>, %qa: tensor<2x32xi8, #ch8>) -> (tensor<1x2xf32>, tensor<1x2xf32>, tensor<1x2xf32>) {
-  %q = arith.constant dense<1.0> : tensor<2x32xf8E4M3FN, #mx>
-  %s = arith.constant dense<1.0> : tensor<2x1xf32>
-  %w = lq.dequantize %q, %s : (tensor<2x32xf8E4M3FN, #mx>, tensor<2x1xf32>) -> tensor<2x32xf32>
+  %q = arith.constant dense<1.0> : tensor<2x32xf6E2M3FN, #mx>
+  %s = arith.constant dense<1.0> : tensor<2x1xf8E8M0FNU>
+  %w = lq.dequantize %q, %s : (tensor<2x32xf6E2M3FN, #mx>, tensor<2x1xf8E8M0FNU>) -> tensor<2x32xf32>
   %y = lq.linear %x, %w : (tensor<1x32xf32>, tensor<2x32xf32>) -> tensor<1x2xf32>
   %q2 = arith.constant dense<1> : tensor<2x32xi4, #ax0>
   %s2 = arith.constant dense<0.5> : tensor<1x32xf32>
@@ -160,4 +160,21 @@ func.func @nvfp4(%x: tensor<1x32xf32>) -> tensor<1x1xf32> {
   %w = lq.dequantize %q, %s global_scale %g : (tensor<1x32xf4E2M1FN, #nv>, tensor<1x2xf8E4M3FN>, tensor<f32>) -> tensor<1x32xf32>
   %y = lq.linear %x, %w : (tensor<1x32xf32>, tensor<1x32xf32>) -> tensor<1x1xf32>
   return %y : tensor<1x1xf32>
+}
+
+// -----
+
+// FP8 E4M3 per channel: codes through the kernel's FP8 table (format 2).
+#f8 = #lq.scheme<format = fp8_e4m3, axis = 0>
+// CHECK-LABEL: func.func @fp8_channel(
+// CHECK-NOT:     lq.dequantize
+// CHECK-DAG:     %[[FMT:.*]] = arith.constant 2 : i32
+// CHECK-DAG:     %[[BITS:.*]] = arith.constant 8 : i32
+// CHECK:         call @lq_rt_linear_q_f32({{.*}}, %[[FMT]], %[[BITS]],
+func.func @fp8_channel(%x: tensor<1x32xf32>) -> tensor<1x2xf32> {
+  %q = arith.constant dense<1.5> : tensor<2x32xf8E4M3FN, #f8>
+  %s = arith.constant dense<[[0.5], [2.0]]> : tensor<2x1xf32>
+  %w = lq.dequantize %q, %s : (tensor<2x32xf8E4M3FN, #f8>, tensor<2x1xf32>) -> tensor<2x32xf32>
+  %y = lq.linear %x, %w : (tensor<1x32xf32>, tensor<2x32xf32>) -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
 }
