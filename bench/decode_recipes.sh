@@ -31,7 +31,7 @@ for r in $RECIPES; do
     best=$(/usr/bin/python3 -c "print(max($best, $v))")
   done
   [ "$r" = float ] && float=$best
-  fused=$(case $r in w3a16-rtn|fp8-weights) echo "no (dequantized per call)";; float) echo "-";; *) echo yes;; esac)
+  fused=$(case $r in w3a16-rtn) echo "no (dequantized per call)";; float) echo "-";; *) echo yes;; esac)
   echo "| $r | $best | $(/usr/bin/python3 -c "print(f'{$best / $float:.2f}x')") | $fused |" >> "$OUT/table.md"
 done
 cp "$OUT/table.md" bench/results/decode-kv-pd-llama-6m.md
