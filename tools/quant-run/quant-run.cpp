@@ -197,6 +197,12 @@ int main(int argc, char **argv) {
   if (!prompt.empty() && tokenizer.empty())
     return fail("--prompt needs --tokenizer");
 
+  if (!tokenizer.empty()) { // fail now, not by printing ids instead of text
+    sentencepiece::SentencePieceProcessor sp;
+    auto status = sp.Load(tokenizer);
+    if (!status.ok())
+      return fail("cannot load tokenizer '" + tokenizer + "': " + status.ToString());
+  }
   lq_model_t *model = nullptr;
   if (lq_model_load(modelPath.c_str(), &model) != LQ_RT_OK)
     return fail(lq_rt_last_error());
