@@ -21,6 +21,7 @@
 #include "dialects/LQ/IR/LQOps.h"
 #include "passes/Passes.h"
 #include "passes/Pipelines/Pipelines.h"
+#include "passes/Quantize/WeightQuantizer.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -307,72 +308,10 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
 }
 
 /// "params N" and "weight_bytes N" signature lines: the model's weights as
-/// quant-eval reports them (bits per weight = 8 * weight_bytes / params).
-///
-/// A weight is a constant that feeds a weight operand of an lq op (linear
-/// weight and bias, embedding table, norm weight and bias, the quantized input
-/// of lq.dequantize/lq.quantize), or a float or quantized constant of rank >= 2
-/// that no lq op uses (the weight of a matmul the raising did not recognize).
-/// Scales, zero points and global scales of (de)quantization add storage but
-/// no parameters; rotary tables and masks are neither. Identical constants
-/// (an importer's copy of a tied embedding) count once. Storage is numel *
-/// element bits / 8, so i4 and f4 weights count half a byte each.
+/// quant-eval reports them (bits per weight = 8 * weight_bytes / params);
+/// see mlir::lq::countModelWeights for what counts.
 std::string weightLinesOf(func::FuncOp f) {
-  enum Role { None, Weight, Overhead };
-  auto roleOf = [](OpOperand &use) -> Role {
-    Operation *user = use.getOwner();
-    unsigned i = use.getOperandNumber();
-    if (isa<mlir::lq::LinearOp>(user))
-      return i >= 1 ? Weight : None;
-    if (isa<mlir::lq::EmbeddingOp>(user))
-      return i == 0 ? Weight : None;
-    if (isa<mlir::lq::RMSNormOp, mlir::lq::LayerNormOp>(user))
-      return i >= 1 ? Weight : None;
-    if (isa<mlir::lq::DequantizeOp, mlir::lq::QuantizeOp>(user))
-      return i == 0 ? Weight : Overhead;
-    return None;
-  };
-  // Distinct contents: (type, raw bytes).
-  SmallVector<std::pair<Type, ArrayRef<char>>> seen;
-  uint64_t params = 0, bits = 0;
-  f.walk([&](arith::ConstantOp c) {
-    auto type = dyn_cast<RankedTensorType>(c.getType());
-    if (!type || !type.getElementType().isIntOrFloat())
-      return;
-    bool quantized = type.getEncoding() != nullptr;
-    bool isFloat = isa<FloatType>(type.getElementType());
-    Role role = None;
-    bool usedByLQ = false;
-    for (OpOperand &use : c->getUses()) {
-      if (isa<mlir::lq::LQDialect>(use.getOwner()->getDialect()))
-        usedByLQ = true;
-      Role r = roleOf(use);
-      if (r == Weight || (r == Overhead && role == None))
-        role = r;
-    }
-    if (role == None && !usedByLQ && type.getRank() >= 2 &&
-        (isFloat || quantized))
-      role = Weight;
-    if (role == None)
-      return;
-    ArrayRef<char> bytes;
-    if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue()))
-      bytes = dense.getRawData();
-    else if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
-      if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
-        bytes = blob->getData();
-    if (!bytes.empty()) {
-      for (auto &[t, b] : seen)
-        if (t == type && b.size() == bytes.size() &&
-            std::equal(b.begin(), b.end(), bytes.begin()))
-          return;
-      seen.push_back({type, bytes});
-    }
-    uint64_t numel = type.getNumElements();
-    bits += numel * type.getElementType().getIntOrFloatBitWidth();
-    if (role == Weight)
-      params += numel;
-  });
+  auto [params, bits] = mlir::lq::countModelWeights(f);
   return "params " + std::to_string(params) + "\nweight_bytes " +
          std::to_string((bits + 7) / 8) + "\n";
 }

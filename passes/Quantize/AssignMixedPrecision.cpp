@@ -26,8 +26,8 @@
 // (N·K·storage bits, i3 = 3 bits, as quant-compile's weight count), scales
 // (f32, or 8-bit E8M0/E4M3 codes), zero points (i32) and NVFP4's f32 tensor
 // scale. After quantizing, the whole function's weights are counted exactly
-// as quant-compile's `params` / `weight_bytes` signature lines (weightLinesOf
-// in lib/Driver/Compile.cpp), so the plan's model bpw is quant-eval's.
+// as quant-compile's `params` / `weight_bytes` signature lines (both call
+// countModelWeights), so the plan's model bpw is quant-eval's.
 //
 // Allocation: the multiple-choice knapsack  min Σ_i s_{i,c_i}  s.t.
 // Σ_i b_{i,c_i} ≤ B. Lagrangian relaxation: for λ ≥ 0 each linear picks
@@ -174,66 +174,6 @@ uint64_t storedBits(lq::SchemeAttr scheme, MLIRContext *ctx, int64_t N,
   return bits;
 }
 
-/// The function's weights as quant-compile's weightLinesOf counts them
-/// (lib/Driver/Compile.cpp): {params, bits}. Kept in step with it by the
-/// mixed-precision bench, which checks the plan's bpw against quant-eval's.
-std::pair<uint64_t, uint64_t> countModelWeights(func::FuncOp f) {
-  enum Role { None, Weight, Overhead };
-  auto roleOf = [](OpOperand &use) -> Role {
-    Operation *user = use.getOwner();
-    unsigned i = use.getOperandNumber();
-    if (isa<lq::LinearOp>(user))
-      return i >= 1 ? Weight : None;
-    if (isa<lq::EmbeddingOp>(user))
-      return i == 0 ? Weight : None;
-    if (isa<lq::RMSNormOp, lq::LayerNormOp>(user))
-      return i >= 1 ? Weight : None;
-    if (isa<lq::DequantizeOp, lq::QuantizeOp>(user))
-      return i == 0 ? Weight : Overhead;
-    return None;
-  };
-  SmallVector<std::pair<Type, ArrayRef<char>>> seen;
-  uint64_t params = 0, bits = 0;
-  f.walk([&](arith::ConstantOp c) {
-    auto type = dyn_cast<RankedTensorType>(c.getType());
-    if (!type || !type.getElementType().isIntOrFloat())
-      return;
-    bool quantized = type.getEncoding() != nullptr;
-    bool isFloat = isa<FloatType>(type.getElementType());
-    Role role = None;
-    bool usedByLQ = false;
-    for (OpOperand &use : c->getUses()) {
-      if (isa<lq::LQDialect>(use.getOwner()->getDialect()))
-        usedByLQ = true;
-      Role r = roleOf(use);
-      if (r == Weight || (r == Overhead && role == None))
-        role = r;
-    }
-    if (role == None && !usedByLQ && type.getRank() >= 2 &&
-        (isFloat || quantized))
-      role = Weight;
-    if (role == None)
-      return;
-    ArrayRef<char> bytes;
-    if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue()))
-      bytes = dense.getRawData();
-    else if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
-      if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
-        bytes = blob->getData();
-    if (!bytes.empty()) {
-      for (auto &[t, b] : seen)
-        if (t == type && b.size() == bytes.size() &&
-            std::equal(b.begin(), b.end(), bytes.begin()))
-          return;
-      seen.push_back({type, bytes});
-    }
-    uint64_t numel = type.getNumElements();
-    bits += numel * type.getElementType().getIntOrFloatBitWidth();
-    if (role == Weight)
-      params += numel;
-  });
-  return {params, bits};
-}
 
 std::string fmt(double v) {
   char buf[32];
@@ -580,7 +520,7 @@ struct AssignMixedPrecisionPass
       ++numQuantized;
     }
     f.walk([](lq::LinearOp op) { op->removeAttr("lq.hessian"); });
-    auto [modelParams, modelBits] = countModelWeights(f);
+    auto [modelParams, modelBits] = lq::countModelWeights(f);
     uint64_t modelBytes = (modelBits + 7) / 8;
     double modelBpw = modelParams ? 8.0 * double(modelBytes) / modelParams : 0;
     double gap = std::isfinite(dual) ? std::max(0.0, searchedSens - dual) : 0.0;

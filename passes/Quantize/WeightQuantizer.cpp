@@ -7,6 +7,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/StringSwitch.h"
 
 #include <lq_rt/formats.h>
@@ -287,6 +288,64 @@ bool collectLinearUsers(Value v, SmallVectorImpl<LinearOp> &out) {
     }
   }
   return true;
+}
+
+std::pair<uint64_t, uint64_t> countModelWeights(func::FuncOp f) {
+  enum Role { None, Weight, Overhead };
+  auto roleOf = [](OpOperand &use) -> Role {
+    Operation *user = use.getOwner();
+    unsigned i = use.getOperandNumber();
+    if (isa<lq::LinearOp>(user))
+      return i >= 1 ? Weight : None;
+    if (isa<lq::EmbeddingOp>(user))
+      return i == 0 ? Weight : None;
+    if (isa<lq::RMSNormOp, lq::LayerNormOp>(user))
+      return i >= 1 ? Weight : None;
+    if (isa<lq::DequantizeOp, lq::QuantizeOp>(user))
+      return i == 0 ? Weight : Overhead;
+    return None;
+  };
+  SmallVector<std::pair<Type, ArrayRef<char>>> seen;
+  uint64_t params = 0, bits = 0;
+  f.walk([&](arith::ConstantOp c) {
+    auto type = dyn_cast<RankedTensorType>(c.getType());
+    if (!type || !type.getElementType().isIntOrFloat())
+      return;
+    bool quantized = type.getEncoding() != nullptr;
+    bool isFloat = isa<FloatType>(type.getElementType());
+    Role role = None;
+    bool usedByLQ = false;
+    for (OpOperand &use : c->getUses()) {
+      if (isa<LQDialect>(use.getOwner()->getDialect()))
+        usedByLQ = true;
+      Role r = roleOf(use);
+      if (r == Weight || (r == Overhead && role == None))
+        role = r;
+    }
+    if (role == None && !usedByLQ && type.getRank() >= 2 &&
+        (isFloat || quantized))
+      role = Weight;
+    if (role == None)
+      return;
+    ArrayRef<char> bytes;
+    if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue()))
+      bytes = dense.getRawData();
+    else if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+      if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
+        bytes = blob->getData();
+    if (!bytes.empty()) {
+      for (auto &[t, b] : seen)
+        if (t == type && b.size() == bytes.size() &&
+            std::equal(b.begin(), b.end(), bytes.begin()))
+          return;
+      seen.push_back({type, bytes});
+    }
+    uint64_t numel = type.getNumElements();
+    bits += numel * type.getElementType().getIntOrFloatBitWidth();
+    if (role == Weight)
+      params += numel;
+  });
+  return {params, bits};
 }
 
 } // namespace mlir::lq

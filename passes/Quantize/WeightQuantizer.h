@@ -13,6 +13,7 @@
 #define LQ_PASSES_QUANTIZE_WEIGHTQUANTIZER_H
 
 #include "dialects/LQ/IR/LQOps.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/Regex.h"
 
@@ -88,6 +89,21 @@ bool isKept(Operation *op, ArrayRef<llvm::Regex> keep);
 /// f32 result replaces the float weight.
 Value buildDequantize(OpBuilder &b, Location loc, SchemeAttr scheme,
                       const QuantizedWeight &q, Type floatType);
+
+/// The function's weights as quant-eval reports them: {params, storage bits}
+/// (bits per weight = storage bits / params), shared by quant-compile's
+/// `params` / `weight_bytes` signature lines and --assign-mixed-precision's
+/// budget, so the two always agree.
+///
+/// A weight is a constant that feeds a weight operand of an lq op (linear
+/// weight and bias, embedding table, norm weight and bias, the quantized
+/// input of lq.dequantize/lq.quantize), or a float or quantized constant of
+/// rank >= 2 that no lq op uses (the weight of a matmul the raising did not
+/// recognize). Scales, zero points and global scales add storage but no
+/// parameters; rotary tables and masks are neither. Identical constants (an
+/// importer's copy of a tied embedding) count once. Storage is numel *
+/// element bits, so i4 and f4 weights count half a byte each.
+std::pair<uint64_t, uint64_t> countModelWeights(func::FuncOp f);
 
 } // namespace mlir::lq
 
