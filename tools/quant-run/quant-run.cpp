@@ -58,6 +58,25 @@ std::string shapeStr(const lq_tensor_t &t) {
   return s + "]";
 }
 
+/// Prints a continuation: prompt + new tokens as text with a tokenizer (it
+/// was checked to load at start-up), else the new token ids.
+void printContinuation(const std::vector<int64_t> &prompt,
+                       const std::vector<int64_t> &generated,
+                       const std::string &tokenizer) {
+  sentencepiece::SentencePieceProcessor sp;
+  if (!tokenizer.empty() && sp.Load(tokenizer).ok()) {
+    std::vector<int> all(prompt.begin(), prompt.end());
+    all.insert(all.end(), generated.begin(), generated.end());
+    std::string text;
+    sp.Decode(all, &text);
+    std::printf("%s\n", text.c_str());
+    return;
+  }
+  for (int64_t t : generated)
+    std::printf("%lld ", (long long)t);
+  std::printf("\n");
+}
+
 /// --generate on a model with a runtime-managed KV cache: lq_generate.
 int generateWithCache(lq_model_t *model, const std::vector<int64_t> &prompt,
                       const std::string &tokenizer, int n,
@@ -108,18 +127,8 @@ int generateWithCache(lq_model_t *model, const std::vector<int64_t> &prompt,
     lq_model_free(model);
     return 0;
   }
-  sentencepiece::SentencePieceProcessor sp;
-  if (!tokenizer.empty() && sp.Load(tokenizer).ok()) {
-    std::vector<int> all(prompt.begin(), prompt.end());
-    all.insert(all.end(), out.begin(), out.begin() + produced);
-    std::string text;
-    sp.Decode(all, &text);
-    std::printf("%s\n", text.c_str());
-  } else {
-    for (size_t i = 0; i < produced; ++i)
-      std::printf("%lld ", (long long)out[i]);
-    std::printf("\n");
-  }
+  out.resize(produced);
+  printContinuation(prompt, out, tokenizer);
   std::printf("prompt: %lld tokens in %.3f s (%.1f tok/s); decode: %zu tokens "
               "in %.3f s (%.1f tok/s, KV cache)\n",
               (long long)st.prompt_tokens, st.prefill_seconds, prefillTokS,
@@ -321,11 +330,9 @@ int main(int argc, char **argv) {
     }
     if (genInput < 0 || nOut == 0 || outputs.empty())
       return fail("--generate needs a token-id input and a logits output");
-    sentencepiece::SentencePieceProcessor sp;
-    bool decode = !tokenizer.empty() && sp.Load(tokenizer).ok();
     lq_tensor_t &ids = inputs[genInput];
     int64_t window = ids.shape[1], n = int64_t(tokens.size());
-    std::vector<int> generated;
+    std::vector<int64_t> generated;
     uint64_t rng = sampling.seed;
     auto t0 = std::chrono::steady_clock::now();
     for (int step = 0; step < generate && n < window; ++step) {
@@ -341,22 +348,12 @@ int main(int argc, char **argv) {
         static_cast<int64_t *>(ids.data)[n] = next;
       else
         static_cast<int32_t *>(ids.data)[n] = int32_t(next);
-      generated.push_back(int(next));
+      generated.push_back(next);
       ++n;
     }
     double secs = std::chrono::duration<double>(
                       std::chrono::steady_clock::now() - t0).count();
-    std::vector<int> all(tokens.begin(), tokens.end());
-    all.insert(all.end(), generated.begin(), generated.end());
-    if (decode) {
-      std::string text;
-      sp.Decode(all, &text);
-      std::printf("%s\n", text.c_str());
-    } else {
-      for (int t : generated)
-        std::printf("%d ", t);
-      std::printf("\n");
-    }
+    printContinuation(tokens, generated, tokenizer);
     std::printf("generated %zu tokens in %.3f s (%.1f tok/s, one %lld-token "
                 "prefill per token)\n",
                 generated.size(), secs, generated.size() / std::max(secs, 1e-9),
