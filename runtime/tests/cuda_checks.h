@@ -15,6 +15,7 @@
 
 #include "cuda_reference.h"
 
+#include <algorithm>
 #include <string>
 
 extern "C" {
@@ -136,6 +137,63 @@ inline double checkQGemm(uint32_t seed, int64_t M, int64_t N, int64_t K,
   if (syncFail(error))
     return INFINITY;
   return relErr(readBack(dC.p, size_t(M * N), cType), refQGemm(a, w));
+}
+
+/// Two batch-1 int4 GEMVs back to back on one stream, the second reading
+/// the first's f16 output as its activations: y1 = W1 x (symmetric, K1 ->
+/// N1), y2 = W2 y1 (asymmetric, N1 -> N2, f32 out). With programmatic
+/// dependent launch the second kernel loads weights before the first ends
+/// and must still read the finished y1: `reps` rounds, each poisoning y1 and
+/// y2 (NaN) on the stream first, so a read of y1 before the first kernel
+/// wrote it shows as NaN. Returns the larger relative error of y1 (against
+/// the float64 W1 x) and y2 (against W2 applied to the y1 read back).
+inline double checkGemvChain(uint32_t seed, int64_t K1, int64_t N1,
+                             int64_t N2, int reps,
+                             std::string *error = nullptr) {
+  std::mt19937 rng(seed);
+  const auto F16 = LQ_DTYPE_F16, F32 = LQ_DTYPE_F32;
+  Act a = randomAct(rng, 1, K1, F16);
+  QWeight w1 = randomQWeight(rng, N1, K1, LQ_FORMAT_INT, 4, 128, false);
+  QWeight w2 = randomQWeight(rng, N2, N1, LQ_FORMAT_INT, 4, 128, true);
+  DevBuf dA = upload(a.bytes), c1 = upload(w1.codes), s1 = upload(w1.scales),
+         c2 = upload(w2.codes), s2 = upload(w2.scales),
+         b2 = upload(w2.biases);
+  DevBuf y1(size_t(N1) * 2), y2(size_t(N2) * 4);
+  cudaStream_t st = nullptr;
+  if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess) {
+    if (error)
+      *error = "cudaStreamCreateWithFlags failed";
+    return INFINITY;
+  }
+  lq_cuda_status_t s = LQ_CUDA_OK;
+  for (int r = 0; r < reps && !s; ++r) {
+    cudaMemsetAsync(y1.p, 0xFF, y1.bytes, st);
+    cudaMemsetAsync(y2.p, 0xFF, y2.bytes, st);
+    s = lq_cuda_qgemv_nt(1, N1, K1, dA.p, F16, K1, c1.as<uint8_t>(),
+                         s1.as<float>(), nullptr, LQ_FORMAT_INT, 4, 128, y1.p,
+                         F16, N1, st);
+    if (!s)
+      s = lq_cuda_qgemv_nt(1, N2, N1, y1.p, F16, N1, c2.as<uint8_t>(),
+                           s2.as<float>(), b2.as<float>(), LQ_FORMAT_INT, 4,
+                           128, y2.p, F32, N2, st);
+  }
+  const cudaError_t se = cudaStreamSynchronize(st);
+  cudaStreamDestroy(st);
+  if (s)
+    return apiFail(error, s);
+  if (se != cudaSuccess) {
+    if (error)
+      *error = std::string("kernel failed: ") + cudaGetErrorString(se);
+    return INFINITY;
+  }
+  Act a2;
+  a2.rows = 1;
+  a2.cols = N1;
+  a2.dtype = F16;
+  a2.values = readBack(y1.p, size_t(N1), F16);
+  const double e1 = relErr(a2.values, refQGemm(a, w1));
+  const double e2 = relErr(readBack(y2.p, size_t(N2), F32), refQGemm(a2, w2));
+  return std::isnan(e1) || std::isnan(e2) ? INFINITY : std::max(e1, e2);
 }
 
 /// W8A8 (fp8 = false) or FP8 E4M3 (fp8 = true) GEMM with per-tensor or

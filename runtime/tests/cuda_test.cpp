@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "../src/cuda/qgemv_plan.h"
 #include "cuda_checks.h"
 
 #include <gtest/gtest.h>
@@ -199,6 +200,59 @@ void expectNoDevice(lq_cuda_status_t s) {
       << lastError();
 }
 
+//===----------------------------------------------------------------------===//
+// Launch shape of the batch-1 int4 GEMV (host arithmetic, no GPU needed)
+//===----------------------------------------------------------------------===//
+
+TEST(CudaGemvPlan, WarpsCoverEachRowInFewSlices) {
+  using namespace lq::cuda;
+  EXPECT_EQ(i4kWarps(128), 4); // K = 4096: one slice of 4 warps
+  EXPECT_EQ(i4kWarps(448), 7); // K = 14336: two slices of 7 warps
+  for (int64_t chunks : {1, 16, 44, 95, 128, 255, 256, 257, 344, 448, 512,
+                         513, 1000, 4096}) {
+    const int w = i4kWarps(chunks);
+    const int64_t perSlice = 32 * int64_t(w);
+    const int64_t slices = (chunks + perSlice - 1) / perSlice;
+    EXPECT_GE(w, 1);
+    EXPECT_LE(w, kI4KAutoWarps);
+    EXPECT_EQ(slices, std::max<int64_t>(1, (chunks + 255) / 256)) << chunks;
+    EXPECT_LT(slices * perSlice - chunks, 32 * slices) << chunks; // idle lanes
+  }
+}
+
+TEST(CudaGemvPlan, BlocksCoverRowsInOneWave) {
+  using namespace lq::cuda;
+  // 4096 rows, 4 warps, 6 blocks per SM on 132 SMs: one round per block.
+  I4KPlan p = planI4K(4096, 8, 4, 0, 6, 132);
+  EXPECT_EQ(p.rowsPerBlock, 8);
+  EXPECT_EQ(p.blocks, 512);
+  EXPECT_EQ(p.smem, size_t(4 * 8 * 4));
+  // 14336 rows: 1792 rounds over 792 resident blocks -> 3 per block.
+  p = planI4K(14336, 8, 4, 0, 6, 132);
+  EXPECT_EQ(p.rowsPerBlock, 24);
+  EXPECT_EQ(p.blocks, 598);
+  for (int64_t N : {1, 7, 333, 4096, 14336, 128256})
+    for (int R : {4, 8})
+      for (int W : {1, 4, 7, 16})
+        for (int bps : {1, 3, 6})
+          for (int groups : {0, 1, 3, 100}) {
+            p = planI4K(N, R, W, groups, bps, 132);
+            const std::string at = "N=" + std::to_string(N) +
+                                   " R=" + std::to_string(R) +
+                                   " W=" + std::to_string(W) +
+                                   " groups=" + std::to_string(groups);
+            EXPECT_EQ(p.warps, W) << at;
+            EXPECT_EQ(p.rowsPerBlock % R, 0) << at;
+            EXPECT_GE(int64_t(p.blocks) * p.rowsPerBlock, N) << at;
+            EXPECT_LT(int64_t(p.blocks - 1) * p.rowsPerBlock, N) << at;
+            EXPECT_EQ(p.smem, size_t(W) * size_t(p.rowsPerBlock) * 4) << at;
+            EXPECT_LE(p.smem, size_t(48) << 10) << at;
+            if (groups == 0 && p.rowsPerBlock / R < 64 &&
+                p.rowsPerBlock / R < 12288 / (W * R))
+              EXPECT_LE(p.blocks, bps * 132) << at; // one wave
+          }
+}
+
 TEST(CudaNoDriver, KernelsReportNoDevice) {
   REQUIRE_NO_GPU();
   expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32));
@@ -344,6 +398,16 @@ TEST(CudaNumerics, QuantizedGemvAndGemm) {
                         << " group=" << c.group << " asym=" << c.asym << " "
                         << err;
   }
+}
+
+// Batch-1 int4 GEMVs back to back, the second reading the first's output:
+// the batch-1 kernel loads weights before waiting on the previous kernel
+// (programmatic dependent launch on sm_90+) and must still see its output.
+TEST(CudaNumerics, DependentInt4Gemvs) {
+  REQUIRE_GPU();
+  std::string err;
+  const double e = lqref::checkGemvChain(7, 4096, 1408, 333, 10, &err);
+  EXPECT_LT(e, 5e-3) << err;
 }
 
 TEST(CudaNumerics, W8A8AndFp8) {

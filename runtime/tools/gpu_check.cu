@@ -12,9 +12,11 @@
 //   - the W4A16 GEMV (batch 1, 4 and 8) at 4096x4096, 4096x14336,
 //     14336x4096 as a share of that bandwidth counted on weight bytes (codes +
 //     scales), timed with host launches and with CUDA-graph replays, the
-//     first (one-row-per-warp) kernel next to the automatic choice, a sweep
-//     over the int4 kernels' shapes, and cuBLASLt's f16 GEMV on the same
-//     shapes (4x the bytes),
+//     first (one-row-per-warp) kernel and the previous batch-1 choice next
+//     to the automatic choice (with and without programmatic dependent
+//     launch), a sweep over the int4 kernels' shapes, two floors for the
+//     byte count (a read-only kernel over the same bytes, an empty kernel),
+//     and cuBLASLt's f16 GEMV on the same shapes (4x the bytes),
 //   - the W4A16 tensor-core GEMM, W8A8 and FP8 GEMMs at 4096^3 as a share of
 //     the tensor-core rate cuBLASLt reaches at f16 / int8 / fp8 here.
 // Prints one markdown table and writes it to $OUT/gpu-check.md if OUT is set.
@@ -67,8 +69,13 @@
 // lq_cuda_qgemv_nt runs. kernel 0: automatic; 1: one row per warp (the first
 // version); 2: R rows per warp (CUDA cores); 3 / 4: tensor cores (mma.sync)
 // with R 16-row tiles per warp, RAW / EXACT dequantization; U loads per
-// round, KS warps along K (qgemv.cu's I4Config says which exist).
+// round, KS warps along K (qgemv.cu's I4Config says which exist); 6 / 7:
+// batch 1 with the activations in registers (qgemvI4K; ld.global.cs /
+// ld.global.nc.L1::no_allocate weight loads), R rows per round, U groups of
+// R rows per block and KS warps per block (0: automatic).
 extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
+// Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
+extern "C" void lq_cuda_bench_qgemv_pdl(int on);
 
 namespace {
 
@@ -182,14 +189,21 @@ void runChecks(int cc) {
       {"M=1 300x512 g128 sym", 1, 300, 512, LQ_FORMAT_INT, 4, 128, false, F16,
        F32, QKernel::Gemv, 5e-3},
   };
+  // qgemvI4K (kernels 6, 7): automatic shape, one group per block, two
+  // warps (several K slices, the last one partial), 16 and 5 warps, three
+  // groups per block (rows past N inside a block).
   const int cfgs[][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 2, 2, 1},
                          {2, 2, 2, 2}, {2, 2, 2, 8}, {2, 4, 2, 1},
                          {2, 4, 2, 4}, {3, 1, 2, 1}, {3, 1, 2, 4},
-                         {3, 1, 2, 8}, {4, 1, 2, 1}, {4, 1, 2, 8}};
+                         {3, 1, 2, 8}, {4, 1, 2, 1}, {4, 1, 2, 8},
+                         {7, 8, 0, 0}, {6, 8, 0, 0}, {7, 4, 0, 0},
+                         {6, 4, 1, 2}, {7, 8, 1, 2}, {7, 8, 3, 16},
+                         {6, 8, 2, 5}, {7, 4, 3, 1}};
   for (auto &cf : cfgs) {
-    // R = 4 (CUDA cores) exists for batch 1 only; the tensor-core kernels
-    // need groups of whole 128-code blocks.
-    const bool batch1Only = cf[0] == 2 && cf[1] == 4;
+    // R = 4 (CUDA cores) and qgemvI4K exist for batch 1 only (other
+    // batches take the automatic choice); the tensor-core kernels need
+    // groups of whole 128-code blocks.
+    const bool batch1Only = (cf[0] == 2 && cf[1] == 4) || cf[0] >= 6;
     const bool mma = cf[0] >= 3;
     lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
     for (const Q &q : i4) {
@@ -204,6 +218,32 @@ void runChecks(int cc) {
             });
     }
   }
+  // qgemvI4K without programmatic dependent launch.
+  lq_cuda_bench_qgemv_pdl(0);
+  lq_cuda_bench_qgemv_config(7, 8, 0, 0);
+  for (const Q &q : i4) {
+    if (q.M > 1)
+      continue;
+    check(fmt("gemv int4 k7 R=8 no PDL %s", q.name), q.tol,
+          [&](std::string *e) {
+            return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
+                                     q.asym, q.a, q.c, q.k, e);
+          });
+  }
+  // Dependent GEMVs on one stream (the second reads the first's output):
+  // with programmatic dependent launch, then without, then the old kernel.
+  const int chainCfgs[][5] = {{7, 8, 0, 0, 1}, {6, 4, 1, 2, 1},
+                              {7, 8, 0, 0, 0}, {2, 2, 2, 1, 1}};
+  for (auto &cf : chainCfgs) {
+    lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
+    lq_cuda_bench_qgemv_pdl(cf[4]);
+    check(fmt("gemv int4 chain k%d R=%d U=%d KS=%d PDL=%d 4096->1408->333",
+              cf[0], cf[1], cf[2], cf[3], cf[4]),
+          5e-3, [&](std::string *e) {
+            return lqref::checkGemvChain(seed++, 4096, 1408, 333, 20, e);
+          });
+  }
+  lq_cuda_bench_qgemv_pdl(1);
   lq_cuda_bench_qgemv_config(0, 0, 0, 0);
   check("w8a8 per-token/channel f32 128x256x512", 1e-5, [](std::string *e) {
     return lqref::checkLowpGemm(7, false, 128, 256, 512, true, true,
@@ -310,6 +350,44 @@ __global__ void fillReal(void *p, size_t n, bool f16, float lo, float hi,
       static_cast<float *>(p)[i] = v;
   }
 }
+/// The floor of a batch-1 GEMV: read a (na 16-byte words) and b (nb) once,
+/// 16-byte loads that bypass L1 (as qgemvI4K's), four in flight per
+/// thread; nothing is written unless the xor of everything is a magic value.
+__device__ __forceinline__ uint4 ldNoAlloc(const uint4 *p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+__global__ void readOnly(const uint4 *a, size_t na, const uint4 *b,
+                         size_t nb, uint32_t *sink) {
+  const size_t stride = size_t(gridDim.x) * blockDim.x;
+  size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
+  uint32_t x = 0;
+  for (; i + 3 * stride < na; i += 4 * stride) {
+    uint4 v[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u)
+      v[u] = ldNoAlloc(a + i + u * stride);
+#pragma unroll
+    for (int u = 0; u < 4; ++u)
+      x ^= v[u].x ^ v[u].y ^ v[u].z ^ v[u].w;
+  }
+  for (; i < na; i += stride) {
+    const uint4 v = ldNoAlloc(a + i);
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  for (i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < nb;
+       i += stride) {
+    const uint4 v = ldNoAlloc(b + i);
+    x ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  if (x == 0x9E3779B9u)
+    *sink = x;
+}
+__global__ void emptyKernel() {}
+
 /// E4M3 codes with no NaN (exponent 1111 avoided).
 __global__ void fixFp8(uint8_t *p, size_t n) {
   for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n;
@@ -499,19 +577,56 @@ void runTimings(const lq_cuda_device_info_t &info) {
     const double us = timeUs(qgemv(1), 20, 30, 4 * nbuf);
     const double gUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     const double bw = wBytes / (us * 1e-6) / 1e9;
-    // Every kernel shape at batch 1 (graph replays), for the notes.
-    const int sweep[][4] = {{2, 2, 2, 1}, {2, 2, 2, 2}, {2, 4, 2, 2},
-                            {3, 1, 2, 2}, {3, 1, 2, 4}, {3, 1, 2, 8},
-                            {4, 1, 2, 2}, {4, 1, 2, 8}};
+    // The automatic choice without programmatic dependent launch, and the
+    // previous automatic choice at batch 1 (qgemvI4 R=2 U=2 KS=1).
+    lq_cuda_bench_qgemv_pdl(0);
+    const double gNoPdlUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+    const double noPdlUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
+    lq_cuda_bench_qgemv_pdl(1);
+    lq_cuda_bench_qgemv_config(2, 2, 2, 1);
+    const double prevGUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+    // Floors for this byte count: a kernel that only reads the same codes
+    // and scales (one wave of 256-thread blocks), and an empty kernel, both
+    // in graph replays.
+    uint32_t *sink = nullptr;
+    CK(cudaMalloc(&sink, 4));
+    const double readUs = timeGraphUs(
+        [&](int i) {
+          const size_t b = size_t(i % nbuf);
+          readOnly<<<unsigned(info.multiprocessors * 8), 256, 0, stream>>>(
+              static_cast<const uint4 *>(codes[b]), codeBytes / 16,
+              static_cast<const uint4 *>(scales[b]), scaleBytes / 16, sink);
+        },
+        20, 4 * nbuf);
+    const double emptyUs = timeGraphUs(
+        [&](int) { emptyKernel<<<1, 32, 0, stream>>>(); }, 20, 4 * nbuf);
+    CK(cudaFree(sink));
+    std::printf("floor N=%lld K=%lld: read-only kernel %.2f us graph (%.0f%% "
+                "of copy), empty kernel %.2f us graph\n",
+                (long long)N, (long long)K, readUs, pct(readUs), emptyUs);
+    // Every kernel shape at batch 1 (graph replays), for the notes; the
+    // batch-1 kernel (6, 7) with and without programmatic dependent launch.
+    const int sweep[][4] = {{2, 2, 2, 1}, {2, 4, 2, 2}, {3, 1, 2, 8},
+                            {7, 8, 0, 0}, {6, 8, 0, 0}, {7, 4, 0, 0},
+                            {6, 4, 0, 0}, {7, 8, 1, 0}, {7, 8, 2, 0},
+                            {7, 8, 0, 4}, {7, 4, 0, 4}, {7, 8, 0, 16},
+                            {7, 4, 0, 16}};
     for (auto &cf : sweep) {
       lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
       const double t = timeGraphUs(qgemv(1), 20, 4 * nbuf);
-      const bool batch1Only = cf[0] == 2 && cf[1] == 4;
+      const bool batch1Only = (cf[0] == 2 && cf[1] == 4) || cf[0] >= 6;
       const double t8 = batch1Only ? 0.0 : timeGraphUs(qgemv(8), 20, 4 * nbuf);
+      double tn = 0.0;
+      if (cf[0] >= 6) {
+        lq_cuda_bench_qgemv_pdl(0);
+        tn = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+        lq_cuda_bench_qgemv_pdl(1);
+      }
       std::printf("sweep N=%lld K=%lld kernel %d R=%d U=%d KS=%d: M=1 %.2f us "
-                  "graph (%.0f%% of copy), M=8 %.2f us (%.0f%%)\n",
+                  "graph (%.0f%% of copy), M=8 %.2f us (%.0f%%), M=1 no PDL "
+                  "%.2f us (%.0f%%)\n",
                   (long long)N, (long long)K, cf[0], cf[1], cf[2], cf[3], t,
-                  pct(t), t8, pct(t8));
+                  pct(t), t8, pct(t8), tn, pct(tn));
     }
     std::printf("sweep N=%lld K=%lld M=1 old: %.2f us graph (%.0f%%), %.2f us "
                 "launched (%.0f%%); auto: %.2f graph (%.0f%%), %.2f launched "
@@ -559,6 +674,17 @@ void runTimings(const lq_cuda_device_info_t &info) {
             "(graph **%.0f%%**) |",
             (long long)N, (long long)K, us, gUs, bw, copyBW, pct(us),
             pct(gUs)));
+    row(fmt("| W4A16 GEMV int4 g128: previous choice (qgemvI4 R=2) / lq "
+            "without PDL | N=%lld K=%lld M=1 | graph %.2f / %.2f (launched "
+            "%.2f) | - | copy %.0f GB/s | %.0f%% / %.0f%% (launched %.0f%%) |",
+            (long long)N, (long long)K, prevGUs, gNoPdlUs, noPdlUs, copyBW,
+            pct(prevGUs), pct(gNoPdlUs), pct(noPdlUs)));
+    row(fmt("| floors: read-only kernel over the same bytes / empty kernel | "
+            "N=%lld K=%lld | graph %.2f / %.2f | %.0f GB/s | copy %.0f GB/s | "
+            "%.0f%% (lq graph is %.0f%% of the read-only kernel's rate) |",
+            (long long)N, (long long)K, readUs, emptyUs,
+            wBytes / (readUs * 1e-6) / 1e9, copyBW, pct(readUs),
+            100 * readUs / gUs));
     for (int j = 0; j < 2; ++j)
       row(fmt("| W4A16 GEMV int4 g128, old / lq | N=%lld K=%lld M=%d | graph "
               "%.2f / %.2f | - | copy %.0f GB/s | %.0f%% / %.0f%% |",

@@ -6,15 +6,17 @@
 // layout (int4 / int8 / NF4 codes, f32 scales per group, optional biases).
 //
 // Decode is memory bound: the weight bytes are read once and nothing else of
-// size matters, so the floor is bytes(codes + scales) / DRAM bandwidth. Three
+// size matters, so the floor is bytes(codes + scales) / DRAM bandwidth. Four
 // kernels with f16 activations (i4Config picks; gpu_check times them all):
 //  - qgemvFast (int8, NF4): one warp owns one output row n; each lane
 //    streams 16-byte chunks of the row (coalesced: a warp reads 512
 //    contiguous bytes per step, four steps in flight), dequantizes in
 //    registers and multiplies with the activations, which stay in L1/L2
 //    (they are M*K*2 bytes, shared by all rows);
-//  - qgemvI4 (int4, batch 1): the same with R rows per warp sharing each
+//  - qgemvI4 (int4): the same with R rows per warp sharing each
 //    activation load and a cheaper dequantization;
+//  - qgemvI4K (int4, batch 1): the k axis split over a block's threads,
+//    each keeping its 32 activations in registers for all rows;
 //  - qgemvMma (int4, batch 2..8): tensor cores, the batch as the mma's N.
 //
 // Dequantization with f16 activations uses the "magic number" conversion
@@ -30,9 +32,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "common.h"
+#include "qgemv_plan.h"
 #include "quant.cuh"
 
 #include <cuda_fp16.h>
+
+#include <algorithm>
+#include <atomic>
 
 namespace lq::cuda {
 namespace {
@@ -460,6 +466,171 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 //===----------------------------------------------------------------------===//
+// int4 kernel for batch 1 with the activations held in registers.
+//===----------------------------------------------------------------------===//
+//
+// Why a third CUDA-core kernel: qgemvI4 reloads and re-permutes the 32
+// activations of a chunk for every R rows (64 bytes of L1/L2 traffic per
+// 16-32 bytes of weights), and its warps stream along a row, so each warp
+// keeps only R x U loads in flight and pays one DRAM latency per round.
+// At batch 1 on an H200 it stayed at 36 / 53 / 51% of the copy bandwidth.
+//
+// Here the k axis is split over the threads of a block instead: thread t
+// owns chunk c = k0 + t of every row (k0 = 0, 32 W, ... for K larger than a
+// block's 32 W chunks), so it loads and permutes its 32 activations once per
+// slice and keeps them in registers for all rows of the block; a warp still
+// reads 512 contiguous bytes of a row per load (lanes own consecutive
+// chunks), so lq_rt_qgemm_nt's row-major layout needs no reordering (the
+// offline reorderings of Marlin or TensorRT-LLM serve tensor-core fragment
+// layouts, not this one). A warp takes R rows at a time: R independent
+// 16-byte weight loads and R scale loads per lane are issued before any
+// math, then the same interleaved magic-number dequantization as qgemvI4
+// (FasterTransformer's LOP3 trick; i4Dequant) and half2 products (i4Dot).
+// The R per-lane partial sums are reduced across the warp as a
+// reduce-scatter (log2(32) butterfly steps that halve the values each lane
+// carries: R - 1 + 5 - log2 R shuffles for R rows instead of 5 R), after
+// which lane l holds row (l >> (5 - log2 R)) & (R - 1). Warps meet in shared
+// memory (one slot per warp and row, summed in a fixed order: deterministic).
+//
+// Grid: rowsPerBlock = R x groups, with the groups per block chosen on the
+// host so the grid is one wave of resident blocks (fewer activation
+// reloads, no tail wave). With programmatic dependent launch (sm_90+;
+// griddepcontrol), the weights of the first R rows, which no earlier kernel
+// writes, are loaded before waiting on the previous kernel in the stream;
+// the activations are read and the outputs written only after the wait.
+
+/// A 16-byte streaming load: LOAD 0 = ld.global.cs (evict first),
+/// 1 = ld.global.nc.L1::no_allocate (read-only path, not kept in L1).
+template <int LOAD>
+__device__ __forceinline__ uint4 ldWeights(const uint4 *p) {
+  if constexpr (LOAD == 0) {
+    return __ldcs(p);
+  } else {
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+        : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+        : "l"(p));
+    return v;
+  }
+}
+
+/// Reduce-scatter of R per-lane values over the warp: returns, in lane l,
+/// the warp sum of v[(l >> (5 - log2 R)) & (R - 1)].
+template <int R>
+__device__ __forceinline__ float warpReduceRows(float (&v)[R], int lane) {
+  static_assert(R >= 1 && R <= 32 && (R & (R - 1)) == 0, "R: power of two");
+  int o = 16;
+#pragma unroll
+  for (int cnt = R; cnt > 1; cnt /= 2, o /= 2) {
+    const bool upper = (lane & o) != 0;
+#pragma unroll
+    for (int i = 0; i < cnt / 2; ++i) {
+      const float send = upper ? v[i] : v[i + cnt / 2];
+      const float keep = upper ? v[i + cnt / 2] : v[i];
+      v[i] = keep + __shfl_xor_sync(0xffffffffu, send, o);
+    }
+  }
+  float s = v[0];
+  for (; o > 0; o /= 2)
+    s += __shfl_xor_sync(0xffffffffu, s, o);
+  return s;
+}
+
+__device__ __forceinline__ void pdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void pdlLaunchDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <int R, int LOAD, bool ASYM>
+__global__ void __launch_bounds__(kI4KMaxWarps * 32)
+    qgemvI4K(int N, const __half *A, const uint4 *codes, int chunks,
+             const float *scales, const float *biases, int cpg, int cpgShift,
+             int G, int rowsPerBlock, void *C, bool cF16) {
+  extern __shared__ float part[]; // [warps][rowsPerBlock]
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warps = blockDim.x >> 5;
+  const int n0 = blockIdx.x * rowsPerBlock;
+  const int rows = min(rowsPerBlock, N - n0);
+  constexpr int kRowShift = 5 - (R >= 32 ? 5 : R >= 16 ? 4 : R >= 8 ? 3
+                                              : R >= 4 ? 2 : R >= 2 ? 1 : 0);
+  const int myRow = (lane >> kRowShift) & (R - 1);
+  const bool writer = (lane & ((1 << kRowShift) - 1)) == 0;
+  float *mine = part + warp * rowsPerBlock;
+  for (int i = lane; i < rowsPerBlock; i += 32)
+    mine[i] = 0.f;
+  __syncwarp();
+
+  uint4 w[R];
+  float sc[R], bi[R];
+  // Loads of R rows starting at block row r0, chunk c (zeros past the row).
+  auto load = [&](int r0, int c) {
+    const bool ok = c < chunks;
+    const int gi = cpgShift >= 0 ? c >> cpgShift : c / cpg;
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int64_t n = min(n0 + r0 + r, N - 1); // past N: row N-1, dropped
+      if (ok) {
+        w[r] = ldWeights<LOAD>(codes + n * chunks + c);
+        sc[r] = __ldg(scales + n * G + gi);
+        bi[r] = ASYM ? __ldg(biases + n * G + gi) : 0.f;
+      } else {
+        w[r] = make_uint4(0u, 0u, 0u, 0u);
+        sc[r] = bi[r] = 0.f;
+      }
+    }
+  };
+  // The first round's weights depend on no earlier kernel: load them before
+  // waiting for it (a no-op without programmatic dependent launch).
+  load(0, threadIdx.x);
+  pdlWait();
+  pdlLaunchDependents();
+
+  const int slice = blockDim.x;
+  for (int k0 = 0; k0 < chunks; k0 += slice) {
+    const int c = k0 + threadIdx.x;
+    __half2 xp[16];
+    float xs = 0.f;
+    if (c < chunks) {
+      xs = i4LoadX<ASYM>(reinterpret_cast<const uint4 *>(A) + int64_t(c) * 4,
+                         xp);
+    } else {
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        xp[i] = bitsh2(0u);
+    }
+    for (int r0 = 0; r0 < rows; r0 += R) {
+      if (k0 != 0 || r0 != 0)
+        load(r0, c);
+      float acc[R];
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        __half2 q[16];
+        i4Dequant<ASYM>(w[r], q);
+        acc[r] = sc[r] * i4Dot(q, xp);
+        if (ASYM)
+          acc[r] = fmaf(bi[r], xs, acc[r]);
+      }
+      const float s = warpReduceRows<R>(acc, lane);
+      if (writer && r0 + myRow < rows)
+        mine[r0 + myRow] += s;
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < rows; i += blockDim.x) {
+    float s = 0.f;
+    for (int k = 0; k < warps; ++k)
+      s += part[k * rowsPerBlock + i];
+    store(C, n0 + i, s, cF16);
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // int4 kernel on the tensor cores: mma.sync m16n8k16, the batch as N = 8.
 //===----------------------------------------------------------------------===//
 //
@@ -721,7 +892,9 @@ void launchMmaTU(bool asym, int M, int64_t N, int KS, cudaStream_t st,
 /// Which int4 kernel and shape: kernel 0 = automatic (i4Config), 1 = the
 /// one-row-per-warp kernel (qgemvFast), 2 = qgemvI4 with R rows per warp,
 /// 3 / 4 = qgemvMma RAW / EXACT with R 16-row tiles per warp; U loads per
-/// round, KS warps along K. Only the shapes gpu_check's sweep found fastest
+/// round, KS warps along K; 6 / 7 = qgemvI4K (batch 1) with ld.global.cs /
+/// ld.global.nc.L1::no_allocate weight loads, R rows per round (4 or 8), U
+/// rounds per block and KS warps per block (0: automatic, planI4K). Only the shapes gpu_check's sweep found fastest
 /// (or next) are instantiated: qgemvI4 R = 2, U = 2 (and R = 4, U = 2 at
 /// batch 1), qgemvMma R = 1, U = 2. Set by lq_cuda_bench_qgemv_config (gpu_check).
 struct I4Config {
@@ -743,8 +916,10 @@ int smCount() {
 
 /// The automatic choice, from gpu_check's sweep on an H200 (graph replays,
 /// N x K = 4096 x 4096, 4096 x 14336, 14336 x 4096, group 128):
-///  - batch 1: the CUDA-core kernel, R = 2, U = 2, KS = 1 (5.9 / 13.9 / 14.4
-///    us; the tensor-core kernel's best: 7.2 / 16.2 / 17.0 us);
+///  - batch 1: qgemvI4K, R = 8, no-allocate loads, automatic shape, by
+///    design and NOT yet timed on a GPU (gpu_check prints it next to the
+///    previous choice, qgemvI4 R = 2, U = 2, KS = 1: 5.9 / 13.9 / 14.4 us;
+///    if it loses, return {2, 2, 2, 1} below at M == 1 again);
 ///  - batch 2..8 with groups of whole 128-code blocks: the tensor-core
 ///    kernel, whose time hardly moves with the batch (M = 8: 7.7 / 18.0 /
 ///    18.8 us, the CUDA-core kernel 38 / 123 / 159 us), with KS doubled
@@ -752,7 +927,9 @@ int smCount() {
 ///    2 for 14336: the fastest measured for each);
 ///  - otherwise the CUDA-core kernel.
 I4Config i4Config(int M, int64_t N, int64_t chunks, int64_t cpg) {
-  if (M == 1 || cpg % 4 != 0)
+  if (M == 1)
+    return {7, 8, 0, 0}; // qgemvI4K (not yet timed on a GPU: see above)
+  if (cpg % 4 != 0)
     return {2, 2, 2, 1};
   const int64_t tiles = (N + 15) / 16, kblocks = chunks / 4;
   int ks = 1;
@@ -819,6 +996,89 @@ bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
   return false;
 }
 
+/// Resident blocks of qgemvI4K<R, LOAD, ASYM> per multiprocessor at `warps`
+/// warps (asked once per shape, then cached).
+template <int R, int LOAD, bool ASYM> int i4kBlocksPerSM(int warps) {
+  static std::atomic<int> cache[kI4KMaxWarps + 1];
+  int v = cache[warps].load(std::memory_order_relaxed);
+  if (v == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &v, qgemvI4K<R, LOAD, ASYM>, warps * 32,
+            size_t(warps) * R * 4 * sizeof(float)) != cudaSuccess ||
+        v < 1) {
+      (void)cudaGetLastError();
+      v = 1;
+    }
+    cache[warps].store(v, std::memory_order_relaxed);
+  }
+  return v;
+}
+
+/// Programmatic dependent launch for qgemvI4K (bench hook; on by default,
+/// used on sm_90+ only).
+bool gI4KPdl = true;
+
+template <int R, int LOAD, bool ASYM>
+cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
+                      const __half *A, const uint4 *codes, int chunks,
+                      const float *scales, const float *biases, int cpg,
+                      int G, void *C, bool cF16) {
+  const int w = warps > 0 ? std::min(warps, kI4KMaxWarps) : i4kWarps(chunks);
+  // Blocks per SM with the shared memory of one round of R rows (the plan's
+  // few rounds more change nothing at these sizes).
+  const I4KPlan p = planI4K(N, R, w, groups,
+                            i4kBlocksPerSM<R, LOAD, ASYM>(w), smCount());
+  const int shift = (cpg & (cpg - 1)) == 0 ? __builtin_ctz(unsigned(cpg)) : -1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(p.blocks));
+  cfg.blockDim = dim3(unsigned(p.warps * 32));
+  cfg.dynamicSmemBytes = p.smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = gI4KPdl && computeCapability() >= 90 ? 1 : 0;
+  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, ASYM>, N, A,
+                                       codes, chunks, scales, biases, cpg,
+                                       shift, G, p.rowsPerBlock, C, cF16);
+  if (err != cudaSuccess && cfg.numAttrs != 0) {
+    // A stream or driver that refuses the attribute: launch plainly (the
+    // kernel's griddepcontrol instructions are then no-ops).
+    (void)cudaGetLastError();
+    cfg.numAttrs = 0;
+    err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, ASYM>, N, A, codes,
+                             chunks, scales, biases, cpg, shift, G,
+                             p.rowsPerBlock, C, cF16);
+  }
+  return err;
+}
+
+/// kernel 6 / 7: qgemvI4K with ld.global.cs / ld.global.nc.L1::no_allocate
+/// weight loads, R rows per round (4 or 8), U groups of R rows per block
+/// and KS warps per block (0: automatic). False when there is no instance.
+bool launchI4KConfig(I4Config cf, bool asym, int64_t N, cudaStream_t st,
+                     const __half *A, const uint4 *codes, int64_t chunks,
+                     const float *scales, const float *biases, int64_t cpg,
+                     int64_t G, void *C, bool cF16, cudaError_t *err) {
+#define LQ_I4K(RR, LL)                                                         \
+  if (cf.R == RR && cf.kernel == 6 + LL) {                                     \
+    *err = asym ? launchI4K<RR, LL, true>(cf.KS, cf.U, st, int(N), A, codes,   \
+                                          int(chunks), scales, biases,         \
+                                          int(cpg), int(G), C, cF16)           \
+                : launchI4K<RR, LL, false>(cf.KS, cf.U, st, int(N), A, codes,  \
+                                           int(chunks), scales, biases,        \
+                                           int(cpg), int(G), C, cF16);         \
+    return true;                                                               \
+  }
+  LQ_I4K(4, 0)
+  LQ_I4K(8, 0)
+  LQ_I4K(4, 1)
+  LQ_I4K(8, 1)
+#undef LQ_I4K
+  return false;
+}
+
 template <int MT>
 void launchGeneral(dim3 grid, cudaStream_t st, int M, int64_t N, int64_t K,
                    const void *A, bool aF16, int64_t lda,
@@ -848,11 +1108,16 @@ using namespace lq::cuda;
 /// Benchmark hook (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
 /// picks the int4 GEMV kernel of later lq_cuda_qgemv_nt calls (I4Config in
 /// qgemv.cu: kernel 0 = automatic, 1 = one row per warp, 2 = R rows per warp,
-/// 3 / 4 = tensor cores with R 16-row tiles, RAW / EXACT dequantization).
+/// 3 / 4 = tensor cores with R 16-row tiles, RAW / EXACT dequantization,
+/// 6 / 7 = the batch-1 kernel with activations in registers).
 extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U,
                                            int KS) {
   gI4Config = {kernel, R, U, KS};
 }
+
+/// Benchmark hook (gpu_check only): programmatic dependent launch of the
+/// batch-1 int4 kernel (qgemvI4K) on sm_90+, on (1, the default) or off.
+extern "C" void lq_cuda_bench_qgemv_pdl(int on) { gI4KPdl = on != 0; }
 
 extern "C" lq_cuda_status_t
 lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
@@ -889,10 +1154,18 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
     bool done = false;
     if (kind == kInt4 && gI4Config.kernel != 1 && N < (int64_t(1) << 31) &&
         N * G < (int64_t(1) << 31) && chunks < (int64_t(1) << 26)) {
-      const I4Config cf =
+      I4Config cf =
           gI4Config.kernel != 0 ? gI4Config : i4Config(m, N, chunks, cpg);
+      if (cf.kernel >= 6 && m != 1) // qgemvI4K is for batch 1 only
+        cf = i4Config(m, N, chunks, cpg);
       const bool asym = biases != nullptr;
-      if (cf.KS == 1 || cf.KS == 2 || cf.KS == 4 || cf.KS == 8) {
+      if (cf.kernel >= 6) {
+        cudaError_t err = cudaSuccess;
+        done = launchI4KConfig(cf, asym, N, st, a, cw, chunks, scales, biases,
+                               cpg, G, C, cF16, &err);
+        if (done && err != cudaSuccess)
+          return failCuda(err, "lq_cuda_qgemv_nt (int4 batch-1 kernel)");
+      } else if (cf.KS == 1 || cf.KS == 2 || cf.KS == 4 || cf.KS == 8) {
         if (cf.kernel >= 3)
           done = launchMma(cf, asym, m, N, st, a, lda, cw, chunks, scales,
                            biases, cpg, G, C, cF16, ldc);
