@@ -147,17 +147,15 @@ inline double checkQGemm(uint32_t seed, int64_t M, int64_t N, int64_t K,
 /// y2 (NaN) on the stream first, so a read of y1 before the first kernel
 /// wrote it shows as NaN. Returns the larger relative error of y1 (against
 /// the float64 W1 x) and y2 (against W2 applied to the y1 read back).
-inline double checkGemvChain(uint32_t seed, int64_t K1, int64_t N1,
-                             int64_t N2, int reps,
-                             std::string *error = nullptr) {
+inline double checkGemvChain(uint32_t seed, int64_t K1, int64_t N1, int64_t N2,
+                             int reps, std::string *error = nullptr) {
   std::mt19937 rng(seed);
   const auto F16 = LQ_DTYPE_F16, F32 = LQ_DTYPE_F32;
   Act a = randomAct(rng, 1, K1, F16);
   QWeight w1 = randomQWeight(rng, N1, K1, LQ_FORMAT_INT, 4, 128, false);
   QWeight w2 = randomQWeight(rng, N2, N1, LQ_FORMAT_INT, 4, 128, true);
   DevBuf dA = upload(a.bytes), c1 = upload(w1.codes), s1 = upload(w1.scales),
-         c2 = upload(w2.codes), s2 = upload(w2.scales),
-         b2 = upload(w2.biases);
+         c2 = upload(w2.codes), s2 = upload(w2.scales), b2 = upload(w2.biases);
   DevBuf y1(size_t(N1) * 2), y2(size_t(N2) * 4);
   cudaStream_t st = nullptr;
   if (cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) != cudaSuccess) {

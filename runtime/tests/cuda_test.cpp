@@ -208,8 +208,8 @@ TEST(CudaGemvPlan, WarpsCoverEachRowInFewSlices) {
   using namespace lq::cuda;
   EXPECT_EQ(i4kWarps(128), 4); // K = 4096: one slice of 4 warps
   EXPECT_EQ(i4kWarps(448), 7); // K = 14336: two slices of 7 warps
-  for (int64_t chunks : {1, 16, 44, 95, 128, 255, 256, 257, 344, 448, 512,
-                         513, 1000, 4096}) {
+  for (int64_t chunks :
+       {1, 16, 44, 95, 128, 255, 256, 257, 344, 448, 512, 513, 1000, 4096}) {
     const int w = i4kWarps(chunks);
     const int64_t perSlice = 32 * int64_t(w);
     const int64_t slices = (chunks + perSlice - 1) / perSlice;
@@ -237,10 +237,9 @@ TEST(CudaGemvPlan, BlocksCoverRowsInOneWave) {
         for (int bps : {1, 3, 6})
           for (int groups : {0, 1, 3, 100}) {
             p = planI4K(N, R, W, groups, bps, 132);
-            const std::string at = "N=" + std::to_string(N) +
-                                   " R=" + std::to_string(R) +
-                                   " W=" + std::to_string(W) +
-                                   " groups=" + std::to_string(groups);
+            const std::string at =
+                "N=" + std::to_string(N) + " R=" + std::to_string(R) +
+                " W=" + std::to_string(W) + " groups=" + std::to_string(groups);
             EXPECT_EQ(p.warps, W) << at;
             EXPECT_EQ(p.rowsPerBlock % R, 0) << at;
             EXPECT_GE(int64_t(p.blocks) * p.rowsPerBlock, N) << at;

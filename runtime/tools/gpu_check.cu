@@ -71,8 +71,9 @@
 // with R 16-row tiles per warp, RAW / EXACT dequantization; U loads per
 // round, KS warps along K (qgemv.cu's I4Config says which exist); 6 / 7:
 // batch 1 with the activations in registers (qgemvI4K; ld.global.cs /
-// ld.global.nc.L1::no_allocate weight loads), R rows per round, U groups of
-// R rows per block and KS warps per block (0: automatic).
+// ld.global.nc.L1::no_allocate weight loads; 8: no-allocate loads with the
+// next round prefetched), R rows per round, U groups of R rows per block and
+// KS warps per block (0: automatic).
 extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
 // Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on);
@@ -189,16 +190,15 @@ void runChecks(int cc) {
       {"M=1 300x512 g128 sym", 1, 300, 512, LQ_FORMAT_INT, 4, 128, false, F16,
        F32, QKernel::Gemv, 5e-3},
   };
-  // qgemvI4K (kernels 6, 7): automatic shape, one group per block, two
+  // qgemvI4K (kernels 6, 7, 8): automatic shape, one group per block, two
   // warps (several K slices, the last one partial), 16 and 5 warps, three
   // groups per block (rows past N inside a block).
-  const int cfgs[][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {2, 2, 2, 1},
-                         {2, 2, 2, 2}, {2, 2, 2, 8}, {2, 4, 2, 1},
-                         {2, 4, 2, 4}, {3, 1, 2, 1}, {3, 1, 2, 4},
-                         {3, 1, 2, 8}, {4, 1, 2, 1}, {4, 1, 2, 8},
-                         {7, 8, 0, 0}, {6, 8, 0, 0}, {7, 4, 0, 0},
-                         {6, 4, 1, 2}, {7, 8, 1, 2}, {7, 8, 3, 16},
-                         {6, 8, 2, 5}, {7, 4, 3, 1}};
+  const int cfgs[][4] = {
+      {0, 0, 0, 0}, {1, 0, 0, 0}, {2, 2, 2, 1},  {2, 2, 2, 2}, {2, 2, 2, 8},
+      {2, 4, 2, 1}, {2, 4, 2, 4}, {3, 1, 2, 1},  {3, 1, 2, 4}, {3, 1, 2, 8},
+      {4, 1, 2, 1}, {4, 1, 2, 8}, {7, 8, 0, 0},  {6, 8, 0, 0}, {7, 4, 0, 0},
+      {6, 4, 1, 2}, {7, 8, 1, 2}, {7, 8, 3, 16}, {6, 8, 2, 5}, {7, 4, 3, 1},
+      {8, 8, 0, 0}, {8, 4, 0, 0}, {8, 8, 1, 2},  {8, 4, 3, 5}};
   for (auto &cf : cfgs) {
     // R = 4 (CUDA cores) and qgemvI4K exist for batch 1 only (other
     // batches take the automatic choice); the tensor-core kernels need
@@ -232,8 +232,11 @@ void runChecks(int cc) {
   }
   // Dependent GEMVs on one stream (the second reads the first's output):
   // with programmatic dependent launch, then without, then the old kernel.
-  const int chainCfgs[][5] = {{7, 8, 0, 0, 1}, {6, 4, 1, 2, 1},
-                              {7, 8, 0, 0, 0}, {2, 2, 2, 1, 1}};
+  const int chainCfgs[][5] = {{7, 8, 0, 0, 1},
+                              {6, 4, 1, 2, 1},
+                              {8, 8, 1, 2, 1},
+                              {7, 8, 0, 0, 0},
+                              {2, 2, 2, 1, 1}};
   for (auto &cf : chainCfgs) {
     lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
     lq_cuda_bench_qgemv_pdl(cf[4]);
@@ -360,8 +363,8 @@ __device__ __forceinline__ uint4 ldNoAlloc(const uint4 *p) {
       : "l"(p));
   return v;
 }
-__global__ void readOnly(const uint4 *a, size_t na, const uint4 *b,
-                         size_t nb, uint32_t *sink) {
+__global__ void readOnly(const uint4 *a, size_t na, const uint4 *b, size_t nb,
+                         uint32_t *sink) {
   const size_t stride = size_t(gridDim.x) * blockDim.x;
   size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
   uint32_t x = 0;
@@ -378,8 +381,7 @@ __global__ void readOnly(const uint4 *a, size_t na, const uint4 *b,
     const uint4 v = ldNoAlloc(a + i);
     x ^= v.x ^ v.y ^ v.z ^ v.w;
   }
-  for (i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < nb;
-       i += stride) {
+  for (i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < nb; i += stride) {
     const uint4 v = ldNoAlloc(b + i);
     x ^= v.x ^ v.y ^ v.z ^ v.w;
   }
@@ -605,12 +607,12 @@ void runTimings(const lq_cuda_device_info_t &info) {
                 "of copy), empty kernel %.2f us graph\n",
                 (long long)N, (long long)K, readUs, pct(readUs), emptyUs);
     // Every kernel shape at batch 1 (graph replays), for the notes; the
-    // batch-1 kernel (6, 7) with and without programmatic dependent launch.
-    const int sweep[][4] = {{2, 2, 2, 1}, {2, 4, 2, 2}, {3, 1, 2, 8},
-                            {7, 8, 0, 0}, {6, 8, 0, 0}, {7, 4, 0, 0},
-                            {6, 4, 0, 0}, {7, 8, 1, 0}, {7, 8, 2, 0},
-                            {7, 8, 0, 4}, {7, 4, 0, 4}, {7, 8, 0, 16},
-                            {7, 4, 0, 16}};
+    // batch-1 kernel (6, 7, 8) with and without programmatic dependent launch.
+    const int sweep[][4] = {
+        {2, 2, 2, 1}, {2, 4, 2, 2},  {3, 1, 2, 8},  {7, 8, 0, 0}, {6, 8, 0, 0},
+        {7, 4, 0, 0}, {6, 4, 0, 0},  {7, 8, 1, 0},  {7, 8, 2, 0}, {7, 8, 0, 4},
+        {7, 4, 0, 4}, {7, 8, 0, 16}, {7, 4, 0, 16}, {8, 8, 0, 0}, {8, 4, 0, 0},
+        {8, 4, 0, 4}, {8, 4, 1, 0}};
     for (auto &cf : sweep) {
       lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
       const double t = timeGraphUs(qgemv(1), 20, 4 * nbuf);

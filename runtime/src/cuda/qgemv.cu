@@ -20,13 +20,13 @@
 //  - qgemvMma (int4, batch 2..8): tensor cores, the batch as the mma's N.
 //
 // Dequantization with f16 activations uses the "magic number" conversion
-// (as in e.g. Kim et al., "Who Says Elephants Can't Run", 2022, and FasterTransformer):
-// a 4-bit code c placed in the mantissa of the half 0x6400 (= 1024) reads as
-// 1024 + c, so one LOP3 and one HFMA2 turn two codes into two exact halves;
-// two's complement codes are first XORed with 8 (c ^ 8 = c + 8 mod 16). Eight
-// bits work the same way (1024 + byte is exact in f16). Products are summed
-// in half2 over one 16-byte chunk (16 or 32 elements of one group; |q| <= 8
-// or 128), then scaled and accumulated in f32. Other inputs (f32
+// (as in e.g. Kim et al., "Who Says Elephants Can't Run", 2022, and
+// FasterTransformer): a 4-bit code c placed in the mantissa of the half 0x6400
+// (= 1024) reads as 1024 + c, so one LOP3 and one HFMA2 turn two codes into two
+// exact halves; two's complement codes are first XORed with 8 (c ^ 8 = c + 8
+// mod 16). Eight bits work the same way (1024 + byte is exact in f16). Products
+// are summed in half2 over one 16-byte chunk (16 or 32 elements of one group;
+// |q| <= 8 or 128), then scaled and accumulated in f32. Other inputs (f32
 // activations, unaligned rows, odd K) take a general f32 kernel.
 //
 //===----------------------------------------------------------------------===//
@@ -498,11 +498,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 // griddepcontrol), the weights of the first R rows, which no earlier kernel
 // writes, are loaded before waiting on the previous kernel in the stream;
 // the activations are read and the outputs written only after the wait.
+// PF: the next round's loads are issued before this round's math (two
+// register sets), so a warp always has loads in flight.
 
 /// A 16-byte streaming load: LOAD 0 = ld.global.cs (evict first),
 /// 1 = ld.global.nc.L1::no_allocate (read-only path, not kept in L1).
-template <int LOAD>
-__device__ __forceinline__ uint4 ldWeights(const uint4 *p) {
+template <int LOAD> __device__ __forceinline__ uint4 ldWeights(const uint4 *p) {
   if constexpr (LOAD == 0) {
     return __ldcs(p);
   } else {
@@ -547,7 +548,7 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 #endif
 }
 
-template <int R, int LOAD, bool ASYM>
+template <int R, int LOAD, bool PF, bool ASYM>
 __global__ void __launch_bounds__(kI4KMaxWarps * 32)
     qgemvI4K(int N, const __half *A, const uint4 *codes, int chunks,
              const float *scales, const float *biases, int cpg, int cpgShift,
@@ -557,8 +558,12 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
   const int warps = blockDim.x >> 5;
   const int n0 = blockIdx.x * rowsPerBlock;
   const int rows = min(rowsPerBlock, N - n0);
-  constexpr int kRowShift = 5 - (R >= 32 ? 5 : R >= 16 ? 4 : R >= 8 ? 3
-                                              : R >= 4 ? 2 : R >= 2 ? 1 : 0);
+  constexpr int kRowShift = 5 - (R >= 32   ? 5
+                                 : R >= 16 ? 4
+                                 : R >= 8  ? 3
+                                 : R >= 4  ? 2
+                                 : R >= 2  ? 1
+                                           : 0);
   const int myRow = (lane >> kRowShift) & (R - 1);
   const bool writer = (lane & ((1 << kRowShift) - 1)) == 0;
   float *mine = part + warp * rowsPerBlock;
@@ -605,16 +610,30 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
         xp[i] = bitsh2(0u);
     }
     for (int r0 = 0; r0 < rows; r0 += R) {
-      if (k0 != 0 || r0 != 0)
+      if (!PF && (k0 != 0 || r0 != 0))
         load(r0, c);
+      uint4 cw[R];
+      float csc[R], cbi[R];
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        cw[r] = w[r];
+        csc[r] = sc[r];
+        cbi[r] = bi[r];
+      }
+      if (PF) { // the next round's loads fly while this one computes
+        if (r0 + R < rows)
+          load(r0 + R, c);
+        else if (k0 + slice < chunks)
+          load(0, c + slice);
+      }
       float acc[R];
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         __half2 q[16];
-        i4Dequant<ASYM>(w[r], q);
-        acc[r] = sc[r] * i4Dot(q, xp);
+        i4Dequant<ASYM>(cw[r], q);
+        acc[r] = csc[r] * i4Dot(q, xp);
         if (ASYM)
-          acc[r] = fmaf(bi[r], xs, acc[r]);
+          acc[r] = fmaf(cbi[r], xs, acc[r]);
       }
       const float s = warpReduceRows<R>(acc, lane);
       if (writer && r0 + myRow < rows)
@@ -893,10 +912,12 @@ void launchMmaTU(bool asym, int M, int64_t N, int KS, cudaStream_t st,
 /// one-row-per-warp kernel (qgemvFast), 2 = qgemvI4 with R rows per warp,
 /// 3 / 4 = qgemvMma RAW / EXACT with R 16-row tiles per warp; U loads per
 /// round, KS warps along K; 6 / 7 = qgemvI4K (batch 1) with ld.global.cs /
-/// ld.global.nc.L1::no_allocate weight loads, R rows per round (4 or 8), U
-/// rounds per block and KS warps per block (0: automatic, planI4K). Only the shapes gpu_check's sweep found fastest
-/// (or next) are instantiated: qgemvI4 R = 2, U = 2 (and R = 4, U = 2 at
-/// batch 1), qgemvMma R = 1, U = 2. Set by lq_cuda_bench_qgemv_config (gpu_check).
+/// ld.global.nc.L1::no_allocate weight loads, 8 = no-allocate loads with the
+/// next round prefetched; R rows per round (4 or 8), U rounds per block and
+/// KS warps per block (0: automatic, planI4K). Only the
+/// shapes gpu_check's sweep found fastest (or next) are instantiated: qgemvI4 R
+/// = 2, U = 2 (and R = 4, U = 2 at batch 1), qgemvMma R = 1, U = 2. Set by
+/// lq_cuda_bench_qgemv_config (gpu_check).
 struct I4Config {
   int kernel, R, U, KS;
 };
@@ -996,14 +1017,14 @@ bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
   return false;
 }
 
-/// Resident blocks of qgemvI4K<R, LOAD, ASYM> per multiprocessor at `warps`
-/// warps (asked once per shape, then cached).
-template <int R, int LOAD, bool ASYM> int i4kBlocksPerSM(int warps) {
+/// Resident blocks of qgemvI4K<R, LOAD, PF, ASYM> per multiprocessor at
+/// `warps` warps (asked once per shape, then cached).
+template <int R, int LOAD, bool PF, bool ASYM> int i4kBlocksPerSM(int warps) {
   static std::atomic<int> cache[kI4KMaxWarps + 1];
   int v = cache[warps].load(std::memory_order_relaxed);
   if (v == 0) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &v, qgemvI4K<R, LOAD, ASYM>, warps * 32,
+            &v, qgemvI4K<R, LOAD, PF, ASYM>, warps * 32,
             size_t(warps) * R * 4 * sizeof(float)) != cudaSuccess ||
         v < 1) {
       (void)cudaGetLastError();
@@ -1018,16 +1039,16 @@ template <int R, int LOAD, bool ASYM> int i4kBlocksPerSM(int warps) {
 /// used on sm_90+ only).
 bool gI4KPdl = true;
 
-template <int R, int LOAD, bool ASYM>
+template <int R, int LOAD, bool PF, bool ASYM>
 cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
                       const __half *A, const uint4 *codes, int chunks,
-                      const float *scales, const float *biases, int cpg,
-                      int G, void *C, bool cF16) {
+                      const float *scales, const float *biases, int cpg, int G,
+                      void *C, bool cF16) {
   const int w = warps > 0 ? std::min(warps, kI4KMaxWarps) : i4kWarps(chunks);
   // Blocks per SM with the shared memory of one round of R rows (the plan's
   // few rounds more change nothing at these sizes).
-  const I4KPlan p = planI4K(N, R, w, groups,
-                            i4kBlocksPerSM<R, LOAD, ASYM>(w), smCount());
+  const I4KPlan p =
+      planI4K(N, R, w, groups, i4kBlocksPerSM<R, LOAD, PF, ASYM>(w), smCount());
   const int shift = (cpg & (cpg - 1)) == 0 ? __builtin_ctz(unsigned(cpg)) : -1;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(p.blocks));
@@ -1039,7 +1060,7 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
   cfg.numAttrs = gI4KPdl && computeCapability() >= 90 ? 1 : 0;
-  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, ASYM>, N, A,
+  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM>, N, A,
                                        codes, chunks, scales, biases, cpg,
                                        shift, G, p.rowsPerBlock, C, cF16);
   if (err != cudaSuccess && cfg.numAttrs != 0) {
@@ -1047,7 +1068,7 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
     // kernel's griddepcontrol instructions are then no-ops).
     (void)cudaGetLastError();
     cfg.numAttrs = 0;
-    err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, ASYM>, N, A, codes,
+    err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM>, N, A, codes,
                              chunks, scales, biases, cpg, shift, G,
                              p.rowsPerBlock, C, cF16);
   }
@@ -1055,26 +1076,30 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
 }
 
 /// kernel 6 / 7: qgemvI4K with ld.global.cs / ld.global.nc.L1::no_allocate
-/// weight loads, R rows per round (4 or 8), U groups of R rows per block
-/// and KS warps per block (0: automatic). False when there is no instance.
+/// weight loads, 8: no-allocate loads with the next round prefetched; R rows
+/// per round (4 or 8), U rounds of R rows per block and KS warps per block
+/// (0: automatic). False when there is no instance.
 bool launchI4KConfig(I4Config cf, bool asym, int64_t N, cudaStream_t st,
                      const __half *A, const uint4 *codes, int64_t chunks,
                      const float *scales, const float *biases, int64_t cpg,
                      int64_t G, void *C, bool cF16, cudaError_t *err) {
-#define LQ_I4K(RR, LL)                                                         \
-  if (cf.R == RR && cf.kernel == 6 + LL) {                                     \
-    *err = asym ? launchI4K<RR, LL, true>(cf.KS, cf.U, st, int(N), A, codes,   \
-                                          int(chunks), scales, biases,         \
-                                          int(cpg), int(G), C, cF16)           \
-                : launchI4K<RR, LL, false>(cf.KS, cf.U, st, int(N), A, codes,  \
+#define LQ_I4K(KERNEL, RR, LL, PF)                                             \
+  if (cf.R == RR && cf.kernel == KERNEL) {                                     \
+    *err =                                                                     \
+        asym ? launchI4K<RR, LL, PF, true>(cf.KS, cf.U, st, int(N), A, codes,  \
                                            int(chunks), scales, biases,        \
-                                           int(cpg), int(G), C, cF16);         \
+                                           int(cpg), int(G), C, cF16)          \
+             : launchI4K<RR, LL, PF, false>(cf.KS, cf.U, st, int(N), A, codes, \
+                                            int(chunks), scales, biases,       \
+                                            int(cpg), int(G), C, cF16);        \
     return true;                                                               \
   }
-  LQ_I4K(4, 0)
-  LQ_I4K(8, 0)
-  LQ_I4K(4, 1)
-  LQ_I4K(8, 1)
+  LQ_I4K(6, 4, 0, false)
+  LQ_I4K(6, 8, 0, false)
+  LQ_I4K(7, 4, 1, false)
+  LQ_I4K(7, 8, 1, false)
+  LQ_I4K(8, 4, 1, true)
+  LQ_I4K(8, 8, 1, true)
 #undef LQ_I4K
   return false;
 }
