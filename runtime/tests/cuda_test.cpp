@@ -386,6 +386,10 @@ TEST(CudaNumerics, QuantizedGemvAndGemm) {
       {50, 200, 333, LQ_FORMAT_NF4, 4, 0, false, F32, F16, K::TensorCore,
        3e-3},
       {9, 17, 64, LQ_FORMAT_INT, 4, 16, false, F32, F32, K::Auto, 3e-3},
+      // prefill from M = 128 on: dequantize to f16 + cuBLASLt
+      {256, 264, 512, LQ_FORMAT_INT, 4, 128, true, F16, F16, K::TensorCore,
+       3e-3},
+      {130, 136, 200, LQ_FORMAT_INT, 8, 40, false, F16, F32, K::Auto, 3e-3},
   };
   uint32_t seed = 1;
   for (const QCase &c : cases) {

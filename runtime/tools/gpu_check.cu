@@ -77,6 +77,9 @@
 extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
 // Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on);
+// Prefill path of lq_cuda_qgemm_tc_nt (qgemm_tc.cu): 0 automatic, 1 the WMMA
+// kernel, 2 dequantize + cuBLASLt f16; max_elems: weights per row block.
+extern "C" void lq_cuda_bench_qgemm_tc_mode(int mode, int64_t max_elems);
 
 namespace {
 
@@ -160,6 +163,37 @@ void runChecks(int cc) {
       return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
                                q.asym, q.a, q.c, q.k, e);
     });
+  // The prefill GEMM's dequantize + cuBLASLt path, forced (also below its
+  // automatic M >= 128), in row blocks of 256 rows (the last one partial):
+  // int4 / int8 / NF4, symmetric and asymmetric, f16 and f32 outputs; then
+  // the WMMA kernel on the shape that now takes the cuBLASLt path.
+  const Q dq[] = {
+      {"dq gemm int4 asym g40 f32 130x600x520", 130, 600, 520, LQ_FORMAT_INT,
+       4, 40, true, F16, F32, QKernel::TensorCore, 3e-3},
+      {"dq gemm int4 sym g128 f16 257x1024x1024", 257, 1024, 1024,
+       LQ_FORMAT_INT, 4, 128, false, F16, F16, QKernel::TensorCore, 3e-3},
+      {"dq gemm int8 sym g32 f16 64x264x256", 64, 264, 256, LQ_FORMAT_INT, 8,
+       32, false, F16, F16, QKernel::TensorCore, 3e-3},
+      {"dq gemm int8 asym g64 f32 129x392x192", 129, 392, 192, LQ_FORMAT_INT,
+       8, 64, true, F16, F32, QKernel::TensorCore, 3e-3},
+      {"dq gemm nf4 per-row f32 200x136x776", 200, 136, 776, LQ_FORMAT_NF4, 4,
+       0, false, F16, F32, QKernel::TensorCore, 3e-3},
+  };
+  for (const Q &q : dq) {
+    lq_cuda_bench_qgemm_tc_mode(2, 256 * q.K);
+    check(q.name, q.tol, [&](std::string *e) {
+      return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
+                               q.asym, q.a, q.c, q.k, e);
+    });
+  }
+  lq_cuda_bench_qgemm_tc_mode(1, 0);
+  check("tc gemm (WMMA forced) int4 g128 f16 1024x1024x1024", 3e-3,
+        [&](std::string *e) {
+          return lqref::checkQGemm(seed++, 1024, 1024, 1024, LQ_FORMAT_INT, 4,
+                                   128, false, F16, F16, QKernel::TensorCore,
+                                   e);
+        });
+  lq_cuda_bench_qgemm_tc_mode(0, 0);
   // The int4 GEMV in each of its kernel shapes (qgemv.cu's bench hook),
   // the one-row kernel (R = -1) and the automatic choice (R = 0) included:
   // odd N (rows past the end of the last block), chunks per row not a
@@ -724,22 +758,48 @@ void runTimings(const lq_cuda_device_info_t &info) {
       [&](int i) { f16gemm.run(a16[size_t(i % sets)], b16[size_t(i % sets)],
                                out); },
       3, 15, 2);
-  const double w4us = timeUs(
+  // The W4A16 GEMM at M = 4096 and 512 (N = K = 4096): the WMMA kernel
+  // and the automatic path (dequantize + cuBLASLt f16 from M = 128 on).
+  auto w4gemm = [&](int64_t M) {
+    return [&, M](int i) {
+      const size_t b = size_t(i % sets);
+      LQ(lq_cuda_qgemm_tc_nt(M, S, S, a16[b], LQ_DTYPE_F16, S,
+                             static_cast<uint8_t *>(codes[b]),
+                             static_cast<float *>(scales[b]), nullptr,
+                             LQ_FORMAT_INT, 4, 128, out, LQ_DTYPE_F16, S,
+                             stream));
+    };
+  };
+  lq_cuda_bench_qgemm_tc_mode(1, 0);
+  const double w4us = timeUs(w4gemm(S), 3, 15, 2);
+  const double w4us512 = timeUs(w4gemm(512), 3, 15, 2);
+  lq_cuda_bench_qgemm_tc_mode(0, 0);
+  const double dqus = timeUs(w4gemm(S), 3, 15, 2);
+  const double dqus512 = timeUs(w4gemm(512), 3, 15, 2);
+  // cuBLASLt f16 at M = 512 (the first 512 rows of the same A).
+  LtRun f16gemm512(lt, CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F, CUDA_R_32F,
+                   512, S, S, &one, &zero);
+  const double f16us5 = timeUs(
       [&](int i) {
-        const size_t b = size_t(i % sets);
-        LQ(lq_cuda_qgemm_tc_nt(S, S, S, a16[b], LQ_DTYPE_F16, S,
-                               static_cast<uint8_t *>(codes[b]),
-                               static_cast<float *>(scales[b]), nullptr,
-                               LQ_FORMAT_INT, 4, 128, out, LQ_DTYPE_F16, S,
-                               stream));
+        f16gemm512.run(a16[size_t(i % sets)], b16[size_t(i % sets)], out);
       },
       3, 15, 2);
+  const double flops512 = 2.0 * 512 * S * S;
+  auto tflops512 = [&](double us) { return flops512 / (us * 1e-6) / 1e12; };
   row(fmt("| f16 GEMM (cuBLASLt, tensor-core reference) | 4096^3 | %.1f | "
           "%.0f TFLOP/s | - | - |",
           f16us, tflops(f16us)));
-  row(fmt("| W4A16 GEMM int4 g128 (lq, WMMA) | 4096^3 | %.1f | %.0f TFLOP/s "
-          "| f16 %.0f TFLOP/s | **%.0f%%** |",
+  row(fmt("| W4A16 GEMM int4 g128 (lq, WMMA kernel) | 4096^3 | %.1f | %.0f "
+          "TFLOP/s | f16 %.0f TFLOP/s | **%.0f%%** |",
           w4us, tflops(w4us), tflops(f16us), 100 * f16us / w4us));
+  row(fmt("| W4A16 GEMM int4 g128 (lq: dequantize + cuBLASLt f16) | 4096^3 | "
+          "%.1f | %.0f TFLOP/s | f16 %.0f TFLOP/s | **%.0f%%** |",
+          dqus, tflops(dqus), tflops(f16us), 100 * f16us / dqus));
+  row(fmt("| f16 GEMM (cuBLASLt) / W4A16 WMMA / W4A16 dequantize + cuBLASLt "
+          "| M=512 N=K=4096 | %.1f / %.1f / %.1f | %.0f / %.0f / %.0f "
+          "TFLOP/s | f16 | %.0f%% / **%.0f%%** |",
+          f16us5, w4us512, dqus512, tflops512(f16us5), tflops512(w4us512),
+          tflops512(dqus512), 100 * f16us5 / w4us512, 100 * f16us5 / dqus512));
   for (int i = 0; i < sets; ++i) {
     CK(cudaFree(a16[size_t(i)]));
     CK(cudaFree(b16[size_t(i)]));

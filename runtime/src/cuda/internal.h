@@ -33,6 +33,18 @@ void launchSgemmFallback(int64_t M, int64_t N, int64_t K, const float *A,
                          int64_t ldb, int64_t ldb1, float *C, int64_t ldc,
                          int64_t ldc1, cudaStream_t st);
 
+/// A device buffer of at least `bytes` for dequantized weights, shared by
+/// all calls (grown, never shrunk; stream-ordered users only, like the GEMM
+/// accumulators).
+lq_cuda_status_t weightScratch(size_t bytes, void *&out);
+
+/// Row-major C[M][N] = A[M][K] . B[N][K]^T, A and B f16, f32 accumulation,
+/// C f16 or f32 (cuBLASLt). `declined`: no algorithm for the shape.
+lq_cuda_status_t ltGemmF16(int64_t M, int64_t N, int64_t K, const void *A,
+                           int64_t lda, const void *B, int64_t ldb, void *C,
+                           bool cF16, int64_t ldc, cudaStream_t st,
+                           bool &declined);
+
 } // namespace lq::cuda
 
 #endif // LQ_RT_SRC_CUDA_INTERNAL_H

@@ -29,7 +29,7 @@ namespace {
 constexpr size_t kWorkspace = 32u << 20;
 
 using AlgoKey = std::tuple<int, int, int, int, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, bool>;
+                           int64_t, int64_t, int64_t, bool, unsigned>;
 
 struct LtState {
   std::map<AlgoKey, std::pair<int, cublasLtMatmulHeuristicResult_t>> algos;
@@ -37,6 +37,8 @@ struct LtState {
   void *workspace = nullptr;
   void *scratch = nullptr; // int32 / f32 accumulators before the epilogue
   size_t scratchBytes = 0;
+  void *weights = nullptr; // f16 weights of the W4A16 prefill GEMM
+  size_t weightBytes = 0;
   std::mutex mutex;
 };
 
@@ -75,6 +77,29 @@ lq_cuda_status_t scratch(LtState &s, size_t bytes, void *&out) {
   }
   out = s.scratch;
   return LQ_CUDA_OK;
+}
+
+/// The largest power of two (at most 256) dividing the address of a matrix
+/// and the byte stride of its rows: cuBLASLt's heuristic assumes 256-byte
+/// aligned operands unless told less.
+uint32_t alignment(const void *p, int64_t ld, size_t elemBytes) {
+  uint64_t v = uint64_t(reinterpret_cast<uintptr_t>(p)) |
+               (uint64_t(ld) * elemBytes) | 256u;
+  return uint32_t(v & (~v + 1));
+}
+
+size_t elemBytes(cudaDataType_t t) {
+  switch (t) {
+  case CUDA_R_8I:
+  case CUDA_R_8F_E4M3:
+  case CUDA_R_8F_E5M2:
+    return 1;
+  case CUDA_R_16F:
+  case CUDA_R_16BF:
+    return 2;
+  default:
+    return 4;
+  }
 }
 
 struct MatmulSpec {
@@ -140,11 +165,32 @@ lq_cuda_status_t ltMatmul(const MatmulSpec &m, cudaStream_t st,
     check(cublasLtMatmulPreferenceSetAttribute(
               pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws),
           "set workspace");
+    // Lt-A is our B, Lt-B our A, Lt-C/D our C.
+    const uint32_t alB = alignment(m.B, m.ldb, elemBytes(m.abType)),
+                   alA = alignment(m.A, m.lda, elemBytes(m.abType)),
+                   alC = alignment(m.C, m.ldc, elemBytes(m.cType));
+    check(cublasLtMatmulPreferenceSetAttribute(
+              pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &alB,
+              sizeof alB),
+          "set alignment A");
+    check(cublasLtMatmulPreferenceSetAttribute(
+              pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &alA,
+              sizeof alA),
+          "set alignment B");
+    check(cublasLtMatmulPreferenceSetAttribute(
+              pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &alC,
+              sizeof alC),
+          "set alignment C");
+    check(cublasLtMatmulPreferenceSetAttribute(
+              pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &alC,
+              sizeof alC),
+          "set alignment D");
     // The heuristic query costs more host time than a small GEMM: cache
     // its answer per problem.
     const AlgoKey key{m.abType, m.cType, m.scaleType, m.computeType, m.M,
                       m.N, m.K, m.lda, m.ldb, m.ldc,
-                      m.aScale != nullptr || m.bScale != nullptr};
+                      m.aScale != nullptr || m.bScale != nullptr,
+                      alA | (alB << 9) | (alC << 18)};
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     bool cached = false;
@@ -219,6 +265,36 @@ lq_cuda_status_t validateLowp(const char *fn, int64_t M, int64_t N, int64_t K,
 }
 
 } // namespace
+
+lq_cuda_status_t weightScratch(size_t bytes, void *&out) {
+  LtState *s = nullptr;
+  if (lq_cuda_status_t r = ltInit(s))
+    return r;
+  std::lock_guard<std::mutex> lock(s->mutex);
+  if (s->weightBytes < bytes) {
+    if (s->weights)
+      (void)cudaFree(s->weights); // synchronizes: no queued user remains
+    s->weights = nullptr;
+    s->weightBytes = 0;
+    if (cudaError_t err = cudaMalloc(&s->weights, bytes))
+      return failCuda(err, "cudaMalloc (dequantized weights)");
+    s->weightBytes = bytes;
+  }
+  out = s->weights;
+  return LQ_CUDA_OK;
+}
+
+lq_cuda_status_t ltGemmF16(int64_t M, int64_t N, int64_t K, const void *A,
+                           int64_t lda, const void *B, int64_t ldb, void *C,
+                           bool cF16, int64_t ldc, cudaStream_t st,
+                           bool &declined) {
+  const float one = 1.f, zero = 0.f;
+  MatmulSpec m{CUDA_R_16F, cF16 ? CUDA_R_16F : CUDA_R_32F, CUDA_R_32F,
+               CUBLAS_COMPUTE_32F, M, N, K, lda, ldb, ldc, A, B, C, &one,
+               &zero};
+  return ltMatmul(m, st, declined);
+}
+
 } // namespace lq::cuda
 
 using namespace lq::cuda;

@@ -13,13 +13,26 @@
 // The weight costs 0.5 (int4) or 1 (int8) byte per element from DRAM; its
 // f16 form lives only in shared memory.
 //
+// For M >= kDequantMinM with f16 activations, a second path dequantizes the
+// weight once per call into an f16 scratch matrix (w = q * s + b in f32,
+// rounded once) and runs cuBLASLt's f16 GEMM (f32 accumulation) on it, in
+// row blocks of at most kDequantMaxElems weights: the dequantization moves
+// N K (0.5 + 2) bytes, ~12 us at 4096 x 4096 on an H200, against ~180 us
+// for the 4096^3 GEMM, so prefill runs near cuBLASLt's f16 rate, at the
+// price of the scratch (2 bytes per weight of one row block, <= 128 MB).
+// This is what e.g. vLLM's AWQ path does for large token counts. (The WMMA
+// kernel above measured 22% of cuBLASLt f16 at 4096^3.) The hook
+// lq_cuda_bench_qgemm_tc_mode picks either path for gpu_check.
+//
 //===----------------------------------------------------------------------===//
 
-#include "common.h"
+#include "internal.h"
 #include "quant.cuh"
 
 #include <cuda_fp16.h>
 #include <mma.h>
+
+#include <algorithm>
 
 namespace lq::cuda {
 int weightKind(lq_format_t format, int bits);
@@ -222,6 +235,65 @@ bool aligned(const void *ptr, unsigned a) {
   return (reinterpret_cast<uintptr_t>(ptr) & (a - 1)) == 0;
 }
 
+//===----------------------------------------------------------------------===//
+// Dequantize + cuBLASLt f16 GEMM (large M)
+//===----------------------------------------------------------------------===//
+
+constexpr int64_t kDequantMinM = 128;
+constexpr int64_t kDequantMaxElems = int64_t(64) << 20; // 128 MB of f16
+
+/// out[r][k] = w[n0 + r][k] as f16 for r < rows, 8 elements (one group:
+/// group % 8 == 0, K % 8 == 0) per thread and step, one 16-byte store.
+__global__ void dequantRowsF16(const uint8_t *codes, int64_t rowBytes,
+                               const float *scales, const float *biases,
+                               int kind, int64_t K, int64_t group, int64_t G,
+                               int64_t n0, int64_t rows, __half *out) {
+  const int64_t per = K / 8, total = rows * per;
+  const bool asym = biases != nullptr;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / per, k0 = (i - r * per) * 8, n = n0 + r;
+    const int64_t gi = n * G + k0 / group;
+    const float s = __ldg(scales + gi), b = asym ? __ldg(biases + gi) : 0.f;
+    const uint8_t *row = codes + n * rowBytes;
+    float v[8];
+    if (kind == kInt8) {
+      const uint2 w = __ldg(reinterpret_cast<const uint2 *>(row + k0));
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const uint32_t c = ((e < 4 ? w.x : w.y) >> (8 * (e & 3))) & 0xFFu;
+        const float q = asym ? float(c) : float(int8_t(uint8_t(c)));
+        v[e] = fmaf(q, s, b);
+      }
+    } else {
+      const uint32_t w =
+          __ldg(reinterpret_cast<const uint32_t *>(row + k0 / 2));
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const uint32_t c = (w >> (4 * e)) & 15u; // element 2i: low nibble
+        const float q = kind == kNf4 ? kNf4Codebook[c]
+                        : asym       ? float(c)
+                                     : float(int32_t(c ^ 8u) - 8);
+        v[e] = fmaf(q, s, b);
+      }
+    }
+    uint4 o;
+    uint32_t *ow = &o.x;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const __half2 h = __floats2half2_rn(v[2 * e], v[2 * e + 1]);
+      ow[e] = *reinterpret_cast<const uint32_t *>(&h);
+    }
+    *reinterpret_cast<uint4 *>(out + r * K + k0) = o;
+  }
+}
+
+/// 0: automatic, 1: the WMMA kernel, 2: dequantize + cuBLASLt (when the
+/// inputs allow it); the most weights per row block (0: kDequantMaxElems).
+/// Set by lq_cuda_bench_qgemm_tc_mode (gpu_check).
+int gTcMode = 0;
+int64_t gTcMaxElems = 0;
+
 } // namespace
 } // namespace lq::cuda
 
@@ -264,7 +336,58 @@ lq_cuda_qgemm_tc_nt(int64_t M, int64_t N, int64_t K, const void *A,
                   : (lda % 4 == 0 && aligned(A, 16));
   p.vecB = p.group % 16 == 0 && aligned(codes, 16) &&
            (bits == 8 ? p.rowBytes % 16 == 0 : p.rowBytes % 8 == 0);
+  const bool canDequant = p.aF16 && K % 8 == 0 && p.group % 8 == 0 &&
+                          lda % 8 == 0 && aligned(A, 16) &&
+                          aligned(codes, 8) && aligned(C, 16) && ldc % 8 == 0;
+  const bool dequant =
+      canDequant && (gTcMode == 2 || (gTcMode == 0 && M >= kDequantMinM));
+  if (dequant) {
+    // Row blocks of a multiple of 128 rows (16-byte aligned C offsets).
+    const int64_t maxElems = gTcMaxElems > 0 ? gTcMaxElems : kDequantMaxElems;
+    const int64_t rowsPer = std::min<int64_t>(
+        N, std::max<int64_t>(128, (maxElems / K) / 128 * 128));
+    void *ws = nullptr;
+    if (lq_cuda_status_t s =
+            weightScratch(size_t(rowsPer) * size_t(K) * 2, ws))
+      return s;
+    cudaStream_t st = asStream(stream);
+    const size_t elem = p.cF16 ? 2 : 4;
+    for (int64_t n0 = 0; n0 < N; n0 += rowsPer) {
+      const int64_t rows = std::min(rowsPer, N - n0);
+      const int64_t work = rows * (K / 8);
+      const unsigned blocks =
+          unsigned(std::min<int64_t>((work + 255) / 256, 132 * 16));
+      dequantRowsF16<<<blocks, 256, 0, st>>>(
+          codes, p.rowBytes, scales, biases, p.kind, K, p.group, p.G, n0, rows,
+          static_cast<__half *>(ws));
+      if (lq_cuda_status_t s = checkLaunch("lq_cuda_qgemm_tc_nt (dequantize)"))
+        return s;
+      bool declined = false;
+      if (lq_cuda_status_t s = ltGemmF16(
+              M, rows, K, A, lda, ws, K,
+              static_cast<char *>(C) + size_t(n0) * elem, p.cF16, ldc, st,
+              declined))
+        return s;
+      if (declined) { // cuBLASLt has no kernel: the WMMA kernel, whole
+        if (n0 != 0)  // (a row block failing after the first: not seen)
+          return fail(LQ_CUDA_ERROR_LIBRARY,
+                      "lq_cuda_qgemm_tc_nt: cuBLASLt declined a row block");
+        break;
+      }
+      if (n0 + rowsPer >= N)
+        return checkLaunch("lq_cuda_qgemm_tc_nt (cuBLASLt)");
+    }
+  }
   dim3 grid(unsigned((N + BN - 1) / BN), unsigned((M + BM - 1) / BM));
   qgemmTc<<<grid, dim3(kThreads), 0, asStream(stream)>>>(p);
   return checkLaunch("lq_cuda_qgemm_tc_nt");
+}
+
+/// Benchmark hook (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
+/// the prefill path of lq_cuda_qgemm_tc_nt: 0 automatic (dequantize +
+/// cuBLASLt from M = 128 on), 1 the WMMA kernel, 2 dequantize + cuBLASLt;
+/// max_elems: the most weights dequantized per row block (0: 64 Mi).
+extern "C" void lq_cuda_bench_qgemm_tc_mode(int mode, int64_t max_elems) {
+  gTcMode = mode;
+  gTcMaxElems = max_elems;
 }

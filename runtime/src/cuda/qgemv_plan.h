@@ -29,7 +29,8 @@ constexpr int kI4KAutoWarps = 8; // the most the automatic shape uses
 /// leave room for more of them per multiprocessor).
 inline int i4kWarps(int64_t chunks) {
   const int64_t perSlice = 32 * kI4KAutoWarps;
-  const int64_t slices = std::max<int64_t>(1, (chunks + perSlice - 1) / perSlice);
+  const int64_t slices =
+      std::max<int64_t>(1, (chunks + perSlice - 1) / perSlice);
   return int(std::max<int64_t>(1, (chunks + 32 * slices - 1) / (32 * slices)));
 }
 
