@@ -1059,7 +1059,8 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = gI4KPdl && computeCapability() >= 90 ? 1 : 0;
+  static const int cc = computeCapability(); // like smCount: device 0's
+  cfg.numAttrs = gI4KPdl && cc >= 90 ? 1 : 0;
   cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM>, N, A,
                                        codes, chunks, scales, biases, cpg,
                                        shift, G, p.rowsPerBlock, C, cF16);
