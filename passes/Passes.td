@@ -438,8 +438,25 @@ def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
     `mxfp6-e2m3`, `mxfp6-e3m2`, `mxfp8-e4m3`, `mxfp8-e5m2`, `nvfp4`, `float`.
     Each decision is a remark; `plan=FILE` writes them as JSON, `plan-in=FILE`
     applies an (edited) plan instead of searching.
+
+    `metric=kl` measures instead of estimating: the sensitivity of (linear,
+    format) is the mean KL(P_float || P_c) of the model's next-token
+    distribution over `kl-samples` windows of the calibration data
+    (`tokens=` or `tokenizer=` + `text=`, drawn as --calibrate draws them),
+    with only that linear in that format. The module is lowered and JIT-run
+    once (the entry gets one extra input, a flat buffer of every linear's f32
+    weight; each linear reads its slice), so a (linear, format) pair costs
+    one forward pass per window and no recompilation: float reference once,
+    then Σ_i |candidates_i| runs (progress on stderr). `sens-in=FILE` reuses
+    the sensitivities of a plan JSON written with the same metric (one
+    measurement, many budgets).
   }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
+                           // metric=kl's JIT'd copy
+                           "mlir::tensor::TensorDialect",
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::memref::MemRefDialect",
+                           "mlir::func::FuncDialect"];
   let options = [
     Option<"budgetBpw", "budget-bpw", "double", /*default=*/"0",
            "Bits per weight over the searched and pinned linears">,
@@ -450,7 +467,8 @@ def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
                "int4-g32,int8)">,
     Option<"metric", "metric", "std::string", /*default=*/"\"hessian-rel\"",
            "hessian-rel (tr(dW H dWT) / tr(W H WT)), hessian (absolute; both "
-           "need lq.hessian) or mse (H = I)">,
+           "need lq.hessian), mse (H = I) or kl (measured: KL of the model's "
+           "output with that one linear quantized)">,
     ListOption<"keep", "keep", "std::string",
                "REGEX:FORMAT pins (op names), counted in the budget">,
     Option<"lmHead", "lm-head", "std::string", /*default=*/"\"int8\"",
@@ -460,6 +478,24 @@ def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
            "Write the plan as JSON to this file">,
     Option<"planIn", "plan-in", "std::string", /*default=*/"\"\"",
            "Apply this JSON plan instead of searching">,
+    Option<"sensIn", "sens-in", "std::string", /*default=*/"\"\"",
+           "Take every (linear, format) sensitivity from this plan JSON "
+           "(written with the same metric) instead of measuring">,
+    Option<"tokens", "tokens", "std::string", /*default=*/"\"\"",
+           "metric=kl: token ids (.npy [T] or [N, T], or text), as --calibrate">,
+    Option<"tokenizer", "tokenizer", "std::string", /*default=*/"\"\"",
+           "metric=kl: SentencePiece model for text=">,
+    Option<"text", "text", "std::string", /*default=*/"\"\"",
+           "metric=kl: calibration text, tokenized line by line">,
+    Option<"klSamples", "kl-samples", "int64_t", /*default=*/"4",
+           "metric=kl: windows per (linear, format) measurement">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "metric=kl: seed of the window offsets (--calibrate's default, so "
+           "the windows are its first ones)">,
+    Option<"runtimeLib", "runtime-lib", "std::string", /*default=*/"\"\"",
+           "metric=kl: liblq_rt.so to JIT against (default <exe>/../lib)">,
+    Option<"progress", "progress", "bool", /*default=*/"true",
+           "metric=kl: print progress (linear i/N) to stderr">,
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "Weights quantized">,

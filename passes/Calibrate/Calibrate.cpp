@@ -12,7 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
-#include "passes/Pipelines/Pipelines.h"
+#include "passes/Calibrate/ModelRunner.h"
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -159,21 +159,7 @@ extern "C" void lqCalibObserveKV(int64_t id, int64_t which, MemRef4D *x) {
 }
 
 MemRefType anyLayout(MLIRContext *ctx, int64_t rank) {
-  SmallVector<int64_t> shape(rank, ShapedType::kDynamic),
-      strides(rank, ShapedType::kDynamic);
-  return MemRefType::get(shape, Float32Type::get(ctx),
-                         StridedLayoutAttr::get(ctx, ShapedType::kDynamic, strides));
-}
-
-/// The module's entry: `main`, else its only public function.
-func::FuncOp entryOf(ModuleOp m) {
-  if (auto f = m.lookupSymbol<func::FuncOp>("main"))
-    return f;
-  func::FuncOp entry;
-  for (auto f : m.getOps<func::FuncOp>())
-    if (f.isPublic() && !f.isExternal())
-      entry = entry ? func::FuncOp() : f;
-  return entry;
+  return lq::anyLayoutF32(ctx, rank);
 }
 
 struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
@@ -182,108 +168,25 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
   /// The token stream and the windows to run.
   LogicalResult loadSamples(Location loc, int64_t window,
                             std::vector<std::vector<int64_t>> &windows) {
-    std::vector<int64_t> stream;
-    if (!tokens.empty() && !StringRef(tokens).ends_with(".npy")) {
-      // Plain text of ids, separated by spaces, commas or newlines.
-      std::ifstream in(tokens);
-      if (!in)
-        return emitError(loc) << "calibrate: cannot read '" << tokens << "'";
-      std::string word;
-      while (in >> word) {
-        for (StringRef part : llvm::split(StringRef(word), ',')) {
-          int64_t id;
-          if (part.empty())
-            continue;
-          if (part.getAsInteger(10, id))
-            return emitError(loc) << "calibrate: '" << tokens
-                                  << "' holds '" << part
-                                  << "', not a token id";
-          stream.push_back(id);
-        }
-      }
-    } else if (!tokens.empty()) {
-      lq_tensor_t t{};
-      if (lq_npy_read(tokens.c_str(), &t) != LQ_RT_OK)
-        return emitError(loc) << "calibrate: " << lq_rt_last_error();
-      if ((t.dtype != LQ_DTYPE_I64 && t.dtype != LQ_DTYPE_I32) || t.rank < 1 ||
-          t.rank > 2) {
-        lq_tensor_free(&t);
-        return emitError(loc) << "calibrate: 'tokens' must hold int32/int64 "
-                                 "ids of shape [T] or [N, T]";
-      }
-      for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
-        stream.push_back(t.dtype == LQ_DTYPE_I64
-                             ? static_cast<int64_t *>(t.data)[i]
-                             : static_cast<int32_t *>(t.data)[i]);
-      bool rows = t.rank == 2 && t.shape[1] == window;
-      int64_t n = t.rank == 2 ? t.shape[0] : 0;
-      lq_tensor_free(&t);
-      if (rows) {
-        // [N, T] ids of the model's length: rows in order.
-        for (int64_t r = 0; r < std::min<int64_t>(n, samples); ++r)
-          windows.emplace_back(stream.begin() + r * window,
-                               stream.begin() + (r + 1) * window);
-        return success();
-      }
-    } else {
-      if (tokenizer.empty() || text.empty())
-        return emitError(loc) << "calibrate: give 'tokens=FILE.npy' or "
-                                 "'tokenizer=FILE text=FILE'";
-      sentencepiece::SentencePieceProcessor sp;
-      auto status = sp.Load(tokenizer);
-      if (!status.ok())
-        return emitError(loc) << "calibrate: cannot load tokenizer '"
-                              << tokenizer << "': " << status.ToString();
-      std::ifstream in(text);
-      if (!in)
-        return emitError(loc) << "calibrate: cannot read '" << text << "'";
-      std::string line;
-      int eos = sp.eos_id() >= 0 ? sp.eos_id() : 2;
-      while (std::getline(in, line)) {
-        std::vector<int> ids;
-        sp.Encode(line, &ids);
-        stream.insert(stream.end(), ids.begin(), ids.end());
-        stream.push_back(eos);
-      }
-    }
-    if (int64_t(stream.size()) < window)
-      return emitError(loc) << "calibrate: the data has " << stream.size()
-                            << " tokens, fewer than one window of " << window;
-    std::mt19937_64 rng(seed);
-    for (int64_t i = 0; i < samples; ++i) {
-      int64_t off = int64_t(rng() % uint64_t(stream.size() - window + 1));
-      windows.emplace_back(stream.begin() + off, stream.begin() + off + window);
-    }
-    return success();
+    lq::TokenSource src{tokens, tokenizer, text, samples, seed};
+    return lq::loadTokenWindows(loc, "calibrate", src, window, windows);
   }
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
     Location loc = module.getLoc();
-    func::FuncOp entry = entryOf(module);
+    func::FuncOp entry = lq::entryOf(module);
     if (!entry)
       return emitFailure(loc, "calibrate: no 'main' entry function");
     if (samples <= 0)
       return emitFailure(loc, "calibrate: 'samples' must be positive");
 
     // The token-id input: the only input with elements.
-    int idsArg = -1;
-    for (auto [i, t] : llvm::enumerate(entry.getArgumentTypes())) {
-      auto rt = dyn_cast<RankedTensorType>(t);
-      if (!rt || !rt.hasStaticShape())
-        return emitFailure(loc, "calibrate: the entry's inputs must have "
-                                "static shapes");
-      if (rt.getNumElements() == 0)
-        continue;
-      if (idsArg >= 0 || !rt.getElementType().isInteger(64) ||
-          rt.getRank() != 2 || rt.getDimSize(0) != 1)
-        return emitFailure(loc, "calibrate: the model must take [1, T] int64 "
-                                "token ids as its only non-empty input");
-      idsArg = int(i);
-    }
-    if (idsArg < 0)
-      return emitFailure(loc, "calibrate: the model has no token-id input");
+    FailureOr<int> ids = lq::tokenIdsArgument(entry, loc, "calibrate");
+    if (failed(ids))
+      return signalPassFailure();
+    int idsArg = *ids;
     auto idsTy = cast<RankedTensorType>(entry.getArgumentTypes()[idsArg]);
     int64_t window = idsTy.getDimSize(1);
     if (seqLen > 0 && seqLen != window)
@@ -303,41 +206,20 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       return emitFailure(loc, "calibrate: the model has no lq.linear (run "
                               "--lq-raise first)");
     OwningOpRef<ModuleOp> clone = module.clone();
-    func::FuncOp cEntry = entryOf(*clone);
+    func::FuncOp cEntry = lq::entryOf(*clone);
     SmallVector<lq::LinearOp> cLinears;
     cEntry.walk([&](lq::LinearOp op) { cLinears.push_back(op); });
     OpBuilder b(ctx);
     b.setInsertionPointToEnd(clone->getBody());
-    auto observeFn = func::FuncOp::create(
-        b, loc, "lq_calib_observe",
-        b.getFunctionType({b.getI64Type(), anyLayout(ctx, 2)}, {}));
-    observeFn.setPrivate();
-    observeFn->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    auto observeFn = lq::declareHostCallback(
+        b, *clone, "lq_calib_observe", {b.getI64Type(), anyLayout(ctx, 2)});
     for (auto [id, op] : llvm::enumerate(cLinears)) {
       auto xTy = op.getInput().getType();
       if (!xTy.getElementType().isF32() || !xTy.hasStaticShape())
         continue;
       b.setInsertionPoint(op);
       Location l = op.getLoc();
-      int64_t K = xTy.getShape().back(), M = xTy.getNumElements() / std::max<int64_t>(K, 1);
-      auto x2Ty = RankedTensorType::get({M, K}, b.getF32Type());
-      Value x2 = op.getInput();
-      if (xTy.getRank() == 1)
-        x2 = tensor::ExpandShapeOp::create(b, l, x2Ty, x2,
-                                           ArrayRef<ReassociationIndices>{{0, 1}});
-      else if (xTy.getRank() > 2) {
-        SmallVector<ReassociationIndices> r(2);
-        for (int64_t i = 0; i + 1 < xTy.getRank(); ++i)
-          r[0].push_back(i);
-        r[1].push_back(xTy.getRank() - 1);
-        x2 = tensor::CollapseShapeOp::create(b, l, x2Ty, x2, r);
-      }
-      auto exact = MemRefType::get(
-          {M, K}, b.getF32Type(),
-          StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
-                                 {ShapedType::kDynamic, ShapedType::kDynamic}));
-      Value buf = bufferization::ToBufferOp::create(b, l, exact, x2, true);
-      Value any = memref::CastOp::create(b, l, anyLayout(ctx, 2), buf);
+      Value any = lq::rowsView(b, l, op.getInput());
       Value idv = arith::ConstantOp::create(b, l, b.getI64IntegerAttr(id));
       func::CallOp::create(b, l, observeFn, ValueRange{idv, any});
     }
@@ -346,11 +228,9 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
     cEntry.walk([&](lq::AttentionOp op) { cAttn.push_back(op); });
     entry.walk([&](lq::AttentionOp op) { attn.push_back(op); });
     b.setInsertionPointToEnd(clone->getBody());
-    auto observeKV = func::FuncOp::create(
-        b, loc, "lq_calib_observe_kv",
-        b.getFunctionType({b.getI64Type(), b.getI64Type(), anyLayout(ctx, 4)}, {}));
-    observeKV.setPrivate();
-    observeKV->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+    auto observeKV = lq::declareHostCallback(
+        b, *clone, "lq_calib_observe_kv",
+        {b.getI64Type(), b.getI64Type(), anyLayout(ctx, 4)});
     for (auto [id, op] : llvm::enumerate(cAttn)) {
       b.setInsertionPoint(op);
       Location l = op.getLoc();
@@ -370,66 +250,16 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       }
     }
     // A wrapper taking only the ids, so the JIT'd function has one signature.
-    b.setInsertionPointToEnd(clone->getBody());
-    auto run = func::FuncOp::create(b, loc, "lq_calib_run",
-                                    b.getFunctionType({idsTy}, {}));
-    Block *body = run.addEntryBlock();
-    b.setInsertionPointToStart(body);
-    SmallVector<Value> args;
-    for (auto [i, t] : llvm::enumerate(cEntry.getArgumentTypes())) {
-      if (int(i) == idsArg) {
-        args.push_back(body->getArgument(0));
-        continue;
-      }
-      // Every other input is zero: an empty KV cache, `position` 0.
-      auto rt = cast<RankedTensorType>(t);
-      args.push_back(arith::ConstantOp::create(b, loc, rt,
-                                               b.getZeroAttr(rt)));
-    }
-    func::CallOp::create(b, loc, cEntry, args);
-    func::ReturnOp::create(b, loc);
+    lq::buildRunWrapper(*clone, cEntry, idsArg, "lq_calib_run", {},
+                          [](OpBuilder &, Location, ValueRange) {});
 
     // 2. Lower and JIT.
-    registerBuiltinDialectTranslation(*ctx);
-    registerLLVMDialectTranslation(*ctx);
-    PassManager pm(ctx);
-    lq::LowerToCpuOptions lowerOptions;
-    lowerOptions.cWrappers = true;
-    lq::buildLowerToCpuPipeline(pm, lowerOptions);
-    if (failed(pm.run(*clone)))
-      return emitFailure(loc, "calibrate: lowering the instrumented model "
-                              "failed");
-    std::string lib = runtimeLib;
-    if (lib.empty()) {
-      std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
-      SmallString<256> p(llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
-      llvm::sys::path::append(p, "lib", "liblq_rt.so");
-      lib = p.str().str();
-    }
-    if (!llvm::sys::fs::exists(lib))
-      return emitFailure(loc, "calibrate: cannot find the runtime '" + lib +
-                                  "' (set runtime-lib=PATH)");
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    ExecutionEngineOptions engineOptions;
-    SmallVector<StringRef> libs = {lib};
-    engineOptions.sharedLibPaths = libs;
-    auto optimize = makeOptimizingTransformer(2, 0, nullptr);
-    engineOptions.transformer = optimize;
-    auto engine = ExecutionEngine::create(*clone, engineOptions);
-    if (!engine)
-      return emitFailure(loc, "calibrate: JIT failed: " +
-                                  llvm::toString(engine.takeError()));
-    (*engine)->registerSymbols([](llvm::orc::MangleAndInterner interner) {
-      llvm::orc::SymbolMap map;
-      map[interner("_mlir_ciface_lq_calib_observe")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&lqCalibObserve),
-          llvm::JITSymbolFlags::Exported};
-      map[interner("_mlir_ciface_lq_calib_observe_kv")] = {
-          llvm::orc::ExecutorAddr::fromPtr(&lqCalibObserveKV),
-          llvm::JITSymbolFlags::Exported};
-      return map;
-    });
+    auto engine = lq::jitOnCpu(
+        *clone, loc, "calibrate", runtimeLib,
+        {{"lq_calib_observe", reinterpret_cast<void *>(&lqCalibObserve)},
+         {"lq_calib_observe_kv", reinterpret_cast<void *>(&lqCalibObserveKV)}});
+    if (failed(engine))
+      return signalPassFailure();
     auto fn = (*engine)->lookup("_mlir_ciface_lq_calib_run");
     if (!fn)
       return emitFailure(loc, "calibrate: " + llvm::toString(fn.takeError()));
@@ -444,11 +274,8 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
     activeAttention = &attnStats;
     auto start = std::chrono::steady_clock::now();
     for (size_t w = 0; w < windows.size(); ++w) {
-      struct {
-        int64_t *allocated, *aligned;
-        int64_t offset, sizes[2], strides[2];
-      } ids = {windows[w].data(), windows[w].data(), 0, {1, window}, {window, 1}};
-      call(&ids);
+      lq::IdsDescriptor idsDesc = lq::idsDescriptor(windows[w]);
+      call(&idsDesc);
       if (progress) {
         double secs = std::chrono::duration<double>(
                           std::chrono::steady_clock::now() - start).count();

@@ -22,6 +22,20 @@
 // Cost: one RTN and one [N, K] x [K, K] SGEMM (lq_rt) per (linear,
 // candidate), computed once; calibration already ran the model.
 //
+// `metric=kl` measures what the proxies estimate (the per-layer KL
+// sensitivity of ModelOpt's AutoQuantize and of HAWQ's empirical
+// counterpart; "Q-BERT", arXiv:1909.05840, ranks layers the same way):
+//   s_ic = 1/R Σ_windows Σ_rows KL(P_float(·|row) || P_{i←c}(·|row)),
+// the model's next-token distribution with only linear i's weight replaced
+// by its RTN dequantization in format c, over `kl-samples` calibration
+// windows (R rows in all). Sums of per-layer KLs are additive to first order
+// (the KL of small independent perturbations is a quadratic form in them,
+// whose cross terms vanish in expectation), which is what the knapsack
+// assumes. Cost: compile once, run the float model once per window, then
+// Σ_i |C_i| forward passes per window: the JIT'd copy takes every linear's
+// f32 weight as a slice of one flat input buffer, and a measurement writes
+// the dequantized weight into that linear's slice, runs, and restores it.
+//
 // Size. b_ic is the bits the artifact stores for that linear: codes
 // (N·K·storage bits, i3 = 3 bits, as quant-compile's weight count), scales
 // (f32, or 8-bit E8M0/E4M3 codes), zero points (i32) and NVFP4's f32 tensor
@@ -47,15 +61,18 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Calibrate/ModelRunner.h"
 #include "passes/Quantize/WeightQuantizer.h"
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/Threading.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -186,6 +203,62 @@ std::string bytesText(uint64_t bits) {
   return bits % 8 == 0 ? std::to_string(bits / 8) : fmt(double(bits) / 8);
 }
 
+/// What the JIT'd model's logits callback does: record the float
+/// reference distribution of a window, or add the KL of a candidate's.
+struct KLState {
+  bool reference = true;
+  size_t window = 0;
+  int64_t rows = 0, vocab = 0;
+  std::vector<std::vector<double>> refLogp; // per window, [rows, vocab]
+  double klSum = 0;
+  bool finite = true;
+};
+KLState *activeKL = nullptr;
+
+/// log-softmax of one row, in double.
+void logSoftmax(const float *z, int64_t stride, int64_t V, double *out) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t v = 0; v < V; ++v)
+    m = std::max(m, double(z[v * stride]));
+  double sum = 0;
+  for (int64_t v = 0; v < V; ++v)
+    sum += std::exp(double(z[v * stride]) - m);
+  double lse = m + std::log(sum);
+  for (int64_t v = 0; v < V; ++v)
+    out[v] = double(z[v * stride]) - lse;
+}
+
+/// Called by the JIT'd model with its logits as [rows, vocab].
+extern "C" void lqMixedLogits(lq::MemRef2DF32 *x) {
+  KLState *st = activeKL;
+  if (!st)
+    return;
+  const int64_t R = x->sizes[0], V = x->sizes[1];
+  const float *base = x->aligned + x->offset;
+  st->rows = R;
+  st->vocab = V;
+  if (st->reference) {
+    std::vector<double> &lp = st->refLogp[st->window];
+    lp.resize(R * V);
+    for (int64_t r = 0; r < R; ++r)
+      logSoftmax(base + r * x->strides[0], x->strides[1], V, &lp[r * V]);
+    return;
+  }
+  const std::vector<double> &ref = st->refLogp[st->window];
+  std::vector<double> lq(V);
+  for (int64_t r = 0; r < R; ++r) {
+    logSoftmax(base + r * x->strides[0], x->strides[1], V, lq.data());
+    const double *lp = &ref[r * V];
+    double kl = 0;
+    for (int64_t v = 0; v < V; ++v)
+      kl += std::exp(lp[v]) * (lp[v] - lq[v]);
+    if (!std::isfinite(kl))
+      st->finite = false;
+    // Rounding can leave a tiny negative sum; KL itself is >= 0.
+    st->klSum += std::max(0.0, kl);
+  }
+}
+
 struct AssignMixedPrecisionPass
     : lq::impl::AssignMixedPrecisionPassBase<AssignMixedPrecisionPass> {
   using Base::Base;
@@ -249,10 +322,19 @@ struct AssignMixedPrecisionPass
   }
 
   LogicalResult run(func::FuncOp f, MLIRContext *ctx) {
-    if (metric != "hessian" && metric != "hessian-rel" && metric != "mse")
-      return f.emitError() << "'metric' must be hessian, hessian-rel or mse, "
-                              "got '"
+    if (metric != "hessian" && metric != "hessian-rel" && metric != "mse" &&
+        metric != "kl")
+      return f.emitError() << "'metric' must be hessian, hessian-rel, mse or "
+                              "kl, got '"
                            << metric << "'";
+    if (metric == "kl" && klSamples <= 0)
+      return f.emitError() << "'kl-samples' must be positive, got "
+                           << int64_t(klSamples);
+    // Sensitivities measured elsewhere (kl) or read from a plan (sens-in)
+    // are filled in after the layers are collected.
+    bool measureLater = metric == "kl" || !sensIn.empty();
+    bool needHessian =
+        !measureLater && (metric == "hessian" || metric == "hessian-rel");
     if (lmHead != "int8" && lmHead != "float" && lmHead != "search")
       return f.emitError() << "'lm-head' must be int8, float or search, got '"
                            << lmHead << "'";
@@ -389,7 +471,7 @@ struct AssignMixedPrecisionPass
         specs = cands;
       }
       SmallVector<float> H;
-      if (metric != "mse") {
+      if (needHessian) {
         auto hAttr = op->getAttrOfType<ElementsAttr>("lq.hessian");
         if (!hAttr)
           return op.emitError()
@@ -403,7 +485,7 @@ struct AssignMixedPrecisionPass
       }
       // hessian-rel: relative to the output's energy E‖W x‖².
       double scale = 1;
-      if (metric == "hessian-rel") {
+      if (needHessian && metric == "hessian-rel") {
         double energy = quadraticForm(ctx, w, H, L.N, L.K);
         scale = energy > 0 ? 1 / energy : 1;
       }
@@ -420,7 +502,7 @@ struct AssignMixedPrecisionPass
         c.spec = spec;
         c.scheme = *scheme;
         c.bits = storedBits(*scheme, ctx, L.N, L.K);
-        c.sens = scale * sensitivity(ctx, *scheme, w, H, L.N, L.K);
+        c.sens = measureLater ? 0 : scale * sensitivity(ctx, *scheme, w, H, L.N, L.K);
         L.choices.push_back(c);
         ++pairs;
       }
@@ -428,6 +510,15 @@ struct AssignMixedPrecisionPass
         return op.emitError() << "no candidate format fits this linear's K ("
                               << L.K << ")";
       layers.push_back(std::move(L));
+    }
+    if (layers.empty() && linears.empty())
+      return success(); // no linear: nothing to assign (e.g. a helper)
+    if (!sensIn.empty()) {
+      if (failed(readSensitivities(f, layers)))
+        return failure();
+    } else if (metric == "kl") {
+      if (failed(measureKL(f, layers)))
+        return failure();
     }
     double sensSeconds = std::chrono::duration<double>(
                              std::chrono::steady_clock::now() - start)
@@ -540,6 +631,11 @@ struct AssignMixedPrecisionPass
           << ", gap <= " << fmt(gap) << ", lambda " << fmt(lambda) << ")";
       d << "; " << pairs << " (linear, format) sensitivities in "
         << llvm::formatv("{0:f3}", sensSeconds).str() << " s";
+      if (!sensIn.empty())
+        d << " (from '" << sensIn << "')";
+      else if (metric == "kl")
+        d << " (KL: JIT " << llvm::formatv("{0:f2}", klCompileSeconds).str()
+          << " s, " << klRuns << " runs x " << klWindows << " windows)";
     }
     if (!havePlanIn && double(usedBits) > budgetBits + 0.5)
       return f.emitError() << "internal: the plan exceeds the budget";
@@ -573,6 +669,234 @@ struct AssignMixedPrecisionPass
     }
     return success();
   }
+
+  /// Every choice's sensitivity from the plan JSON `sens-in` (its
+  /// "candidates" per layer), which must have been written with `metric`.
+  LogicalResult readSensitivities(func::FuncOp f, std::vector<Layer> &layers) {
+    auto buf = llvm::MemoryBuffer::getFile(sensIn);
+    if (!buf)
+      return f.emitError() << "cannot read 'sens-in' plan '" << sensIn << "'";
+    llvm::Expected<llvm::json::Value> json =
+        llvm::json::parse((*buf)->getBuffer());
+    if (!json) {
+      std::string msg = llvm::toString(json.takeError());
+      return f.emitError() << "'sens-in' plan '" << sensIn
+                           << "' is not JSON: " << msg;
+    }
+    const llvm::json::Object *root = json->getAsObject();
+    const llvm::json::Array *arr = root ? root->getArray("layers") : nullptr;
+    if (!arr)
+      return f.emitError() << "'sens-in' plan '" << sensIn
+                           << "' has no \"layers\" array";
+    std::optional<StringRef> m = root->getString("metric");
+    if (!m || *m != metric)
+      return f.emitError() << "'sens-in' plan '" << sensIn << "' holds metric '"
+                           << (m ? *m : StringRef("?")) << "', not '" << metric
+                           << "'";
+    std::map<int64_t, const llvm::json::Object *> byIndex;
+    for (const llvm::json::Value &v : *arr)
+      if (const llvm::json::Object *o = v.getAsObject())
+        if (std::optional<int64_t> i = o->getInteger("index"))
+          byIndex[*i] = o;
+    for (Layer &L : layers) {
+      auto it = byIndex.find(L.index);
+      const llvm::json::Object *cands =
+          it == byIndex.end() ? nullptr : it->second->getObject("candidates");
+      std::optional<StringRef> name =
+          it == byIndex.end() ? std::nullopt : it->second->getString("name");
+      if (name && *name != L.name)
+        return L.op.emitError() << "'sens-in' plan '" << sensIn
+                                << "' names linear " << L.index << " '" << *name
+                                << "', the model '" << L.name << "'";
+      for (Choice &c : L.choices) {
+        const llvm::json::Object *o = cands ? cands->getObject(c.spec.name) : nullptr;
+        std::optional<double> v = o ? o->getNumber("sensitivity") : std::nullopt;
+        if (!v)
+          return L.op.emitError() << "'sens-in' plan '" << sensIn
+                                  << "' has no sensitivity for linear "
+                                  << L.index << " in " << c.spec.name;
+        c.sens = *v;
+      }
+    }
+    return success();
+  }
+
+  /// metric=kl: every choice's sensitivity as the mean KL(P_float || P_c)
+  /// over the calibration windows with only that linear in that format (see
+  /// the file comment). One JIT'd copy of the module serves every run: its
+  /// entry takes the f32 weights of all linears in `layers` as one flat
+  /// buffer, and each run swaps one linear's slice.
+  LogicalResult measureKL(func::FuncOp f, std::vector<Layer> &layers) {
+    MLIRContext *ctx = f.getContext();
+    Location loc = f.getLoc();
+    const char *what = "assign-mixed-precision metric=kl";
+    auto module = f->getParentOfType<ModuleOp>();
+    if (!module || lq::entryOf(module) != f)
+      return f.emitError() << "metric=kl runs the whole model: '@"
+                           << f.getName()
+                           << "' must be its module's entry ('main' or the "
+                              "only public function)";
+    for (auto other : module.getOps<func::FuncOp>())
+      if (other != f && !other.isExternal())
+        return f.emitError() << "metric=kl JIT-runs the module, which must have "
+                                "no function with a body besides the entry "
+                                "(found '@"
+                             << other.getName() << "')";
+    if (f.getNumResults() == 0)
+      return f.emitError() << "metric=kl needs the logits as the entry's first "
+                              "result";
+    auto logitsTy = dyn_cast<RankedTensorType>(f.getResultTypes()[0]);
+    if (!logitsTy || !logitsTy.hasStaticShape() ||
+        !logitsTy.getElementType().isF32() || logitsTy.getNumElements() == 0)
+      return f.emitError() << "metric=kl needs static f32 logits as the "
+                              "entry's first result, got "
+                           << f.getResultTypes()[0];
+    FailureOr<int> idsArg = lq::tokenIdsArgument(f, loc, what);
+    if (failed(idsArg))
+      return failure();
+    int64_t window =
+        cast<RankedTensorType>(f.getArgumentTypes()[*idsArg]).getDimSize(1);
+    std::vector<std::vector<int64_t>> windows;
+    lq::TokenSource src{tokens, tokenizer, text, klSamples, seed};
+    if (failed(lq::loadTokenWindows(loc, what, src, window, windows)))
+      return failure();
+
+    // The flat buffer of f32 weights, one slice per linear.
+    std::vector<int64_t> offset(layers.size());
+    int64_t total = 0;
+    for (auto [i, L] : llvm::enumerate(layers)) {
+      if (!L.op.getWeight().getType().getElementType().isF32())
+        return L.op.emitError() << "metric=kl needs f32 weights";
+      offset[i] = total;
+      total += L.N * L.K;
+    }
+    std::vector<float> flat(total), original(total);
+    for (auto [i, L] : llvm::enumerate(layers)) {
+      Attribute attr;
+      SmallVector<float> w;
+      if (!matchPattern(L.op.getWeight(), m_Constant(&attr)) ||
+          failed(lq::readFloatElements(attr, w)))
+        return L.op.emitError() << "unreadable weight";
+      std::copy(w.begin(), w.end(), original.begin() + offset[i]);
+    }
+    flat = original;
+
+    // The copy: linear i reads expand_shape(extract_slice(flat)).
+    OwningOpRef<ModuleOp> clone = module.clone();
+    func::FuncOp cEntry = lq::entryOf(*clone);
+    SmallVector<lq::LinearOp> cLinears;
+    cEntry.walk([&](lq::LinearOp op) { cLinears.push_back(op); });
+    auto flatTy = RankedTensorType::get({total}, Float32Type::get(ctx));
+    unsigned n = cEntry.getNumArguments();
+    if (failed(cEntry.insertArgument(n, flatTy, DictionaryAttr(), loc)))
+      return f.emitError() << what << ": cannot add the weight input";
+    Value flatArg = cEntry.getArgument(n);
+    OpBuilder b(ctx);
+    for (auto [i, L] : llvm::enumerate(layers)) {
+      if (L.index >= int64_t(cLinears.size()))
+        return f.emitError() << what << ": the copy lost linear " << L.index;
+      lq::LinearOp op = cLinears[L.index];
+      Location l = op.getLoc();
+      b.setInsertionPoint(op);
+      auto sliceTy = RankedTensorType::get({L.N * L.K}, Float32Type::get(ctx));
+      Value slice = tensor::ExtractSliceOp::create(
+          b, l, sliceTy, flatArg, ArrayRef<OpFoldResult>{b.getIndexAttr(offset[i])},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(L.N * L.K)},
+          ArrayRef<OpFoldResult>{b.getIndexAttr(1)});
+      Value w = tensor::ExpandShapeOp::create(
+          b, l, op.getWeight().getType(), slice,
+          ArrayRef<ReassociationIndices>{{0, 1}});
+      Operation *old = op.getWeight().getDefiningOp();
+      op.getWeightMutable().assign(w);
+      if (old && old->use_empty())
+        old->erase();
+    }
+    lq::buildRunWrapper(
+        *clone, cEntry, *idsArg, "lq_mixed_run", {flatTy},
+        [&](OpBuilder &rb, Location l, ValueRange results) {
+          auto cb = lq::declareHostCallback(rb, *clone, "lq_mixed_logits",
+                                            {lq::anyLayoutF32(ctx, 2)});
+          func::CallOp::create(rb, l, cb,
+                               ValueRange{lq::rowsView(rb, l, results[0])});
+        });
+    auto start = std::chrono::steady_clock::now();
+    auto engine = lq::jitOnCpu(
+        *clone, loc, what, runtimeLib,
+        {{"lq_mixed_logits", reinterpret_cast<void *>(&lqMixedLogits)}});
+    if (failed(engine))
+      return failure();
+    auto fn = (*engine)->lookup("_mlir_ciface_lq_mixed_run");
+    if (!fn)
+      return f.emitError() << what << ": " << llvm::toString(fn.takeError());
+    auto call = reinterpret_cast<void (*)(void *, void *)>(*fn);
+    double compileSeconds = std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - start)
+                                .count();
+
+    KLState state;
+    state.refLogp.resize(windows.size());
+    activeKL = &state;
+    llvm::scope_exit clear([] { activeKL = nullptr; });
+    lq::MemRef1DF32 flatDesc = {flat.data(), flat.data(), 0, {total}, {1}};
+    auto runAll = [&] {
+      for (size_t w = 0; w < windows.size(); ++w) {
+        state.window = w;
+        lq::IdsDescriptor ids = lq::idsDescriptor(windows[w]);
+        call(&ids, &flatDesc);
+      }
+    };
+    // The float reference, once.
+    state.reference = true;
+    runAll();
+    state.reference = false;
+    int64_t runs = 0, totalRuns = 0;
+    for (Layer &L : layers)
+      for (Choice &c : L.choices)
+        totalRuns += c.scheme ? 1 : 0;
+    auto measured = std::chrono::steady_clock::now();
+    for (auto [i, L] : llvm::enumerate(layers)) {
+      ArrayRef<float> w(original.data() + offset[i], L.N * L.K);
+      for (Choice &c : L.choices) {
+        if (!c.scheme) {
+          c.sens = 0; // float: the reference itself
+          continue;
+        }
+        lq::QuantizedWeight q = lq::quantizeRTN(c.scheme, w, L.N, L.K);
+        std::vector<float> deq = lq::dequantize(c.scheme, q);
+        std::copy(deq.begin(), deq.end(), flat.begin() + offset[i]);
+        state.klSum = 0;
+        runAll();
+        std::copy(w.begin(), w.end(), flat.begin() + offset[i]);
+        if (!state.finite)
+          return L.op.emitError() << what << ": non-finite logits with this "
+                                  << "linear in " << c.spec.name;
+        c.sens = state.klSum / double(state.rows * int64_t(windows.size()));
+        ++runs;
+      }
+      if (progress) {
+        double secs = std::chrono::duration<double>(
+                          std::chrono::steady_clock::now() - measured)
+                          .count();
+        llvm::errs() << "\rassign-mixed-precision: KL of linear " << (i + 1)
+                     << "/" << layers.size() << ", " << runs << "/"
+                     << totalRuns << " (linear, format) runs x "
+                     << windows.size() << " windows, "
+                     << llvm::formatv("{0:f1}", secs).str() << " s, ~"
+                     << llvm::formatv("{0:f0}",
+                                      runs ? secs / runs * (totalRuns - runs) : 0.0)
+                            .str()
+                     << " s left   ";
+      }
+    }
+    if (progress)
+      llvm::errs() << "\n";
+    klCompileSeconds = compileSeconds;
+    klRuns = runs;
+    klWindows = int64_t(windows.size());
+    return success();
+  }
+  double klCompileSeconds = 0;
+  int64_t klRuns = 0, klWindows = 0;
 
   /// Lagrangian relaxation + greedy repair over the searched layers within
   /// `budget` bits (pinned ones are already subtracted).

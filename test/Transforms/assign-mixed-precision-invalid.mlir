@@ -1,6 +1,6 @@
 // RUN: quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=30 candidates=int2-g8,int4-g8,int8 metric=hessian" --verify-diagnostics
 // Bad options name what is wrong.
-// RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 metric=kl" 2>&1 | FileCheck %s --check-prefix=METRIC
+// RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 metric=fisher" 2>&1 | FileCheck %s --check-prefix=METRIC
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 lm-head=int4" 2>&1 | FileCheck %s --check-prefix=HEAD
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="candidates=int4-g8" 2>&1 | FileCheck %s --check-prefix=NOBUDGET
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 candidates=int9-g8" 2>&1 | FileCheck %s --check-prefix=CAND
@@ -8,7 +8,7 @@
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 keep=a_proj" 2>&1 | FileCheck %s --check-prefix=KEEP
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bpw=4 keep=(:int8" 2>&1 | FileCheck %s --check-prefix=BADRE
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="plan-in=%t.missing.json" 2>&1 | FileCheck %s --check-prefix=PLANIN
-// METRIC: error: 'metric' must be hessian, hessian-rel or mse, got 'kl'
+// METRIC: error: 'metric' must be hessian, hessian-rel, mse or kl, got 'fisher'
 // HEAD: error: 'lm-head' must be int8, float or search, got 'int4'
 // NOBUDGET: error: give exactly one of 'budget-bpw' and 'budget-bytes' (> 0)
 // CAND: error: bad format 'int9-g8'
