@@ -417,6 +417,54 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
   ];
 }
 
+def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
+  let summary = "Store the KV cache quantized; attention reads it dequantized";
+  let description = [{
+    Every key and value `lq.attention` reads is quantized per token: one
+    scale per (batch, head, token, `group` channels), computed when the
+    token is appended (`lq.compute_scales`, symmetric: int `amax / (2^(b-1)
+    - 1)`, FP8 `amax / 448` or `amax / 57344`), so a stored row never
+    changes. What a cache becomes depends on where it lives:
+
+    - a runtime-managed cache (`--static-kv-cache`: `tensor.insert_slice` of
+      the new rows into a `[B, H, C, D]` argument at `position`) and a
+      graph-level cache (`model_kv.onnx`: `tensor.concat` of a `past_*`
+      argument and the new rows) change the argument and its result to
+      codes plus an f32 scale tensor `[B, H, C, D / group]` (a new argument
+      and result named `<name>.scales`, right after the codes; `lq.kv_cache`
+      follows). int4 codes are packed two per byte (`lq.pack_codes`), so the
+      cache takes D/2 bytes per row. Attention reads
+      `lq.dequantize(cache, scales)`, which the CPU lowering fuses into the
+      attention kernel (`lq_rt_attention_at_q`: codes are decoded row by row
+      as keys and values are read; no float copy of the cache exists).
+    - keys and values computed in the same call (a prefill without a cache)
+      are quantized and dequantized in place: attention sees exactly what a
+      cache of this format would give it, so `quant-eval` on `model.onnx`
+      measures the cache's effect on perplexity and KL.
+
+    KV-cache quantization in this form is what KIVI (Liu et al., 2024,
+    arXiv:2402.02750) and KVQuant (Hooper et al., 2024, arXiv:2401.18079)
+    study; per-token dynamic scales are their simplest variant (keys per
+    channel and a float residual window are not implemented). Keys rotated
+    by `--quarot` (R3, a Hadamard after RoPE) lose their outlier channels
+    and quantize far better per token (QuaRot, arXiv:2404.00456).
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
+                           "mlir::tensor::TensorDialect"];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"int8\"",
+           "int8, int4, fp8-e4m3 or fp8-e5m2">,
+    Option<"group", "group", "int64_t", /*default=*/"0",
+           "Channels per scale (0: the head dimension, one scale per head "
+           "and token); must divide the head dimension">,
+  ];
+  let statistics = [
+    Statistic<"numCaches", "num-caches", "Caches stored quantized">,
+    Statistic<"numFakeQuantized", "num-fake-quantized",
+              "Keys/values quantized in place (no cache)">,
+  ];
+}
+
 def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
   let summary = "Choose each linear's weight format under a size budget, then quantize (RTN)";
   let description = [{

@@ -201,6 +201,8 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
   std::string p = "builtin.module(canonicalize,cse";
   if (!quantize.empty())
     p += "," + quantize;
+  if (!options.kvFormat.empty())
+    p += ",func.func(quantize-kv-cache{format=" + options.kvFormat + "})";
   p += "," + lowerStage(options) + ")";
   return p;
 }
@@ -239,6 +241,8 @@ std::string dtypeOf(Type t) {
   if (t.isInteger(32)) return "i32";
   if (t.isInteger(16)) return "i16";
   if (t.isInteger(8)) return "i8";
+  // FP8 codes (a quantized KV cache): raw bytes to the runtime.
+  if (isa<Float8E4M3FNType, Float8E5M2Type>(t)) return "i8";
   if (t.isInteger(1)) return "i1";
   return "";
 }
@@ -250,7 +254,7 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
   auto line = [&](StringRef kind, StringRef name, Type type) -> LogicalResult {
     auto t = dyn_cast<RankedTensorType>(type);
     if (!t || !t.hasStaticShape() || dtypeOf(t.getElementType()).empty() ||
-        t.getEncoding())
+        (t.getEncoding() && !isa<mlir::lq::SchemeAttr>(t.getEncoding())))
       return f.emitError() << "entry '" << kind << "' " << name << " has type "
                            << type
                            << ": lq_rt runs static tensors of f32/f16/bf16/"
@@ -450,16 +454,27 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   auto entry = module->lookupSymbol<func::FuncOp>("main");
   if (!entry)
     return emitError(fileLoc) << "the model has no 'main' function";
+  // Checked now, so a bad entry fails before calibration; taken again after
+  // the quantization passes, which may change the inputs (a quantized KV
+  // cache adds scale tensors).
   FailureOr<std::string> signature = signatureOf(entry);
   if (failed(signature))
     return failure();
-  // The signature carries them now; LLVM translation would warn on them.
-  for (unsigned i = 0; i < entry.getNumArguments(); ++i) {
-    entry.removeArgAttr(i, "lq.kv_cache");
-    entry.removeArgAttr(i, "lq.range");
-  }
   unsigned numInputs = entry.getNumArguments();
   bool hasResults = entry.getNumResults() > 0;
+  // The signature carries them; LLVM translation would warn on them.
+  auto takeSignature = [&](func::FuncOp f) -> LogicalResult {
+    signature = signatureOf(f);
+    if (failed(signature))
+      return failure();
+    for (unsigned i = 0; i < f.getNumArguments(); ++i) {
+      f.removeArgAttr(i, "lq.kv_cache");
+      f.removeArgAttr(i, "lq.range");
+    }
+    numInputs = f.getNumArguments();
+    hasResults = f.getNumResults() > 0;
+    return success();
+  };
   // A shared library must not export `main`: deployments link it into
   // programs that have their own.
   if (failed(SymbolTable::replaceAllSymbolUses(
@@ -537,14 +552,18 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
     StringRef lower = lowerText;
     size_t at = quant.find(lower.str());
     if (at == std::string::npos) {
-      if (failed(runPipeline(*pipeline)))
+      if (failed(takeSignature(entry)) || failed(runPipeline(*pipeline)))
         return failure();
     } else {
       quant.replace(at, lower.size(), "");
       if (failed(runPipeline(quant)))
         return failure();
-      if (auto f = module->lookupSymbol<func::FuncOp>("lq_model_graph"))
-        *signature += weightLinesOf(f);
+      auto f = module->lookupSymbol<func::FuncOp>("lq_model_graph");
+      if (!f)
+        return emitError(fileLoc) << "the pipeline removed the model's entry";
+      if (failed(takeSignature(f)))
+        return failure();
+      *signature += weightLinesOf(f);
       if (failed(runPipeline(("builtin.module(" + lower.drop_front() + ")")
                                  .str())))
         return failure();

@@ -68,6 +68,12 @@ static cl::opt<int64_t> kvCache(
              "past_seq=1) a runtime-managed cache of N tokens, for "
              "quant-run --generate / lq_generate"),
     cl::init(0));
+static cl::opt<std::string> kvFormat(
+    "kv-format",
+    cl::desc("Store the KV cache quantized: int8, int4, fp8-e4m3 or fp8-e5m2 "
+             "(--quantize-kv-cache after the recipe; on a model without a "
+             "cache, keys and values are quantized in place)"),
+    cl::init(""));
 static cl::opt<std::string>
     target("target",
            cl::desc("cpu (default) or cuda (--lower-to-cuda; the model links "
@@ -107,6 +113,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.cudaChip = cudaChip;
   options.kvCache = kvCache;
+  options.kvFormat = kvFormat;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   // Checked before anything is imported (and before --print-pipeline, whose
   // only other failure is an unknown recipe).

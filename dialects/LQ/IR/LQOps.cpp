@@ -197,6 +197,35 @@ LogicalResult ComputeScalesOp::verify() {
 // LinearOp
 //===----------------------------------------------------------------------===//
 
+/// Checks that `codes` (4-bit, with a scheme) and `bytes` (i8) have the
+/// same shape except that the last dimension of `bytes` is half.
+static LogicalResult verifyPackedCodes(Operation *op, RankedTensorType codes,
+                                       RankedTensorType bytes) {
+  if (codes.getElementType().getIntOrFloatBitWidth() != 4)
+    return op->emitOpError("packs 4-bit codes, got ") << codes.getElementType();
+  if (codes.getRank() < 1 || codes.getRank() != bytes.getRank())
+    return op->emitOpError("codes and bytes must have the same rank >= 1");
+  for (int64_t d = 0; d < codes.getRank(); ++d) {
+    int64_t c = codes.getDimSize(d), b = bytes.getDimSize(d);
+    if (ShapedType::isDynamic(c) || ShapedType::isDynamic(b))
+      return op->emitOpError("needs static shapes");
+    bool last = d + 1 == codes.getRank();
+    if (last ? (c % 2 != 0 || b != c / 2) : b != c)
+      return op->emitOpError("bytes must have the codes' shape with the last "
+                             "dimension halved (an even number of codes), got ")
+             << codes << " and " << bytes;
+  }
+  return success();
+}
+
+LogicalResult PackCodesOp::verify() {
+  return verifyPackedCodes(*this, getInput().getType(), getResult().getType());
+}
+
+LogicalResult UnpackCodesOp::verify() {
+  return verifyPackedCodes(*this, getResult().getType(), getInput().getType());
+}
+
 LogicalResult LinearOp::verify() {
   RankedTensorType xTy = getInput().getType(), wTy = getWeight().getType(),
                    yTy = getResult().getType();

@@ -115,6 +115,40 @@ def LQ_ComputeScalesOp : LQ_Op<"compute_scales", [Pure]> {
   }];
 }
 
+def LQ_PackCodesOp : LQ_Op<"pack_codes", [Pure]> {
+  let summary = "Two 4-bit codes per byte along the last dimension";
+  let description = [{
+    Stores 4-bit codes (`i4` or `f4E2M1FN` with a `#lq.scheme`) two per byte,
+    the layout of `<lq_rt/formats.h>`: element `2j` in the low nibble of byte
+    `j`, element `2j + 1` in the high nibble. LLVM gives every `i4` element a
+    byte of its own, so a 4-bit tensor that crosses a function boundary (a
+    quantized KV cache) is packed to take half the memory. The last
+    dimension must be even.
+    ```mlir
+    %p = lq.pack_codes %q : tensor<1x4x8x32xi4, #s4> -> tensor<1x4x8x16xi8>
+    ```
+  }];
+  let arguments = (ins LQ_QuantizedTensor:$input);
+  let results = (outs RankedTensorOf<[I8]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def LQ_UnpackCodesOp : LQ_Op<"unpack_codes", [Pure]> {
+  let summary = "The 4-bit codes of bytes packed by lq.pack_codes";
+  let description = [{
+    The inverse of `lq.pack_codes`: byte `j` of the last dimension holds
+    elements `2j` (low nibble) and `2j + 1` (high nibble) of the result.
+    ```mlir
+    %q = lq.unpack_codes %p : tensor<1x4x256x16xi8> -> tensor<1x4x256x32xi4, #s4>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[I8]>:$input);
+  let results = (outs LQ_QuantizedTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Graph-level building blocks
 //===----------------------------------------------------------------------===//

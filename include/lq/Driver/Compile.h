@@ -47,6 +47,9 @@ struct CompileOptions {
   /// > 0: give a KV-cache step a runtime-managed cache of this many tokens
   /// (--static-kv-cache) right after import, so lq_generate can drive it.
   int64_t kvCache = 0;
+  /// Non-empty: store the KV cache in this format (--quantize-kv-cache:
+  /// int8, int4, fp8-e4m3, fp8-e5m2) after the recipe's passes.
+  std::string kvFormat;
 };
 
 /// The recipes quant-compile knows, with one line of description each.

@@ -1210,6 +1210,97 @@ struct QuantizeLowering : LQPattern<QuantizeOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// lq.pack_codes / lq.unpack_codes
+//===----------------------------------------------------------------------===//
+
+/// `[..., D]` -> `[..., D/2, 2]`: the two codes of each byte side by side.
+SmallVector<ReassociationIndices> pairDims(int64_t rank) {
+  SmallVector<ReassociationIndices> r;
+  for (int64_t i = 0; i + 1 < rank; ++i)
+    r.push_back({i});
+  r.push_back({rank - 1, rank});
+  return r;
+}
+
+/// byte = code[2j] | code[2j+1] << 4 over the codes viewed as [..., D/2, 2].
+struct PackCodesLowering : LQPattern<PackCodesOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(PackCodesOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto codesTy = cast<RankedTensorType>(adaptor.getInput().getType());
+    auto outTy = op.getResult().getType();
+    const int64_t rank = codesTy.getRank();
+    SmallVector<int64_t> pairShape(outTy.getShape());
+    pairShape.push_back(2);
+    Value pairs = tensor::ExpandShapeOp::create(
+        rewriter, loc,
+        RankedTensorType::get(pairShape, codesTy.getElementType()),
+        adaptor.getInput(), pairDims(rank));
+    auto half = [&](int64_t which) -> Value {
+      SmallVector<OpFoldResult> offsets(rank + 1, rewriter.getIndexAttr(0));
+      offsets.back() = rewriter.getIndexAttr(which);
+      SmallVector<OpFoldResult> sizes, strides(rank + 1, rewriter.getIndexAttr(1));
+      for (int64_t d : outTy.getShape())
+        sizes.push_back(rewriter.getIndexAttr(d));
+      sizes.push_back(rewriter.getIndexAttr(1));
+      auto sliceTy = RankedTensorType::get(outTy.getShape(), codesTy.getElementType());
+      return tensor::ExtractSliceOp::create(rewriter, loc, sliceTy, pairs,
+                                            offsets, sizes, strides);
+    };
+    Value init = tensor::EmptyOp::create(rewriter, loc, outTy.getShape(),
+                                         rewriter.getI8Type());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(rank, op.getContext());
+    return generic(rewriter, loc, init, ValueRange{half(0), half(1)},
+                   {id, id, id}, iterators(rank),
+                   [](OpBuilder &b, Location l, ValueRange a) -> Value {
+                     Value mask = i32c(b, l, 0xF);
+                     Value lo = arith::AndIOp::create(b, l, codeBits(b, l, a[0]), mask);
+                     Value hi = arith::AndIOp::create(b, l, codeBits(b, l, a[1]), mask);
+                     hi = arith::ShLIOp::create(b, l, hi, i32c(b, l, 4));
+                     Value v = arith::OrIOp::create(b, l, lo, hi);
+                     return arith::TruncIOp::create(b, l, b.getI8Type(), v);
+                   });
+  }
+};
+
+/// code[2j + k] = (byte[j] >> 4k) & 0xF over the result viewed as
+/// [..., D/2, 2].
+struct UnpackCodesLowering : LQPattern<UnpackCodesOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(UnpackCodesOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto bytesTy = op.getInput().getType();
+    Type storage = op.getResult().getType().getElementType();
+    const int64_t rank = bytesTy.getRank();
+    SmallVector<int64_t> pairShape(bytesTy.getShape());
+    pairShape.push_back(2);
+    Value init = tensor::EmptyOp::create(rewriter, loc, pairShape, storage);
+    Value pairs = generic(
+        rewriter, loc, init, ValueRange{adaptor.getInput()},
+        {prefixMap(ctx, rank + 1, rank),
+         AffineMap::getMultiDimIdentityMap(rank + 1, ctx)},
+        iterators(rank + 1), [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value k = linalg::IndexOp::create(b, l, rank);
+          Value shift = arith::MulIOp::create(
+              b, l, arith::IndexCastOp::create(b, l, b.getI32Type(), k),
+              i32c(b, l, 4));
+          Value v = arith::ShRUIOp::create(b, l, codeBits(b, l, a[0]), shift);
+          v = arith::AndIOp::create(b, l, v, i32c(b, l, 0xF));
+          Value narrow = arith::TruncIOp::create(b, l, b.getIntegerType(4), v);
+          if (isa<FloatType>(storage))
+            narrow = arith::BitcastOp::create(b, l, storage, narrow);
+          return narrow;
+        });
+    return Value(tensor::CollapseShapeOp::create(
+        rewriter, loc, stripScheme(op.getResult().getType()), pairs,
+        pairDims(rank)));
+  }
+};
+
 /// Dynamic scales: amax of each block of the scheme (a linalg reduction
 /// over the input reshaped to [d0/b0, b0, d1/b1, b1, ...]), then the
 /// format's rule of ComputeScalesOp elementwise. Static shapes only.
@@ -1381,6 +1472,28 @@ struct QuantizedConstantLowering : OpConversionPattern<arith::ConstantOp> {
 // Pass
 //===----------------------------------------------------------------------===//
 
+/// Any other op (tensor.insert_slice, tensor.concat, bufferization.to_buffer,
+/// ...) carrying quantized tensors, e.g. a quantized KV cache, is recreated
+/// with the storage types.
+struct SchemeTypeConversion : ConversionPattern {
+  SchemeTypeConversion(const TypeConverter &converter, MLIRContext *ctx)
+      : ConversionPattern(converter, MatchAnyOpTypeTag(), /*benefit=*/1, ctx) {}
+  LogicalResult
+  matchAndRewrite(Operation *op, ArrayRef<Value> operands,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (isa<LQDialect>(op->getDialect()) || op->getNumRegions() != 0 ||
+        isa<func::FuncOp, func::ReturnOp, func::CallOp>(op))
+      return failure();
+    SmallVector<Type> types;
+    if (failed(getTypeConverter()->convertTypes(op->getResultTypes(), types)))
+      return failure();
+    OperationState state(op->getLoc(), op->getName(), operands, types,
+                         op->getAttrs(), op->getSuccessors());
+    rewriter.replaceOp(op, rewriter.create(state)->getResults());
+    return success();
+  }
+};
+
 struct ConvertLQToLinalgPass
     : lq::impl::ConvertLQToLinalgPassBase<ConvertLQToLinalgPass> {
   using Base::Base;
@@ -1410,6 +1523,7 @@ struct ConvertLQToLinalgPass
                                                                    converter);
     populateCallOpTypeConversionPattern(patterns, converter);
     populateReturnOpTypeConversionPattern(patterns, converter);
+    patterns.add<SchemeTypeConversion>(converter, ctx);
 
     ConversionTarget target(*ctx);
     target.addIllegalDialect<LQDialect>();
@@ -1441,6 +1555,7 @@ void mlir::lq::populateLQToLinalgConversionPatterns(
   patterns.add<LinearLowering, RMSNormLowering, LayerNormLowering,
                RotaryLowering, AttentionLowering, EmbeddingLowering,
                DequantizeLowering, QuantizeLowering,
-               QuantizedConstantLowering, ComputeScalesLowering>(patterns.getContext());
+               QuantizedConstantLowering, ComputeScalesLowering,
+               PackCodesLowering, UnpackCodesLowering>(patterns.getContext());
   patterns.add<HadamardLowering>(patterns.getContext());
 }

@@ -428,6 +428,110 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
   }
 };
 
+/// A quantized K or V operand of attention: `lq.dequantize` (of
+/// `lq.unpack_codes` for packed int4) with per-block f32 scales, in a format
+/// lq_rt_attention_at_q decodes.
+struct QuantizedKV {
+  Value codes;  // i8 / f8 codes, packed bytes for int4
+  Value scales; // f32, rank 4
+  lq::SchemeAttr scheme;
+};
+
+std::optional<QuantizedKV> matchQuantizedKV(Value v) {
+  auto dq = v.getDefiningOp<lq::DequantizeOp>();
+  if (!dq || dq.getZeroPoint() || dq.getGlobalScale() ||
+      !dq.getResult().getType().getElementType().isF32())
+    return std::nullopt;
+  lq::SchemeAttr s = dq.getScheme();
+  bool ok = (s.getFormat() == lq::Format::Int && s.getSymmetric() &&
+             (s.getBits() == 8 || s.getBits() == 4)) ||
+            s.getFormat() == lq::Format::FP8E4M3 ||
+            s.getFormat() == lq::Format::FP8E5M2;
+  auto scTy = dyn_cast<RankedTensorType>(dq.getScales().getType());
+  if (!ok || !s.getBlock().empty() || !scTy || scTy.getRank() != 4 ||
+      !scTy.hasStaticShape() || !scTy.getElementType().isF32() ||
+      !dq.getInput().getType().hasStaticShape())
+    return std::nullopt;
+  Value codes = dq.getInput();
+  if (s.getCodeBits() == 4) {
+    auto unpack = codes.getDefiningOp<lq::UnpackCodesOp>();
+    if (!unpack)
+      return std::nullopt;
+    codes = unpack.getInput();
+  }
+  return QuantizedKV{codes, dq.getScales(), s};
+}
+
+/// lq.attention whose keys and values are dequantized codes (a quantized KV
+/// cache, --quantize-kv-cache) -> lq_rt_attention_at_q: the kernel decodes
+/// each cache row as it reads it, so the float cache never exists.
+struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
+  QuantizedAttentionToRuntime(MLIRContext *ctx, StringRef prefix)
+      : OpRewritePattern(ctx, /*benefit=*/2), prefix(prefix.str()) {}
+  std::string prefix;
+  LogicalResult matchAndRewrite(lq::AttentionOp op,
+                                PatternRewriter &rewriter) const override {
+    if (op.getMask())
+      return rewriter.notifyMatchFailure(op, "explicit masks use linalg");
+    if (!isStaticF32(op.getQuery()) || !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not static f32");
+    std::optional<QuantizedKV> k = matchQuantizedKV(op.getKey());
+    std::optional<QuantizedKV> v = matchQuantizedKV(op.getValue());
+    if (!k || !v || k->scheme != v->scheme ||
+        k->codes.getType() != v->codes.getType())
+      return rewriter.notifyMatchFailure(op, "keys/values not quantized alike");
+    Location loc = op.getLoc();
+    MLIRContext *ctx = op.getContext();
+    auto resTy = op.getResult().getType();
+    Type i64 = rewriter.getI64Type(), i32 = rewriter.getI32Type();
+    Value position;
+    if (Value pos = op.getPosition()) {
+      position = tensor::ExtractOp::create(rewriter, loc, pos, ValueRange{});
+      if (position.getType().isIndex())
+        position = arith::IndexCastOp::create(rewriter, loc, i64, position);
+      else if (position.getType() != i64)
+        position = arith::ExtSIOp::create(rewriter, loc, i64, position);
+    } else {
+      position = arith::ConstantOp::create(
+          rewriter, loc,
+          rewriter.getI64IntegerAttr(op.getKey().getType().getDimSize(2) -
+                                     op.getQuery().getType().getDimSize(2)));
+    }
+    auto codesTy = cast<RankedTensorType>(k->codes.getType());
+    std::string typeName;
+    llvm::raw_string_ostream(typeName) << codesTy.getElementType();
+    Type codesElt = codesTy.getElementType();
+    auto fn = declare(op->getParentOfType<ModuleOp>(),
+                      prefix + "attention_at_q_" + typeName,
+                      {anyLayout(ctx, 4), anyLayout(ctx, 4, codesElt),
+                       anyLayout(ctx, 4), anyLayout(ctx, 4, codesElt),
+                       anyLayout(ctx, 4), anyLayout(ctx, 4),
+                       rewriter.getF32Type(), i32, i64, i32, i32});
+    Value out = memref::AllocOp::create(
+        rewriter, loc, MemRefType::get(resTy.getShape(), rewriter.getF32Type()));
+    auto c32 = [&](int64_t x) -> Value {
+      return arith::ConstantOp::create(rewriter, loc, rewriter.getI32IntegerAttr(x));
+    };
+    Value scale = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getF32FloatAttr(op.getEffectiveScale()));
+    func::CallOp::create(
+        rewriter, loc, fn,
+        ValueRange{inBuffer(rewriter, loc, op.getQuery()),
+                   inBuffer(rewriter, loc, k->codes),
+                   inBuffer(rewriter, loc, k->scales),
+                   inBuffer(rewriter, loc, v->codes),
+                   inBuffer(rewriter, loc, v->scales),
+                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 4), out),
+                   scale, c32(op.getCausal() ? 1 : 0), position,
+                   c32(int64_t(k->scheme.getFormat())),
+                   c32(k->scheme.getCodeBits())});
+    rewriter.replaceOp(op, bufferization::ToTensorOp::create(
+                               rewriter, loc, resTy, out, /*restrict=*/true,
+                               /*writable=*/true));
+    return success();
+  }
+};
+
 /// lq.hadamard on static f32 -> lq_rt_hadamard_f32 (O(n log n) fast
 /// transform, <lq_rt/hadamard.h>) on the input collapsed to [M, n], written
 /// into a fresh buffer (the shim copies the input there, then transforms in
@@ -491,6 +595,9 @@ struct ConvertLQToRuntimePass
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
+    // The quantized cache kernel is CPU-only (lq_rt_, not lq_rt_cuda_).
+    if (prefix == "lq_rt_")
+      patterns.add<QuantizedAttentionToRuntime>(&getContext(), prefix);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

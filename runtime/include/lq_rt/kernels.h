@@ -95,6 +95,34 @@ void lq_rt_attention_at_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
                             const lq_rt_view4_t *v, const lq_rt_view4_t *out,
                             float scale, int causal, int64_t position);
 
+/** Quantized keys or values of a KV cache: logical shape [B, H, S, D].
+ *  Element (b, h, s, d) is byte \p codes[b*strides[0] + h*strides[1] +
+ *  s*strides[2] + d] (int8 and FP8 codes), or the (d % 2 ? high : low)
+ *  nibble of byte d / 2 there (int4, two's complement; strides[3] unused).
+ *  Its scale is scales[b'*ss[0] + h'*ss[1] + (s / gs)*ss[2] + (d / gd)*ss[3]]
+ *  with gs = S / scale_sizes[2], gd = D / scale_sizes[3], and b' (h') = 0
+ *  when scale_sizes[0] (scale_sizes[1]) is 1: per-token scales have
+ *  scale_sizes [B, H, S, D / group]. Value = decode(code) * scale. */
+typedef struct lq_rt_qview4 {
+  const uint8_t *codes;
+  int64_t sizes[4];
+  int64_t strides[4];
+  const float *scales;
+  int64_t scale_sizes[4];
+  int64_t scale_strides[4];
+  int32_t format; /**< LQ_FORMAT_INT (bits 8 or 4), LQ_FORMAT_FP8_E4M3/E5M2 */
+  int32_t bits;
+} lq_rt_qview4_t;
+
+/** lq_rt_attention_at_f32 reading quantized keys and values: each row is
+ *  decoded as it is read (once per KV head and step, shared by its GQA query
+ *  heads). Returns 0, or -1 (writing nothing) for an unsupported format,
+ *  bits, or scale blocking (blocks must divide S and D; int4 needs an even
+ *  D and channel groups that are even or 1). */
+int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
+                         const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
+                         float scale, int causal, int64_t position);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

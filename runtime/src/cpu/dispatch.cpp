@@ -2,7 +2,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+#include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
+
+#include <array>
 
 #include <atomic>
 #include <cstdint>
@@ -16,6 +19,9 @@ namespace lq_rt {
   void attention(const lq_rt_view4_t *, const lq_rt_view4_t *,                 \
                  const lq_rt_view4_t *, const lq_rt_view4_t *, float, int,     \
                  int64_t);                                                     \
+  void attention_q(const lq_rt_view4_t *, const lq_rt_qview4_t *,             \
+                   const lq_rt_qview4_t *, const lq_rt_view4_t *, float, int,  \
+                   int64_t, const float *, const float *);                     \
   int linear_q(int64_t, int64_t, int64_t, const float *, int64_t,              \
                const uint8_t *, const float *, const float *, int32_t,         \
                int32_t, int64_t, float *, int64_t);                            \
@@ -120,6 +126,59 @@ void lq_rt_attention_at_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
   case Avx2: return lq_rt::avx2::attention(q, k, v, out, scale, causal, position);
   case Scalar: return lq_rt::scalar::attention(q, k, v, out, scale, causal, position);
   }
+}
+
+namespace {
+/// The 256 FP8 values of `format`, or null for integer codes.
+const float *fp8Table(int32_t format) {
+  static const auto tables = [] {
+    std::array<std::array<float, 256>, 2> t{};
+    for (int c = 0; c < 256; ++c) {
+      t[0][c] = lq_fp8_e4m3fn_to_f32(uint8_t(c));
+      t[1][c] = lq_fp8_e5m2_to_f32(uint8_t(c));
+    }
+    return t;
+  }();
+  if (format == LQ_FORMAT_FP8_E4M3)
+    return tables[0].data();
+  if (format == LQ_FORMAT_FP8_E5M2)
+    return tables[1].data();
+  return nullptr;
+}
+
+bool validQView(const lq_rt_qview4_t *x) {
+  bool fmt = (x->format == LQ_FORMAT_INT && (x->bits == 8 || x->bits == 4)) ||
+             ((x->format == LQ_FORMAT_FP8_E4M3 || x->format == LQ_FORMAT_FP8_E5M2) &&
+              x->bits == 8);
+  if (!fmt || !x->codes || !x->scales)
+    return false;
+  for (int i = 0; i < 4; ++i)
+    if (x->sizes[i] < 0 || x->scale_sizes[i] <= 0)
+      return false;
+  for (int i = 0; i < 2; ++i)
+    if (x->scale_sizes[i] != 1 && x->scale_sizes[i] != x->sizes[i])
+      return false;
+  if (x->sizes[2] % x->scale_sizes[2] || x->sizes[3] % x->scale_sizes[3])
+    return false;
+  const int64_t gd = x->sizes[3] / x->scale_sizes[3];
+  return x->bits != 4 || (x->sizes[3] % 2 == 0 && (gd % 2 == 0 || gd == 1));
+}
+} // namespace
+
+int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
+                         const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
+                         float scale, int causal, int64_t position) {
+  if (!validQView(k) || !validQView(v) || k->sizes[2] != v->sizes[2] ||
+      k->sizes[1] != v->sizes[1] || k->sizes[1] <= 0 ||
+      q->sizes[1] % k->sizes[1] != 0 || q->sizes[3] != k->sizes[3])
+    return -1;
+  const float *kt = fp8Table(k->format), *vt = fp8Table(v->format);
+  switch (isa()) {
+  case Avx512: lq_rt::avx512::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
+  case Avx2: lq_rt::avx2::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
+  case Scalar: lq_rt::scalar::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
+  }
+  return 0;
 }
 
 int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,

@@ -105,6 +105,63 @@ void _mlir_ciface_lq_rt_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
   lq_rt_attention_at_f32(&qv, &kv, &vv, &ov, scale, causal, position);
 }
 
+} // extern "C"
+
+namespace {
+/// A quantized K/V view of the cache's codes ([B, H, S, D] bytes, or
+/// [B, H, S, D/2] for int4) and scales.
+lq_rt_qview4_t qview(const MemRef<4, uint8_t> *codes, const MemRef<4> *scales,
+                     int32_t format, int32_t bits) {
+  lq_rt_qview4_t v;
+  v.codes = codes->data();
+  v.scales = scales->data();
+  for (int i = 0; i < 4; ++i) {
+    v.sizes[i] = codes->sizes[i];
+    v.strides[i] = codes->strides[i];
+    v.scale_sizes[i] = scales->sizes[i];
+    v.scale_strides[i] = scales->strides[i];
+  }
+  if (bits == 4)
+    v.sizes[3] *= 2;
+  v.format = format;
+  v.bits = bits;
+  return v;
+}
+
+void attentionAtQ(MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4> *ks,
+                  MemRef<4, uint8_t> *vc, MemRef<4> *vs, MemRef<4> *out,
+                  float scale, int32_t causal, int64_t position, int32_t format,
+                  int32_t bits) {
+  lq_rt_view4_t qv = view(q), ov = view(out);
+  lq_rt_qview4_t kv = qview(kc, ks, format, bits), vv = qview(vc, vs, format, bits);
+  if (lq_rt_attention_at_q(&qv, &kv, &vv, &ov, scale, causal, position) != 0) {
+    std::fprintf(stderr,
+                 "lq_rt_attention_at_q: unsupported cache (format %d, bits %d, "
+                 "scales %lldx%lld over %lldx%lld)\n",
+                 format, bits, (long long)ks->sizes[2], (long long)ks->sizes[3],
+                 (long long)kv.sizes[2], (long long)kv.sizes[3]);
+    std::abort();
+  }
+}
+} // namespace
+
+extern "C" {
+
+/// Attention over a quantized KV cache, one entry point per code storage
+/// type (MLIR declares callees with the memref's element type).
+#define LQ_ATTENTION_AT_Q(suffix)                                              \
+  void _mlir_ciface_lq_rt_attention_at_q_##suffix(                             \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4> *ks,                     \
+      MemRef<4, uint8_t> *vc, MemRef<4> *vs, MemRef<4> *out, float scale,      \
+      int32_t causal, int64_t position, int32_t format, int32_t bits) {        \
+    attentionAtQ(q, kc, ks, vc, vs, out, scale, causal, position, format,      \
+                 bits);                                                        \
+  }
+LQ_ATTENTION_AT_Q(i8)
+LQ_ATTENTION_AT_Q(f8E4M3FN)
+LQ_ATTENTION_AT_Q(f8E5M2)
+#undef LQ_ATTENTION_AT_Q
+
 /// out[M, N] = lq.hadamard(in[M, N]) with the given block (0: N). `out` is
 /// row-contiguous (the compiler allocates it); `in` may be any layout, and
 /// the same buffer as `out`.

@@ -1,0 +1,215 @@
+//===- kv_attention_test.cpp - Attention over a quantized KV cache -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// lq_rt_attention_at_q against a float64 reference that decodes the same
+// codes: int8 / int4 (packed) / FP8 E4M3 / E5M2, per-token groups and
+// per-channel scales, GQA, chunks of several queries at a position. Rows at
+// or after position + T hold NaN scales and garbage codes, to prove the
+// kernel never reads them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "lq_rt/formats.h"
+#include "lq_rt/kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace {
+
+class PerIsaQ : public ::testing::TestWithParam<const char *> {
+protected:
+  void SetUp() override {
+    if (!lq_rt_force_isa(GetParam()))
+      GTEST_SKIP() << GetParam() << " is not supported on this CPU";
+  }
+  void TearDown() override { lq_rt_force_isa(nullptr); }
+};
+
+/// A quantized [B, H, S, D] tensor, its codes and scales, and the float64
+/// values those codes decode to.
+struct QTensor {
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::vector<double> decoded;
+  lq_rt_qview4_t view;
+};
+
+double decodeCode(int32_t format, int32_t bits, int code) {
+  if (format == LQ_FORMAT_FP8_E4M3)
+    return lq_fp8_e4m3fn_to_f32(uint8_t(code));
+  if (format == LQ_FORMAT_FP8_E5M2)
+    return lq_fp8_e5m2_to_f32(uint8_t(code));
+  return bits == 4 ? double(int8_t(uint8_t(code) << 4) >> 4) : double(int8_t(code));
+}
+
+/// Quantizes random values with one scale per (gs tokens, gd channels);
+/// rows s >= written get NaN scales and random codes.
+QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
+              int64_t gd, int32_t format, int32_t bits, int64_t written,
+              std::mt19937 &rng) {
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::uniform_int_distribution<int> byte(0, 255);
+  const int64_t rowBytes = bits == 4 ? D / 2 : D;
+  const int64_t sS = S / gs, sD = D / gd;
+  QTensor q;
+  q.codes.assign(size_t(B * H * S * rowBytes), 0);
+  q.scales.assign(size_t(B * H * sS * sD), 0.0f);
+  q.decoded.assign(size_t(B * H * S * D), 0.0);
+  std::vector<float> x(size_t(B * H * S * D));
+  for (float &v : x)
+    v = u(rng);
+  const float qmax = format == LQ_FORMAT_FP8_E4M3   ? 448.0f
+                     : format == LQ_FORMAT_FP8_E5M2 ? 57344.0f
+                     : bits == 4                    ? 7.0f
+                                                    : 127.0f;
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    for (int64_t bs = 0; bs < sS; ++bs)
+      for (int64_t bd = 0; bd < sD; ++bd) {
+        float amax = 0;
+        for (int64_t s = bs * gs; s < (bs + 1) * gs; ++s)
+          for (int64_t d = bd * gd; d < (bd + 1) * gd; ++d)
+            amax = std::max(amax, std::fabs(x[size_t((bh * S + s) * D + d)]));
+        float sc = amax / qmax;
+        bool unwritten = bs * gs >= written;
+        q.scales[size_t((bh * sS + bs) * sD + bd)] = unwritten ? NAN : sc;
+        for (int64_t s = bs * gs; s < (bs + 1) * gs; ++s)
+          for (int64_t d = bd * gd; d < (bd + 1) * gd; ++d) {
+            float v = x[size_t((bh * S + s) * D + d)] / sc;
+            int code;
+            if (format == LQ_FORMAT_FP8_E4M3)
+              code = lq_fp8_e4m3fn_from_f32(v);
+            else if (format == LQ_FORMAT_FP8_E5M2)
+              code = lq_fp8_e5m2_from_f32(v);
+            else
+              code = int(std::nearbyint(std::clamp(v, -qmax, qmax))) & (bits == 4 ? 0xF : 0xFF);
+            if (s >= written)
+              code = byte(rng) & (bits == 4 ? 0xF : 0xFF);
+            uint8_t &dst = q.codes[size_t((bh * S + s) * rowBytes + (bits == 4 ? d / 2 : d))];
+            if (bits == 4)
+              dst |= uint8_t(code << (d % 2 ? 4 : 0));
+            else
+              dst = uint8_t(code);
+            q.decoded[size_t((bh * S + s) * D + d)] = decodeCode(format, bits, code) * sc;
+          }
+      }
+  q.view.codes = q.codes.data();
+  q.view.scales = q.scales.data();
+  const int64_t sizes[4] = {B, H, S, D};
+  const int64_t strides[4] = {H * S * rowBytes, S * rowBytes, rowBytes, 1};
+  const int64_t ssizes[4] = {B, H, sS, sD};
+  const int64_t sstrides[4] = {H * sS * sD, sS * sD, sD, 1};
+  for (int i = 0; i < 4; ++i) {
+    q.view.sizes[i] = sizes[i];
+    q.view.strides[i] = strides[i];
+    q.view.scale_sizes[i] = ssizes[i];
+    q.view.scale_strides[i] = sstrides[i];
+  }
+  q.view.format = format;
+  q.view.bits = bits;
+  return q;
+}
+
+TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
+  std::mt19937 rng(11);
+  struct Case {
+    int64_t B, Hq, Hkv, T, S, D, gs, gd;
+    int32_t format, bits;
+    int causal;
+    int64_t pos;
+  };
+  const Case cases[] = {
+      {1, 8, 4, 1, 64, 32, 1, 32, LQ_FORMAT_INT, 8, 1, 37},
+      {1, 8, 4, 1, 64, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 0},
+      {1, 8, 4, 1, 64, 32, 1, 16, LQ_FORMAT_INT, 4, 1, 63},
+      {2, 4, 2, 5, 19, 16, 1, 8, LQ_FORMAT_INT, 8, 1, 3},
+      {1, 4, 2, 3, 17, 8, 1, 8, LQ_FORMAT_FP8_E4M3, 8, 0, 6},
+      {1, 6, 2, 4, 33, 12, 1, 4, LQ_FORMAT_FP8_E5M2, 8, 1, 20},
+      {1, 2, 1, 2, 9, 10, 1, 10, LQ_FORMAT_INT, 4, 1, 7},
+      // Per-channel scales (one per head and channel over all tokens).
+      {1, 4, 2, 1, 40, 32, 40, 1, LQ_FORMAT_INT, 8, 1, 39},
+      {1, 4, 4, 4, 24, 16, 24, 1, LQ_FORMAT_INT, 4, 1, 10},
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(::testing::Message() << "format " << c.format << " bits " << c.bits
+                                      << " T=" << c.T << " S=" << c.S << " pos=" << c.pos
+                                      << " gs=" << c.gs << " gd=" << c.gd);
+    // Per-channel scales span all rows, so poison no rows through them.
+    const int64_t written = c.gs == 1 ? c.pos + c.T : c.S;
+    QTensor k = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits, written, rng);
+    QTensor v = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits, written, rng);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> q(size_t(c.B * c.Hq * c.T * c.D)), o(size_t(c.B * c.Hq * c.T * c.D), -9.0f);
+    for (float &x : q)
+      x = u(rng);
+    lq_rt_view4_t qv{q.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    lq_rt_view4_t ov{o.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    const float scale = 1.0f / std::sqrt(float(c.D));
+    ASSERT_EQ(lq_rt_attention_at_q(&qv, &k.view, &v.view, &ov, scale, c.causal, c.pos), 0);
+    const int64_t group = c.Hq / c.Hkv;
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t h = 0; h < c.Hq; ++h)
+        for (int64_t t = 0; t < c.T; ++t) {
+          const int64_t hk = h / group;
+          const int64_t visible = std::min(c.S, c.causal ? c.pos + t + 1 : c.pos + c.T);
+          std::vector<double> p(size_t(c.S));
+          double mx = -INFINITY, sum = 0;
+          for (int64_t s = 0; s < visible; ++s) {
+            double dot = 0;
+            for (int64_t d = 0; d < c.D; ++d)
+              dot += double(q[size_t(((b * c.Hq + h) * c.T + t) * c.D + d)]) *
+                     k.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+            p[size_t(s)] = dot * scale;
+            mx = std::max(mx, p[size_t(s)]);
+          }
+          for (int64_t s = 0; s < visible; ++s)
+            sum += (p[size_t(s)] = std::exp(p[size_t(s)] - mx));
+          for (int64_t e = 0; e < c.D; ++e) {
+            double ref = 0;
+            for (int64_t s = 0; s < visible; ++s)
+              ref += p[size_t(s)] / sum *
+                     v.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + e)];
+            ASSERT_NEAR(o[size_t(((b * c.Hq + h) * c.T + t) * c.D + e)], ref,
+                        2e-5 * (1 + std::fabs(ref)))
+                << "b=" << b << " h=" << h << " t=" << t << " e=" << e;
+          }
+        }
+  }
+}
+
+TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
+  std::mt19937 rng(3);
+  QTensor k = makeQ(1, 2, 8, 8, 1, 8, LQ_FORMAT_INT, 8, 8, rng);
+  QTensor v = makeQ(1, 2, 8, 8, 1, 8, LQ_FORMAT_INT, 8, 8, rng);
+  std::vector<float> q(16, 0.5f), o(16, -9.0f);
+  lq_rt_view4_t qv{q.data(), {1, 2, 1, 8}, {16, 8, 8, 1}};
+  lq_rt_view4_t ov{o.data(), {1, 2, 1, 8}, {16, 8, 8, 1}};
+  lq_rt_qview4_t bad = k.view;
+  bad.bits = 3; // int3 is not a cache format
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  bad = k.view;
+  bad.format = LQ_FORMAT_NF4;
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  bad = k.view;
+  bad.scale_sizes[3] = 3; // 3 scales do not divide 8 channels
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  bad = k.view;
+  bad.bits = 4;
+  bad.scale_sizes[3] = 4; // int4 groups of 3 channels split a byte
+  bad.sizes[3] = 12;
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  for (float x : o)
+    EXPECT_EQ(x, -9.0f); // nothing written
+}
+
+INSTANTIATE_TEST_SUITE_P(Isas, PerIsaQ,
+                         ::testing::Values("avx512", "avx2", "scalar"));
+
+} // namespace
