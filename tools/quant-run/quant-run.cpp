@@ -40,6 +40,9 @@ const char *usage =
     "                 [--generate N]   continue the prompt by N tokens\n"
     "                 [--temperature F] [--top-k N] [--top-p F] [--seed N]\n"
     "                                  sampling for --generate (default greedy)\n"
+    "                 [--force-tokens FILE.npy]  teacher forcing: the new tokens\n"
+    "                                  of --generate are these ids (a KV-cache\n"
+    "                                  model; compare logits with --dump-logits)\n"
     "                 [--threads N]    kernel threads (default: all cores)\n"
     "\n"
     "--generate on a model with a runtime-managed KV cache (quant-compile\n"
@@ -137,11 +140,32 @@ int generateWithCache(lq_model_t *model, const std::vector<int64_t> &prompt,
   return 0;
 }
 
+/// int32/int64 ids of shape [T] or [1, T] from a .npy file (errors printed).
+bool readIds(const std::string &file, const char *flag,
+             std::vector<int64_t> &ids) {
+  lq_tensor_t t{};
+  if (lq_npy_read(file.c_str(), &t) != LQ_RT_OK) {
+    fail(lq_rt_last_error());
+    return false;
+  }
+  if ((t.dtype != LQ_DTYPE_I64 && t.dtype != LQ_DTYPE_I32) || t.rank < 1 ||
+      t.rank > 2) {
+    lq_tensor_free(&t);
+    fail(std::string(flag) + " must hold int32/int64 ids of shape [T] or [B, T]");
+    return false;
+  }
+  for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
+    ids.push_back(t.dtype == LQ_DTYPE_I64 ? static_cast<int64_t *>(t.data)[i]
+                                          : static_cast<int32_t *>(t.data)[i]);
+  lq_tensor_free(&t);
+  return true;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
-      dumpOutputs;
+      dumpOutputs, forceFile;
   std::map<std::string, std::string> inputFiles;
   int repeat = 1, generate = 0, threads = 0;
   lq_generate_options_t sampling;
@@ -158,6 +182,7 @@ int main(int argc, char **argv) {
     };
     if (a == "--tokens") tokensArg = value("--tokens");
     else if (a == "--tokens-file") tokensFile = value("--tokens-file");
+    else if (a == "--force-tokens") forceFile = value("--force-tokens");
     else if (a == "--prompt") prompt = value("--prompt");
     else if (a == "--tokenizer") tokenizer = value("--tokenizer");
     else if (a == "--dump-logits") dumpLogits = value("--dump-logits");
@@ -231,16 +256,8 @@ int main(int argc, char **argv) {
         return fail("--tokens '" + tokensArg + "' is not a comma-separated list");
     }
   } else if (!tokensFile.empty()) {
-    lq_tensor_t t{};
-    if (lq_npy_read(tokensFile.c_str(), &t) != LQ_RT_OK)
-      return fail(lq_rt_last_error());
-    if ((t.dtype != LQ_DTYPE_I64 && t.dtype != LQ_DTYPE_I32) || t.rank < 1 ||
-        t.rank > 2)
-      return fail("--tokens-file must hold int32/int64 ids of shape [T] or [B, T]");
-    for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
-      tokens.push_back(t.dtype == LQ_DTYPE_I64 ? static_cast<int64_t *>(t.data)[i]
-                                               : static_cast<int32_t *>(t.data)[i]);
-    lq_tensor_free(&t);
+    if (!readIds(tokensFile, "--tokens-file", tokens))
+      return 1;
   } else if (!prompt.empty()) {
     sentencepiece::SentencePieceProcessor sp;
     auto status = sp.Load(tokenizer);
@@ -251,6 +268,15 @@ int main(int argc, char **argv) {
     tokens.assign(ids.begin(), ids.end());
   }
 
+  std::vector<int64_t> forced;
+  if (!forceFile.empty()) {
+    if (generate <= 0 || lq_model_num_caches(model) == 0)
+      return fail("--force-tokens needs --generate on a model with a KV cache");
+    if (!readIds(forceFile, "--force-tokens", forced))
+      return 1;
+    sampling.forced_tokens = forced.data();
+    sampling.num_forced = forced.size();
+  }
   if (generate > 0 && lq_model_num_caches(model) > 0)
     return generateWithCache(model, tokens, tokenizer, generate, sampling,
                              dumpLogits, json);

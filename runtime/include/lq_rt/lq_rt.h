@@ -112,6 +112,12 @@ typedef struct lq_generate_options {
    *  floats, valid during the call; may be NULL): for measuring a decode. */
   void (*on_logits)(const float *logits, int64_t vocab, void *user);
   void *user;
+  /** Teacher forcing (may be NULL): new token i is forced_tokens[i] for
+   *  i < num_forced instead of the pick (on_logits still sees the logits it
+   *  would have been picked from). Compares two models' decodes, e.g. a
+   *  quantized KV cache against a float one, on the same token sequence. */
+  const int64_t *forced_tokens;
+  size_t num_forced;
 } lq_generate_options_t;
 
 /** Defaults: 64 tokens, greedy, top_k 0, top_p 1, seed 0, no stop token. */

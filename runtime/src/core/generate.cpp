@@ -237,6 +237,10 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
   double t0 = now(), tFirst = t0;
   int64_t position = 0, next = 0;
   size_t produced = 0;
+  auto force = [&] {
+    if (opt->forced_tokens && produced < opt->num_forced)
+      next = opt->forced_tokens[produced];
+  };
   if (opt->max_new_tokens > 0 && status == LQ_RT_OK) {
     for (size_t p = 0; p < nPrompt && status == LQ_RT_OK; p += size_t(T)) {
       int64_t count = std::min<int64_t>(T, int64_t(nPrompt - p));
@@ -246,6 +250,7 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
     }
     tFirst = now();
     while (status == LQ_RT_OK) {
+      force();
       out[produced++] = next;
       if (opt->on_token)
         opt->on_token(next, opt->user);
