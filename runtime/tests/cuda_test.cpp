@@ -252,6 +252,53 @@ TEST(CudaGemvPlan, BlocksCoverRowsInOneWave) {
           }
 }
 
+TEST(CudaGemvPlan, BatchOneChoiceFollowsRun5Sweep) {
+  using namespace lq::cuda;
+  auto same = [](I4KChoice c, int kernel, int R, int warps) {
+    return c.kernel == kernel && c.R == R && c.warps == warps;
+  };
+  // The three shapes of run 5's sweep (H200, 132 SMs): their fastest points.
+  EXPECT_TRUE(same(i4kChoose(4096, 128, 132), 7, 8, 4));  // 47% of copy
+  EXPECT_TRUE(same(i4kChoose(4096, 448, 132), 7, 4, 16)); // 62%
+  EXPECT_TRUE(same(i4kChoose(14336, 128, 132), 8, 4, 4)); // 66%
+  // The prefetching kernel from 64 rows per SM on.
+  EXPECT_EQ(i4kChoose(64 * 132 - 1, 128, 132).kernel, 7);
+  EXPECT_EQ(i4kChoose(64 * 132, 128, 132).kernel, 8);
+  EXPECT_EQ(i4kChoose(128256, 128, 132).kernel, 8); // a vocabulary head
+  EXPECT_EQ(i4kChoose(8192, 128, 114).kernel, 8);   // fewer SMs
+  for (int64_t N : {1, 7, 333, 4096, 8447, 8448, 14336, 128256})
+    for (int64_t chunks : {1, 16, 44, 95, 128, 160, 255, 256, 257, 344, 448,
+                           512, 513, 600, 896, 1000, 4096})
+      for (int sms : {1, 16, 132}) {
+        const I4KChoice c = i4kChoose(N, chunks, sms);
+        const std::string at = "N=" + std::to_string(N) +
+                               " chunks=" + std::to_string(chunks) +
+                               " sms=" + std::to_string(sms);
+        EXPECT_GE(c.warps, 1) << at;
+        EXPECT_LE(c.warps, kI4KMaxWarps) << at;
+        const int64_t perSlice = 32 * int64_t(c.warps);
+        const int64_t slices = (chunks + perSlice - 1) / perSlice;
+        // As few slices as blocks of kI4KMaxWarps warps allow.
+        EXPECT_EQ(slices,
+                  (chunks + 32 * kI4KMaxWarps - 1) / (32 * kI4KMaxWarps))
+            << at;
+        if (slices == 1) { // a power of two, less than twice the lanes needed
+          EXPECT_EQ(c.warps & (c.warps - 1), 0) << at;
+          EXPECT_LT(16 * c.warps, std::max<int64_t>(32, chunks)) << at;
+        } else {
+          EXPECT_LT(slices * perSlice - chunks, 32 * slices) << at;
+        }
+        // Only instantiated launches (launchI4KConfig: kernels 6-8, R 4 / 8).
+        EXPECT_TRUE(c.kernel == 7 || c.kernel == 8) << at;
+        EXPECT_TRUE(c.R == 4 || c.R == 8) << at;
+        EXPECT_EQ(c.kernel == 8, N >= 64 * int64_t(sms)) << at;
+        if (c.kernel == 8 || c.warps > 4)
+          EXPECT_EQ(c.R, 4) << at;
+        const I4KPlan p = planI4K(N, c.R, c.warps, 0, 1, sms);
+        EXPECT_GE(int64_t(p.blocks) * p.rowsPerBlock, N) << at;
+      }
+}
+
 TEST(CudaNoDriver, KernelsReportNoDevice) {
   REQUIRE_NO_GPU();
   expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32));

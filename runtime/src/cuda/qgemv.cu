@@ -937,10 +937,14 @@ int smCount() {
 
 /// The automatic choice, from gpu_check's sweep on an H200 (graph replays,
 /// N x K = 4096 x 4096, 4096 x 14336, 14336 x 4096, group 128):
-///  - batch 1: qgemvI4K, R = 8, no-allocate loads, automatic shape, by
-///    design and NOT yet timed on a GPU (gpu_check prints it next to the
-///    previous choice, qgemvI4 R = 2, U = 2, KS = 1: 5.9 / 13.9 / 14.4 us;
-///    if it loses, return {2, 2, 2, 1} below at M == 1 again);
+///  - batch 1: qgemvI4K as i4kChoose (qgemv_plan.h) picks it: kernel 7
+///    (R = 8 at <= 4 warps, else R = 4) or, from 64 rows per SM on, kernel 8
+///    with R = 4; one K slice of a power-of-two warp count; rounds per block
+///    automatic. Retuned from run 5's sweep, where these were the fastest
+///    points: 4.52 / 12.00 / 11.26 us (47 / 62 / 66% of copy; run 5's
+///    automatic choice, kernel 7 R = 8 with i4kWarps, 4.52 / 14.88 / 11.75
+///    us; qgemvI4 R = 2, U = 2, KS = 1 5.9 / 13.9 / 14.5 us). The retuned
+///    selection itself has not run on a GPU yet;
 ///  - batch 2..8 with groups of whole 128-code blocks: the tensor-core
 ///    kernel, whose time hardly moves with the batch (M = 8: 7.7 / 18.0 /
 ///    18.8 us, the CUDA-core kernel 38 / 123 / 159 us), with KS doubled
@@ -948,8 +952,10 @@ int smCount() {
 ///    2 for 14336: the fastest measured for each);
 ///  - otherwise the CUDA-core kernel.
 I4Config i4Config(int M, int64_t N, int64_t chunks, int64_t cpg) {
-  if (M == 1)
-    return {7, 8, 0, 0}; // qgemvI4K (not yet timed on a GPU: see above)
+  if (M == 1) {
+    const I4KChoice c = i4kChoose(N, chunks, smCount());
+    return {c.kernel, c.R, 0, c.warps}; // KS = warps per block for qgemvI4K
+  }
   if (cpg % 4 != 0)
     return {2, 2, 2, 1};
   const int64_t tiles = (N + 15) / 16, kblocks = chunks / 4;
