@@ -544,6 +544,9 @@ def AssignMixedPrecisionPass : Pass<"assign-mixed-precision", "func::FuncOp"> {
            "metric=kl: liblq_rt.so to JIT against (default <exe>/../lib)">,
     Option<"progress", "progress", "bool", /*default=*/"true",
            "metric=kl: print progress (linear i/N) to stderr">,
+    Option<"objective", "objective", "std::string", /*default=*/"\"quality\"",
+           "quality (every candidate) or speed (only candidates with a fused "
+           "CPU kernel: int4, int8, nf4, fp8, mxfp4, nvfp4, float)">,
   ];
   let statistics = [
     Statistic<"numQuantized", "num-quantized", "Weights quantized">,

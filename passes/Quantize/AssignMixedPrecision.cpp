@@ -43,6 +43,16 @@
 // as quant-compile's `params` / `weight_bytes` signature lines (both call
 // countModelWeights), so the plan's model bpw is quant-eval's.
 //
+// Objective. `objective=quality` (default) searches every candidate.
+// `objective=speed` searches only the candidates --lower-to-cpu runs through
+// a fused kernel (int4 / int8, NF4, FP8, MXFP4, NVFP4: codes decoded in
+// registers, so a batch-1 decode reads ~bits/8 bytes per weight); the
+// others (int3, int2/5/6/7, MXFP6/8) are dequantized to an f32 weight on
+// every call, i.e. read 4 + bits/8 bytes per weight, slower than float
+// (bench/results/decode-kv-pd-llama-6m.md: w3a16 decodes below float). It
+// is a constraint, not a time model: the knapsack is the same, over fewer
+// choices; pins (`keep`) and `plan-in` are applied as given.
+//
 // Allocation: the multiple-choice knapsack  min Σ_i s_{i,c_i}  s.t.
 // Σ_i b_{i,c_i} ≤ B. Lagrangian relaxation: for λ ≥ 0 each linear picks
 // argmin_c s_ic + λ b_ic; its bits fall as λ grows, so bisection finds the
@@ -191,6 +201,20 @@ uint64_t storedBits(lq::SchemeAttr scheme, MLIRContext *ctx, int64_t N,
   return bits;
 }
 
+
+/// Whether --lower-to-cpu runs a linear in this format through a fused
+/// lq_rt kernel that decodes the codes in registers (int4 / int8 with any
+/// group, NF4, FP8 E4M3/E5M2, MXFP4, NVFP4; float is plain SGEMM). The
+/// others (int2/3/5/6/7, MXFP6, MXFP8) are dequantized to an f32 weight on
+/// every call (LQToRuntime's QuantizedLinearToRuntime).
+bool hasFusedCpuKernel(const Spec &s) {
+  if (s.isFloat)
+    return true;
+  if (s.format == "int")
+    return s.bits == 4 || s.bits == 8;
+  return s.format == "nf4" || s.format == "fp8-e4m3" || s.format == "fp8-e5m2" ||
+         s.format == "mxfp4" || s.format == "nvfp4";
+}
 
 std::string fmt(double v) {
   char buf[32];
@@ -361,12 +385,31 @@ struct AssignMixedPrecisionPass
       }
       return success();
     };
+    if (objective != "quality" && objective != "speed")
+      return f.emitError() << "'objective' must be quality or speed, got '"
+                           << objective << "'";
+    std::vector<std::string> dropped;
     for (const std::string &c : candText) {
       Spec spec;
       if (failed(checkSpec(c, spec)))
         return failure();
+      // objective=speed: only formats the CPU lowering runs through a fused
+      // kernel (see the file comment).
+      if (objective == "speed" && !hasFusedCpuKernel(spec)) {
+        dropped.push_back(spec.name);
+        continue;
+      }
       cands.push_back(spec);
     }
+    if (cands.empty())
+      return f.emitError() << "objective=speed leaves no candidate: none of '"
+                           << llvm::join(candText, ",")
+                           << "' has a fused CPU kernel (int4, int8, nf4, fp8, "
+                              "fp8-e5m2, mxfp4, nvfp4, float)";
+    if (!dropped.empty())
+      mlir::emitRemark(f.getLoc())
+          << "mixed precision: objective=speed drops " << llvm::join(dropped, ", ")
+          << " (no fused CPU kernel: dequantized to an f32 weight per call)";
     // Pins.
     std::vector<std::pair<llvm::Regex, Spec>> pins;
     for (const std::string &k : keep) {
@@ -704,7 +747,7 @@ struct AssignMixedPrecisionPass
           it == byIndex.end() ? nullptr : it->second->getObject("candidates");
       std::optional<StringRef> name =
           it == byIndex.end() ? std::nullopt : it->second->getString("name");
-      if (name && *name != L.name)
+      if (name && !name->empty() && *name != L.name)
         return L.op.emitError() << "'sens-in' plan '" << sensIn
                                 << "' names linear " << L.index << " '" << *name
                                 << "', the model '" << L.name << "'";
