@@ -388,7 +388,9 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
   let summary = "Quantize linear inputs (static or dynamic scales)";
   let description = [{
     Inserts `lq.quantize` + `lq.dequantize` in front of every f32
-    `lq.linear`, for W8A8, W4A8, FP8 and FP4 recipes. `int8` / `fp8-e4m3`:
+    `lq.linear`, for W8A8, W4A8, W4A4, FP8 and FP4 recipes. `int4`: one
+    symmetric scale per token, amax / 7, computed at run time (QuaRot's A4;
+    per-token dynamic is the only mode offered). `int8` / `fp8-e4m3`:
     one static scale per tensor from the calibrated `lq.act_range`
     (`mode=static`), or scales computed at run time (`mode=dynamic`, with
     `lq.compute_scales`) per tensor or per token (`granularity=per-token`:
@@ -400,9 +402,10 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"int8\"",
-           "int8, fp8-e4m3, mxfp4 or nvfp4">,
+           "int8, int4 (per token, dynamic only), fp8-e4m3, mxfp4 or nvfp4">,
     Option<"granularity", "granularity", "std::string", /*default=*/"\"\"",
-           "int8 / fp8-e4m3: per-tensor (default) or per-token">,
+           "int8 / fp8-e4m3: per-tensor (default) or per-token; int4: "
+           "per-token">,
     Option<"mode", "mode", "std::string", /*default=*/"\"\"",
            "static (calibrated scale) or dynamic (run-time scales); default "
            "static, dynamic for per-token and mxfp4">,

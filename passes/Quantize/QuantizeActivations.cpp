@@ -13,6 +13,10 @@
 //    from the absmax of the whole tensor / of each row of K elements,
 //    s_t = max_k |x_tk| / q_max (per-token dynamic quantization as in
 //    LLM.int8(), arXiv:2208.07339, and ZeroQuant, arXiv:2206.01861);
+//  - int4 (dynamic per token only): symmetric codes in [-7, 7] with
+//    s_t = max_k |x_tk| / 7, the A4 of QuaRot's W4A4 (arXiv:2404.00456),
+//    which is meant to follow a rotation (--quarot): without one, a token's
+//    outlier channel leaves the other channels a handful of levels;
 //  - mxfp4: OCP MX v1.0 — every 32 consecutive elements along K share the
 //    E8M0 scale 2^(floor(log2 amax) - 2), computed at run time;
 //  - nvfp4: every 16 elements along K share an E4M3 scale
@@ -54,9 +58,14 @@ struct QuantizeActivationsPass
     lq::Format fmt;
     float qmax = 0;
     int64_t block = 0; // FP4: elements per block scale along K
+    unsigned intBits = 8;
     if (format == "int8") {
       fmt = lq::Format::Int;
       qmax = 127.0f;
+    } else if (format == "int4") {
+      fmt = lq::Format::Int;
+      intBits = 4;
+      qmax = 7.0f;
     } else if (format == "fp8-e4m3") {
       fmt = lq::Format::FP8E4M3;
       qmax = 448.0f;
@@ -67,7 +76,8 @@ struct QuantizeActivationsPass
       fmt = lq::Format::NVFP4;
       block = 16;
     } else {
-      f.emitError() << "'format' must be int8, fp8-e4m3, mxfp4 or nvfp4, got '"
+      f.emitError() << "'format' must be int8, int4, fp8-e4m3, mxfp4 or "
+                       "nvfp4, got '"
                     << format << "'";
       return signalPassFailure();
     }
@@ -88,9 +98,19 @@ struct QuantizeActivationsPass
                        "fp8-e4m3 only";
       return signalPassFailure();
     }
-    bool perToken = granularity == "per-token";
+    bool perToken = granularity == "per-token" ||
+                    (granularity.empty() && intBits == 4);
     bool dynamic = mode.empty() ? (perToken || fmt == lq::Format::MXFP4)
                                 : mode == "dynamic";
+    // int4 has 15 levels: one scale for a whole tensor (static or dynamic)
+    // leaves ordinary tokens almost no resolution, so only per-token scales
+    // computed at run time are offered.
+    if (intBits == 4 && (!perToken || !dynamic)) {
+      f.emitError() << "format=int4 activations need granularity=per-token "
+                       "mode=dynamic (one scale per token, amax / 7, at run "
+                       "time)";
+      return signalPassFailure();
+    }
     if (perToken && !dynamic) {
       f.emitError() << "per-token scales are computed at run time: use "
                        "mode=dynamic (or granularity=per-tensor)";
@@ -175,7 +195,7 @@ struct QuantizeActivationsPass
         group = K;
       }
       auto scheme =
-          lq::SchemeAttr::get(ctx, fmt, fmt == lq::Format::Int ? 8 : 0, axis,
+          lq::SchemeAttr::get(ctx, fmt, fmt == lq::Format::Int ? intBits : 0, axis,
                               group, ArrayRef<int64_t>{}, true);
       OpBuilder b(lin);
       Location loc = lin.getLoc();

@@ -2,6 +2,8 @@
 // int8/FP8 per tensor or per token, and MXFP4 / NVFP4 block scales.
 // RUN: quant-opt %s --quantize-activations="granularity=per-token" | FileCheck %s --check-prefix=TOKEN
 // RUN: quant-opt %s --quantize-activations="format=fp8-e4m3 mode=dynamic" | FileCheck %s --check-prefix=DYN
+// RUN: quant-opt %s --quantize-activations="format=int4 granularity=per-token mode=dynamic" | FileCheck %s --check-prefix=INT4
+// RUN: quant-opt %s --quantize-activations="format=int4" | FileCheck %s --check-prefix=INT4
 // RUN: quant-opt %s --quantize-activations="format=mxfp4" | FileCheck %s --check-prefix=MX
 // RUN: quant-opt %s --quantize-activations="format=nvfp4" | FileCheck %s --check-prefix=NV
 // RUN: quant-opt %s --quantize-activations="format=nvfp4 mode=dynamic" | FileCheck %s --check-prefix=NVDYN
@@ -15,6 +17,15 @@
 // TOKEN: %[[Y:.+]] = lq.linear %[[D]]
 // TOKEN-NOT: lq.quantize
 // TOKEN: lq.linear %[[Y]]
+// Dynamic int4 per token (W4A4's activations; per token is int4's default):
+// symmetric codes, one scale amax / 7 per row of K.
+// INT4-LABEL: func.func @fp4
+// INT4: %[[S:.+]] = lq.compute_scales %[[X:[^ ]+]] for <format = int, bits = 4, axis = 2, group = 64> : (tensor<1x3x64xf32>) -> tensor<1x3x1xf32>
+// INT4: %[[Q:.+]] = lq.quantize %[[X]], %[[S]] : (tensor<1x3x64xf32>, tensor<1x3x1xf32>) -> tensor<1x3x64xi4, #lq.scheme<format = int, bits = 4, axis = 2, group = 64>>
+// INT4: %[[D:.+]] = lq.dequantize %[[Q]], %[[S]]
+// INT4: %[[Y:.+]] = lq.linear %[[D]]
+// INT4-NOT: lq.quantize
+// INT4: lq.linear %[[Y]]
 // DYN-LABEL: func.func @fp4
 // DYN: lq.compute_scales %{{.+}} for <format = fp8_e4m3> : (tensor<1x3x64xf32>) -> tensor<f32>
 

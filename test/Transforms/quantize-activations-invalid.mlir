@@ -2,7 +2,9 @@
 // error naming the function or linear.
 // RUN: quant-opt %s --quantize-activations="format=nvfp4" --split-input-file --verify-diagnostics
 // RUN: not quant-opt %s --quantize-activations="format=int8 mode=dynamic" --split-input-file 2>&1 | FileCheck %s --check-prefix=DYNSHAPE
-// RUN: not quant-opt %s --quantize-activations="format=int4" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// RUN: not quant-opt %s --quantize-activations="format=int3" 2>&1 | FileCheck %s --check-prefix=FORMAT
+// RUN: not quant-opt %s --quantize-activations="format=int4 mode=static" 2>&1 | FileCheck %s --check-prefix=INT4
+// RUN: not quant-opt %s --quantize-activations="format=int4 granularity=per-tensor mode=dynamic" 2>&1 | FileCheck %s --check-prefix=INT4
 // RUN: not quant-opt %s --quantize-activations="granularity=per-channel" 2>&1 | FileCheck %s --check-prefix=GRAN
 // RUN: not quant-opt %s --quantize-activations="mode=lazy" 2>&1 | FileCheck %s --check-prefix=MODE
 // RUN: not quant-opt %s --quantize-activations="granularity=per-token mode=static" 2>&1 | FileCheck %s --check-prefix=TOKEN
@@ -10,7 +12,8 @@
 // RUN: not quant-opt %s --quantize-activations="format=nvfp4 granularity=per-token" 2>&1 | FileCheck %s --check-prefix=NVGRAN
 // RUN: not quant-opt %s --quantize-activations="mode=dynamic range=p99.9" 2>&1 | FileCheck %s --check-prefix=CLIP
 
-// FORMAT: error: 'format' must be int8, fp8-e4m3, mxfp4 or nvfp4, got 'int4'
+// FORMAT: error: 'format' must be int8, int4, fp8-e4m3, mxfp4 or nvfp4, got 'int3'
+// INT4: error: format=int4 activations need granularity=per-token mode=dynamic (one scale per token, amax / 7, at run time)
 // GRAN: error: 'granularity' must be per-tensor or per-token, got 'per-channel'
 // MODE: error: 'mode' must be static or dynamic, got 'lazy'
 // TOKEN: error: per-token scales are computed at run time: use mode=dynamic (or granularity=per-tensor)

@@ -4,8 +4,8 @@
 # ===----------------------------------------------------------------------===#
 #
 # Writes test/Integration/CPU/activation-quant.mlir: --quantize-activations
-# (static, dynamic per-tensor / per-token int8 and FP8, MXFP4, NVFP4 with a
-# static or dynamic tensor scale) followed by --lower-to-cpu, run on random
+# (static, dynamic per-tensor / per-token int8 and FP8, per-token int4, MXFP4,
+# NVFP4 with a static or dynamic tensor scale) followed by --lower-to-cpu, run on random
 # inputs (odd token counts, an all-zero token, outlier channels). Each case is
 # a linear with an identity weight, so its output is exactly the fake-quant
 # dequant(quant(x)). Expected values: an independent numpy float64 reference
@@ -65,6 +65,13 @@ def fq_int8(x, amax):  # amax broadcast against x's blocks (last axis kept)
     return r32(q * s)
 
 
+def fq_int4(x, amax):  # symmetric int4: codes in [-7, 7], s = amax / 7
+    s = r32(amax / 7.0)
+    s = np.where(s > 0, s, 1.0)
+    q = np.clip(rne(r32(x / s)), -7, 7)
+    return r32(q * s)
+
+
 def fq_fp8(x, amax):
     s = r32(amax / 448.0)
     s = np.where(s > 0, s, 1.0)
@@ -113,6 +120,9 @@ CASES = [
      lambda x: fq_nvfp4(x, r32(np.abs(x).max()))),
     ("nvfp4_dynamic", "format=nvfp4 mode=dynamic", (3, 96),
      lambda x: fq_nvfp4(x, np.abs(x).max())),
+    # Appended last so the earlier cases keep their random inputs.
+    ("int4_token", "format=int4 granularity=per-token mode=dynamic", (3, 5, 64),
+     lambda x: fq_int4(x, np.abs(x).max(-1, keepdims=True))),
 ]
 
 lines = [
