@@ -138,6 +138,12 @@ const Recipe recipes[] = {
      "{cal-h},func.func(assign-mixed-precision{budget-bpw=5.0})"},
     {"mixed-6.0", "mixed precision at 6.0 bpw (see mixed-3.5)",
      "{cal-h},func.func(assign-mixed-precision{budget-bpw=6.0})"},
+    // mixed-kl-<bpw>: any budget parses (getPipeline); this one is listed.
+    {"mixed-kl-4.5", "mixed precision at 4.5 bpw, sensitivities measured as "
+                     "the KL of the output with one linear quantized "
+                     "(metric=kl: one forward pass per linear, format and "
+                     "window; any mixed-kl-<bpw> works)",
+     "func.func(assign-mixed-precision{budget-bpw=4.5 metric=kl {data}})"},
 };
 } // namespace
 
@@ -172,6 +178,13 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     double mixedBpw = 0;
     if (recipe) {
       quantize = recipe->pipeline.str();
+    } else if (StringRef(options.recipe).starts_with("mixed-kl-") &&
+               !StringRef(options.recipe).drop_front(9).getAsDouble(mixedBpw) &&
+               mixedBpw > 0) {
+      // mixed-kl-<bpw>: measured (KL) sensitivities, no Hessians needed.
+      quantize = "func.func(assign-mixed-precision{budget-bpw=" +
+                 StringRef(options.recipe).drop_front(9).str() +
+                 " metric=kl {data}})";
     } else if (StringRef(options.recipe).starts_with("mixed-") &&
                !StringRef(options.recipe).drop_front(6).getAsDouble(mixedBpw) &&
                mixedBpw > 0) {
@@ -198,6 +211,19 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     if (at != std::string::npos)
       quantize.replace(at, strlen(key), calibrate(hessian));
   }
+  // {data}: the calibration data for assign-mixed-precision metric=kl (its
+  // first min(4, samples) windows are calibrate's first ones).
+  if (size_t at = quantize.find("{data}"); at != std::string::npos) {
+    std::string d;
+    if (!options.calibrationTokens.empty())
+      d = "tokens=" + options.calibrationTokens;
+    else if (!options.tokenizer.empty() && !options.calibrationText.empty())
+      d = "tokenizer=" + options.tokenizer + " text=" + options.calibrationText;
+    if (!d.empty())
+      d += " kl-samples=" +
+           std::to_string(std::min<int64_t>(4, options.calibrationSamples));
+    quantize.replace(at, 6, d);
+  }
   std::string p = "builtin.module(canonicalize,cse";
   if (!quantize.empty())
     p += "," + quantize;
@@ -218,9 +244,17 @@ static bool calibratesWithoutData(StringRef pipeline) {
   return !opts.contains("tokens=") && !opts.contains("text=");
 }
 
+/// Whether assign-mixed-precision measures KL (runs the model on data).
+static bool measuresKL(StringRef pipeline) {
+  return pipeline.contains("metric=kl") && !pipeline.contains("sens-in=");
+}
+
 static bool needsCalibration(const CompileOptions &options,
                              StringRef pipeline) {
-  return calibratesWithoutData(pipeline) && options.calibrationTokens.empty() &&
+  bool klWithoutData = measuresKL(pipeline) && !pipeline.contains("tokens=") &&
+                       !pipeline.contains("text=");
+  return (calibratesWithoutData(pipeline) || klWithoutData) &&
+         options.calibrationTokens.empty() &&
          (options.tokenizer.empty() || options.calibrationText.empty());
 }
 
@@ -502,7 +536,7 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   SmallString<128> tokensFile;
   // Driven by the flags: a recipe's calibrate{} then names the text, which
   // must not be tokenized in this process.
-  if (StringRef(*pipeline).contains("calibrate{") &&
+  if ((StringRef(*pipeline).contains("calibrate{") || measuresKL(*pipeline)) &&
       options.calibrationTokens.empty() && !options.calibrationText.empty()) {
     std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
     SmallString<256> tool(llvm::sys::path::parent_path(exe));
