@@ -420,6 +420,28 @@ def QuantizeActivationsPass : Pass<"quantize-activations", "func::FuncOp"> {
   ];
 }
 
+def KVCacheInPlacePass : Pass<"kv-cache-in-place", "func::FuncOp"> {
+  let summary = "Update runtime-managed KV caches in the caller's buffers";
+  let description = [{
+    A runtime-managed cache (`--static-kv-cache`, `lq.kv_cache = r`) is an
+    argument the step writes a few rows into and returns as result `r`, so
+    the runtime can feed it back. Bufferized as is, every step copies the
+    whole cache twice (a function argument is read-only, and a returned
+    argument is cloned): work proportional to the capacity, not to the new
+    rows. This pass makes each cache an in-place argument instead: it marks
+    it `bufferization.writable`, so the append (`tensor.insert_slice` into
+    the argument, the argument's only use) writes into the caller's buffer,
+    and drops result `r`. The argument gets `lq.kv_cache_in_place`, which
+    quant-compile writes as a `cache <name> inplace` signature line: the
+    runtime keeps the buffer from step to step. Run it last, after every
+    pass that rewrites the caches (`--quantize-kv-cache`).
+  }];
+  let dependentDialects = ["mlir::bufferization::BufferizationDialect"];
+  let statistics = [
+    Statistic<"numInPlace", "num-in-place", "Caches updated in place">,
+  ];
+}
+
 def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
   let summary = "Store the KV cache quantized; attention reads it dequantized";
   let description = [{

@@ -125,6 +125,26 @@ const Recipe recipes[] = {
                         "scales computed at run time (no calibration)",
      "func.func(quantize-weights{format=nvfp4},"
      "quantize-activations{format=nvfp4 mode=dynamic})"},
+    // W4A4 (QuaRot, arXiv:2404.00456): int4 activations per token at run
+    // time; the rotated recipes run --fold-norms --quarot first.
+    {"w4a4-rtn", "int4 weights (groups of 128, RTN) + dynamic per-token int4 "
+                 "activations, no rotation (the baseline; no calibration)",
+     "func.func(quantize-weights{bits=4 group=128},"
+     "quantize-activations{format=int4})"},
+    {"w4a4kv4-rtn", "w4a4-rtn + int4 KV cache (per token and head), no "
+                    "rotation (the baseline)",
+     "func.func(quantize-weights{bits=4 group=128},"
+     "quantize-activations{format=int4},quantize-kv-cache{format=int4})"},
+    {"w4a4kv4-quarot", "QuaRot (R1-R4 Hadamard rotations) + int4 GPTQ "
+                       "weights (groups of 128) + per-token int4 activations "
+                       "+ int4 KV cache (needs calibration)",
+     "func.func(fold-norms,quarot{seed=0}),canonicalize,cse,{cal-h},"
+     "func.func(gptq{bits=4 group=128},quantize-weights,"
+     "quantize-activations{format=int4},quantize-kv-cache{format=int4})"},
+    {"w4a16-quarot-gptq", "QuaRot (R1-R4 Hadamard rotations) + int4 GPTQ "
+                          "weights, groups of 128 (needs calibration)",
+     "func.func(fold-norms,quarot{seed=0}),canonicalize,cse,{cal-h},"
+     "func.func(gptq{bits=4 group=128},quantize-weights)"},
     // mixed-<bpw>: any budget parses (getPipeline); these are listed.
     {"mixed-3.5", "per-linear formats (int3/int4 groups, int8) chosen for "
                   "3.5 bits per weight of the linears, Hessian sensitivity "
@@ -229,6 +249,10 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     p += "," + quantize;
   if (!options.kvFormat.empty())
     p += ",func.func(quantize-kv-cache{format=" + options.kvFormat + "})";
+  // The CPU runtime hands the model its cache buffers to update; a CUDA
+  // model copies its inputs to the device, so its caches are fed back.
+  if (options.kvCache > 0 && options.target == "cpu")
+    p += ",func.func(kv-cache-in-place)";
   p += "," + lowerStage(options) + ")";
   return p;
 }
@@ -334,6 +358,8 @@ FailureOr<std::string> signatureOf(func::FuncOp f) {
     if (auto c = f.getArgAttrOfType<IntegerAttr>(i, "lq.kv_cache"))
       if (c.getInt() >= 0 && c.getInt() < int64_t(f.getNumResults()))
         os << "cache " << argName(i) << " " << resultName(c.getInt()) << "\n";
+    if (f.getArgAttr(i, "lq.kv_cache_in_place"))
+      os << "cache " << argName(i) << " inplace\n";
   }
   for (auto [i, type] : llvm::enumerate(f.getResultTypes())) {
     auto name = f.getResultAttrOfType<StringAttr>(i, "onnx.name");
@@ -503,6 +529,7 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
       return failure();
     for (unsigned i = 0; i < f.getNumArguments(); ++i) {
       f.removeArgAttr(i, "lq.kv_cache");
+      f.removeArgAttr(i, "lq.kv_cache_in_place");
       f.removeArgAttr(i, "lq.range");
     }
     numInputs = f.getNumArguments();

@@ -19,8 +19,8 @@
 //        o_proj  W' = W H_d per head (rows); attention mixes V rows, so the
 //        rotation passes through softmax(QKᵀ) V unchanged.
 //  R3  online lq.hadamard on Q and K after RoPE (per head): (Hq)·(Hk) = q·k.
-//      K is rotated before it is concatenated with a KV cache, so the cache
-//      holds rotated keys (what a KV quantizer wants).
+//      K is rotated before it is concatenated with (or written into) a KV
+//      cache, so the cache holds rotated keys (what a KV quantizer wants).
 //  R4  online lq.hadamard on the down_proj input x -> H x, with
 //      W' = W Hᵀ (rows w -> H w) so that W' (H x) = W x.
 //
@@ -77,6 +77,8 @@ Value throughLayout(Value v) {
       v = def->getOperand(0);
     else if (auto cat = dyn_cast<tensor::ConcatOp>(def))
       v = cat.getInputs().back();
+    else if (auto ins = dyn_cast<tensor::InsertSliceOp>(def))
+      v = ins.getSource();
     else
       break;
   }
@@ -421,6 +423,8 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
           break;
         if (auto cat = dyn_cast<tensor::ConcatOp>(def))
           src = cat.getInputs().back();
+        else if (auto ins = dyn_cast<tensor::InsertSliceOp>(def))
+          src = ins.getSource(); // a runtime-managed cache (--static-kv-cache)
         else if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp,
                      linalg::TransposeOp>(def))
           src = def->getOperand(0);

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,6 +41,8 @@ const char *usage =
     "                 [--generate N]   continue the prompt by N tokens\n"
     "                 [--temperature F] [--top-k N] [--top-p F] [--seed N]\n"
     "                                  sampling for --generate (default greedy)\n"
+    "                 [--kv-budget SIZE]  KV-cache bytes per token and the longest\n"
+    "                                  context SIZE (e.g. 2GiB) holds, then exit\n"
     "                 [--force-tokens FILE.npy]  teacher forcing: the new tokens\n"
     "                                  of --generate are these ids (a KV-cache\n"
     "                                  model; compare logits with --dump-logits)\n"
@@ -161,11 +164,64 @@ bool readIds(const std::string &file, const char *flag,
   return true;
 }
 
+/// --kv-budget: what the runtime-managed KV cache costs per token (codes and
+/// scales, as the model stores them) and the longest context a memory
+/// budget holds at that rate.
+int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
+  char *end = nullptr;
+  double budget = std::strtod(budgetText.c_str(), &end);
+  std::string unit = end ? end : "";
+  const std::pair<const char *, double> units[] = {
+      {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024},
+      {"GiB", 1024.0 * 1024 * 1024}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}};
+  bool known = false;
+  for (auto [u, f] : units)
+    if (unit == u) {
+      budget *= f;
+      known = true;
+    }
+  if (!known || !(budget > 0))
+    return fail("--kv-budget '" + budgetText +
+                "' is not a size (e.g. 512MiB, 2GiB, 1e9)");
+  const size_t n = lq_model_num_caches(model);
+  if (n == 0)
+    return fail("--kv-budget needs a model with a runtime-managed KV cache "
+                "(quant-compile --kv-cache N)");
+  double bytes = 0;
+  int64_t capacity = -1;
+  for (size_t c = 0; c < n; ++c) {
+    size_t in, out;
+    lq_tensor_t info{};
+    if (lq_model_cache(model, c, &in, &out) != LQ_RT_OK ||
+        lq_model_input_info(model, in, &info) != LQ_RT_OK)
+      return fail(lq_rt_last_error());
+    if (info.rank != 4)
+      return fail("cache input " + std::to_string(in) + " is not [B, H, C, D]");
+    capacity = info.shape[2];
+    bytes += double(lq_tensor_numel(&info)) * double(lq_dtype_size(info.dtype));
+  }
+  const double perToken = bytes / double(capacity);
+  const double fits = std::floor(budget / perToken);
+  if (json)
+    std::printf("{\"kv_bytes_per_token\": %.1f, \"capacity\": %lld, "
+                "\"cache_bytes\": %.0f, \"budget_bytes\": %.0f, "
+                "\"max_context\": %.0f}\n",
+                perToken, (long long)capacity, bytes, budget, fits);
+  else
+    std::printf("KV cache: %zu tensors, %.1f bytes per token; this model "
+                "holds %lld tokens (%.2f MiB).\nA budget of %s holds %.0f "
+                "tokens of context.\n",
+                n, perToken, (long long)capacity, bytes / (1024.0 * 1024.0),
+                budgetText.c_str(), fits);
+  lq_model_free(model);
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
-      dumpOutputs, forceFile;
+      dumpOutputs, forceFile, kvBudget;
   std::map<std::string, std::string> inputFiles;
   int repeat = 1, generate = 0, threads = 0;
   lq_generate_options_t sampling;
@@ -183,6 +239,7 @@ int main(int argc, char **argv) {
     if (a == "--tokens") tokensArg = value("--tokens");
     else if (a == "--tokens-file") tokensFile = value("--tokens-file");
     else if (a == "--force-tokens") forceFile = value("--force-tokens");
+    else if (a == "--kv-budget") kvBudget = value("--kv-budget");
     else if (a == "--prompt") prompt = value("--prompt");
     else if (a == "--tokenizer") tokenizer = value("--tokenizer");
     else if (a == "--dump-logits") dumpLogits = value("--dump-logits");
@@ -240,6 +297,9 @@ int main(int argc, char **argv) {
   lq_model_t *model = nullptr;
   if (lq_model_load(modelPath.c_str(), &model) != LQ_RT_OK)
     return fail(lq_rt_last_error());
+
+  if (!kvBudget.empty())
+    return kvMemory(model, kvBudget, json);
 
   // Token ids from the command line, a file or a prompt.
   std::vector<int64_t> tokens;

@@ -91,6 +91,10 @@ lq_rt_status_t lq_model_run(lq_model_t *model, const lq_tensor_t *inputs,
  *  `*input`; after a step, output `*output` holds its updated contents and
  *  is fed back as that input on the next step. */
 size_t lq_model_num_caches(const lq_model_t *model);
+/** lq_model_cache's `*output` for a cache the model updates in place
+ *  (`cache <name> inplace`): the input buffer itself holds the updated
+ *  contents after lq_model_run, and no output carries them. */
+#define LQ_MODEL_CACHE_IN_PLACE ((size_t)-1)
 lq_rt_status_t lq_model_cache(const lq_model_t *model, size_t i,
                               size_t *input, size_t *output);
 

@@ -131,7 +131,12 @@ static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
     return ports.size();
   };
   for (auto &[in, out] : cacheNames) {
-    size_t i = find(m->inputs, in), o = find(m->outputs, out);
+    size_t i = find(m->inputs, in);
+    if (out == "inplace" && i < m->inputs.size()) {
+      m->caches.emplace_back(i, LQ_MODEL_CACHE_IN_PLACE);
+      continue;
+    }
+    size_t o = find(m->outputs, out);
     if (i == m->inputs.size() || o == m->outputs.size() ||
         m->inputs[i].shape != m->outputs[o].shape ||
         m->inputs[i].dtype != m->outputs[o].dtype)

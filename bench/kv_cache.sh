@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# bench/kv_cache.sh: what a quantized KV cache (--quantize-kv-cache, via
+# quant-compile --kv-format) costs and buys on pd-llama-6m.
+#
+#  1. Quality: quant-eval on model.onnx with keys/values quantized in place
+#     (exactly what a cache of that format hands attention, see
+#     test/Integration/CPU/quantized-kv-cache.mlir), float weights, against
+#     float: int8, FP8 E4M3/E5M2, int4, and int4 after QuaRot (R3 only: the
+#     Hadamard on K after RoPE; and all of R1-R4).
+#  2. A long decode through the runtime-managed cache: the float-cache model
+#     generates N tokens greedily; each quantized-cache model is teacher-forced
+#     on the same tokens (quant-run --force-tokens); KL and top-1 agreement of
+#     the per-step logits, overall and past token 512.
+#  3. Memory: cache bytes per token and the context a 1 GiB budget holds
+#     (quant-run --kv-budget).
+#  4. Decode speed (1 thread) at contexts 256, 1024 and 4032 with w4a16-rtn
+#     weights: float vs int8 vs int4 cache (in-place caches, capacity 4096).
+#
+# usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
+# Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
+set -euo pipefail
+BUILD=${1:-build}
+WINDOWS=${2:-40}
+NGEN=${3:-600}
+BIN=$BUILD/bin
+MODEL=models/pd-llama-6m
+OUT=$BUILD/bench-kv
+WINDOW=256
+PY=/usr/bin/python3
+mkdir -p "$OUT" bench/results
+RES=bench/results/kv-cache-pd-llama-6m.md
+EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
+R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
+ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
+STEP=(--dim batch=1 --dim seq=1 --dim past_seq=1)
+
+prefill() { # name [quant-compile args...]
+  local name=$1; shift
+  echo "== prefill $name" >&2
+  "$BIN/quant-compile" -q "$MODEL/model.onnx" --dim batch=1 --dim seq=$WINDOW "$@" -o "$OUT/$name.so"
+}
+step() { # name capacity [quant-compile args...]
+  local name=$1 cap=$2; shift 2
+  echo "== step $name (capacity $cap)" >&2
+  "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache "$cap" "$@" -o "$OUT/$name.so"
+}
+
+FORMATS=(int8 fp8-e4m3 fp8-e5m2 int4)
+{
+  echo "# Quantized KV cache on pd-llama-6m (bench/kv_cache.sh)"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
+  echo "\`bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`. Per-token scales (one per head and token, group = head"
+  echo "dimension 32), symmetric, computed when a token is appended. Weights stay float32 in 1-3."
+  echo
+} > "$RES"
+
+# 1. Quality.
+prefill float
+for f in "${FORMATS[@]}"; do prefill "kv-$f" --kv-format "$f"; done
+prefill r3-kv-int4 --pipeline "$R3" --kv-format int4
+prefill quarot-kv-int4 --pipeline "$ROT" --kv-format int4
+prefill quarot-float --pipeline "$ROT"
+CANDS=()
+for c in "${FORMATS[@]/#/kv-}" r3-kv-int4 quarot-kv-int4 quarot-float; do
+  CANDS+=(--candidate "$OUT/$c.so")
+done
+"$BIN/quant-eval" -q --reference "$OUT/float.so" "${CANDS[@]}" "${EVAL[@]}" \
+  --json bench/results/kv-cache-pd-llama-6m.json | tee "$OUT/quality.txt"
+{
+  echo "## 1. Quality: quant-eval, $WINDOWS windows of $WINDOW tokens of eval.txt (held out)"
+  echo
+  echo "r3-*: \`quarot{r1=false r2=false r4=false}\` (only the online Hadamard on Q and K after RoPE);"
+  echo "quarot-*: all of R1-R4. quarot-float checks that the rotation alone changes nothing."
+  echo
+  echo '```'
+  cat "$OUT/quality.txt"
+  echo '```'
+  echo
+} >> "$RES"
+
+# 2. Long decode, teacher-forced.
+step kv-float 1024
+for f in "${FORMATS[@]}"; do step "kv-$f" 1024 --kv-format "$f"; done
+step kv-r3-int4 1024 --pipeline "$R3" --kv-format int4
+PROMPT=(--prompt "It was a bright cold day in April, and" --tokenizer "$MODEL/tokenizer.model")
+"$BIN/quant-run" "$OUT/kv-float.so" "${PROMPT[@]}" --generate "$NGEN" \
+  --dump-logits "$OUT/gen-float.npy" --json > "$OUT/gen-float.json"
+$PY -c "import json, numpy as np; np.save('$OUT/forced.npy', np.array(json.load(open('$OUT/gen-float.json'))['tokens'], dtype=np.int64))"
+for f in "${FORMATS[@]}" r3-int4; do
+  "$BIN/quant-run" "$OUT/kv-$f.so" "${PROMPT[@]}" --generate "$NGEN" \
+    --force-tokens "$OUT/forced.npy" --dump-logits "$OUT/gen-$f.npy" --json > /dev/null
+done
+{
+  echo "## 2. A $NGEN-token greedy decode through the cache (capacity 1024), teacher-forced"
+  echo
+  echo "The float-cache model generates; each quantized-cache model decodes the same tokens one at a"
+  echo "time and its logits at every step are compared with the float cache's."
+  echo
+  $PY - "$OUT" "${FORMATS[@]}" r3-int4 <<'EOF'
+import sys, numpy as np
+out, fmts = sys.argv[1], sys.argv[2:]
+def logsoftmax(x):
+    x = x.astype(np.float64); x -= x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+ref = np.load(f"{out}/gen-float.npy"); lr = logsoftmax(ref); pr = np.exp(lr)
+print("| cache | steps | KL mean | KL p99 | top-1 agreement | KL mean, steps > 512 | top-1, steps > 512 |")
+print("|---|---|---|---|---|---|---|")
+for f in fmts:
+    q = np.load(f"{out}/gen-{f}.npy"); lq = logsoftmax(q)
+    kl = (pr * (lr - lq)).sum(-1); top = ref.argmax(-1) == q.argmax(-1)
+    late = slice(512, None)
+    print(f"| {f} | {len(kl)} | {kl.mean():.3e} | {np.percentile(kl, 99):.3e} | {top.mean():.3f} | "
+          f"{kl[late].mean() if len(kl) > 512 else float('nan'):.3e} | {top[late].mean() if len(kl) > 512 else float('nan'):.3f} |")
+EOF
+  echo
+} >> "$RES"
+
+# 3. Memory.
+{
+  echo "## 3. Memory: cache bytes per token (all layers, K and V, codes + scales)"
+  echo
+  echo "| cache | bytes / token | vs float32 | vs float16 (computed: half of float32) | context in 1 GiB |"
+  echo "|---|---|---|---|---|"
+} >> "$RES"
+fbytes=$("$BIN/quant-run" "$OUT/kv-float.so" --kv-budget 1GiB --json | $PY -c "import json,sys; print(json.load(sys.stdin)['kv_bytes_per_token'])")
+for f in float "${FORMATS[@]}"; do
+  "$BIN/quant-run" "$OUT/kv-$f.so" --kv-budget 1GiB --json | $PY -c "
+import json, sys; d = json.load(sys.stdin); b = d['kv_bytes_per_token']; f = $fbytes
+print(f\"| $f | {b:.0f} | {f / b:.2f}x smaller | {f / 2 / b:.2f}x smaller | {d['max_context']:.0f} tokens |\")" >> "$RES"
+done
+echo >> "$RES"
+
+# 4. Decode speed vs context.
+for f in float int8 int4; do
+  args=(--recipe w4a16-rtn)
+  [ "$f" != float ] && args+=(--kv-format "$f")
+  step "speed-$f" 4096 "${args[@]}"
+done
+{
+  echo "## 4. Decode tokens/s vs context (1 thread, w4a16-rtn weights, capacity 4096, in-place cache)"
+  echo
+  echo "Median of 3 runs of 64 new tokens after a prompt of the given length (random ids)."
+  echo
+  echo "| context | float cache | int8 cache | int4 cache | int8 / float | int4 / float |"
+  echo "|---|---|---|---|---|---|"
+} >> "$RES"
+for ctx in 256 1024 4032; do
+  $PY -c "import numpy as np; np.save('$OUT/prompt.npy', np.random.default_rng(0).integers(3, 4000, $ctx).astype(np.int64))"
+  row=()
+  for f in float int8 int4; do
+    runs=()
+    for r in 1 2 3; do
+      runs+=("$("$BIN/quant-run" "$OUT/speed-$f.so" --tokens-file "$OUT/prompt.npy" --generate 64 --threads 1 --json |
+        $PY -c "import json,sys; print(json.load(sys.stdin)['decode_tok_s'])")")
+    done
+    row+=("$(printf '%s\n' "${runs[@]}" | sort -g | sed -n 2p)")
+  done
+  $PY -c "
+f, i8, i4 = [float(x) for x in '${row[*]}'.split()]
+print(f'| {$ctx} | {f:.0f} | {i8:.0f} | {i4:.0f} | {i8 / f:.2f}x | {i4 / f:.2f}x |')" >> "$RES"
+done
+echo >> "$RES"
+cat "$RES"
