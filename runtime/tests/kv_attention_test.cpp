@@ -131,6 +131,13 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
       {1, 4, 2, 3, 17, 8, 1, 8, LQ_FORMAT_FP8_E4M3, 8, 0, 6},
       {1, 6, 2, 4, 33, 12, 1, 4, LQ_FORMAT_FP8_E5M2, 8, 1, 20},
       {1, 2, 1, 2, 9, 10, 1, 10, LQ_FORMAT_INT, 4, 1, 7},
+      // The chunked fast path (per-token scales in whole 32-code chunks):
+      // several chunks, several groups, GQA groups of 4, query chunks.
+      {1, 8, 2, 3, 40, 64, 1, 32, LQ_FORMAT_INT, 4, 1, 20},
+      {2, 4, 4, 1, 33, 64, 1, 64, LQ_FORMAT_INT, 8, 1, 32},
+      {1, 8, 2, 2, 17, 64, 1, 32, LQ_FORMAT_FP8_E4M3, 8, 1, 9},
+      {1, 4, 1, 5, 21, 96, 1, 32, LQ_FORMAT_FP8_E5M2, 8, 0, 11},
+      {1, 2, 2, 4, 12, 32, 1, 32, LQ_FORMAT_INT, 4, 0, 3},
       // Per-channel scales (one per head and channel over all tokens).
       {1, 4, 2, 1, 40, 32, 40, 1, LQ_FORMAT_INT, 8, 1, 39},
       {1, 4, 4, 4, 24, 16, 24, 1, LQ_FORMAT_INT, 4, 1, 10},

@@ -38,5 +38,6 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
 }
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
+#include "kernels_kv_impl.inc"
 #include "kernels_hadamard_impl.inc"
 } // namespace lq_rt::scalar
