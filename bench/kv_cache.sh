@@ -6,7 +6,9 @@
 #     (exactly what a cache of that format hands attention, see
 #     test/Integration/CPU/quantized-kv-cache.mlir), float weights, against
 #     float: int8, FP8 E4M3/E5M2, int4, and int4 after QuaRot (R3 only: the
-#     Hadamard on K after RoPE; and all of R1-R4).
+#     Hadamard on K after RoPE; and all of R1-R4). 1b: the same on a copy
+#     whose keys have outlier channels (bench/inject_kv_outliers.py, float
+#     function unchanged), as large LLMs' keys do.
 #  2. A long decode through the runtime-managed cache: the float-cache model
 #     generates N tokens greedily; each quantized-cache model is teacher-forced
 #     on the same tokens (quant-run --force-tokens); KL and top-1 agreement of
@@ -15,6 +17,8 @@
 #     (quant-run --kv-budget).
 #  4. Decode speed (1 thread) at contexts 256, 1024 and 4032 with w4a16-rtn
 #     weights: float vs int8 vs int4 cache (in-place caches, capacity 4096).
+#  5. One layer's decode attention alone (bench/kv_attention_bench.cpp) at
+#     contexts 1k-64k, pd-llama-6m's heads and Llama-3-8B's (32/8 x 128).
 #
 # usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
 # Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
@@ -79,6 +83,33 @@ done
   echo
 } >> "$RES"
 
+# 1b. Key outlier channels.
+$PY bench/inject_kv_outliers.py "$MODEL/model.onnx" "$OUT/outliers.onnx" >&2
+oprefill() { # name [quant-compile args...]
+  local name=$1; shift
+  echo "== outliers $name" >&2
+  "$BIN/quant-compile" -q "$OUT/outliers.onnx" --dim batch=1 --dim seq=$WINDOW "$@" -o "$OUT/o-$name.so"
+}
+oprefill float
+oprefill kv-int8 --kv-format int8
+oprefill kv-int4 --kv-format int4
+oprefill r3-kv-int4 --pipeline "$R3" --kv-format int4
+"$BIN/quant-eval" -q --reference "$OUT/float.so" --candidate "$OUT/o-float.so" \
+  --candidate "$OUT/o-kv-int8.so" --candidate "$OUT/o-kv-int4.so" --candidate "$OUT/o-r3-kv-int4.so" \
+  "${EVAL[@]}" | tee "$OUT/outliers.txt"
+{
+  echo "## 1b. The same with key outlier channels"
+  echo
+  echo "\`bench/inject_kv_outliers.py\`: in every layer, channels 4, 5, 20, 21 (RoPE pairs) of every KV head"
+  echo "scaled x10 in k_proj and /10 in q_proj, so q.k and the float model are unchanged (o-float) while"
+  echo "the keys get the outlier channels large LLMs have. Reference: the original float model."
+  echo
+  echo '```'
+  cat "$OUT/outliers.txt"
+  echo '```'
+  echo
+} >> "$RES"
+
 # 2. Long decode, teacher-forced.
 step kv-float 1024
 for f in "${FORMATS[@]}"; do step "kv-$f" 1024 --kv-format "$f"; done
@@ -120,14 +151,14 @@ EOF
 {
   echo "## 3. Memory: cache bytes per token (all layers, K and V, codes + scales)"
   echo
-  echo "| cache | bytes / token | vs float32 | vs float16 (computed: half of float32) | context in 1 GiB |"
+  echo "| cache | bytes / token | float32 bytes / these | float16 bytes (half of float32) / these | context in 1 GiB |"
   echo "|---|---|---|---|---|"
 } >> "$RES"
 fbytes=$("$BIN/quant-run" "$OUT/kv-float.so" --kv-budget 1GiB --json | $PY -c "import json,sys; print(json.load(sys.stdin)['kv_bytes_per_token'])")
 for f in float "${FORMATS[@]}"; do
   "$BIN/quant-run" "$OUT/kv-$f.so" --kv-budget 1GiB --json | $PY -c "
 import json, sys; d = json.load(sys.stdin); b = d['kv_bytes_per_token']; f = $fbytes
-print(f\"| $f | {b:.0f} | {f / b:.2f}x smaller | {f / 2 / b:.2f}x smaller | {d['max_context']:.0f} tokens |\")" >> "$RES"
+print(f\"| $f | {b:.0f} | {f / b:.2f} | {f / 2 / b:.2f} | {d['max_context']:.0f} tokens |\")" >> "$RES"
 done
 echo >> "$RES"
 
@@ -161,4 +192,22 @@ f, i8, i4 = [float(x) for x in '${row[*]}'.split()]
 print(f'| {$ctx} | {f:.0f} | {i8:.0f} | {i4:.0f} | {i8 / f:.2f}x | {i4 / f:.2f}x |')" >> "$RES"
 done
 echo >> "$RES"
+
+# 5. Attention alone.
+ninja -C "$BUILD" lq_rt >/dev/null
+${CXX:-clang++-22} -O3 -march=native -std=c++17 -Iruntime/include bench/kv_attention_bench.cpp \
+  -L"$BUILD/lib" -llq_rt -Wl,-rpath,"$PWD/$BUILD/lib" -lpthread -o "$BUILD/bin/kv_attention_bench"
+{
+  echo "## 5. One layer's decode attention (1 thread, T = 1, per-token scales; bench/kv_attention_bench.cpp)"
+  echo
+  echo "Caches rotated over copies totalling > 64 MiB, so long contexts come from DRAM. pd-llama-6m's"
+  echo "heads (8 query, 4 KV, head dim 32):"
+  echo
+  "$BUILD/bin/kv_attention_bench" 8 4 32
+  echo
+  echo "Llama-3-8B's heads (32 query, 8 KV, head dim 128):"
+  echo
+  "$BUILD/bin/kv_attention_bench" 32 8 128
+  echo
+} >> "$RES"
 cat "$RES"
