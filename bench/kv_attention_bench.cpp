@@ -8,7 +8,8 @@
 // and token, the layout --quantize-kv-cache writes), on the same machine in
 // the same run. Caches are rotated over enough copies to exceed the L3 cache
 // when one copy fits in it, so long contexts read DRAM as a whole model's
-// layers would. Prints a markdown table: microseconds (median of 15) and
+// layers would. Prints a markdown table: microseconds (median of 15
+// interleaved rounds) and
 // the speed-up over the float cache.
 //
 // usage: kv_attention_bench [Hq Hkv D] (default 8 4 32: pd-llama-6m)
@@ -22,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -81,34 +83,39 @@ int main(int argc, char **argv) {
       x.format = fmt;
       return x;
     };
-    auto median = [&](auto step) {
-      std::vector<double> t;
-      for (int rep = 0; rep < 15; ++rep) {
-        auto t0 = std::chrono::steady_clock::now();
-        for (int c = 0; c < copies; ++c)
-          step(c);
-        t.push_back(std::chrono::duration<double, std::micro>(
-                        std::chrono::steady_clock::now() - t0).count() / copies);
-      }
-      std::sort(t.begin(), t.end());
-      return t[t.size() / 2];
-    };
     const float scale = 0.17f;
-    double f32 = median([&](int c) {
-      auto k = fview(kf[c].data()), v = fview(vf[c].data());
-      lq_rt_attention_at_f32(&qv, &k, &v, &ov, scale, 1, pos);
-    });
     auto quant = [&](std::vector<std::vector<uint8_t>> &codes, int bits, int fmt) {
-      return median([&](int c) {
+      return [&, bits, fmt](int c) {
         const int64_t half = Hkv * S * (bits == 4 ? D / 2 : D);
         auto k = qview(codes[c].data(), sc[c].data(), bits, fmt);
         auto v = qview(codes[c].data() + half, sc[c].data() + Hkv * S, bits, fmt);
         if (lq_rt_attention_at_q(&qv, &k, &v, &ov, scale, 1, pos) != 0)
           std::abort();
-      });
+      };
     };
-    double i8 = quant(c8, 8, LQ_FORMAT_INT), i4 = quant(c4, 4, LQ_FORMAT_INT),
-           f8 = quant(cf8, 8, LQ_FORMAT_FP8_E4M3);
+    std::vector<std::function<void(int)>> variants = {
+        [&](int c) {
+          auto k = fview(kf[c].data()), v = fview(vf[c].data());
+          lq_rt_attention_at_f32(&qv, &k, &v, &ov, scale, 1, pos);
+        },
+        quant(c8, 8, LQ_FORMAT_INT), quant(c4, 4, LQ_FORMAT_INT),
+        quant(cf8, 8, LQ_FORMAT_FP8_E4M3)};
+    // Rounds run every variant in turn, so load from other processes hits
+    // them alike; medians over 15 rounds.
+    std::vector<std::vector<double>> t(variants.size());
+    for (int rep = 0; rep < 15; ++rep)
+      for (size_t i = 0; i < variants.size(); ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (int c = 0; c < copies; ++c)
+          variants[i](c);
+        t[i].push_back(std::chrono::duration<double, std::micro>(
+                           std::chrono::steady_clock::now() - t0).count() / copies);
+      }
+    auto median = [&](size_t i) {
+      std::sort(t[i].begin(), t[i].end());
+      return t[i][t[i].size() / 2];
+    };
+    double f32 = median(0), i8 = median(1), i4 = median(2), f8 = median(3);
     std::printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n",
                 (long long)S, f32, i8, i4, f8, f32 / i8, f32 / i4);
     std::fflush(stdout);

@@ -15,7 +15,7 @@
 #     the per-step logits, overall and past token 512.
 #  3. Memory: cache bytes per token and the context a 1 GiB budget holds
 #     (quant-run --kv-budget).
-#  4. Decode speed (1 thread) at contexts 256, 1024 and 4032 with w4a16-rtn
+#  4. Decode speed (1 thread) at contexts 256, 1024 and 3968 with w4a16-rtn
 #     weights: float vs int8 vs int4 cache (in-place caches, capacity 4096).
 #  5. One layer's decode attention alone (bench/kv_attention_bench.cpp) at
 #     contexts 1k-64k, pd-llama-6m's heads and Llama-3-8B's (32/8 x 128).
@@ -177,7 +177,7 @@ done
   echo "| context | float cache | int8 cache | int4 cache | int8 / float | int4 / float |"
   echo "|---|---|---|---|---|---|"
 } >> "$RES"
-for ctx in 256 1024 4032; do
+for ctx in 256 1024 3968; do
   $PY -c "import numpy as np; np.save('$OUT/prompt.npy', np.random.default_rng(0).integers(3, 4000, $ctx).astype(np.int64))"
   declare -A runs=([float]="" [int8]="" [int4]="")
   for r in 1 2 3 4 5; do
