@@ -317,6 +317,26 @@ def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
   ];
 }
 
+def SpinQuantPass : Pass<"spinquant", "func::FuncOp"> {
+  let summary = "Fuse learned rotations R1/R2 into the network (SpinQuant, arXiv:2405.16406)";
+  let description = [{
+    QuaRot's structure (`--quarot`, after `--fold-norms`) with R1 [D, D] and
+    R2 [d, d] (per layer) loaded from `rotations`/R1.npy and
+    `rotations`/R2.npy ([layers, d, d] or one [d, d]; f32 or f64), e.g.
+    learned by `tools/spinquant/learn.py` (Cayley SGD on the Stiefel
+    manifold). Each matrix must be orthogonal (max |RᵀR - I| <= 1e-4).
+    R3/R4 stay online Hadamards. Float logits are unchanged.
+  }];
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  let options = [
+    Option<"rotations", "rotations", "std::string", "",
+           "Directory holding R1.npy and R2.npy">,
+    Option<"r2", "r2", "bool", /*default=*/"true", "Fuse R2 (R2.npy) into V/O per head">,
+    Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
+    Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
+  ];
+}
+
 def StaticKVCachePass : Pass<"static-kv-cache", "func::FuncOp"> {
   let summary = "Give a KV-cache step a fixed-capacity cache and a position input";
   let description = [{

@@ -24,7 +24,22 @@
 //  R4  online lq.hadamard on the down_proj input x -> H x, with
 //      W' = W Hᵀ (rows w -> H w) so that W' (H x) = W x.
 //
-// All offline products are applied with lq_rt's fast transform. Structure is
+// SpinQuant (Liu et al., ICLR 2025, arXiv:2405.16406) keeps this structure
+// but learns R1 [D, D] and R2 [d, d] (one per layer) by Cayley SGD on the
+// Stiefel manifold, minimizing the quantized network's loss; R3/R4 stay
+// online Hadamards. `--spinquant="rotations=DIR"` fuses R1 = DIR/R1.npy and
+// R2 = DIR/R2.npy ([layers, d, d], or one [d, d] for every layer) exactly
+// where QuaRot fuses its Hadamards, as x -> x R1 and v -> v R2 (row vectors);
+// tools/spinquant/learn.py writes them. Each is checked orthogonal on load
+// (max |RᵀR - I| <= 1e-4, else an error naming the file). It is a pass of
+// its own rather than file options of --quarot because its inputs differ
+// (a required directory, no seed; R1/R2 cannot be switched off one by one
+// without changing what the rotations were learned for, except r2=false for
+// R1-only files), while the structure matching, the fusion and every
+// diagnostic are the same code (RotationFuser below), so both stay in step.
+//
+// Hadamard products are applied with lq_rt's fast transform, dense ones
+// with lq_rt's SGEMM. Structure is
 // read from the IR: the residual stream starts at each lq.embedding and runs
 // through elementwise adds (linalg.generic addf) whose other operand is an
 // lq.linear (a writer); every lq.rms_norm on it must be read only by
@@ -45,11 +60,19 @@
 #include "llvm/ADT/SetVector.h"
 
 #include <lq_rt/hadamard.h>
+#include <lq_rt/kernels.h>
+#include <lq_rt/lq_rt.h>
+
+#include "llvm/ADT/ScopeExit.h"
+
+#include <cmath>
+#include <functional>
 
 #include <random>
 
 namespace mlir::lq {
 #define GEN_PASS_DEF_QUAROTPASS
+#define GEN_PASS_DEF_SPINQUANTPASS
 #include "passes/Passes.h.inc"
 } // namespace mlir::lq
 
@@ -113,7 +136,8 @@ struct Weight {
   int64_t rows = 1, cols = 1;
 };
 
-FailureOr<Weight> readWeight(Operation *user, Value v, StringRef what) {
+FailureOr<Weight> readWeight(Operation *user, Value v, StringRef what,
+                             StringRef pass) {
   Attribute attr;
   Weight w;
   w.value = v;
@@ -121,9 +145,9 @@ FailureOr<Weight> readWeight(Operation *user, Value v, StringRef what) {
   if (!ty || !ty.getElementType().isF32() || !ty.hasStaticShape() ||
       !matchPattern(v, m_Constant(&attr)) ||
       failed(lq::readFloatElements(attr, w.data))) {
-    user->emitError() << "quarot: the " << what
-                      << " is not a constant f32 tensor (run --quarot before "
-                         "quantizing the weights)";
+    user->emitError() << pass << ": the " << what
+                      << " is not a constant f32 tensor (run --" << pass
+                      << " before quantizing the weights)";
     return failure();
   }
   if (ty.getRank() == 2) {
@@ -147,17 +171,41 @@ void writeWeight(OpBuilder &b, Operation *user, unsigned operand, Weight &w) {
   user->setOperand(operand, c);
 }
 
-/// rows r of w -> H_block (signs ∘ r) (signs may be empty).
-void rotateRows(Weight &w, int64_t block, ArrayRef<float> signs) {
-  if (!signs.empty())
-    for (int64_t r = 0; r < w.rows; ++r)
-      for (int64_t c = 0; c < w.cols; ++c)
-        w.data[r * w.cols + c] *= signs[c];
-  lq_rt_hadamard_f32(w.rows, w.cols, block, w.data.data(), w.cols);
+/// An orthogonal R applied to row vectors, v -> v R, in consecutive blocks of
+/// its size: a signed Hadamard matrix R = D Hᵀ (QuaRot; block 0 = the whole
+/// row; applied by lq_rt's O(n log n) transform), or a dense matrix loaded
+/// from a file (SpinQuant; applied by lq_rt's SGEMM).
+struct Rotation {
+  int64_t block = 0;         // Hadamard: block size (0 = whole row)
+  SmallVector<float> signs;  // Hadamard: D (may be empty)
+  int64_t size = 0;          // dense: R is [size, size]
+  std::vector<float> denseT; // dense: Rᵀ, row-major
+  bool isDense() const { return size > 0; }
+  /// The size the rotated vectors (or blocks of them) must have; 0 = any
+  /// size with a Hadamard matrix.
+  int64_t dim() const { return isDense() ? size : block; }
+};
+
+/// rows r of w -> r R (blockwise).
+void rotateRows(Weight &w, const Rotation &rot) {
+  if (!rot.isDense()) {
+    if (!rot.signs.empty())
+      for (int64_t r = 0; r < w.rows; ++r)
+        for (int64_t c = 0; c < w.cols; ++c)
+          w.data[r * w.cols + c] *= rot.signs[c];
+    lq_rt_hadamard_f32(w.rows, w.cols, rot.block, w.data.data(), w.cols);
+    return;
+  }
+  const int64_t n = rot.size;
+  const int64_t m = w.rows * w.cols / n; // callers check n divides cols
+  SmallVector<float> out(w.data.size());
+  // out[i, j] = sum_k v[i, k] R[k, j] = sum_k v[i, k] Rᵀ[j, k]
+  lq_rt_sgemm_nt(m, n, n, w.data.data(), n, rot.denseT.data(), n, out.data(), n);
+  w.data = std::move(out);
 }
 
-/// columns of w -> H_block (signs ∘ column).
-void rotateCols(Weight &w, int64_t block, ArrayRef<float> signs) {
+/// columns c of w -> (cᵀ R)ᵀ, i.e. w -> Rᵀ w (blockwise).
+void rotateCols(Weight &w, const Rotation &rot) {
   Weight t;
   t.rows = w.cols;
   t.cols = w.rows;
@@ -165,20 +213,39 @@ void rotateCols(Weight &w, int64_t block, ArrayRef<float> signs) {
   for (int64_t r = 0; r < w.rows; ++r)
     for (int64_t c = 0; c < w.cols; ++c)
       t.data[c * w.rows + r] = w.data[r * w.cols + c];
-  rotateRows(t, block, signs);
+  rotateRows(t, rot);
   for (int64_t r = 0; r < w.rows; ++r)
     for (int64_t c = 0; c < w.cols; ++c)
       w.data[r * w.cols + c] = t.data[c * w.rows + r];
 }
 
-struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
-  using Base::Base;
+Rotation hadamard(int64_t block, ArrayRef<float> signs = {}) {
+  Rotation r;
+  r.block = block;
+  r.signs.assign(signs.begin(), signs.end());
+  return r;
+}
 
-  void runOnOperation() override {
-    func::FuncOp func = getOperation();
-    // The pass instance runs on one function after another: nothing found
-    // in the previous one may carry over (R4 would rotate its down_proj again).
+/// The rotation machinery shared by --quarot and --spinquant: finds the
+/// transformer's structure in one function and fuses R1/R2 (from `r1Of` /
+/// `r2Of`) and the online R3/R4 Hadamards. `name` prefixes every diagnostic.
+struct RotationFuser {
+  StringRef name;
+  bool r1 = true, r2 = true, r3 = true, r4 = true;
+  /// R1 for a residual stream of width D (an error is emitted at `at` and
+  /// failure returned when there is none).
+  std::function<FailureOr<Rotation>(Operation *at, int64_t D)> r1Of;
+  /// R2 of attention number `layer` (of `numLayers`, in program order) with
+  /// head size d.
+  std::function<FailureOr<Rotation>(lq::AttentionOp at, int64_t layer,
+                                    int64_t numLayers, int64_t d)>
+      r2Of;
+
+  LogicalResult run(func::FuncOp func) {
+    // Nothing found in a previous function may carry over (R4 would rotate
+    // its down_proj again).
     downProjs.clear();
+    this->func = func;
     SmallVector<lq::EmbeddingOp> embeddings;
     SmallVector<lq::AttentionOp> attentions;
     bool hasLinear = false;
@@ -191,12 +258,10 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
         hasLinear = true;
     });
     if (!hasLinear)
-      return; // nothing to rotate (e.g. a helper function)
-    if (embeddings.empty() && r1) {
-      func.emitError() << "quarot: no lq.embedding found: cannot find the "
-                          "start of the residual stream (run --lq-raise)";
-      return signalPassFailure();
-    }
+      return success(); // nothing to rotate (e.g. a helper function)
+    if (embeddings.empty() && r1)
+      return func.emitError() << name << ": no lq.embedding found: cannot find the "
+                                         "start of the residual stream (run --lq-raise)";
     OpBuilder b(func.getContext());
 
     // R2 / R4 need the roles of the linears: o_proj reads an attention's
@@ -218,45 +283,44 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
       }
     }
 
-    if (r1 && failed(applyR1(func, embeddings, b, oProjOf)))
-      return signalPassFailure();
+    if (r1 && failed(applyR1(embeddings, b, oProjOf)))
+      return failure();
     if (r2 && failed(applyR2(attentions, oProjOf, vProjOf, b)))
-      return signalPassFailure();
+      return failure();
     if (r3 && failed(applyR3(attentions, b)))
-      return signalPassFailure();
+      return failure();
     if (r4 && failed(applyR4(b)))
-      return signalPassFailure();
+      return failure();
+    return success();
   }
 
+  func::FuncOp func;
   // Residual writers that are not o_proj, of the function being rewritten.
   SmallVector<lq::LinearOp> downProjs;
 
-  LogicalResult applyR1(func::FuncOp func, MutableArrayRef<lq::EmbeddingOp> embeddings,
-                        OpBuilder &b,
+  FailureOr<Weight> read(Operation *user, Value v, StringRef what) {
+    return readWeight(user, v, what, name);
+  }
+
+  LogicalResult applyR1(MutableArrayRef<lq::EmbeddingOp> embeddings, OpBuilder &b,
                         const llvm::DenseMap<Operation *, lq::AttentionOp> &oProjOf) {
     const int64_t D = embeddings.front().getTable().getType().getDimSize(1);
-    if (lq_rt_hadamard_factor(D) == 0)
-      return embeddings.front().emitError()
-             << "quarot: hidden size " << D
-             << " has no Hadamard matrix (supported: 2^k * m, m in {1, 12, "
-                "20, 28, 36, 40, 52, 60, 108, 140, 156, 172})";
-    std::mt19937_64 rng(seed);
-    SmallVector<float> signs(D);
-    for (float &s : signs)
-      s = (rng() >> 63) ? -1.0f : 1.0f;
+    FailureOr<Rotation> q = r1Of(embeddings.front(), D);
+    if (failed(q))
+      return failure();
 
     // Walk the residual stream.
     SmallVector<Value> work;
     llvm::SetVector<Operation *> norms, writers;
     llvm::DenseSet<Value> stream;
     for (lq::EmbeddingOp e : embeddings) {
-      auto table = readWeight(e, e.getTable(), "embedding table");
+      auto table = read(e, e.getTable(), "embedding table");
       if (failed(table))
         return failure();
       if (table->cols != D)
-        return e.emitError() << "quarot: embedding width " << table->cols
+        return e.emitError() << name << ": embedding width " << table->cols
                              << " differs from the first one's " << D;
-      rotateRows(*table, 0, signs);
+      rotateRows(*table, *q);
       writeWeight(b, e, 0, *table);
       work.push_back(e.getResult());
     }
@@ -282,18 +346,18 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
             auto lin = throughReshapes(other).getDefiningOp<lq::LinearOp>();
             if (!lin)
               return user->emitError()
-                     << "quarot: residual add whose other operand is not an "
-                        "lq.linear output (cannot rotate what it adds)";
+                     << name << ": residual add whose other operand is not an "
+                                "lq.linear output (cannot rotate what it adds)";
             writers.insert(lin);
           }
           work.push_back(g->getResult(0));
           continue;
         }
         if (isa<lq::LayerNormOp>(user))
-          return user->emitError() << "quarot: LayerNorm on the residual "
-                                      "stream: run --fold-norms first";
+          return user->emitError() << name << ": LayerNorm on the residual "
+                                              "stream: run --fold-norms first";
         return user->emitError()
-               << "quarot: the residual stream is read by '"
+               << name << ": the residual stream is read by '"
                << user->getName() << "', which cannot be rotated";
       }
     }
@@ -305,35 +369,38 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
       if (!matchPattern(norm.getWeight(), m_Constant(&attr)) ||
           failed(lq::readFloatElements(attr, g)) ||
           llvm::any_of(g, [](float x) { return x != 1.0f; }))
-        return norm.emitError() << "quarot: lq.rms_norm with a scale other than "
-                                   "ones: run --fold-norms first";
+        return norm.emitError() << name << ": lq.rms_norm with a scale other than "
+                                           "ones: run --fold-norms first";
       SmallVector<lq::LinearOp> readers;
       if (!lq::collectLinearUsers(norm.getResult(), readers))
-        return norm.emitError() << "quarot: lq.rms_norm output is read by "
-                                   "something other than lq.linear";
+        return norm.emitError() << name << ": lq.rms_norm output is read by "
+                                           "something other than lq.linear";
       for (lq::LinearOp lin : readers) {
-        auto w = readWeight(lin, lin.getWeight(), "weight of a norm reader");
+        auto w = read(lin, lin.getWeight(), "weight of a norm reader");
         if (failed(w))
           return failure();
-        rotateRows(*w, 0, signs); // W Q
+        if (w->cols != D)
+          return lin.emitError() << name << ": norm reader has " << w->cols
+                                 << " inputs, the stream has " << D;
+        rotateRows(*w, *q); // W Q
         writeWeight(b, lin, 1, *w);
       }
     }
     for (Operation *op : writers) {
       auto lin = cast<lq::LinearOp>(op);
-      auto w = readWeight(lin, lin.getWeight(), "weight of a residual writer");
+      auto w = read(lin, lin.getWeight(), "weight of a residual writer");
       if (failed(w))
         return failure();
       if (w->rows != D)
-        return lin.emitError() << "quarot: residual writer has " << w->rows
+        return lin.emitError() << name << ": residual writer has " << w->rows
                                << " outputs, the stream has " << D;
-      rotateCols(*w, 0, signs); // Qᵀ W
+      rotateCols(*w, *q); // Qᵀ W
       writeWeight(b, lin, 1, *w);
       if (Value bias = lin.getBias()) {
-        auto bw = readWeight(lin, bias, "bias of a residual writer");
+        auto bw = read(lin, bias, "bias of a residual writer");
         if (failed(bw))
           return failure();
-        rotateRows(*bw, 0, signs);
+        rotateRows(*bw, *q);
         writeWeight(b, lin, 2, *bw);
       }
       if (!oProjOf.count(lin))
@@ -348,7 +415,8 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
                         const llvm::DenseMap<Operation *, lq::AttentionOp> &oProjOf,
                         const llvm::DenseMap<Operation *, lq::AttentionOp> &vProjOf,
                         OpBuilder &b) {
-    for (lq::AttentionOp attn : attentions) {
+    for (int64_t layer = 0, e = attentions.size(); layer < e; ++layer) {
+      lq::AttentionOp attn = attentions[layer];
       lq::LinearOp vProj, oProj;
       for (auto &[op, a] : vProjOf)
         if (a == attn)
@@ -357,35 +425,38 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
         if (a == attn)
           oProj = cast<lq::LinearOp>(op);
       if (!vProj)
-        return attn.emitError() << "quarot (r2): the attention's value is not "
-                                   "an lq.linear output (v_proj) through "
-                                   "reshapes/transposes";
+        return attn.emitError() << name << " (r2): the attention's value is not "
+                                           "an lq.linear output (v_proj) through "
+                                           "reshapes/transposes";
       if (!oProj)
-        return attn.emitError() << "quarot (r2): the attention's output does "
-                                   "not reach an lq.linear (o_proj) through "
-                                   "reshapes/transposes only";
+        return attn.emitError() << name << " (r2): the attention's output does "
+                                           "not reach an lq.linear (o_proj) through "
+                                           "reshapes/transposes only";
       const int64_t d = attn.getValue().getType().getShape().back();
-      if (d <= 0 || (d & (d - 1)))
-        return attn.emitError() << "quarot (r2): head size " << d
-                                << " is not a power of two";
-      auto wv = readWeight(vProj, vProj.getWeight(), "v_proj weight");
-      auto wo = readWeight(oProj, oProj.getWeight(), "o_proj weight");
+      FailureOr<Rotation> rot = r2Of(attn, layer, attentions.size(), d);
+      if (failed(rot))
+        return failure();
+      auto wv = read(vProj, vProj.getWeight(), "v_proj weight");
+      auto wo = read(oProj, oProj.getWeight(), "o_proj weight");
       if (failed(wv) || failed(wo))
         return failure();
       if (wv->rows % d || wo->cols % d)
-        return attn.emitError() << "quarot (r2): v_proj/o_proj widths are not "
-                                   "multiples of the head size "
+        return attn.emitError() << name << " (r2): v_proj/o_proj widths are not "
+                                           "multiples of the head size "
                                 << d;
-      rotateCols(*wv, d, {}); // H_dᵀ W_v per head (H_d symmetric)
+      // v -> v R2 per head: W_v -> R2ᵀ W_v (columns), b_v -> b_v R2;
+      // o_proj reads heads rotated by R2: W_o -> W_o R2 per head (rows).
+      // (For QuaRot's symmetric H_d both are products with H_d.)
+      rotateCols(*wv, *rot);
       writeWeight(b, vProj, 1, *wv);
       if (Value bias = vProj.getBias()) {
-        auto bv = readWeight(vProj, bias, "v_proj bias");
+        auto bv = read(vProj, bias, "v_proj bias");
         if (failed(bv))
           return failure();
-        rotateRows(*bv, d, {});
+        rotateRows(*bv, *rot);
         writeWeight(b, vProj, 2, *bv);
       }
-      rotateRows(*wo, d, {}); // W_o H_d per head
+      rotateRows(*wo, *rot);
       writeWeight(b, oProj, 1, *wo);
     }
     return success();
@@ -411,7 +482,7 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
     for (lq::AttentionOp attn : attentions) {
       const int64_t d = attn.getQuery().getType().getShape().back();
       if (lq_rt_hadamard_factor(d) == 0)
-        return attn.emitError() << "quarot (r3): head size " << d
+        return attn.emitError() << name << " (r3): head size " << d
                                 << " has no Hadamard matrix";
       // Q: right at the attention's operand.
       insertHadamard(b, attn.getQuery(), &attn->getOpOperand(0));
@@ -448,7 +519,7 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
     if (!r1) {
       // Without R1 the writers were not collected: every linear adding into
       // a residual add that does not read an attention is a down_proj.
-      getOperation().walk([&](Operation *op) {
+      func.walk([&](Operation *op) {
         if (!isElementwiseAdd(op))
           return;
         for (Value in : cast<linalg::GenericOp>(op).getDpsInputs())
@@ -459,23 +530,183 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
       });
     }
     if (downProjs.empty())
-      return getOperation().emitError()
-             << "quarot (r4): found no MLP down projection (a linear adding "
-                "into the residual stream that does not read an attention)";
+      return func.emitError()
+             << name << " (r4): found no MLP down projection (a linear adding "
+                        "into the residual stream that does not read an attention)";
     for (lq::LinearOp down : downProjs) {
       const int64_t K = down.getInput().getType().getShape().back();
       if (lq_rt_hadamard_factor(K) == 0)
-        return down.emitError() << "quarot (r4): down_proj input size " << K
+        return down.emitError() << name << " (r4): down_proj input size " << K
                                 << " has no Hadamard matrix";
-      auto w = readWeight(down, down.getWeight(), "down_proj weight");
+      auto w = read(down, down.getWeight(), "down_proj weight");
       if (failed(w))
         return failure();
-      rotateRows(*w, 0, {}); // W Hᵀ
+      rotateRows(*w, hadamard(0)); // W Hᵀ
       writeWeight(b, down, 1, *w);
       insertHadamard(b, down.getInput(), &down->getOpOperand(0));
       down->removeAttr("lq.act_absmax");
     }
     return success();
+  }
+};
+
+struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    RotationFuser fuser;
+    fuser.name = "quarot";
+    fuser.r1 = r1, fuser.r2 = r2, fuser.r3 = r3, fuser.r4 = r4;
+    fuser.r1Of = [&](Operation *at, int64_t D) -> FailureOr<Rotation> {
+      if (lq_rt_hadamard_factor(D) == 0)
+        return at->emitError()
+               << "quarot: hidden size " << D
+               << " has no Hadamard matrix (supported: 2^k * m, m in {1, 12, "
+                  "20, 28, 36, 40, 52, 60, 108, 140, 156, 172})";
+      std::mt19937_64 rng(seed);
+      SmallVector<float> signs(D);
+      for (float &s : signs)
+        s = (rng() >> 63) ? -1.0f : 1.0f;
+      return hadamard(0, signs); // Q = D Hᵀ
+    };
+    fuser.r2Of = [&](lq::AttentionOp attn, int64_t, int64_t,
+                     int64_t d) -> FailureOr<Rotation> {
+      if (d <= 0 || (d & (d - 1)))
+        return attn.emitError() << "quarot (r2): head size " << d
+                                << " is not a power of two";
+      return hadamard(d); // H_d, symmetric
+    };
+    if (failed(fuser.run(getOperation())))
+      signalPassFailure();
+  }
+};
+
+//===----------------------------------------------------------------------===//
+// SpinQuant
+//===----------------------------------------------------------------------===//
+
+/// Reads `path` (.npy, f32 or f64) as `count` square [n, n] matrices (shape
+/// [n, n], or [count, n, n] when `stacked`), checking that each is orthogonal:
+/// max |RᵀR - I| <= 1e-4. Returns Rᵀ of each, row-major, as float.
+FailureOr<std::vector<std::vector<float>>>
+loadOrthogonal(func::FuncOp func, const std::string &path, bool allowStack,
+               int64_t &n) {
+  lq_tensor_t t{};
+  if (lq_npy_read(path.c_str(), &t) != LQ_RT_OK) {
+    func.emitError() << "spinquant: cannot read " << path << ": "
+                     << lq_rt_last_error();
+    return failure();
+  }
+  llvm::scope_exit done([&] { lq_tensor_free(&t); });
+  bool square2 = t.rank == 2 && t.shape[0] == t.shape[1];
+  bool square3 = allowStack && t.rank == 3 && t.shape[1] == t.shape[2];
+  if ((t.dtype != LQ_DTYPE_F32 && t.dtype != LQ_DTYPE_F64) ||
+      !(square2 || square3) || t.shape[t.rank - 1] == 0) {
+    InFlightDiagnostic diag = func.emitError();
+    diag << "spinquant: " << path << " must hold "
+         << (allowStack ? "[n, n] or [layers, n, n]" : "an [n, n]")
+         << " f32/f64 matrix, not " << lq_dtype_name(t.dtype) << " [";
+    for (int32_t i = 0; i < t.rank; ++i)
+      diag << (i ? ", " : "") << t.shape[i];
+    diag << "]";
+    return failure();
+  }
+  n = t.shape[t.rank - 1];
+  const int64_t count = square3 ? t.shape[0] : 1;
+  std::vector<std::vector<float>> out;
+  std::vector<double> m(n * n);
+  for (int64_t l = 0; l < count; ++l) {
+    for (int64_t i = 0; i < n * n; ++i)
+      m[i] = t.dtype == LQ_DTYPE_F64
+                 ? static_cast<const double *>(t.data)[l * n * n + i]
+                 : static_cast<const float *>(t.data)[l * n * n + i];
+    double worst = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i; j < n; ++j) {
+        double dot = 0; // (RᵀR)[i, j] = column i · column j
+        for (int64_t k = 0; k < n; ++k)
+          dot += m[k * n + i] * m[k * n + j];
+        worst = std::max(worst, std::abs(dot - (i == j ? 1.0 : 0.0)));
+      }
+    if (!(worst <= 1e-4)) {
+      InFlightDiagnostic diag = func.emitError();
+      diag << "spinquant: " << path;
+      if (square3)
+        diag << " [" << l << "]";
+      diag << " is not orthogonal: max |R^T R - I| = " << worst
+           << " (> 1e-4)";
+      return failure();
+    }
+    std::vector<float> rt(n * n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        rt[j * n + i] = static_cast<float>(m[i * n + j]);
+    out.push_back(std::move(rt));
+  }
+  return out;
+}
+
+struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    bool hasLinear = false;
+    func.walk([&](lq::LinearOp) { hasLinear = true; });
+    if (!hasLinear)
+      return;
+    if (rotations.empty()) {
+      func.emitError() << "spinquant: give rotations=DIR (a directory with "
+                          "R1.npy and R2.npy, e.g. from tools/spinquant/learn.py)";
+      return signalPassFailure();
+    }
+    std::string r1Path = (Twine(rotations) + "/R1.npy").str();
+    std::string r2Path = (Twine(rotations) + "/R2.npy").str();
+    int64_t n1 = 0, n2 = 0;
+    std::vector<std::vector<float>> rot1, rot2;
+    {
+      auto r = loadOrthogonal(func, r1Path, /*allowStack=*/false, n1);
+      if (failed(r))
+        return signalPassFailure();
+      rot1 = std::move(*r);
+    }
+    if (r2) {
+      auto r = loadOrthogonal(func, r2Path, /*allowStack=*/true, n2);
+      if (failed(r))
+        return signalPassFailure();
+      rot2 = std::move(*r);
+    }
+
+    RotationFuser fuser;
+    fuser.name = "spinquant";
+    fuser.r1 = true, fuser.r2 = r2, fuser.r3 = r3, fuser.r4 = r4;
+    fuser.r1Of = [&](Operation *at, int64_t D) -> FailureOr<Rotation> {
+      if (n1 != D)
+        return at->emitError() << "spinquant: " << r1Path << " is [" << n1
+                               << ", " << n1 << "], the hidden size is " << D;
+      Rotation r;
+      r.size = n1;
+      r.denseT = rot1[0];
+      return r;
+    };
+    fuser.r2Of = [&](lq::AttentionOp attn, int64_t layer, int64_t numLayers,
+                     int64_t d) -> FailureOr<Rotation> {
+      if (n2 != d)
+        return attn.emitError() << "spinquant: " << r2Path << " holds [" << n2
+                                << ", " << n2 << "] matrices, the head size is "
+                                << d;
+      if (rot2.size() != 1 && static_cast<int64_t>(rot2.size()) != numLayers)
+        return attn.emitError() << "spinquant: " << r2Path << " holds "
+                                << rot2.size() << " matrices, the model has "
+                                << numLayers << " attentions (give one per "
+                                                "layer, or one [d, d] for all)";
+      Rotation r;
+      r.size = n2;
+      r.denseT = rot2[rot2.size() == 1 ? 0 : layer];
+      return r;
+    };
+    if (failed(fuser.run(func)))
+      signalPassFailure();
   }
 };
 
