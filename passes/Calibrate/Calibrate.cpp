@@ -134,9 +134,11 @@ struct MemRef4D {
   int64_t offset, sizes[4], strides[4];
 };
 
-/// Per-head max |K| and |V| of each attention ([B, H, S, D] after RoPE).
+/// Per-(head, channel) max |K| and |V| of each attention ([B, H, S, D]
+/// after RoPE): the static per-channel scales of a quantized KV cache
+/// (--quantize-kv-cache scales=static; KVQuant, arXiv:2401.18079, §3.1).
 struct AttentionStats {
-  std::vector<float> kAbsmax, vAbsmax;
+  std::vector<float> kAbsmax, vAbsmax; // [H, D] row-major
 };
 std::vector<AttentionStats> *activeAttention = nullptr;
 
@@ -144,18 +146,20 @@ std::vector<AttentionStats> *activeAttention = nullptr;
 extern "C" void lqCalibObserveKV(int64_t id, int64_t which, MemRef4D *x) {
   if (!activeAttention || id < 0 || id >= int64_t(activeAttention->size()))
     return;
-  std::vector<float> &m = which == 0 ? (*activeAttention)[id].kAbsmax
-                                     : (*activeAttention)[id].vAbsmax;
+  AttentionStats &st = (*activeAttention)[id];
+  std::vector<float> &m = which == 0 ? st.kAbsmax : st.vAbsmax;
   int64_t B = x->sizes[0], H = x->sizes[1], S = x->sizes[2], D = x->sizes[3];
-  if (int64_t(m.size()) != H)
-    m.assign(H, 0.0f);
+  if (int64_t(m.size()) != H * D)
+    m.assign(H * D, 0.0f);
   const float *base = x->aligned + x->offset;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t t = 0; t < S; ++t)
         for (int64_t d = 0; d < D; ++d)
-          m[h] = std::max(m[h], std::fabs(base[b * x->strides[0] + h * x->strides[1] +
-                                              t * x->strides[2] + d * x->strides[3]]));
+          m[h * D + d] = std::max(
+              m[h * D + d],
+              std::fabs(base[b * x->strides[0] + h * x->strides[1] +
+                             t * x->strides[2] + d * x->strides[3]]));
 }
 
 MemRefType anyLayout(MLIRContext *ctx, int64_t rank) {
@@ -292,18 +296,21 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
     if (progress)
       llvm::errs() << "\n";
 
-    // 4. Attach the statistics: per-head K/V ranges on attention, the rest
+    // 4. Attach the statistics: per-(head, channel) K/V ranges on attention, the rest
     // on the linears.
     for (size_t id = 0; id < attn.size() && id < attnStats.size(); ++id) {
       lq::AttentionOp op = attn[id];
-      auto put = [&](StringRef name, const std::vector<float> &v) {
-        if (v.empty())
+      auto put = [&](StringRef name, const std::vector<float> &v,
+                     Value operand) {
+        auto ty = cast<RankedTensorType>(operand.getType());
+        if (v.empty() || int64_t(v.size()) != ty.getDimSize(1) * ty.getDimSize(3))
           return;
-        auto ty = RankedTensorType::get({int64_t(v.size())}, b.getF32Type());
-        op->setAttr(name, DenseElementsAttr::get(ty, ArrayRef<float>(v)));
+        auto attrTy = RankedTensorType::get(
+            {ty.getDimSize(1), ty.getDimSize(3)}, b.getF32Type());
+        op->setAttr(name, DenseElementsAttr::get(attrTy, ArrayRef<float>(v)));
       };
-      put("lq.k_absmax", attnStats[id].kAbsmax);
-      put("lq.v_absmax", attnStats[id].vAbsmax);
+      put("lq.k_absmax", attnStats[id].kAbsmax, op.getKey());
+      put("lq.v_absmax", attnStats[id].vAbsmax, op.getValue());
     }
     for (auto [id, op] : llvm::enumerate(linears)) {
       LinearStats &s = observer.stats[id];

@@ -66,8 +66,10 @@ LogicalResult SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     if (group > 0 || axis >= 0)
       return emitError() << "'block' excludes 'group' and 'axis'";
     for (int64_t b : block)
-      if (b <= 0)
-        return emitError() << "'block' sizes must be positive, got " << b;
+      if (b < 0)
+        return emitError() << "'block' sizes must be positive (or 0: the "
+                              "whole dimension), got "
+                           << b;
   }
   int64_t required =
       lq_format_required_group(static_cast<lq_format_t>(format));
@@ -127,7 +129,12 @@ SmallVector<int64_t> SchemeAttr::getBlockShape(ArrayRef<int64_t> shape) const {
     blockShape[getAxis()] = getGroup();
     break;
   case Granularity::Block:
+    // A block size of 0 spans the whole dimension (one scale along it,
+    // whatever its size, so one scheme fits tensors of different lengths).
     blockShape.assign(getBlock().begin(), getBlock().end());
+    for (size_t i = 0; i < blockShape.size() && i < shape.size(); ++i)
+      if (blockShape[i] == 0)
+        blockShape[i] = shape[i];
     break;
   }
   return blockShape;
@@ -136,8 +143,10 @@ SmallVector<int64_t> SchemeAttr::getBlockShape(ArrayRef<int64_t> shape) const {
 SmallVector<int64_t> SchemeAttr::getScaleShape(ArrayRef<int64_t> shape) const {
   SmallVector<int64_t> blockShape = getBlockShape(shape);
   SmallVector<int64_t> scaleShape;
-  for (auto [dim, blk] : llvm::zip(shape, blockShape)) {
-    if (ShapedType::isDynamic(dim))
+  for (auto [i, dim, blk] : llvm::enumerate(shape, blockShape)) {
+    if (i < getBlock().size() && getBlock()[i] == 0)
+      scaleShape.push_back(1);
+    else if (ShapedType::isDynamic(dim))
       scaleShape.push_back(getGranularity() == Granularity::Tensor
                                ? 1
                                : ShapedType::kDynamic);
@@ -170,7 +179,7 @@ SchemeAttr::verifyEncoding(ArrayRef<int64_t> shape, Type elementType,
       return emitError() << "'block' has " << getBlock().size()
                          << " sizes for a tensor of rank " << rank;
     for (auto [i, dim, blk] : llvm::enumerate(shape, getBlock()))
-      if (!ShapedType::isDynamic(dim) && dim % blk != 0)
+      if (blk != 0 && !ShapedType::isDynamic(dim) && dim % blk != 0)
         return emitError() << "'block' size " << blk
                            << " does not divide dimension " << i << " (" << dim
                            << ")";

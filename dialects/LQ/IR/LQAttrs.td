@@ -55,7 +55,7 @@ def LQ_SchemeAttr : LQ_Attr<"Scheme", "scheme",
     | `bits` | code width; required for `int` (2..8), implied by every other format |
     | `axis` | per-channel: the axis with one scale per index; per-group: the axis cut into groups |
     | `group` | elements per group along `axis` (MX: 32, NVFP4: 16) |
-    | `block` | 2-D (or N-D) blocks: block size per dimension |
+    | `block` | 2-D (or N-D) blocks: block size per dimension; 0: the whole dimension (one scale along it, whatever its length) |
     | `symmetric` | `int` only: `false` adds a zero point, codes become unsigned |
 
     The granularity follows from the fields: `block` set: blockwise; `group`

@@ -430,7 +430,11 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
 
 /// A quantized K or V operand of attention: `lq.dequantize` (of
 /// `lq.unpack_codes` for packed int4) with per-block f32 scales, in a format
-/// lq_rt_attention_at_q decodes.
+/// lq_rt_attention_at_q decodes. The kernel finds each element's scale from
+/// the scale tensor's shape (lq_rt_qview4_t): per batch or one for all,
+/// per head or one for all, and blocks of tokens and channels dividing S and
+/// D. That covers per-token scales [B, H, S, D / group] (`axis = 3, group`)
+/// and static per-channel ones [1, H, 1, D] (`block = [0, 1, 0, 1]`).
 struct QuantizedKV {
   Value codes;  // i8 / f8 codes, packed bytes for int4
   Value scales; // f32, rank 4
@@ -448,10 +452,23 @@ std::optional<QuantizedKV> matchQuantizedKV(Value v) {
             s.getFormat() == lq::Format::FP8E4M3 ||
             s.getFormat() == lq::Format::FP8E5M2;
   auto scTy = dyn_cast<RankedTensorType>(dq.getScales().getType());
-  if (!ok || !s.getBlock().empty() || !scTy || scTy.getRank() != 4 ||
-      !scTy.hasStaticShape() || !scTy.getElementType().isF32() ||
-      !dq.getInput().getType().hasStaticShape())
+  auto qTy = dq.getInput().getType();
+  if (!ok || !scTy || scTy.getRank() != 4 || !scTy.hasStaticShape() ||
+      !scTy.getElementType().isF32() || !qTy.hasStaticShape() ||
+      qTy.getRank() != 4)
     return std::nullopt;
+  for (int i = 0; i < 4; ++i) {
+    int64_t n = qTy.getDimSize(i), sn = scTy.getDimSize(i);
+    bool fits = i < 2 ? (sn == 1 || sn == n) : (sn > 0 && n % sn == 0);
+    if (!fits)
+      return std::nullopt;
+  }
+  // int4: channel groups even or 1 (two codes share a byte).
+  if (s.getCodeBits() == 4) {
+    int64_t gd = qTy.getDimSize(3) / scTy.getDimSize(3);
+    if (gd != 1 && gd % 2 != 0)
+      return std::nullopt;
+  }
   Value codes = dq.getInput();
   if (s.getCodeBits() == 4) {
     auto unpack = codes.getDefiningOp<lq::UnpackCodesOp>();
@@ -477,8 +494,12 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
       return rewriter.notifyMatchFailure(op, "not static f32");
     std::optional<QuantizedKV> k = matchQuantizedKV(op.getKey());
     std::optional<QuantizedKV> v = matchQuantizedKV(op.getValue());
-    if (!k || !v || k->scheme != v->scheme ||
-        k->codes.getType() != v->codes.getType())
+    // One format for both (the kernel takes one); their scale granularities
+    // may differ (static per-channel keys, per-token values).
+    if (!k || !v || k->scheme.getFormat() != v->scheme.getFormat() ||
+        k->scheme.getCodeBits() != v->scheme.getCodeBits() ||
+        cast<RankedTensorType>(k->codes.getType()).getElementType() !=
+            cast<RankedTensorType>(v->codes.getType()).getElementType())
       return rewriter.notifyMatchFailure(op, "keys/values not quantized alike");
     Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();

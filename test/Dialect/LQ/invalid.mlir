@@ -50,8 +50,8 @@ func.func private @block_and_axis() -> tensor<4x4xi8, #lq.scheme<format = int, b
 
 // -----
 
-// expected-error @+1 {{'block' sizes must be positive, got 0}}
-func.func private @block_zero() -> tensor<4x4xi8, #lq.scheme<format = int, bits = 8, block = [0, 2]>>
+// expected-error @+1 {{'block' sizes must be positive (or 0: the whole dimension), got -1}}
+func.func private @block_negative() -> tensor<4x4xi8, #lq.scheme<format = int, bits = 8, block = [-1, 2]>>
 
 // -----
 
