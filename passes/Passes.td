@@ -48,7 +48,7 @@ def CalibratePass : Pass<"calibrate", "ModuleOp"> {
     | `lq.act_meansq` | per input channel mean of x² (AWQ's importance) |
     | `lq.act_range` | `[min, max]` over the whole input (per-tensor activation quantization) |
     | `lq.act_clip` | `[p99.9, p99.99, mse]`: percentile clips of \|x\| and the int8 MSE-optimal clip, from a streamed log-scale histogram |
-    | `lq.k_absmax`, `lq.v_absmax` | on `lq.attention`: per KV head max \|K\| (after RoPE) and \|V\| (KV-cache quantization) |
+    | `lq.k_absmax`, `lq.v_absmax` | on `lq.attention`: per (KV head, channel) max \|K\| (after RoPE) and \|V\|, `[H, D]` (static KV-cache scales, `--quantize-kv-cache scales=static`) |
     | `lq.calib_rows` | number of rows (tokens) observed |
     | `lq.hessian` | `XᵀX / rows`, `[K, K]` f32 (GPTQ), only with `hessian=true`: K² × 8 bytes per linear while running |
 
@@ -489,8 +489,20 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
 
     KV-cache quantization in this form is what KIVI (Liu et al., 2024,
     arXiv:2402.02750) and KVQuant (Hooper et al., 2024, arXiv:2401.18079)
-    study; per-token dynamic scales are their simplest variant (keys per
-    channel and a float residual window are not implemented). Keys rotated
+    study; per-token dynamic scales are their simplest variant.
+
+    `scales=static key-granularity=per-channel` quantizes keys with constant
+    per-(KV head, channel) scales `absmax / qmax` ([1, H, 1, D], from
+    `--calibrate`'s `lq.k_absmax`; KIVI quantizes keys per channel, KVQuant
+    calibrates those scales offline): outlier channels get their own scale
+    instead of inflating every token's. The codes' scheme is
+    `#lq.scheme<..., block = [0, 1, 0, 1]>` (0: the whole dimension), the
+    same for the appended rows and the cache, and the cache stores no key
+    scales (no `.scales` argument/result for keys). Values stay per token
+    and dynamic unless `value-granularity=per-channel` (then static too, from
+    `lq.v_absmax`). Run-time values beyond the calibrated range saturate to
+    the largest code. A missing calibration is an error. Dynamic per-channel
+    keys (KIVI's float residual window) are not implemented. Keys rotated
     by `--quarot` (R3, a Hadamard after RoPE) lose their outlier channels
     and quantize far better per token (QuaRot, arXiv:2404.00456).
   }];
@@ -502,6 +514,16 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     Option<"group", "group", "int64_t", /*default=*/"0",
            "Channels per scale (0: the head dimension, one scale per head "
            "and token); must divide the head dimension">,
+    Option<"scales", "scales", "std::string", /*default=*/"\"dynamic\"",
+           "dynamic (per token, computed on append) or static (per channel, "
+           "constants from --calibrate's lq.k_absmax / lq.v_absmax)">,
+    Option<"keyGranularity", "key-granularity", "std::string",
+           /*default=*/"\"per-token\"",
+           "per-token (dynamic) or per-channel (needs scales=static)">,
+    Option<"valueGranularity", "value-granularity", "std::string",
+           /*default=*/"\"per-token\"",
+           "per-token (dynamic, also with scales=static) or per-channel "
+           "(needs scales=static)">,
   ];
   let statistics = [
     Statistic<"numCaches", "num-caches", "Caches stored quantized">,
