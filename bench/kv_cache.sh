@@ -19,6 +19,11 @@
 #     weights: float vs int8 vs int4 cache (in-place caches, capacity 4096).
 #  5. One layer's decode attention alone (bench/kv_attention_bench.cpp) at
 #     contexts 1k-64k, pd-llama-6m's heads and Llama-3-8B's (32/8 x 128).
+#  6. Static per-channel key scales (scales=static key-granularity=per-channel,
+#     calibrated on data/calibration.txt) vs dynamic per-token ones, int8 and
+#     int4, on the original model and the outlier copy; cache bytes per token.
+#     KV_SECTION=static bench/kv_cache.sh [build-dir] [eval-windows] runs only
+#     this section and appends it to the results (sections 1-5 untouched).
 #
 # usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
 # Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
@@ -33,10 +38,95 @@ WINDOW=256
 PY=/usr/bin/python3
 mkdir -p "$OUT" bench/results
 RES=bench/results/kv-cache-pd-llama-6m.md
+
+# 6. Static per-channel key scales (defined first so KV_SECTION=static can run
+# it alone; the full run calls it last).
+static_section() {
+  local out=$BUILD/bench-kv-static
+  mkdir -p "$out"
+  "$BIN/quant-tokenize" "$MODEL/tokenizer.model" data/calibration.txt -o "$out/calibration.npy" >&2
+  local cal="calibrate{tokens=$out/calibration.npy samples=32}"
+  [ -f "$out/outliers.onnx" ] || $PY bench/inject_kv_outliers.py "$MODEL/model.onnx" "$out/outliers.onnx" >&2
+  scomp() { # onnx name [quant-compile args...]
+    local onnx=$1 name=$2; shift 2
+    echo "== static section: $name" >&2
+    "$BIN/quant-compile" -q "$onnx" --dim batch=1 --dim seq=$WINDOW "$@" -o "$out/$name.so"
+  }
+  local kc="scales=static key-granularity=per-channel" cands=()
+  scomp "$MODEL/model.onnx" float
+  for src in orig outliers; do
+    local onnx=$MODEL/model.onnx pre=""
+    [ $src = outliers ] && onnx=$out/outliers.onnx pre=o-
+    for f in int8 int4; do
+      scomp "$onnx" "${pre}tok-$f" --kv-format $f
+      scomp "$onnx" "${pre}chk-$f" --pipeline "$cal,func.func(quantize-kv-cache{format=$f $kc})"
+      cands+=(--candidate "$out/${pre}tok-$f.so" --candidate "$out/${pre}chk-$f.so")
+    done
+    scomp "$onnx" "${pre}chkv-int4" \
+      --pipeline "$cal,func.func(quantize-kv-cache{format=int4 $kc value-granularity=per-channel})"
+    cands+=(--candidate "$out/${pre}chkv-int4.so")
+  done
+  "$BIN/quant-eval" -q --reference "$out/float.so" "${cands[@]}" "${EVAL[@]}" | tee "$out/quality.txt"
+  # Bytes per token of a runtime-managed cache (capacity 1024): measured
+  # (quant-run --kv-budget) for per-token scales; a step model cannot be
+  # calibrated (calibrate runs [1, T] ids-only models), so the static rows
+  # count the layout test/Transforms/quantize-kv-cache-static.mlir checks:
+  # key codes only, plus value codes and (per-token values) their scales.
+  local f
+  for f in int8 int4; do
+    "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 --kv-format $f \
+      -o "$out/step-tok-$f.so"
+  done
+  {
+    echo "## 6. Static per-channel key scales vs per-token (scales=static key-granularity=per-channel)"
+    echo
+    echo "\`KV_SECTION=static bench/kv_cache.sh $BUILD $WINDOWS\`, $(date -u '+%Y-%m-%d %H:%M UTC'). tok-*: keys and values"
+    echo "per token, dynamic (as above); chk-*: keys with constant per-(KV head, channel) scales"
+    echo "max|K| / qmax from \`--calibrate\` (32 windows of 256 tokens of data/calibration.txt), values"
+    echo "per token; chkv-*: values per channel too. o-*: the outlier copy of 1b. Reference: the"
+    echo "original float model. Run-time values beyond the calibrated range saturate."
+    echo
+    echo '```'
+    cat "$out/quality.txt"
+    echo '```'
+    echo
+    echo "Cache bytes per token (all layers, K and V, codes + scales):"
+    echo
+    echo "| cache | bytes / token | float32 bytes / these |"
+    echo "|---|---|---|"
+    local measured
+    measured=$(for f in int8 int4; do
+      "$BIN/quant-run" "$out/step-tok-$f.so" --kv-budget 1GiB --json | $PY -c "import json,sys; print(json.load(sys.stdin)['kv_bytes_per_token'])"
+    done)
+    # shellcheck disable=SC2086
+    $PY - $measured <<'EOF'
+import sys
+tok8, tok4 = (float(x) for x in sys.argv[1:3])
+L, H, D = 6, 4, 32  # pd-llama-6m: layers, KV heads, head dimension
+fp32 = 2 * L * H * D * 4
+def layout(bits, k_scales, v_scales):  # codes + f32 scales per token
+    return L * H * (2 * D * bits / 8 + 4 * (k_scales + v_scales))
+rows = [("tok-int8 (measured)", tok8), ("tok-int8 (layout)", layout(8, 1, 1)),
+        ("chk-int8 (layout)", layout(8, 0, 1)), ("chkv-int8 (layout)", layout(8, 0, 0)),
+        ("tok-int4 (measured)", tok4), ("tok-int4 (layout)", layout(4, 1, 1)),
+        ("chk-int4 (layout)", layout(4, 0, 1)), ("chkv-int4 (layout)", layout(4, 0, 0))]
+for name, b in rows:
+    print(f"| {name} | {b:.0f} | {fp32 / b:.2f} |")
+print()
+print(f"The static scales are constants of the model, not of the cache: f32 [H, D] per layer, {L * H * D * 4} bytes for the keys ({2 * L * H * D * 4} with the values), the bytes column above.")
+EOF
+    echo
+  } >> "$RES"
+}
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
 ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
 STEP=(--dim batch=1 --dim seq=1 --dim past_seq=1)
+
+if [ "${KV_SECTION:-all}" = static ]; then
+  static_section
+  exit 0
+fi
 
 prefill() { # name [quant-compile args...]
   local name=$1; shift
@@ -213,4 +303,7 @@ ${CXX:-clang++-22} -O3 -march=native -std=c++17 -Iruntime/include bench/kv_atten
   "$BUILD/bin/kv_attention_bench" 32 8 128
   echo
 } >> "$RES"
+
+# 6. Static per-channel key scales.
+static_section
 cat "$RES"
