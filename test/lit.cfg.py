@@ -16,6 +16,7 @@ config.environment["FILECHECK_OPTS"] = "-enable-var-scope --allow-unused-prefixe
 config.substitutions.append(("%lq_src_root", config.lq_src_root))
 config.substitutions.append(("%python", "/usr/bin/python3"))
 config.substitutions.append(("%models", os.path.join(config.lq_src_root, "models")))
+config.substitutions.append(("%lq_rt_lib", os.path.join(config.lq_obj_root, "lib", "liblq_rt.so")))
 
 llvm_config.with_system_environment(["HOME", "TMP", "TEMP"])
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
