@@ -424,3 +424,12 @@ func.func @hadamard_dynamic(%x: tensor<2x?xf32>) -> tensor<2x?xf32> {
   %y = lq.hadamard %x : tensor<2x?xf32>
   return %y : tensor<2x?xf32>
 }
+
+// -----
+
+// block = [0, 1, 0, 1] (0: the whole dimension) wants scales [1, H, 1, D].
+func.func @block_whole_dim_scales(%x: tensor<2x4x3x8xf32>, %s: tensor<2x4x1x8xf32>) -> tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>> {
+  // expected-error @+1 {{scales must have shape [1, 4, 1, 8], got [2, 4, 1, 8]}}
+  %q = lq.quantize %x, %s : (tensor<2x4x3x8xf32>, tensor<2x4x1x8xf32>) -> tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
+  return %q : tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
+}

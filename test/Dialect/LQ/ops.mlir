@@ -111,3 +111,14 @@ func.func @hadamard(%x: tensor<1x8x768xf32>, %y: tensor<1x8x512xf32>) -> (tensor
   %b = lq.hadamard %y {block = 64} : tensor<1x8x512xf32>
   return %a, %b : tensor<1x8x768xf32>, tensor<1x8x512xf32>
 }
+
+// A block size of 0 spans the whole dimension: one scheme, scales
+// [1, H, 1, D], for [B, H, T, D] rows and a [B, H, C, D] cache alike.
+// CHECK-LABEL: func.func @block_whole_dim
+// CHECK: tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
+// CHECK: tensor<2x4x16x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
+func.func @block_whole_dim(%x: tensor<2x4x3x8xf32>, %c: tensor<2x4x16x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>, %s: tensor<1x4x1x8xf32>) -> (tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>, tensor<2x4x16x8xf32>) {
+  %q = lq.quantize %x, %s : (tensor<2x4x3x8xf32>, tensor<1x4x1x8xf32>) -> tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
+  %d = lq.dequantize %c, %s : (tensor<2x4x16x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>, tensor<1x4x1x8xf32>) -> tensor<2x4x16x8xf32>
+  return %q, %d : tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>, tensor<2x4x16x8xf32>
+}
