@@ -23,7 +23,7 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.lq_tools_dir, config.llvm_tools_dir]
-tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "quant-eval",
+tools = ["quant-opt", "quant-import", "quant-compile", "quant-run", "quant-eval", "quant-tokenize",
          "lq_rt_tests"]
 llvm_config.add_tool_substitutions(tools, tool_dirs)
 # lq_rt's CUDA side is built only where a CUDA toolkit was found.

@@ -35,7 +35,6 @@
 
 #include <lq_rt/kernels.h>
 #include <lq_rt/lq_rt.h>
-#include <sentencepiece_processor.h>
 
 #include <chrono>
 #include <cmath>
@@ -170,10 +169,10 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
   using Base::Base;
 
   /// The token stream and the windows to run.
-  LogicalResult loadSamples(Location loc, int64_t window,
+  LogicalResult loadSamples(Location loc, int64_t window, int64_t vocab,
                             std::vector<std::vector<int64_t>> &windows) {
     lq::TokenSource src{tokens, tokenizer, text, samples, seed};
-    return lq::loadTokenWindows(loc, "calibrate", src, window, windows);
+    return lq::loadTokenWindows(loc, "calibrate", src, window, windows, vocab);
   }
 
   void runOnOperation() override {
@@ -200,7 +199,7 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
                                   " (import with --dim seq=" +
                                   std::to_string(seqLen) + ")");
     std::vector<std::vector<int64_t>> windows;
-    if (failed(loadSamples(loc, window, windows)))
+    if (failed(loadSamples(loc, window, lq::vocabularyOf(entry, idsArg), windows)))
       return signalPassFailure();
 
     // 1. Instrument a copy: observe(id, x) before every f32 linear.

@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Calibrate/ModelRunner.h"
+
+#include "dialects/LQ/IR/LQOps.h"
 #include "passes/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -20,12 +22,13 @@
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/ADT/ScopeExit.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
 
 #include <lq_rt/lq_rt.h>
-#include <sentencepiece_processor.h>
 
 #include <fstream>
 #include <random>
@@ -66,9 +69,72 @@ FailureOr<int> tokenIdsArgument(func::FuncOp entry, Location loc,
   return idsArg;
 }
 
+int64_t vocabularyOf(func::FuncOp entry, int idsArg) {
+  int64_t vocab = 0;
+  entry.walk([&](EmbeddingOp e) {
+    auto arg = dyn_cast<BlockArgument>(e.getIds());
+    if (arg && arg.getOwner() == &entry.front() && int(arg.getArgNumber()) == idsArg)
+      vocab = e.getTable().getType().getDimSize(0);
+  });
+  return ShapedType::isDynamic(vocab) ? 0 : vocab;
+}
+
+namespace {
+
+/// Text -> ids by quant-tokenize in its own process: Debian's
+/// libsentencepiece bundles a protobuf runtime that aborts when it is loaded
+/// next to the ONNX importer's libprotobuf (quant-opt links both), the same
+/// reason quant-compile tokenizes out of process.
+LogicalResult tokenizeText(Location loc, StringRef what, const TokenSource &src,
+                           std::vector<int64_t> &stream) {
+  std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+  SmallString<256> tool(llvm::sys::path::parent_path(exe));
+  llvm::sys::path::append(tool, "quant-tokenize");
+  if (!llvm::sys::fs::can_execute(tool))
+    return emitError(loc) << what << ": tokenizing text needs quant-tokenize next "
+                          << "to this program (" << tool
+                          << "); or give 'tokens=FILE.npy'";
+  SmallString<128> ids;
+  if (auto ec = llvm::sys::fs::createTemporaryFile("lq-tokens", "npy", ids))
+    return emitError(loc) << what << ": cannot create a temporary file: "
+                          << ec.message();
+  llvm::scope_exit remove([&] { llvm::sys::fs::remove(ids); });
+  SmallVector<StringRef> args = {tool, src.tokenizer, src.text, "-o", ids};
+  std::string err;
+  if (llvm::sys::ExecuteAndWait(tool, args, std::nullopt, {}, 0, 0, &err) != 0)
+    return emitError(loc) << what << ": tokenizing '" << src.text
+                          << "' with '" << src.tokenizer << "' failed"
+                          << (err.empty() ? " (see quant-tokenize's message above)"
+                                          : ": " + err);
+  lq_tensor_t t{};
+  if (lq_npy_read(ids.c_str(), &t) != LQ_RT_OK)
+    return emitError(loc) << what << ": " << lq_rt_last_error();
+  for (int64_t i = 0; i < lq_tensor_numel(&t); ++i)
+    stream.push_back(static_cast<int64_t *>(t.data)[i]);
+  lq_tensor_free(&t);
+  return success();
+}
+
+/// Every id in [0, vocab) (vocab <= 0: unchecked).
+LogicalResult checkIds(Location loc, StringRef what, const TokenSource &src,
+                       ArrayRef<int64_t> ids, int64_t vocab) {
+  if (vocab <= 0)
+    return success();
+  for (auto [i, id] : llvm::enumerate(ids))
+    if (id < 0 || id >= vocab)
+      return emitError(loc) << what << ": token id " << id << " (position " << i
+                            << " of '" << (src.tokens.empty() ? src.text : src.tokens)
+                            << "') is out of range for the model's vocabulary of "
+                            << vocab;
+  return success();
+}
+
+} // namespace
+
 LogicalResult loadTokenWindows(Location loc, StringRef what,
                                const TokenSource &src, int64_t window,
-                               std::vector<std::vector<int64_t>> &windows) {
+                               std::vector<std::vector<int64_t>> &windows,
+                               int64_t vocab) {
   std::vector<int64_t> stream;
   const std::string &tokens = src.tokens;
   if (!tokens.empty() && !StringRef(tokens).ends_with(".npy")) {
@@ -106,6 +172,8 @@ LogicalResult loadTokenWindows(Location loc, StringRef what,
     bool rows = t.rank == 2 && t.shape[1] == window;
     int64_t n = t.rank == 2 ? t.shape[0] : 0;
     lq_tensor_free(&t);
+    if (failed(checkIds(loc, what, src, stream, vocab)))
+      return failure();
     if (rows) {
       // [N, T] ids of the model's length: rows in order.
       for (int64_t r = 0; r < std::min<int64_t>(n, src.samples); ++r)
@@ -118,23 +186,11 @@ LogicalResult loadTokenWindows(Location loc, StringRef what,
       return emitError(loc) << what
                             << ": give 'tokens=FILE.npy' or 'tokenizer=FILE "
                                "text=FILE'";
-    sentencepiece::SentencePieceProcessor sp;
-    auto status = sp.Load(src.tokenizer);
-    if (!status.ok())
-      return emitError(loc) << what << ": cannot load tokenizer '"
-                            << src.tokenizer << "': " << status.ToString();
-    std::ifstream in(src.text);
-    if (!in)
-      return emitError(loc) << what << ": cannot read '" << src.text << "'";
-    std::string line;
-    int eos = sp.eos_id() >= 0 ? sp.eos_id() : 2;
-    while (std::getline(in, line)) {
-      std::vector<int> ids;
-      sp.Encode(line, &ids);
-      stream.insert(stream.end(), ids.begin(), ids.end());
-      stream.push_back(eos);
-    }
+    if (failed(tokenizeText(loc, what, src, stream)))
+      return failure();
   }
+  if (failed(checkIds(loc, what, src, stream, vocab)))
+    return failure();
   if (int64_t(stream.size()) < window)
     return emitError(loc) << what << ": the data has " << stream.size()
                           << " tokens, fewer than one window of " << window;

@@ -44,10 +44,18 @@ struct TokenSource {
 };
 
 /// `samples` windows of `window` tokens at offsets drawn with `seed`, or the
-/// rows in order when `tokens` is an [N, window] array.
+/// rows in order when `tokens` is an [N, window] array. Text is tokenized by
+/// `quant-tokenize` (next to the running program) in its own process. With
+/// `vocab` > 0, an id outside [0, vocab) is an error, not an out-of-bounds
+/// read in the JIT'd model.
 mlir::LogicalResult loadTokenWindows(mlir::Location loc, llvm::StringRef what,
                                      const TokenSource &src, int64_t window,
-                                     std::vector<std::vector<int64_t>> &out);
+                                     std::vector<std::vector<int64_t>> &out,
+                                     int64_t vocab = 0);
+
+/// Rows of the embedding table the entry's token ids index, or 0 when no
+/// lq.embedding reads argument `idsArg` directly.
+int64_t vocabularyOf(mlir::func::FuncOp entry, int idsArg);
 
 /// memref<?x...x?xf32, strided<[?, ...], offset: ?>>, the layout host
 /// callbacks receive.

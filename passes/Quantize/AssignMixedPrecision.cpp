@@ -801,7 +801,8 @@ struct AssignMixedPrecisionPass
         cast<RankedTensorType>(f.getArgumentTypes()[*idsArg]).getDimSize(1);
     std::vector<std::vector<int64_t>> windows;
     lq::TokenSource src{tokens, tokenizer, text, klSamples, seed};
-    if (failed(lq::loadTokenWindows(loc, what, src, window, windows)))
+    if (failed(lq::loadTokenWindows(loc, what, src, window, windows,
+                                    lq::vocabularyOf(f, *idsArg))))
       return failure();
 
     // The flat buffer of f32 weights, one slice per linear.

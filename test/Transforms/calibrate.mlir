@@ -5,6 +5,10 @@
 // RUN: not quant-opt %s --calibrate="tokens=%t.short.npy samples=2" 2>&1 | FileCheck %s --check-prefix=SHORT
 // RUN: not quant-opt %s --calibrate="samples=2" 2>&1 | FileCheck %s --check-prefix=NODATA
 // RUN: not quant-opt %s --calibrate="tokens=%t.ids.npy seq-len=8" 2>&1 | FileCheck %s --check-prefix=SEQ
+// Ids the embedding does not have are an error, not an out-of-bounds read.
+// RUN: printf '0 1 7 3\n' > %t.bad.txt
+// RUN: not quant-opt %s --calibrate="tokens=%t.bad.txt samples=1" 2>&1 | FileCheck %s --check-prefix=RANGE
+// RANGE: error: calibrate: token id 7 (position 2 of '{{.*}}bad.txt') is out of range for the model's vocabulary of 5
 
 // The two rows of ids select embeddings
 //   (1,-2) (3,4) (0.5,0.5) (-1,1)   and   (2,2) (2,2) (3,4) (1,-2)
