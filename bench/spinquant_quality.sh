@@ -6,9 +6,11 @@
 # Hadamards. "spinquant-init" rows use the learner's starting point (a random
 # Hadamard R1 with other signs than QuaRot's seed 0, Hadamard R2): the
 # learned-minus-init difference is what the 100 Cayley SGD steps bought.
-#   bench/spinquant_quality.sh [BUILD_DIR] [WINDOWS] [ROT_DIR]
+#   bench/spinquant_quality.sh [BUILD_DIR] [WINDOWS] [ROT_DIR] [ROT_KL_DIR]
 # ROT_DIR: learned rotations (R1.npy, R2.npy); learned here (100 steps,
 # lr 1.5, W4A4 target, data/calibration.txt) when it lacks R1.npy.
+# ROT_KL_DIR (optional): rotations learned with --loss kl (KL to the float
+# model instead of next-token CE), compared as "spinquant-kl" rows.
 # REUSE=1 keeps .so files already in $BUILD/bench-spinquant (same pipelines).
 # Writes $BUILD/bench-spinquant/table.txt and bench/results/spinquant-pd-llama-6m.json.
 set -euo pipefail
@@ -18,6 +20,7 @@ BIN=$BUILD/bin
 MODEL=models/pd-llama-6m
 OUT=$BUILD/bench-spinquant
 ROT=${3:-$OUT/learned}
+ROTKL=${4:-}
 INIT=$OUT/init
 WINDOW=256
 mkdir -p "$OUT" bench/results
@@ -50,10 +53,17 @@ compile w4a4-rtn "$W4A4"
 compile quarot-w4a4-rtn "$QR,$W4A4"
 compile spinquant-init-w4a4-rtn "$SI,$W4A4"
 compile spinquant-w4a4-rtn "$SQ,$W4A4"
+KL=()
+if [ -n "$ROTKL" ]; then
+  SK="func.func(fold-norms,spinquant{rotations=$ROTKL}),canonicalize,cse"
+  compile spinquant-kl-w4a16-rtn "$SK,$W4"
+  compile spinquant-kl-w4a4-rtn "$SK,$W4A4"
+  KL=(--candidate "$OUT/spinquant-kl-w4a16-rtn.so" --candidate "$OUT/spinquant-kl-w4a4-rtn.so")
+fi
 CANDS=()
 for c in spinquant-float w4a16-rtn quarot-w4a16-rtn spinquant-init-w4a16-rtn spinquant-w4a16-rtn \
          w4a4-rtn quarot-w4a4-rtn spinquant-init-w4a4-rtn spinquant-w4a4-rtn; do
   CANDS+=(--candidate "$OUT/$c.so")
 done
-"$BIN/quant-eval" -q --reference "$OUT/float.so" "${CANDS[@]}" "${EVAL[@]}" \
+"$BIN/quant-eval" -q --reference "$OUT/float.so" "${CANDS[@]}" "${KL[@]}" "${EVAL[@]}" \
   --json bench/results/spinquant-pd-llama-6m.json | tee "$OUT/table.txt"

@@ -261,6 +261,9 @@ def main():
     ap.add_argument("--theta", type=float, default=10000.0)
     ap.add_argument("--eps", type=float, default=1e-5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--loss", choices=("ce", "kl"), default="ce",
+                    help="ce: cross-entropy on the next token (SpinQuant); kl: "
+                         "KL(float || quantized) of the output distribution")
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--heldout", type=int, default=8,
                     help="calibration sequences kept out of learning for the loss curve")
@@ -313,8 +316,14 @@ def main():
     R2 = [lq_hadamard_matrix(lib, m.hd) for _ in m.layers]
     T4 = lq_hadamard_matrix(lib, m.hidden)
 
-    def ce(ids, R1, R2):
+    def ce(ids, R1, R2, kind="ce"):
         logits = forward(m, ids, R1, R2, T4, a.wbits, a.abits, a.group)
+        if kind == "kl":
+            with torch.no_grad():
+                ref = F.log_softmax(forward(m, ids, None, None, None, 16, 16, a.group), -1)
+            return F.kl_div(F.log_softmax(logits, -1).reshape(-1, logits.shape[-1]),
+                            ref.reshape(-1, logits.shape[-1]), log_target=True,
+                            reduction="batchmean")
         return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                ids[:, 1:].reshape(-1))
 
@@ -336,19 +345,19 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     t0 = time.time()
     hl0 = held_loss(R1, R2)
-    print(f"step 0  held-out CE {hl0:.4f} (QuaRot init: random Hadamard R1, Hadamard R2)", flush=True)
+    print(f"step 0  held-out CE {hl0:.4f} (start: random-sign Hadamard R1, Hadamard R2, as QuaRot)", flush=True)
     for step in range(1, a.steps + 1):
         lr = 0.5 * a.lr * (1 + math.cos(math.pi * (step - 1) / a.steps))
         idx = torch.randint(0, len(train), (a.batch,), generator=gen)
         P1 = R1.clone().requires_grad_(True)
         P2 = [r.clone().requires_grad_(True) for r in R2]
-        loss = ce(train[idx], P1, P2)
+        loss = ce(train[idx], P1, P2, a.loss)
         loss.backward()
         R1 = cayley_step(R1, P1.grad, lr)
         R2 = [cayley_step(r, p.grad, lr) for r, p in zip(R2, P2)]
         hl = held_loss(R1, R2) if step % a.eval_every == 0 or step == a.steps else ""
         rows.append((step, lr, loss.item(), hl, time.time() - t0))
-        print(f"step {step:3d}  lr {lr:.3f}  train CE {loss.item():.4f}"
+        print(f"step {step:3d}  lr {lr:.3f}  train {a.loss.upper()} {loss.item():.4f}"
               + (f"  held-out CE {hl:.4f}" if hl != "" else "")
               + f"  ({time.time() - t0:.0f} s)", flush=True)
     orth = max([(R1.T @ R1 - torch.eye(m.D, dtype=R1.dtype)).abs().max().item()]
@@ -357,7 +366,7 @@ def main():
     np.save(os.path.join(a.out, "R2.npy"), torch.stack(R2).numpy())
     with open(os.path.join(a.out, "loss.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["step", "lr", "train_ce", "heldout_ce", "seconds"])
+        w.writerow(["step", "lr", "train_" + a.loss, "heldout_ce", "seconds"])
         w.writerow([0, "", "", f"{hl0:.6f}", 0])
         for r in rows:
             w.writerow([r[0], f"{r[1]:.6f}", f"{r[2]:.6f}",
