@@ -145,25 +145,30 @@ const Recipe recipes[] = {
                           "weights, groups of 128 (needs calibration)",
      "func.func(fold-norms,quarot{seed=0}),canonicalize,cse,{cal-h},"
      "func.func(gptq{bits=4 group=128},quantize-weights)"},
-    // mixed-<bpw>: any budget parses (getPipeline); these are listed.
+    // mixed-<bpw> (any budget parses, getPipeline; these are listed):
+    // sensitivities measured as the KL of the output with one linear
+    // quantized (metric=kl), the allocation that sits on or above the uniform
+    // frontier at every budget tried (bench/results/mixed-precision-*.md).
     {"mixed-3.5", "per-linear formats (int3/int4 groups, int8) chosen for "
-                  "3.5 bits per weight of the linears, Hessian sensitivity "
-                  "(calibrates; any mixed-<bpw> works)",
-     "{cal-h},func.func(assign-mixed-precision{budget-bpw=3.5})"},
+                  "3.5 bits per weight of the linears, each linear's "
+                  "sensitivity measured as the KL of the output with it "
+                  "quantized (needs calibration data; any mixed-<bpw> works)",
+     "func.func(assign-mixed-precision{budget-bpw=3.5 metric=kl {data}})"},
     {"mixed-4.0", "mixed precision at 4.0 bpw (see mixed-3.5)",
-     "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.0})"},
+     "func.func(assign-mixed-precision{budget-bpw=4.0 metric=kl {data}})"},
     {"mixed-4.5", "mixed precision at 4.5 bpw (see mixed-3.5)",
-     "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.5})"},
-    {"mixed-5.0", "mixed precision at 5.0 bpw (see mixed-3.5)",
-     "{cal-h},func.func(assign-mixed-precision{budget-bpw=5.0})"},
-    {"mixed-6.0", "mixed precision at 6.0 bpw (see mixed-3.5)",
-     "{cal-h},func.func(assign-mixed-precision{budget-bpw=6.0})"},
-    // mixed-kl-<bpw>: any budget parses (getPipeline); this one is listed.
-    {"mixed-kl-4.5", "mixed precision at 4.5 bpw, sensitivities measured as "
-                     "the KL of the output with one linear quantized "
-                     "(metric=kl: one forward pass per linear, format and "
-                     "window; any mixed-kl-<bpw> works)",
      "func.func(assign-mixed-precision{budget-bpw=4.5 metric=kl {data}})"},
+    {"mixed-5.0", "mixed precision at 5.0 bpw (see mixed-3.5)",
+     "func.func(assign-mixed-precision{budget-bpw=5.0 metric=kl {data}})"},
+    {"mixed-6.0", "mixed precision at 6.0 bpw (see mixed-3.5)",
+     "func.func(assign-mixed-precision{budget-bpw=6.0 metric=kl {data}})"},
+    // mixed-hessian-<bpw>: the Hessian proxy, no model runs per linear
+    // (seconds instead of minutes; below the frontier at some budgets).
+    {"mixed-hessian-4.5", "mixed precision at 4.5 bpw from the Hessian proxy "
+                          "tr(dW H dWT) / tr(W H WT) (calibrates with "
+                          "Hessians; faster than mixed-<bpw>, less accurate; "
+                          "any mixed-hessian-<bpw> works)",
+     "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.5})"},
 };
 } // namespace
 
@@ -198,19 +203,19 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     double mixedBpw = 0;
     if (recipe) {
       quantize = recipe->pipeline.str();
-    } else if (StringRef(options.recipe).starts_with("mixed-kl-") &&
-               !StringRef(options.recipe).drop_front(9).getAsDouble(mixedBpw) &&
-               mixedBpw > 0) {
-      // mixed-kl-<bpw>: measured (KL) sensitivities, no Hessians needed.
-      quantize = "func.func(assign-mixed-precision{budget-bpw=" +
-                 StringRef(options.recipe).drop_front(9).str() +
-                 " metric=kl {data}})";
-    } else if (StringRef(options.recipe).starts_with("mixed-") &&
-               !StringRef(options.recipe).drop_front(6).getAsDouble(mixedBpw) &&
-               mixedBpw > 0) {
-      // mixed-<bpw>: assign-mixed-precision with that budget.
+    } else if (StringRef name = options.recipe;
+               name.consume_front("mixed-hessian-") &&
+               !name.getAsDouble(mixedBpw) && mixedBpw > 0) {
+      // mixed-hessian-<bpw>: the Hessian proxy.
       quantize = "{cal-h},func.func(assign-mixed-precision{budget-bpw=" +
-                 StringRef(options.recipe).drop_front(6).str() + "})";
+                 name.str() + "})";
+    } else if (StringRef name = options.recipe;
+               (name.consume_front("mixed-kl-") || name.consume_front("mixed-")) &&
+               !name.getAsDouble(mixedBpw) && mixedBpw > 0) {
+      // mixed-<bpw> (mixed-kl-<bpw> is the same): measured KL sensitivities,
+      // no Hessians needed.
+      quantize = "func.func(assign-mixed-precision{budget-bpw=" + name.str() +
+                 " metric=kl {data}})";
     } else {
       return failure();
     }
