@@ -50,6 +50,14 @@ for recipe in float w4a16-rtn; do
   "$BIN/quant-run" "$OUT/$recipe-kv.so" --tokenizer "$MODEL/tokenizer.model" --prompt "$PROMPT" \
     --generate 48 --threads 1
 done
+# The same with the cache itself in int4 (--kv-format: codes + per-token
+# scales, 6.4x fewer bytes per token than float32).
+echo "-- w4a16-rtn, int4 KV cache (--kv-cache 256 --kv-format int4):"
+"$BIN/quant-compile" -q "$MODEL/model_kv.onnx" --dim batch=1 --dim seq=1 --dim past_seq=1 \
+  --kv-cache 256 --kv-format int4 --recipe w4a16-rtn -o "$OUT/w4a16-rtn-kv4.so"
+"$BIN/quant-run" "$OUT/w4a16-rtn-kv4.so" --kv-budget 1GiB
+"$BIN/quant-run" "$OUT/w4a16-rtn-kv4.so" --tokenizer "$MODEL/tokenizer.model" --prompt "$PROMPT" \
+  --generate 48 --threads 1
 
 echo
 echo "== 5. quality on held-out text (Persuasion, never seen in training)"
