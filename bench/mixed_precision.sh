@@ -51,18 +51,8 @@ stories260K)
   ONNX=models/stories260K/stories260K.onnx
   COMPILE=("$BIN/quant-compile" -q "$ONNX" --input-shape input_ids=1x$WINDOW)
   "${COMPILE[@]}" -o "$OUT/float.so"
-  sample() { # first_seed count out.npy: BOS + 255 sampled tokens per row
-    local ids=()
-    for ((s = $1; s < $1 + $2; ++s)); do
-      ids+=("1 $("$BIN/quant-run" "$OUT/float.so" --tokens 1 --generate $((WINDOW - 1)) \
-               --temperature 1 --seed $s | head -1)")
-    done
-    printf '%s\n' "${ids[@]}" | /usr/bin/python3 -c "
-import sys, numpy as np
-rows = [[int(t) for t in l.split()] for l in sys.stdin if l.strip()]
-assert all(len(r) == $WINDOW for r in rows), [len(r) for r in rows]
-np.save('$3', np.array(rows, dtype=np.int64).reshape(-1))"
-  }
+  . bench/stories_sample.sh
+  sample() { stories_sample "$OUT/float.so" "$WINDOW" "$@"; }
   # The sequences of bench/stories_quality.sh (same seeds), eval and calibration.
   [ -f "$OUT/eval.npy" ] || sample 1000 24 "$OUT/eval.npy"
   [ -f "$OUT/calibration.npy" ] || sample 2000 8 "$OUT/calibration.npy"

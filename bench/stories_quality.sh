@@ -22,20 +22,8 @@ mkdir -p "$OUT" bench/results
 "$BIN/quant-compile" -q "$MODEL" --input-shape input_ids=1x$WINDOW -o "$OUT/float.so"
 
 # Sample: BOS (1) + 255 tokens per sequence.
-sample() { # first_seed count out.npy
-  local ids=()
-  for ((s = $1; s < $1 + $2; ++s)); do
-    ids+=("1 $("$BIN/quant-run" "$OUT/float.so" --tokens 1 --generate $((WINDOW - 1)) \
-             --temperature 1 --seed $s | head -1)")
-    printf '.' >&2
-  done
-  printf '%s\n' "${ids[@]}" | /usr/bin/python3 -c "
-import sys, numpy as np
-rows = [[int(t) for t in l.split()] for l in sys.stdin if l.strip()]
-assert all(len(r) == $WINDOW for r in rows), [len(r) for r in rows]
-np.save('$3', np.array(rows, dtype=np.int64).reshape(-1))"
-  echo >&2
-}
+. bench/stories_sample.sh
+sample() { stories_sample "$OUT/float.so" "$WINDOW" "$@"; }
 [ -f "$OUT/eval.npy" ] || sample 1000 "$NEVAL" "$OUT/eval.npy"
 [ -f "$OUT/cal.npy" ] || sample 2000 "$NCAL" "$OUT/cal.npy"
 

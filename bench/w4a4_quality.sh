@@ -124,18 +124,8 @@ SOUT=$BUILD/bench-stories
 OUT=$BUILD/bench-w4a4-stories
 mkdir -p "$SOUT" "$OUT"
 "$BIN/quant-compile" -q "$SMODEL" --input-shape input_ids=1x$WINDOW -o "$OUT/float.so"
-sample() { # first_seed count out.npy
-  local ids=()
-  for ((s = $1; s < $1 + $2; ++s)); do
-    ids+=("1 $("$BIN/quant-run" "$OUT/float.so" --tokens 1 --generate $((WINDOW - 1)) \
-             --temperature 1 --seed $s | head -1)")
-  done
-  printf '%s\n' "${ids[@]}" | /usr/bin/python3 -c "
-import sys, numpy as np
-rows = [[int(t) for t in l.split()] for l in sys.stdin if l.strip()]
-assert all(len(r) == $WINDOW for r in rows), [len(r) for r in rows]
-np.save('$3', np.array(rows, dtype=np.int64).reshape(-1))"
-}
+. bench/stories_sample.sh
+sample() { stories_sample "$OUT/float.so" "$WINDOW" "$@"; }
 # Same seeds as bench/stories_quality.sh (1000.., 2000..).
 [ -f "$SOUT/eval.npy" ] || sample 1000 "$NEVAL" "$SOUT/eval.npy"
 [ -f "$SOUT/cal.npy" ] || sample 2000 "$NCAL" "$SOUT/cal.npy"
