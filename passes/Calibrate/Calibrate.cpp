@@ -33,6 +33,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <lq_rt/gram.h>
 #include <lq_rt/kernels.h>
 #include <lq_rt/lq_rt.h>
 
@@ -78,7 +79,6 @@ struct LinearStats {
 struct Observer {
   std::vector<LinearStats> stats;
   bool hessian = false;
-  std::vector<float> transposed, gram;
 };
 
 Observer *activeObserver = nullptr;
@@ -113,17 +113,11 @@ extern "C" void lqCalibObserve(int64_t id, MemRef2D *x) {
       ++s.histogram[binOf(std::fabs(v))];
     }
   if (obs->hessian) {
-    // XᵀX of this call with SGEMM (Xᵀ rows are K-contiguous), then folded
-    // into the double-precision running sum.
-    obs->transposed.resize(K * M);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t k = 0; k < K; ++k)
-        obs->transposed[k * M + m] = base[m * x->strides[0] + k * x->strides[1]];
-    obs->gram.resize(K * K);
-    lq_rt_sgemm_nt(K, K, M, obs->transposed.data(), M, obs->transposed.data(),
-                   M, obs->gram.data(), K);
-    for (int64_t i = 0; i < K * K; ++i)
-      s.hessian[i] += obs->gram[i];
+    // XᵀX of this call, lower triangle only (a blocked SYRK on lq_rt's
+    // SGEMM kernel), folded into the double-precision running sum; the
+    // upper triangle is mirrored once, when the attribute is written.
+    lq_rt_gram_accumulate(M, K, base, x->strides[0], x->strides[1],
+                          s.hessian.data());
   }
   s.rows += M;
 }
@@ -359,6 +353,7 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       op->setAttr("lq.calib_rows", b.getI64IntegerAttr(s.rows));
       if (hessian) {
         std::vector<float> h(s.K * s.K);
+        lq_rt_gram_symmetrize(s.K, s.hessian.data());
         for (int64_t i = 0; i < s.K * s.K; ++i)
           h[i] = float(s.hessian[i] / double(s.rows));
         auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(

@@ -1,0 +1,82 @@
+// Times GPTQ's Hessian accumulation H = Σ XᵀX for one K x K linear over
+// `calls` calibration calls of M tokens (default: 128 samples of 512 tokens,
+// K = 4096: a 65536 x 4096 activation matrix, 2·65536·4096² = 2.2 TFLOP as a
+// full GEMM, half as a SYRK), as --calibrate="hessian=true" does per call:
+//   new: lq_rt_gram_accumulate (lower-triangle block rows + fold in double),
+//        what passes/Calibrate uses;
+//   old: the previous code of passes/Calibrate: transpose, full K x K
+//        lq_rt_sgemm_nt, fold all K² entries into the double sum.
+// Also checks the two agree. Usage: hessian_speed K M CALLS [new|old|both]
+#include "lq_rt/gram.h"
+#include "lq_rt/kernels.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+static double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+int main(int argc, char **argv) {
+  const int64_t K = argc > 1 ? atoll(argv[1]) : 4096;
+  const int64_t M = argc > 2 ? atoll(argv[2]) : 512;
+  const int calls = argc > 3 ? atoi(argv[3]) : 128;
+  const char *which = argc > 4 ? argv[4] : "both";
+  std::mt19937 rng(0);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  // A few distinct activation blocks, cycled (generating 65536 x 4096 random
+  // floats would take longer than the accumulation).
+  std::vector<std::vector<float>> xs(4, std::vector<float>(size_t(M * K)));
+  for (auto &x : xs)
+    for (float &v : x)
+      v = d(rng);
+  std::printf("K=%lld, %d calls of M=%lld tokens (%lld rows), %d threads, %s\n",
+              (long long)K, calls, (long long)M, (long long)M * calls,
+              lq_rt_get_num_threads(), lq_rt_isa());
+  std::vector<double> hNew, hOld;
+  if (!strcmp(which, "new") || !strcmp(which, "both")) {
+    hNew.assign(size_t(K * K), 0.0);
+    double t0 = now();
+    for (int c = 0; c < calls; ++c)
+      lq_rt_gram_accumulate(M, K, xs[c % 4].data(), K, 1, hNew.data());
+    lq_rt_gram_symmetrize(K, hNew.data());
+    double t = now() - t0;
+    std::printf("new (lq_rt_gram_accumulate, SYRK): %.2f s, %.1f GFLOP/s "
+                "(useful flops M*K*(K+1) per call)\n",
+                t, double(M) * K * (K + 1) * calls / t * 1e-9);
+  }
+  if (!strcmp(which, "old") || !strcmp(which, "both")) {
+    hOld.assign(size_t(K * K), 0.0);
+    std::vector<float> transposed(size_t(K * M)), gram(size_t(K * K));
+    double t0 = now();
+    for (int c = 0; c < calls; ++c) {
+      const float *base = xs[c % 4].data();
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t k = 0; k < K; ++k)
+          transposed[k * M + m] = base[m * K + k];
+      lq_rt_sgemm_nt(K, K, M, transposed.data(), M, transposed.data(), M,
+                     gram.data(), K);
+      for (int64_t i = 0; i < K * K; ++i)
+        hOld[i] += gram[i];
+    }
+    double t = now() - t0;
+    std::printf("old (full SGEMM + full fold): %.2f s, %.1f GFLOP/s "
+                "(2*M*K*K per call)\n",
+                t, 2.0 * M * K * K * calls / t * 1e-9);
+  }
+  if (!hNew.empty() && !hOld.empty()) {
+    double maxRel = 0;
+    for (int64_t i = 0; i < K * K; ++i)
+      maxRel = std::max(maxRel, std::fabs(hNew[i] - hOld[i]) /
+                                    (std::fabs(hOld[i]) + double(M) * calls));
+    std::printf("max |new - old| / (|old| + rows): %.2e\n", maxRel);
+  }
+  return 0;
+}
