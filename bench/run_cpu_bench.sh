@@ -10,6 +10,11 @@
 #   WIDE=1         also the wide random-weight model (dim 768, 12 layers, vocab 32000), decode
 #                  only (its bandwidth-bound regime); WIDE=0 skips it
 #   WORK=build-bench  scratch directory for .so files, inputs, the wide model (git-ignored)
+#   LLAMACPP=1     also llama.cpp (llama-bench, from node-llama-cpp 3.21.1's source) on GGUFs of
+#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a16, w4a16-rtn.
+#                  Built by bench/llamacpp/build.sh (idempotent; build-llamacpp/, or
+#                  LLAMACPP_DIR). Default: on when that build succeeds, skipped (with a note)
+#                  when it fails; LLAMACPP=1 makes a failed build an error, LLAMACPP=0 skips it.
 #
 # Models and shapes (static, as quant-compile needs them):
 #   prefill: models/pd-llama-6m/model.onnx, --dim batch=1 --dim seq=128 (128 tokens)
@@ -18,6 +23,10 @@
 # lq recipes: float, w8a16, w4a16-rtn (weight-only: no calibration). ORT always runs the
 # float32 ONNX with graphOptimizationLevel 'all' (bench/ort/run.js), so the quantized rows'
 # ratios compare lq's quantized model with ORT's float32 one.
+# llama.cpp (LLAMACPP): `llama-bench -t THREADS -o json`, prefill `-p 128 -n 0`, decode
+# `-p 0 -n 64 -d 127` (64 tokens one at a time after a 127-token context: positions 127..190,
+# mean per token), interleaved with lq and ORT at the same thread counts; pd-llama-6m only (the
+# wide model has no checkpoint to convert).
 #
 # Roofline: decode step time / (bytes / read bandwidth), with the bandwidth of bench/read_bw.cpp
 # (a STREAM-like sum over 256 MiB) at the same thread count in the same run. Two byte counts:
@@ -75,6 +84,24 @@ if [[ ! -f $root/bench/ort/node_modules/onnxruntime-node/package.json ]]; then
   (cd "$root/bench/ort" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund >/dev/null)
 fi
 ort="node $root/bench/ort/run.js"
+
+llamacpp=${LLAMACPP:-auto}
+lcdir=${LLAMACPP_DIR:-$root/build-llamacpp}
+[[ $lcdir = /* ]] || lcdir=$PWD/$lcdir
+lc_pairs="f32:float q8_0:w8a16 q4_0:w4a16-rtn" # GGUF type : lq recipe
+lc_check=$work/llamacpp-check.txt
+: >"$lc_check"
+if [[ $llamacpp != 0 ]]; then
+  echo "== llama.cpp peer: bench/llamacpp/build.sh (log: $work/llamacpp-build.log)"
+  if LLAMACPP_DIR=$lcdir "$root/bench/llamacpp/build.sh" >"$work/llamacpp-build.log" 2>&1; then
+    llamacpp=1
+    grep 'rel_err' "$work/llamacpp-build.log" >"$lc_check" || true
+  elif [[ $llamacpp == 1 ]]; then
+    tail -20 "$work/llamacpp-build.log" >&2; exit 1
+  else
+    echo "   llama.cpp build failed; skipping it (LLAMACPP=1 to make this an error)"; llamacpp=0
+  fi
+fi
 
 cxx=${CXX:-clang++-22}
 command -v "$cxx" >/dev/null || cxx=c++
@@ -167,6 +194,18 @@ for ((rep = 1; rep <= reps; ++rep)); do
           s=$(echo "$j" | sed 's/.*"prefill_s": \([0-9.e-]*\).*/\1/')
           echo "{\"kind\": \"lq\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
         done
+        if [[ $llamacpp == 1 && $name == pd-llama-6m ]]; then
+          # seconds: median llama-bench sample per prefill of T tokens, or per decoded token
+          if [[ $mode == prefill ]]; then lcargs=(-p $T -n 0 -r $n_lq); else lcargs=(-p 0 -n 64 -d $PAST -r 10); fi
+          for pq in $lc_pairs; do
+            IFS=: read -r qt r <<<"$pq"
+            j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" -o json 2>/dev/null)
+            s=$(echo "$j" | $py -c 'import json, statistics, sys
+r = json.load(sys.stdin)[0]
+print(statistics.median(r["samples_ns"]) / 1e9 / (1 if r["n_prompt"] else r["n_gen"]))')
+            echo "{\"kind\": \"llamacpp\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"gguf\": \"${qt^^}\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
+          done
+        fi
       done
     done
   done
@@ -177,10 +216,11 @@ t_end=$(date +%s)
 # --- Report --------------------------------------------------------------------------------
 lscpu >"$work/lscpu.txt"
 $py - "$raw" "$out" "$work/lscpu.txt" "$load_start" "$load_end" "$((t_end - t_start))" "$reps" \
-    "$T" "$PAST" "$recipes" "${models[@]}" <<'PY'
+    "$T" "$PAST" "$recipes" "$lc_check" "${models[@]}" <<'PY'
 import json, os, statistics, sys
-raw, out, lscpu, load0, load1, wall, reps, T, P, recipes = sys.argv[1:11]
-models = [m.split(':') for m in sys.argv[11:]]
+raw, out, lscpu, load0, load1, wall, reps, T, P, recipes, lc_check = sys.argv[1:12]
+models = [m.split(':') for m in sys.argv[12:]]
+lc_check = [l.strip() for l in open(lc_check) if l.strip()]
 rows = [json.loads(l) for l in open(raw)]
 info = dict(l.split(':', 1) for l in open(lscpu) if ':' in l)
 info = {k.strip(): v.strip() for k, v in info.items()}
@@ -220,9 +260,17 @@ for name, _, _, _, _, _, _, modes in models:
                     x['roofline_weight_bytes'] = wb / (bw[t] * 1e9) / s
                     x['roofline_read_bytes'] = rb / (bw[t] * 1e9) / s
                     x['ort_roofline'] = wbytes[(name, mode, 'float')] / (bw[t] * 1e9) / ort_s
+                c = sel(kind='llamacpp', model=name, mode=mode, recipe=rc, threads=t)
+                if c:
+                    lc_s = med([r['seconds'] for r in c])
+                    x.update(llamacpp_gguf=c[0]['gguf'], llamacpp_s=lc_s, llamacpp_tok_s=ntok / lc_s,
+                             llamacpp_s_reps=[r['seconds'] for r in c], ratio_llamacpp=lc_s / s)
                 res.append(x)
 doc = dict(command='bench/run_cpu_bench.sh', peer='onnxruntime-node 1.30.0 (CPU EP, graphOptimizationLevel all)',
            cpu=info.get('Model name'), cpus=info.get('CPU(s)'), l3=info.get('L3 cache'),
+           peer_llamacpp=('llama.cpp from node-llama-cpp 3.21.1 (ggml 0.23.0, 80fb11a), llama-bench, GGUF F32/Q8_0/Q4_0 '
+                          '(bench/llamacpp/build.sh)') if any(r['kind'] == 'llamacpp' for r in rows) else None,
+           llamacpp_logits_check=lc_check,
            hypervisor=info.get('Hypervisor vendor'), flags_avx512='avx512f' in info.get('Flags', ''),
            load_average_start=load0, load_average_end=load1, wall_s=int(wall), reps=int(reps),
            read_bandwidth_gbps=bw, prefill_tokens=int(T), decode_past=int(P), rows=res, raw=rows)
@@ -245,14 +293,39 @@ L = ['# lq vs onnxruntime-node on CPU (same machine, same run)', '',
      '"% roofline (.so)" uses the model\'s `weight_bytes`; "% roofline (read)" the bytes a step reads '
      '(less the f32 Gather table the weight-only recipes keep beside a quantized lm_head; decode reads one row of it). '
      'pd-llama-6m\'s weights (23 MB f32) fit in the 32 MB L3, so its roofline can exceed 100%: '
-     'only the wide model is bandwidth-bound.', '',
-     '| model | phase | threads | recipe | lq tok/s | ORT f32 tok/s | lq / ORT | weights MB (.so / read) | % roofline (.so) | % roofline (read) | ORT % roofline | compile s |',
-     '|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|']
+     'only the wide model is bandwidth-bound.', '']
+has_lc = any('llamacpp_s' in x for x in res)
+if has_lc:
+    L += ['llama.cpp (the stronger CPU peer): its source as shipped in node-llama-cpp 3.21.1 (ggml 0.23.0, commit 80fb11a, '
+          'with the package\'s patch), built by `bench/llamacpp/build.sh` (Release, `GGML_NATIVE=ON`, CPU backend, OpenMP), '
+          '`llama-bench -t THREADS -o json`, default settings otherwise (f16 KV cache, flash attention auto, '
+          'warm-up run), median of its samples. Prefill `-p 128 -n 0` (from an empty cache, as lq and ORT); decode '
+          f'`-p 0 -n 64 -d {P}`: 64 tokens one at a time after a {P}-token context (positions {P}..{int(P) + 63}, '
+          f'time per token), where lq and ORT time one token after a {P}-token cache: llama.cpp attends over ~25% '
+          'more keys on average, a small share of this model\'s step. GGUFs converted from `checkpoint.pt` by '
+          '`bench/llamacpp/convert_pd_llama.py` and quantized with `llama-quantize`. '
+          'Pairs: lq float ↔ F32; lq w8a16 (int8 symmetric per output channel, f32 scales; lm_head int8 per channel) '
+          '↔ Q8_0 (int8 symmetric, blocks of 32 along K, f16 scales; everything incl. the tied embedding/lm_head); '
+          'lq w4a16-rtn (int4 symmetric, groups of 128 along K, f32 scales; lm_head int8 per channel) ↔ Q4_0 '
+          '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q8_0 via `--output-tensor-type q8_0`). '
+          'llama.cpp\'s Q8_0/Q4_0 matmuls quantize the activations to Q8_0 on the fly (integer dot products: '
+          'W8A8/W4A8 arithmetic), lq\'s a16 recipes keep f32 activations. "lq / llama.cpp" > 1: lq is faster.', '']
+    if lc_check:
+        L += ['Same model: llama.cpp\'s logits vs PyTorch\'s `ref_logits.npy` (8 tokens; rel_err = max|diff| / max|ref|; '
+              'batch = prefill, step = one token at a time over the KV cache):', '']
+        L += [f'    {l}' for l in lc_check] + ['']
+lc_head = ' llama.cpp type | llama.cpp tok/s | lq / llama.cpp |' if has_lc else ''
+L += ['| model | phase | threads | recipe | lq tok/s | ORT f32 tok/s | lq / ORT |' + lc_head +
+      ' weights MB (.so / read) | % roofline (.so) | % roofline (read) | ORT % roofline | compile s |',
+      '|---|---|---:|---|---:|---:|---:|' + ('---|---:|---:|' if has_lc else '') + '---:|---:|---:|---:|---:|']
 for x in res:
     dec = x['mode'] == 'decode'
     pct = lambda k: f"{100 * x[k]:.0f}%" if dec else '–'
     L.append(f"| {x['model']} | {x['mode']} | {x['threads']} | {x['recipe']} | {x['lq_tok_s']:,.1f} | "
-             f"{x['ort_tok_s']:,.1f} | {x['ratio']:.2f}x | {x['weight_bytes']/1e6:.1f} / {x['read_bytes']/1e6:.1f} | "
+             f"{x['ort_tok_s']:,.1f} | {x['ratio']:.2f}x | " +
+             ((f"{x['llamacpp_gguf']} | {x['llamacpp_tok_s']:,.1f} | {x['ratio_llamacpp']:.2f}x | " if 'llamacpp_s' in x
+               else '– | – | – | ') if has_lc else '') +
+             f"{x['weight_bytes']/1e6:.1f} / {x['read_bytes']/1e6:.1f} | "
              f"{pct('roofline_weight_bytes')} | {pct('roofline_read_bytes')} | {pct('ort_roofline')} | {x['compile_s']:.1f} |")
 pc = compile_s[('pd-llama-6m', 'prefill', 'float')]
 L += ['', f"Compile time of pd-llama-6m end to end (ONNX -> .so, float, seq 128): median {med(pc):.1f} s of "
