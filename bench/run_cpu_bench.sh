@@ -23,10 +23,11 @@
 # lq recipes: float, w8a16, w4a16-rtn (weight-only: no calibration). ORT always runs the
 # float32 ONNX with graphOptimizationLevel 'all' (bench/ort/run.js), so the quantized rows'
 # ratios compare lq's quantized model with ORT's float32 one.
-# llama.cpp (LLAMACPP): `llama-bench -t THREADS -o json`, prefill `-p 128 -n 0`, decode
-# `-p 0 -n 64 -d 127` (64 tokens one at a time after a 127-token context: positions 127..190,
-# mean per token), interleaved with lq and ORT at the same thread counts; pd-llama-6m only (the
-# wide model has no checkpoint to convert).
+# llama.cpp (LLAMACPP): `llama-bench -t THREADS -o json`, prefill `-p 128 -n 0 -r 30`, decode
+# `-p 0 -n 1 -d 127 -r 300` (one token after a 127-token context, the context restored before
+# each untimed), the median of its samples: the same measurement as lq's `--repeat` (median of
+# single steps over a 127-token cache). Interleaved with lq and ORT at the same thread counts;
+# pd-llama-6m only (the wide model has no checkpoint to convert).
 #
 # Roofline: decode step time / (bytes / read bandwidth), with the bandwidth of bench/read_bw.cpp
 # (a STREAM-like sum over 256 MiB) at the same thread count in the same run. Two byte counts:
@@ -195,8 +196,8 @@ for ((rep = 1; rep <= reps; ++rep)); do
           echo "{\"kind\": \"lq\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
         done
         if [[ $llamacpp == 1 && $name == pd-llama-6m ]]; then
-          # seconds: median llama-bench sample per prefill of T tokens, or per decoded token
-          if [[ $mode == prefill ]]; then lcargs=(-p $T -n 0 -r $n_lq); else lcargs=(-p 0 -n 64 -d $PAST -r 10); fi
+          # seconds: median llama-bench sample (one prefill of T tokens, or one decoded token)
+          if [[ $mode == prefill ]]; then lcargs=(-p $T -n 0 -r $n_lq); else lcargs=(-p 0 -n 1 -d $PAST -r $n_lq); fi
           for pq in $lc_pairs; do
             IFS=: read -r qt r <<<"$pq"
             j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" -o json 2>/dev/null)
@@ -299,10 +300,10 @@ if has_lc:
     L += ['llama.cpp (the stronger CPU peer): its source as shipped in node-llama-cpp 3.21.1 (ggml 0.23.0, commit 80fb11a, '
           'with the package\'s patch), built by `bench/llamacpp/build.sh` (Release, `GGML_NATIVE=ON`, CPU backend, OpenMP), '
           '`llama-bench -t THREADS -o json`, default settings otherwise (f16 KV cache, flash attention auto, '
-          'warm-up run), median of its samples. Prefill `-p 128 -n 0` (from an empty cache, as lq and ORT); decode '
-          f'`-p 0 -n 64 -d {P}`: 64 tokens one at a time after a {P}-token context (positions {P}..{int(P) + 63}, '
-          f'time per token), where lq and ORT time one token after a {P}-token cache: llama.cpp attends over ~25% '
-          'more keys on average, a small share of this model\'s step. GGUFs converted from `checkpoint.pt` by '
+          'warm-up run), the median of its samples, as lq: prefill `-p 128 -n 0 -r 30` (from an empty cache, as lq and ORT); '
+          f'decode `-p 0 -n 1 -d {P} -r 300`: one token after a {P}-token context (restored, untimed, before each sample), '
+          f'as lq times one step over a {P}-token cache (llama-bench\'s usual `-n 64` would time 64 growing-context tokens '
+          'per sample, and a mean per sample lets a loaded machine\'s preemptions in). GGUFs converted from `checkpoint.pt` by '
           '`bench/llamacpp/convert_pd_llama.py` and quantized with `llama-quantize`. '
           'Pairs: lq float ↔ F32; lq w8a16 (int8 symmetric per output channel, f32 scales; lm_head int8 per channel) '
           '↔ Q8_0 (int8 symmetric, blocks of 32 along K, f16 scales; everything incl. the tied embedding/lm_head); '
