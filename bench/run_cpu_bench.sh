@@ -297,6 +297,7 @@ L = ['# lq vs onnxruntime-node on CPU (same machine, same run)', '',
      'only the wide model is bandwidth-bound.', '']
 has_lc = any('llamacpp_s' in x for x in res)
 if has_lc:
+    L[0] = '# lq vs onnxruntime-node and llama.cpp on CPU (same machine, same run)'
     L += ['llama.cpp (the stronger CPU peer): its source as shipped in node-llama-cpp 3.21.1 (ggml 0.23.0, commit 80fb11a, '
           'with the package\'s patch), built by `bench/llamacpp/build.sh` (Release, `GGML_NATIVE=ON`, CPU backend, OpenMP), '
           '`llama-bench -t THREADS -o json`, default settings otherwise (f16 KV cache, flash attention auto, '
