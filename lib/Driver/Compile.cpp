@@ -97,6 +97,13 @@ const Recipe recipes[] = {
             "(calibrates)",
      "{cal},func.func(quantize-weights{format=fp8-e4m3 lm-head=same},"
      "quantize-activations{format=fp8-e4m3})"},
+    // FP8 with run-time scales (vLLM's FP8_DYNAMIC scheme): no calibration,
+    // one activation scale per token.
+    {"fp8-dynamic", "FP8 E4M3 weights per channel + dynamic per-token FP8 "
+                    "activations (no calibration)",
+     "func.func(quantize-weights{format=fp8-e4m3},"
+     "quantize-activations{format=fp8-e4m3 granularity=per-token "
+     "mode=dynamic})"},
     {"nf4", "NF4 weights (QLoRA codebook), groups of 64",
      "func.func(quantize-weights{format=nf4 group=64})"},
     {"fp8-weights", "FP8 E4M3 weights, per output channel",
