@@ -67,7 +67,7 @@ int main(int argc, char **argv) {
       return lq_rt_view4_t{p, {1, Hkv, S, D}, {Hkv * S * D, S * D, D, 1}};
     };
     auto qview = [&](const uint8_t *codes, const float *scales, int bits, int fmt) {
-      lq_rt_qview4_t x;
+      lq_rt_qview4_t x{}; // f32 scales (scale_type 0)
       const int64_t rb = bits == 4 ? D / 2 : D;
       const int64_t sz[4] = {1, Hkv, S, D}, st[4] = {Hkv * S * rb, S * rb, rb, 1};
       const int64_t ss[4] = {1, Hkv, S, 1}, sst[4] = {Hkv * S, S, 1, 1};

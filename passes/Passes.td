@@ -505,25 +505,51 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     keys (KIVI's float residual window) are not implemented. Keys rotated
     by `--quarot` (R3, a Hadamard after RoPE) lose their outlier channels
     and quantize far better per token (QuaRot, arXiv:2404.00456).
+
+    `format=nvfp4`: FP4 E2M1 codes (packed two per byte) with an FP8 E4M3
+    scale per 16 channels computed on append, `E4M3(amax / 6)`, and a fixed
+    tensor scale of 1 (a dynamic tensor scale would re-scale every stored
+    block; 1 keeps block maxima 0.094..2688 in E4M3's normal range): the
+    cache holds D/2 + D/16 bytes per head and token (4.5 bits per value)
+    and its scales argument is `f8E4M3FN`. The fused kernel decodes E2M1
+    through a 16-entry table and E4M3 scales through a 256-entry one.
+
+    `key-granularity=per-head` / `value-granularity=per-head`: one scale per
+    (token, head) over the whole head dimension, i.e. `group` = head dim
+    for that side (what `group=0` gives both); the other side keeps
+    `group`. `scale-type=f16` stores dynamic per-token scales as f16
+    (static scales stay f32 constants). `residual=R` (KIVI's float window)
+    is not implemented: any value but 0 is an error (the design is in
+    QuantizeKVCache.cpp).
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
                            "mlir::tensor::TensorDialect"];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"int8\"",
-           "int8, int4, fp8-e4m3 or fp8-e5m2">,
+           "int8, int4, fp8-e4m3, fp8-e5m2 or nvfp4 (E2M1 codes, an E4M3 "
+           "scale per 16 channels, tensor scale 1)">,
     Option<"group", "group", "int64_t", /*default=*/"0",
            "Channels per scale (0: the head dimension, one scale per head "
-           "and token); must divide the head dimension">,
+           "and token; nvfp4: 16, the only size it takes); must divide the "
+           "head dimension">,
     Option<"scales", "scales", "std::string", /*default=*/"\"dynamic\"",
            "dynamic (per token, computed on append) or static (per channel, "
            "constants from --calibrate's lq.k_absmax / lq.v_absmax)">,
     Option<"keyGranularity", "key-granularity", "std::string",
            /*default=*/"\"per-token\"",
-           "per-token (dynamic) or per-channel (needs scales=static)">,
+           "per-token (dynamic, `group` channels per scale), per-head "
+           "(dynamic, one scale per token and head: group = head dim) or "
+           "per-channel (needs scales=static)">,
     Option<"valueGranularity", "value-granularity", "std::string",
            /*default=*/"\"per-token\"",
-           "per-token (dynamic, also with scales=static) or per-channel "
-           "(needs scales=static)">,
+           "per-token (dynamic, also with scales=static), per-head or "
+           "per-channel (needs scales=static)">,
+    Option<"residual", "residual", "int64_t", /*default=*/"0",
+           "KIVI's float window of the last R tokens (not supported yet: "
+           "only 0)">,
+    Option<"scaleType", "scale-type", "std::string", /*default=*/"\"f32\"",
+           "f32 or f16: storage of the per-token scales (f16 halves their "
+           "bytes; not for nvfp4, whose block scales are E4M3)">,
   ];
   let statistics = [
     Statistic<"numCaches", "num-caches", "Caches stored quantized">,

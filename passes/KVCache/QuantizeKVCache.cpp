@@ -9,7 +9,7 @@
 // change and a cache can be filled in chunks of any size (KIVI, Liu et al.
 // 2024, arXiv:2402.02750, §3; KVQuant, Hooper et al. 2024, arXiv:2401.18079):
 //
-//   s_t = max_d |x_t,d| / qmax        (qmax = 127 / 7 / 448 / 57344)
+//   s_t = max_d |x_t,d| / qmax        (qmax = 127 / 7 / 448 / 57344 / 6)
 //   q_t,d = round(x_t,d / s_t)        x̂_t,d = q_t,d · s_t
 //
 // The rewrite, per key/value operand of `lq.attention`:
@@ -38,6 +38,52 @@
 // `axis`/`group` give one scale axis only. Values outside the calibrated
 // range saturate to +-qmax (int) or the largest finite code (FP8). Values
 // stay per token and dynamic unless value-granularity=per-channel.
+//
+// Per head (key-granularity=per-head / value-granularity=per-head): one
+// scale per (batch, head, token) over the whole head dimension, s_t,h =
+// max_d |x_t,h,d| / qmax. That is exactly the per-token scheme with group =
+// D (and what group=0 gives), so per-head sets the group of its side to D
+// whatever `group` says; keys and values have schemes of their own, so
+// `key-granularity=per-head group=16` gives keys one scale per head and
+// values one per 16 channels.
+//
+// NVFP4 (format=nvfp4; NVIDIA, "NVFP4" 2025; E2M1 from OCP MX v1.0): FP4
+// E2M1 codes (values 0, ±0.5, ±1, ±1.5, ±2, ±3, ±4, ±6) in blocks of 16
+// channels, each with an FP8 E4M3 scale, times one f32 tensor scale g:
+//
+//   s_b = E4M3(amax_b / 6 / g)     q = E2M1(x / (s_b · g))     x̂ = q · s_b · g
+//
+// g is fixed at 1 for the cache. NVFP4's tensor scale normally is amax /
+// (6 · 448) of the whole tensor, so that the block scales use E4M3's range;
+// for a cache filled token by token the tensor's amax is not known when the
+// first rows are written, and changing g later would rescale (re-encode)
+// every stored block. With g = 1 the block scales cover block maxima in
+// [6 · 2^-6, 6 · 448] = [0.094, 2688] as E4M3 normals (2^-3 relative
+// step) and down to 6 · 2^-9 = 0.012 as subnormals; K and V of an LLM
+// (projections of RMS-normed activations, RoPE'd keys) have row maxima of
+// O(0.1..100), inside that range. Blocks beyond 2688 saturate; blocks
+// below 0.012 round their scale to 0 and read back as 0 (an absolute error
+// below 0.012). A calibrated static g (from --calibrate's absmax) would
+// shift that window; it is not implemented because g = 1 already covers
+// the models measured (bench/kv_cache.sh). Per token the cache stores D/2
+// bytes of codes and D/16 bytes of scales: 4.5 bits per element.
+//
+// scale-type=f16 stores the dynamic per-token scales as f16 (2 bytes
+// instead of 4; the scales s = amax / qmax are normal f16 numbers for
+// amax in [qmax · 2^-14, qmax · 65504]); static scales stay f32 constants.
+//
+// Not implemented: KIVI's float residual window (residual=R, the last R
+// tokens kept in float and quantized only when they leave the window; KIVI
+// §3.2). For the runtime-managed cache it needs (1) a float ring buffer
+// [B, H, R, D] as one more cache argument/result per K and V, (2) on each
+// append of T rows at position p: the rows leaving the window (positions
+// p - R .. p + T - R - 1) quantized from the ring and inserted into the
+// codes at their position, the new rows written to the ring, (3) attention
+// over two segments: the quantized part [0, max(0, p + T - R)) and the
+// float window, i.e. lq.attention with a split cache (a kernel taking a
+// quantized view plus a float view and one softmax over both), and (4) in
+// the graph-level form the same with the window as an extra past/present
+// pair. Until then residual != 0 is an error.
 //
 //===----------------------------------------------------------------------===//
 
@@ -72,13 +118,15 @@ struct QuantizeKVCachePass
     : lq::impl::QuantizeKVCachePassBase<QuantizeKVCachePass> {
   using Base::Base;
 
-  lq::SchemeAttr scheme;       // per token, dynamic
+  lq::SchemeAttr scheme[2];    // keys, values: per token, dynamic
   lq::SchemeAttr staticScheme; // per (head, channel), static
-  bool packed = false; // int4: two codes per byte at the function boundary
+  bool packed = false; // int4, nvfp4: two codes per byte at the boundary
   lq::Format fmt = lq::Format::Int;
   unsigned bits = 0;
   float qmax = 0;
   bool staticKeys = false, staticValues = false;
+  bool perHead[2] = {false, false}; // one scale per (token, head)
+  Type scaleElt;                    // f32, f16, or E4M3 (nvfp4)
 
   /// Reads format, scales and granularities, or fails with an error at `at`.
   LogicalResult parseOptions(Operation *at) {
@@ -90,21 +138,54 @@ struct QuantizeKVCachePass
       fmt = lq::Format::FP8E4M3, qmax = 448;
     else if (format == "fp8-e5m2")
       fmt = lq::Format::FP8E5M2, qmax = 57344;
+    else if (format == "nvfp4")
+      fmt = lq::Format::NVFP4, qmax = 6;
     else
-      return at->emitError() << "quantize-kv-cache: unknown format '" << format
-                             << "' (expected int8, int4, fp8-e4m3 or fp8-e5m2)";
-    packed = bits == 4;
+      return at->emitError()
+             << "quantize-kv-cache: unknown format '" << format
+             << "' (expected int8, int4, fp8-e4m3, fp8-e5m2 or nvfp4)";
+    const bool nvfp4 = fmt == lq::Format::NVFP4;
+    packed = bits == 4 || nvfp4;
+    if (residual != 0)
+      return at->emitError()
+             << "quantize-kv-cache: residual=" << int64_t(residual)
+             << " is not supported yet (KIVI's float window of the last "
+                "tokens; only residual=0)";
+    if (scaleType != "f32" && scaleType != "f16")
+      return at->emitError() << "quantize-kv-cache: unknown scale-type '"
+                             << scaleType << "' (expected f32 or f16)";
+    if (nvfp4 && scaleType != "f32")
+      return at->emitError()
+             << "quantize-kv-cache: format=nvfp4 stores its block scales as "
+                "E4M3; scale-type=" << scaleType << " does not apply";
+    scaleElt = nvfp4 ? Type(Float8E4M3FNType::get(&getContext()))
+               : scaleType == "f16" ? Type(Float16Type::get(&getContext()))
+                                    : Type(Float32Type::get(&getContext()));
+    if (nvfp4 && group != 0 && group != 16)
+      return at->emitError()
+             << "quantize-kv-cache: format=nvfp4 has blocks of 16 channels; "
+                "got group="
+             << int64_t(group);
     if (scales != "dynamic" && scales != "static")
       return at->emitError() << "quantize-kv-cache: unknown scales '" << scales
                              << "' (expected dynamic or static)";
+    if (nvfp4 && scales != "dynamic")
+      return at->emitError() << "quantize-kv-cache: format=nvfp4 computes its "
+                                "block scales on append; give scales=dynamic";
     bool perChannel[2];
     StringRef granularity[2] = {keyGranularity, valueGranularity};
     for (int i = 0; i < 2; ++i) {
       StringRef g = granularity[i];
       StringRef what = i == 0 ? "key-granularity" : "value-granularity";
-      if (g != "per-token" && g != "per-channel")
-        return at->emitError() << "quantize-kv-cache: unknown " << what << " '"
-                               << g << "' (expected per-token or per-channel)";
+      if (g != "per-token" && g != "per-channel" && g != "per-head")
+        return at->emitError()
+               << "quantize-kv-cache: unknown " << what << " '" << g
+               << "' (expected per-token, per-head or per-channel)";
+      perHead[i] = g == "per-head";
+      if (perHead[i] && nvfp4)
+        return at->emitError()
+               << "quantize-kv-cache: " << what
+               << "=per-head: format=nvfp4 has a scale per 16 channels";
       perChannel[i] = g == "per-channel";
       if (perChannel[i] && scales != "static")
         return at->emitError()
@@ -119,29 +200,47 @@ struct QuantizeKVCachePass
                                 "key-granularity=per-channel";
     staticKeys = perChannel[0];
     staticValues = perChannel[1];
-    staticScheme = lq::SchemeAttr::get(
-        &getContext(), fmt, bits, /*axis=*/-1, /*group=*/0,
-        /*block=*/{0, 1, 0, 1}, /*symmetric=*/true);
+    if (staticKeys || staticValues)
+      staticScheme = lq::SchemeAttr::get(
+          &getContext(), fmt, bits, /*axis=*/-1, /*group=*/0,
+          /*block=*/{0, 1, 0, 1}, /*symmetric=*/true);
     return success();
   }
 
-  /// The per-token scheme for rows of head dimension D, or an error.
-  LogicalResult makeScheme(Operation *at, int64_t D) {
+  /// The per-token scheme of the keys (which = 0) or values (1) for rows
+  /// of head dimension D, or an error. Per-head is per token with the whole
+  /// head dimension as the group: s_t,h = max_d |x_t,h,d| / qmax, exactly
+  /// what group=0 (or group=D) gives.
+  LogicalResult makeScheme(Operation *at, int64_t D, unsigned which) {
     MLIRContext *ctx = &getContext();
-    int64_t g = group == 0 ? D : int64_t(group);
+    const bool nvfp4 = fmt == lq::Format::NVFP4;
+    int64_t g = perHead[which] ? D
+                : group == 0   ? (nvfp4 ? 16 : D)
+                               : int64_t(group);
     if (g <= 0 || D % g != 0)
-      return at->emitError() << "quantize-kv-cache: 'group' (" << int64_t(group)
+      return at->emitError() << "quantize-kv-cache: 'group' (" << g
                              << ") must divide the head dimension " << D;
-    if (bits == 4 && g % 2 != 0)
+    if (packed && g % 2 != 0)
       return at->emitError() << "quantize-kv-cache: int4 needs an even group";
     lq::SchemeAttr s = lq::SchemeAttr::get(ctx, fmt, bits, /*axis=*/3, g,
                                            /*block=*/{}, /*symmetric=*/true);
-    if (scheme && scheme != s)
-      return at->emitError() << "quantize-kv-cache: keys and values of "
-                                "different head dimensions need different "
+    if (scheme[which] && scheme[which] != s)
+      return at->emitError() << "quantize-kv-cache: "
+                             << (which == 0 ? "keys" : "values")
+                             << " of different head dimensions need different "
                                 "groups; give 'group' explicitly";
-    scheme = s;
+    scheme[which] = s;
     return success();
+  }
+
+  /// NVFP4's tensor scale: a constant 1 (see the file header).
+  Value globalScale(OpBuilder &b, Location loc) {
+    if (fmt != lq::Format::NVFP4)
+      return Value();
+    auto ty = RankedTensorType::get({}, b.getF32Type());
+    return arith::ConstantOp::create(
+               b, loc, DenseElementsAttr::get(ty, ArrayRef<float>{1.0f}))
+        .getResult();
   }
 
   /// The static scales [1, H, 1, D] of the keys (which = 0) or values (1)
@@ -184,10 +283,10 @@ struct QuantizeKVCachePass
     return RankedTensorType::get(floatTy.getShape(),
                                  sch.getStorageType(&getContext()), sch);
   }
-  RankedTensorType scalesType(RankedTensorType floatTy) {
+  RankedTensorType scalesType(RankedTensorType floatTy, lq::SchemeAttr sch) {
     SmallVector<int64_t> shape(floatTy.getShape());
-    shape[3] /= scheme.getGroup();
-    return RankedTensorType::get(shape, Float32Type::get(&getContext()));
+    shape[3] /= sch.getGroup();
+    return RankedTensorType::get(shape, scaleElt);
   }
   /// What the function boundary stores: the codes, packed for int4.
   RankedTensorType storedType(RankedTensorType floatTy, lq::SchemeAttr sch) {
@@ -202,17 +301,16 @@ struct QuantizeKVCachePass
   /// scales) in the per-channel scheme, else with per-token scales computed
   /// here.
   std::pair<Value, Value> encode(OpBuilder &b, Location loc, Value rows,
-                                 Value fixed = Value()) {
+                                 unsigned which, Value fixed = Value()) {
     auto ty = cast<RankedTensorType>(rows.getType());
-    lq::SchemeAttr sch = fixed ? staticScheme : scheme;
+    lq::SchemeAttr sch = fixed ? staticScheme : scheme[which];
+    Value g = fixed ? Value() : globalScale(b, loc);
     Value s = fixed ? fixed
-                    : lq::ComputeScalesOp::create(b, loc, scalesType(ty), rows,
-                                                  /*global_scale=*/Value(),
-                                                  scheme)
+                    : lq::ComputeScalesOp::create(b, loc, scalesType(ty, sch),
+                                                  rows, g, sch)
                           .getResult();
     Value q = lq::QuantizeOp::create(b, loc, codesType(ty, sch), rows, s,
-                                     /*zero_point=*/Value(),
-                                     /*global_scale=*/Value());
+                                     /*zero_point=*/Value(), g);
     if (packed)
       q = lq::PackCodesOp::create(b, loc, storedType(ty, sch), q);
     return {q, s};
@@ -225,7 +323,8 @@ struct QuantizeKVCachePass
       stored = lq::UnpackCodesOp::create(b, loc, codesType(floatTy, sch), stored);
     return lq::DequantizeOp::create(b, loc, floatTy, stored, scales,
                                     /*zero_point=*/Value(),
-                                    /*global_scale=*/Value());
+                                    sch == staticScheme ? Value()
+                                                        : globalScale(b, loc));
   }
 
   /// The same append on new operands: insert_slice at the same offsets
@@ -263,6 +362,7 @@ struct QuantizeKVCachePass
       return signalPassFailure();
     }
 
+    scheme[0] = scheme[1] = lq::SchemeAttr(); // per function
     if (failed(parseOptions(f)))
       return signalPassFailure();
 
@@ -284,7 +384,7 @@ struct QuantizeKVCachePass
           return;
         }
         bool isStatic = which == 0 ? staticKeys : staticValues;
-        if (!isStatic && failed(makeScheme(attn, ty.getDimSize(3)))) {
+        if (!isStatic && failed(makeScheme(attn, ty.getDimSize(3), which))) {
           failedAny = true;
           return;
         }
@@ -358,9 +458,9 @@ struct QuantizeKVCachePass
       Value fixed;
       if (which == 0 ? staticKeys : staticValues)
         fixed = *staticScales(b, attn, which, ty);
-      auto [q, s] = encode(b, o->getOwner()->getLoc(), o->get(), fixed);
+      auto [q, s] = encode(b, o->getOwner()->getLoc(), o->get(), which, fixed);
       o->set(decode(b, o->getOwner()->getLoc(), q, s, ty,
-                    fixed ? staticScheme : scheme));
+                    fixed ? staticScheme : scheme[which]));
       ++numFakeQuantized;
     }
 
@@ -378,7 +478,7 @@ struct QuantizeKVCachePass
         Location loc = c.update->getLoc();
         Value fixed = *staticScales(b, c.attn, c.which,
                                     cast<RankedTensorType>(c.rows.getType()));
-        auto [q, s] = encode(b, loc, c.rows, fixed);
+        auto [q, s] = encode(b, loc, c.rows, c.which, fixed);
         Value codes = append(b, c.update, q, c.arg);
         Value view = decode(b, loc, codes, fixed, outTy, staticScheme);
         Value old = c.update->getResult(0);
@@ -395,20 +495,21 @@ struct QuantizeKVCachePass
                 StringAttr::get(ctx, (name ? name.getValue().str()
                                            : "arg" + std::to_string(argNo)) +
                                          ".scales"));
-      if (failed(f.insertArgument(argNo + 1, scalesType(floatArgTy),
+      lq::SchemeAttr sch = scheme[c.which];
+      if (failed(f.insertArgument(argNo + 1, scalesType(floatArgTy, sch),
                                   attrs.getDictionary(ctx), c.arg.getLoc()))) {
         f.emitError() << "quantize-kv-cache: cannot add a scales argument";
         return signalPassFailure();
       }
       BlockArgument scalesArg = f.getArgument(argNo + 1);
-      c.arg.setType(storedType(floatArgTy, scheme));
+      c.arg.setType(storedType(floatArgTy, sch));
 
       OpBuilder b(c.update);
       Location loc = c.update->getLoc();
-      auto [q, s] = encode(b, loc, c.rows);
+      auto [q, s] = encode(b, loc, c.rows, c.which);
       Value codes = append(b, c.update, q, c.arg);
       Value scales = append(b, c.update, s, scalesArg);
-      Value view = decode(b, loc, codes, scales, outTy, scheme);
+      Value view = decode(b, loc, codes, scales, outTy, sch);
       Value old = c.update->getResult(0);
       old.replaceUsesWithIf(view, [&](OpOperand &use) {
         return !isa<func::ReturnOp>(use.getOwner());

@@ -3,10 +3,12 @@
 //===----------------------------------------------------------------------===//
 //
 // lq_rt_attention_at_q against a float64 reference that decodes the same
-// codes: int8 / int4 (packed) / FP8 E4M3 / E5M2, per-token groups and
-// per-channel scales, GQA, chunks of several queries at a position. Rows at
-// or after position + T hold NaN scales and garbage codes, to prove the
-// kernel never reads them.
+// codes: int8 / int4 (packed) / FP8 E4M3 / E5M2 / NVFP4 (packed E2M1 with
+// E4M3 block scales of 16 and a tensor scale), per-token groups (whole
+// chunks and groups smaller than a chunk) and per-channel scales, scales
+// stored as f32, f16 or E4M3, GQA, chunks of several queries at a position.
+// Rows at or after position + T hold NaN scales and garbage codes, to prove
+// the kernel never reads them.
 //
 //===----------------------------------------------------------------------===//
 
@@ -17,6 +19,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -36,6 +39,7 @@ protected:
 struct QTensor {
   std::vector<uint8_t> codes;
   std::vector<float> scales;
+  std::vector<uint8_t> scaleBytes; // f16 / E4M3 storage of the scales
   std::vector<double> decoded;
   lq_rt_qview4_t view;
 };
@@ -45,14 +49,32 @@ double decodeCode(int32_t format, int32_t bits, int code) {
     return lq_fp8_e4m3fn_to_f32(uint8_t(code));
   if (format == LQ_FORMAT_FP8_E5M2)
     return lq_fp8_e5m2_to_f32(uint8_t(code));
+  if (format == LQ_FORMAT_NVFP4)
+    return lq_fp4_e2m1_to_f32(uint8_t(code));
   return bits == 4 ? double(int8_t(uint8_t(code) << 4) >> 4) : double(int8_t(code));
 }
 
+/// A scale as stored (f16 bits or an E4M3 byte) and the value read back.
+double storeScale(float sc, int32_t scaleType, uint8_t *dst) {
+  if (scaleType == LQ_RT_SCALE_F16) {
+    _Float16 h = static_cast<_Float16>(sc);
+    std::memcpy(dst, &h, 2);
+    return double(static_cast<float>(h));
+  }
+  if (scaleType == LQ_RT_SCALE_E4M3) {
+    *dst = std::isnan(sc) ? uint8_t(0x7F) : lq_fp8_e4m3fn_from_f32(sc);
+    return lq_fp8_e4m3fn_to_f32(*dst);
+  }
+  return sc;
+}
+
 /// Quantizes random values with one scale per (gs tokens, gd channels);
-/// rows s >= written get NaN scales and random codes.
+/// rows s >= written get NaN scales and random codes. NVFP4 block scales
+/// are E4M3(amax / 6 / global) times `global`.
 QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
               int64_t gd, int32_t format, int32_t bits, int64_t written,
-              std::mt19937 &rng) {
+              std::mt19937 &rng, int32_t scaleType = LQ_RT_SCALE_F32,
+              float global = 1.0f) {
   std::uniform_real_distribution<float> u(-2.0f, 2.0f);
   std::uniform_int_distribution<int> byte(0, 255);
   const int64_t rowBytes = bits == 4 ? D / 2 : D;
@@ -60,12 +82,18 @@ QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
   QTensor q;
   q.codes.assign(size_t(B * H * S * rowBytes), 0);
   q.scales.assign(size_t(B * H * sS * sD), 0.0f);
+  const int64_t scaleBytes = scaleType == LQ_RT_SCALE_F16 ? 2 : 1;
+  q.scaleBytes.assign(size_t(B * H * sS * sD * scaleBytes), 0);
+  const bool nvfp4 = format == LQ_FORMAT_NVFP4;
+  if (!nvfp4)
+    global = 1.0f;
   q.decoded.assign(size_t(B * H * S * D), 0.0);
   std::vector<float> x(size_t(B * H * S * D));
   for (float &v : x)
     v = u(rng);
   const float qmax = format == LQ_FORMAT_FP8_E4M3   ? 448.0f
                      : format == LQ_FORMAT_FP8_E5M2 ? 57344.0f
+                     : nvfp4                        ? 6.0f
                      : bits == 4                    ? 7.0f
                                                     : 127.0f;
   for (int64_t bh = 0; bh < B * H; ++bh)
@@ -75,14 +103,22 @@ QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
         for (int64_t s = bs * gs; s < (bs + 1) * gs; ++s)
           for (int64_t d = bd * gd; d < (bd + 1) * gd; ++d)
             amax = std::max(amax, std::fabs(x[size_t((bh * S + s) * D + d)]));
-        float sc = amax / qmax;
         bool unwritten = bs * gs >= written;
-        q.scales[size_t((bh * sS + bs) * sD + bd)] = unwritten ? NAN : sc;
+        const size_t si = size_t((bh * sS + bs) * sD + bd);
+        float sc = amax / qmax / global;
+        q.scales[si] = unwritten ? NAN : sc;
+        // The scale the kernel reads: rounded to its storage, times global.
+        if (scaleType != LQ_RT_SCALE_F32)
+          sc = float(storeScale(unwritten ? NAN : sc, scaleType,
+                                q.scaleBytes.data() + si * size_t(scaleBytes)));
+        sc *= global;
         for (int64_t s = bs * gs; s < (bs + 1) * gs; ++s)
           for (int64_t d = bd * gd; d < (bd + 1) * gd; ++d) {
             float v = x[size_t((bh * S + s) * D + d)] / sc;
             int code;
-            if (format == LQ_FORMAT_FP8_E4M3)
+            if (nvfp4)
+              code = lq_fp4_e2m1_from_f32(sc > 0 ? v : 0.0f);
+            else if (format == LQ_FORMAT_FP8_E4M3)
               code = lq_fp8_e4m3fn_from_f32(v);
             else if (format == LQ_FORMAT_FP8_E5M2)
               code = lq_fp8_e5m2_from_f32(v);
@@ -99,7 +135,11 @@ QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
           }
       }
   q.view.codes = q.codes.data();
-  q.view.scales = q.scales.data();
+  q.view.scales = scaleType == LQ_RT_SCALE_F32
+                      ? static_cast<const void *>(q.scales.data())
+                      : static_cast<const void *>(q.scaleBytes.data());
+  q.view.scale_type = scaleType;
+  q.view.global_scale = global;
   const int64_t sizes[4] = {B, H, S, D};
   const int64_t strides[4] = {H * S * rowBytes, S * rowBytes, rowBytes, 1};
   const int64_t ssizes[4] = {B, H, sS, sD};
@@ -122,6 +162,8 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
     int32_t format, bits;
     int causal;
     int64_t pos;
+    int32_t scaleType = LQ_RT_SCALE_F32;
+    float global = 1.0f;
   };
   const Case cases[] = {
       {1, 8, 4, 1, 64, 32, 1, 32, LQ_FORMAT_INT, 8, 1, 37},
@@ -141,15 +183,33 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
       // Per-channel scales (one per head and channel over all tokens).
       {1, 4, 2, 1, 40, 32, 40, 1, LQ_FORMAT_INT, 8, 1, 39},
       {1, 4, 4, 4, 24, 16, 24, 1, LQ_FORMAT_INT, 4, 1, 10},
+      // Groups smaller than a chunk on the fast path (scaled per element).
+      {1, 8, 2, 2, 30, 32, 1, 8, LQ_FORMAT_INT, 4, 1, 11},
+      {1, 4, 2, 1, 25, 64, 1, 4, LQ_FORMAT_FP8_E4M3, 8, 1, 24},
+      // NVFP4: E2M1 codes, E4M3 scales per 16 channels, a tensor scale;
+      // fast path (D % 32 == 0), rows (D = 16, 48), f32 block scales.
+      {1, 8, 4, 1, 64, 32, 1, 16, LQ_FORMAT_NVFP4, 4, 1, 37, LQ_RT_SCALE_E4M3},
+      {2, 8, 2, 3, 40, 64, 1, 16, LQ_FORMAT_NVFP4, 4, 1, 20, LQ_RT_SCALE_E4M3, 0.37f},
+      {1, 4, 2, 2, 19, 16, 1, 16, LQ_FORMAT_NVFP4, 4, 0, 9, LQ_RT_SCALE_E4M3},
+      {1, 6, 2, 4, 33, 48, 1, 16, LQ_FORMAT_NVFP4, 4, 1, 20, LQ_RT_SCALE_E4M3, 2.5f},
+      {1, 4, 2, 1, 21, 32, 1, 16, LQ_FORMAT_NVFP4, 4, 1, 20},
+      // f16 scales: int8 / int4 / FP8 codes, fast path and rows.
+      {1, 8, 2, 1, 40, 64, 1, 64, LQ_FORMAT_INT, 8, 1, 39, LQ_RT_SCALE_F16},
+      {1, 4, 2, 3, 17, 32, 1, 16, LQ_FORMAT_INT, 4, 1, 5, LQ_RT_SCALE_F16},
+      {1, 4, 1, 2, 13, 10, 1, 10, LQ_FORMAT_INT, 4, 1, 4, LQ_RT_SCALE_F16},
+      {1, 6, 2, 1, 20, 32, 1, 32, LQ_FORMAT_FP8_E5M2, 8, 1, 19, LQ_RT_SCALE_F16},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(::testing::Message() << "format " << c.format << " bits " << c.bits
                                       << " T=" << c.T << " S=" << c.S << " pos=" << c.pos
-                                      << " gs=" << c.gs << " gd=" << c.gd);
+                                      << " gs=" << c.gs << " gd=" << c.gd
+                                      << " D=" << c.D << " scale type " << c.scaleType);
     // Per-channel scales span all rows, so poison no rows through them.
     const int64_t written = c.gs == 1 ? c.pos + c.T : c.S;
-    QTensor k = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits, written, rng);
-    QTensor v = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits, written, rng);
+    QTensor k = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits,
+                      written, rng, c.scaleType, c.global);
+    QTensor v = makeQ(c.B, c.Hkv, c.S, c.D, c.gs, c.gd, c.format, c.bits,
+                      written, rng, c.scaleType, c.global);
     std::uniform_real_distribution<float> u(-1.0f, 1.0f);
     std::vector<float> q(size_t(c.B * c.Hq * c.T * c.D)), o(size_t(c.B * c.Hq * c.T * c.D), -9.0f);
     for (float &x : q)
@@ -203,6 +263,12 @@ TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
   EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
   bad = k.view;
   bad.format = LQ_FORMAT_NF4;
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  bad = k.view;
+  bad.format = LQ_FORMAT_NVFP4; // NVFP4 codes are 4 bits
+  EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  bad = k.view;
+  bad.scale_type = 3; // no such scale storage
   EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
   bad = k.view;
   bad.scale_sizes[3] = 3; // 3 scales do not divide 8 channels

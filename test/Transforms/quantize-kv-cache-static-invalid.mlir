@@ -3,8 +3,9 @@
 // KEYS: quantize-kv-cache: scales=static quantizes keys per channel; give key-granularity=per-channel
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 key-granularity=per-channel" 2>&1 | FileCheck %s --check-prefix=DYN
 // DYN: quantize-kv-cache: key-granularity=per-channel needs scales=static
-// RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-head" 2>&1 | FileCheck %s --check-prefix=GRAN
-// GRAN: quantize-kv-cache: unknown key-granularity 'per-head' (expected per-token or per-channel)
+// RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-block" 2>&1 | FileCheck %s --check-prefix=GRAN
+// GRAN: quantize-kv-cache: unknown key-granularity 'per-block' (expected per-token, per-head or per-channel)
+// RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-head" 2>&1 | FileCheck %s --check-prefix=KEYS
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=calibrated" 2>&1 | FileCheck %s --check-prefix=SCALES
 // SCALES: quantize-kv-cache: unknown scales 'calibrated' (expected dynamic or static)
 

@@ -436,26 +436,29 @@ struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
 /// D. That covers per-token scales [B, H, S, D / group] (`axis = 3, group`)
 /// and static per-channel ones [1, H, 1, D] (`block = [0, 1, 0, 1]`).
 struct QuantizedKV {
-  Value codes;  // i8 / f8 codes, packed bytes for int4
-  Value scales; // f32, rank 4
+  Value codes;  // i8 / f8 codes, packed bytes for int4 and NVFP4
+  Value scales; // f32, f16 or (NVFP4) f8E4M3FN, rank 4
   lq::SchemeAttr scheme;
+  Value globalScale; // NVFP4's tensor scale (one f32), else null
 };
 
 std::optional<QuantizedKV> matchQuantizedKV(Value v) {
   auto dq = v.getDefiningOp<lq::DequantizeOp>();
-  if (!dq || dq.getZeroPoint() || dq.getGlobalScale() ||
+  if (!dq || dq.getZeroPoint() ||
       !dq.getResult().getType().getElementType().isF32())
     return std::nullopt;
   lq::SchemeAttr s = dq.getScheme();
   bool ok = (s.getFormat() == lq::Format::Int && s.getSymmetric() &&
              (s.getBits() == 8 || s.getBits() == 4)) ||
             s.getFormat() == lq::Format::FP8E4M3 ||
-            s.getFormat() == lq::Format::FP8E5M2;
+            s.getFormat() == lq::Format::FP8E5M2 ||
+            s.getFormat() == lq::Format::NVFP4;
   auto scTy = dyn_cast<RankedTensorType>(dq.getScales().getType());
   auto qTy = dq.getInput().getType();
   if (!ok || !scTy || scTy.getRank() != 4 || !scTy.hasStaticShape() ||
-      !scTy.getElementType().isF32() || !qTy.hasStaticShape() ||
-      qTy.getRank() != 4)
+      !isa<Float32Type, Float16Type, Float8E4M3FNType>(
+          scTy.getElementType()) ||
+      !qTy.hasStaticShape() || qTy.getRank() != 4)
     return std::nullopt;
   for (int i = 0; i < 4; ++i) {
     int64_t n = qTy.getDimSize(i), sn = scTy.getDimSize(i);
@@ -476,7 +479,7 @@ std::optional<QuantizedKV> matchQuantizedKV(Value v) {
       return std::nullopt;
     codes = unpack.getInput();
   }
-  return QuantizedKV{codes, dq.getScales(), s};
+  return QuantizedKV{codes, dq.getScales(), s, dq.getGlobalScale()};
 }
 
 /// lq.attention whose keys and values are dequantized codes (a quantized KV
@@ -501,6 +504,15 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
         cast<RankedTensorType>(k->codes.getType()).getElementType() !=
             cast<RankedTensorType>(v->codes.getType()).getElementType())
       return rewriter.notifyMatchFailure(op, "keys/values not quantized alike");
+    // Scales other than f32 (f16, NVFP4's E4M3) and tensor scales use the
+    // entry points named after the code and scale types; K and V scales of
+    // one type (static f32 keys with f16 values take the generic lowering).
+    Type kScaleElt = cast<RankedTensorType>(k->scales.getType()).getElementType();
+    Type vScaleElt = cast<RankedTensorType>(v->scales.getType()).getElementType();
+    if (kScaleElt != vScaleElt)
+      return rewriter.notifyMatchFailure(op, "keys/values scales differ in type");
+    const bool plainScales = kScaleElt.isF32() && !k->globalScale &&
+                             !v->globalScale;
     Location loc = op.getLoc();
     MLIRContext *ctx = op.getContext();
     auto resTy = op.getResult().getType();
@@ -521,13 +533,18 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
     auto codesTy = cast<RankedTensorType>(k->codes.getType());
     std::string typeName;
     llvm::raw_string_ostream(typeName) << codesTy.getElementType();
+    if (!plainScales)
+      llvm::raw_string_ostream(typeName) << "_" << kScaleElt;
     Type codesElt = codesTy.getElementType();
+    SmallVector<Type> argTypes = {anyLayout(ctx, 4), anyLayout(ctx, 4, codesElt),
+                                  anyLayout(ctx, 4, kScaleElt),
+                                  anyLayout(ctx, 4, codesElt),
+                                  anyLayout(ctx, 4, kScaleElt), anyLayout(ctx, 4),
+                                  rewriter.getF32Type(), i32, i64, i32, i32};
+    if (!plainScales)
+      argTypes.append({rewriter.getF32Type(), rewriter.getF32Type()});
     auto fn = declare(op->getParentOfType<ModuleOp>(),
-                      prefix + "attention_at_q_" + typeName,
-                      {anyLayout(ctx, 4), anyLayout(ctx, 4, codesElt),
-                       anyLayout(ctx, 4), anyLayout(ctx, 4, codesElt),
-                       anyLayout(ctx, 4), anyLayout(ctx, 4),
-                       rewriter.getF32Type(), i32, i64, i32, i32});
+                      prefix + "attention_at_q_" + typeName, argTypes);
     Value out = memref::AllocOp::create(
         rewriter, loc, MemRefType::get(resTy.getShape(), rewriter.getF32Type()));
     auto c32 = [&](int64_t x) -> Value {
@@ -535,17 +552,30 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
     };
     Value scale = arith::ConstantOp::create(
         rewriter, loc, rewriter.getF32FloatAttr(op.getEffectiveScale()));
-    func::CallOp::create(
-        rewriter, loc, fn,
-        ValueRange{inBuffer(rewriter, loc, op.getQuery()),
-                   inBuffer(rewriter, loc, k->codes),
-                   inBuffer(rewriter, loc, k->scales),
-                   inBuffer(rewriter, loc, v->codes),
-                   inBuffer(rewriter, loc, v->scales),
-                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 4), out),
-                   scale, c32(op.getCausal() ? 1 : 0), position,
-                   c32(int64_t(k->scheme.getFormat())),
-                   c32(k->scheme.getCodeBits())});
+    SmallVector<Value> args = {
+        inBuffer(rewriter, loc, op.getQuery()),
+        inBuffer(rewriter, loc, k->codes),
+        inBuffer(rewriter, loc, k->scales),
+        inBuffer(rewriter, loc, v->codes),
+        inBuffer(rewriter, loc, v->scales),
+        memref::CastOp::create(rewriter, loc, anyLayout(ctx, 4), out),
+        scale, c32(op.getCausal() ? 1 : 0), position,
+        c32(int64_t(k->scheme.getFormat())), c32(k->scheme.getCodeBits())};
+    if (!plainScales) {
+      // The tensor scale: its one element, or 1.
+      auto global = [&](Value g) -> Value {
+        if (!g)
+          return arith::ConstantOp::create(rewriter, loc,
+                                           rewriter.getF32FloatAttr(1.0f));
+        auto gTy = cast<RankedTensorType>(g.getType());
+        SmallVector<Value> zeros(
+            gTy.getRank(), arith::ConstantIndexOp::create(rewriter, loc, 0));
+        return tensor::ExtractOp::create(rewriter, loc, g, zeros);
+      };
+      args.push_back(global(k->globalScale));
+      args.push_back(global(v->globalScale));
+    }
+    func::CallOp::create(rewriter, loc, fn, args);
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(
                                rewriter, loc, resTy, out, /*restrict=*/true,
                                /*writable=*/true));

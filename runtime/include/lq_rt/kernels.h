@@ -102,23 +102,38 @@ void lq_rt_attention_at_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,
  *  Its scale is scales[b'*ss[0] + h'*ss[1] + (s / gs)*ss[2] + (d / gd)*ss[3]]
  *  with gs = S / scale_sizes[2], gd = D / scale_sizes[3], and b' (h') = 0
  *  when scale_sizes[0] (scale_sizes[1]) is 1: per-token scales have
- *  scale_sizes [B, H, S, D / group]. Value = decode(code) * scale. */
+ *  scale_sizes [B, H, S, D / group]. Value = decode(code) * scale (times
+ *  global_scale for NVFP4, whose nibbles are E2M1 codes laid out as int4's).
+ *  Views that do not set scale_type / global_scale must zero them (f32
+ *  scales). */
 typedef struct lq_rt_qview4 {
   const uint8_t *codes;
   int64_t sizes[4];
   int64_t strides[4];
-  const float *scales;
+  const void *scales; /**< scale_type elements (f32 unless set) */
   int64_t scale_sizes[4];
   int64_t scale_strides[4];
-  int32_t format; /**< LQ_FORMAT_INT (bits 8 or 4), LQ_FORMAT_FP8_E4M3/E5M2 */
+  int32_t format; /**< LQ_FORMAT_INT (bits 8 or 4), LQ_FORMAT_FP8_E4M3/E5M2,
+                       LQ_FORMAT_NVFP4 (bits 4: E2M1 nibbles, packed as int4) */
   int32_t bits;
+  int32_t scale_type; /**< LQ_RT_SCALE_F32 (0), _F16 or _E4M3 */
+  float global_scale; /**< NVFP4: the tensor scale, multiplies every block
+                           scale; unused by the other formats */
 } lq_rt_qview4_t;
+
+/** Storage of a qview's scales: f32, IEEE binary16 (uint16_t bits), or FP8
+ *  E4M3FN bytes (NVFP4's block scales; any format may use them). */
+enum {
+  LQ_RT_SCALE_F32 = 0,
+  LQ_RT_SCALE_F16 = 1,
+  LQ_RT_SCALE_E4M3 = 2
+};
 
 /** lq_rt_attention_at_f32 reading quantized keys and values: each row is
  *  decoded as it is read (once per KV head and step, shared by its GQA query
  *  heads). Returns 0, or -1 (writing nothing) for an unsupported format,
- *  bits, or scale blocking (blocks must divide S and D; int4 needs an even
- *  D and channel groups that are even or 1). */
+ *  bits, scale type, or scale blocking (blocks must divide S and D; int4
+ *  and NVFP4 need an even D and channel groups that are even or 1). */
 int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
                          const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
                          float scale, int causal, int64_t position);

@@ -149,8 +149,12 @@ const float *fp8Table(int32_t format) {
 bool validQView(const lq_rt_qview4_t *x) {
   bool fmt = (x->format == LQ_FORMAT_INT && (x->bits == 8 || x->bits == 4)) ||
              ((x->format == LQ_FORMAT_FP8_E4M3 || x->format == LQ_FORMAT_FP8_E5M2) &&
-              x->bits == 8);
+              x->bits == 8) ||
+             (x->format == LQ_FORMAT_NVFP4 && x->bits == 4);
   if (!fmt || !x->codes || !x->scales)
+    return false;
+  if (x->scale_type != LQ_RT_SCALE_F32 && x->scale_type != LQ_RT_SCALE_F16 &&
+      x->scale_type != LQ_RT_SCALE_E4M3)
     return false;
   for (int i = 0; i < 4; ++i)
     if (x->sizes[i] < 0 || x->scale_sizes[i] <= 0)

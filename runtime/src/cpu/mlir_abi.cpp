@@ -110,11 +110,16 @@ void _mlir_ciface_lq_rt_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
 namespace {
 /// A quantized K/V view of the cache's codes ([B, H, S, D] bytes, or
 /// [B, H, S, D/2] for int4) and scales.
-lq_rt_qview4_t qview(const MemRef<4, uint8_t> *codes, const MemRef<4> *scales,
-                     int32_t format, int32_t bits) {
+template <typename ScaleT = float>
+lq_rt_qview4_t qview(const MemRef<4, uint8_t> *codes,
+                     const MemRef<4, ScaleT> *scales, int32_t format,
+                     int32_t bits, int32_t scaleType = LQ_RT_SCALE_F32,
+                     float globalScale = 1.0f) {
   lq_rt_qview4_t v;
   v.codes = codes->data();
   v.scales = scales->data();
+  v.scale_type = scaleType;
+  v.global_scale = globalScale;
   for (int i = 0; i < 4; ++i) {
     v.sizes[i] = codes->sizes[i];
     v.strides[i] = codes->strides[i];
@@ -128,18 +133,22 @@ lq_rt_qview4_t qview(const MemRef<4, uint8_t> *codes, const MemRef<4> *scales,
   return v;
 }
 
-void attentionAtQ(MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4> *ks,
-                  MemRef<4, uint8_t> *vc, MemRef<4> *vs, MemRef<4> *out,
+template <typename ScaleT = float>
+void attentionAtQ(MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4, ScaleT> *ks,
+                  MemRef<4, uint8_t> *vc, MemRef<4, ScaleT> *vs, MemRef<4> *out,
                   float scale, int32_t causal, int64_t position, int32_t format,
-                  int32_t bits) {
+                  int32_t bits, int32_t scaleType = LQ_RT_SCALE_F32,
+                  float kGlobal = 1.0f, float vGlobal = 1.0f) {
   lq_rt_view4_t qv = view(q), ov = view(out);
-  lq_rt_qview4_t kv = qview(kc, ks, format, bits), vv = qview(vc, vs, format, bits);
+  lq_rt_qview4_t kv = qview(kc, ks, format, bits, scaleType, kGlobal),
+                 vv = qview(vc, vs, format, bits, scaleType, vGlobal);
   if (lq_rt_attention_at_q(&qv, &kv, &vv, &ov, scale, causal, position) != 0) {
     std::fprintf(stderr,
                  "lq_rt_attention_at_q: unsupported cache (format %d, bits %d, "
-                 "scales %lldx%lld over %lldx%lld)\n",
-                 format, bits, (long long)ks->sizes[2], (long long)ks->sizes[3],
-                 (long long)kv.sizes[2], (long long)kv.sizes[3]);
+                 "scale type %d, scales %lldx%lld over %lldx%lld)\n",
+                 format, bits, scaleType, (long long)ks->sizes[2],
+                 (long long)ks->sizes[3], (long long)kv.sizes[2],
+                 (long long)kv.sizes[3]);
     std::abort();
   }
 }
@@ -161,6 +170,24 @@ LQ_ATTENTION_AT_Q(i8)
 LQ_ATTENTION_AT_Q(f8E4M3FN)
 LQ_ATTENTION_AT_Q(f8E5M2)
 #undef LQ_ATTENTION_AT_Q
+
+/// The same with scales stored as f16 or E4M3 (NVFP4's block scales), one
+/// entry point per (code, scale) storage type, plus the K and V tensor
+/// scales (NVFP4's global_scale; 1 for the other formats).
+#define LQ_ATTENTION_AT_QS(suffix, ScaleT, scaleType)                          \
+  void _mlir_ciface_lq_rt_attention_at_q_##suffix(                             \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4, ScaleT> *ks,             \
+      MemRef<4, uint8_t> *vc, MemRef<4, ScaleT> *vs, MemRef<4> *out,           \
+      float scale, int32_t causal, int64_t position, int32_t format,           \
+      int32_t bits, float kGlobal, float vGlobal) {                            \
+    attentionAtQ<ScaleT>(q, kc, ks, vc, vs, out, scale, causal, position,      \
+                         format, bits, scaleType, kGlobal, vGlobal);           \
+  }
+LQ_ATTENTION_AT_QS(i8_f8E4M3FN, uint8_t, LQ_RT_SCALE_E4M3)
+LQ_ATTENTION_AT_QS(i8_f16, uint16_t, LQ_RT_SCALE_F16)
+LQ_ATTENTION_AT_QS(f8E4M3FN_f16, uint16_t, LQ_RT_SCALE_F16)
+LQ_ATTENTION_AT_QS(f8E5M2_f16, uint16_t, LQ_RT_SCALE_F16)
+#undef LQ_ATTENTION_AT_QS
 
 /// out[M, N] = lq.hadamard(in[M, N]) with the given block (0: N). `out` is
 /// row-contiguous (the compiler allocates it); `in` may be any layout, and
