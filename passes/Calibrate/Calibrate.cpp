@@ -210,10 +210,20 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
     b.setInsertionPointToEnd(clone->getBody());
     auto observeFn = lq::declareHostCallback(
         b, *clone, "lq_calib_observe", {b.getI64Type(), anyLayout(ctx, 2)});
+    // Linears reading the same value (q/k/v after one norm, gate/up) share
+    // one observer: their statistics, and XᵀX above all, are computed once.
+    std::vector<size_t> statsOf(cLinears.size());
+    llvm::DenseMap<Value, size_t> firstReader;
     for (auto [id, op] : llvm::enumerate(cLinears)) {
+      statsOf[id] = id;
       auto xTy = op.getInput().getType();
       if (!xTy.getElementType().isF32() || !xTy.hasStaticShape())
         continue;
+      if (auto [it, inserted] = firstReader.try_emplace(op.getInput(), id);
+          !inserted) {
+        statsOf[id] = it->second;
+        continue;
+      }
       b.setInsertionPoint(op);
       Location l = op.getLoc();
       Value any = lq::rowsView(b, l, op.getInput());
@@ -306,7 +316,7 @@ struct CalibratePass : lq::impl::CalibratePassBase<CalibratePass> {
       put("lq.v_absmax", attnStats[id].vAbsmax, op.getValue());
     }
     for (auto [id, op] : llvm::enumerate(linears)) {
-      LinearStats &s = observer.stats[id];
+      LinearStats &s = observer.stats[statsOf[id]];
       if (s.rows == 0)
         continue;
       b.setInsertionPoint(op);
