@@ -11,7 +11,9 @@
 //                                      // args[n] the result struct
 //   const char lq_model_signature[];   // "in <name> <dtype> <dims>\n" lines,
 //                                      // then "out ..." lines, then
-//                                      // "params N" and "weight_bytes N"
+//                                      // "params N" and "weight_bytes N",
+//                                      // "alloc lq_rt" when its buffers come
+//                                      // from lq_rt's allocator
 // which is what lq_rt's lq_model_load/lq_model_run call.
 //
 //===----------------------------------------------------------------------===//
@@ -148,6 +150,17 @@ const Recipe recipes[] = {
      "func.func(fold-norms,quarot{seed=0}),canonicalize,cse,{cal-h},"
      "func.func(gptq{bits=4 group=128},quantize-weights,"
      "quantize-activations{format=int4},quantize-kv-cache{format=int4})"},
+    // SpinQuant (arXiv:2405.16406): QuaRot's structure with R1/R2 learned
+    // offline (tools/spinquant/learn.py takes minutes), so the recipe takes
+    // them from --rotations.
+    {"w4a4kv4-spinquant", "SpinQuant (learned R1/R2 from --rotations "
+                          "DIR|FILE.npz|FILE.safetensors, online R3/R4 "
+                          "Hadamards) + int4 GPTQ weights (groups of 128) + "
+                          "per-token int4 activations + int4 KV cache (needs "
+                          "calibration)",
+     "func.func(fold-norms,spinquant{rotations={rotations}}),canonicalize,cse,"
+     "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights,"
+     "quantize-activations{format=int4},quantize-kv-cache{format=int4})"},
     {"w4a16-quarot-gptq", "QuaRot (R1-R4 Hadamard rotations) + int4 GPTQ "
                           "weights, groups of 128 (needs calibration)",
      "func.func(fold-norms,quarot{seed=0}),canonicalize,cse,{cal-h},"
@@ -178,6 +191,15 @@ const Recipe recipes[] = {
      "{cal-h},func.func(assign-mixed-precision{budget-bpw=4.5})"},
 };
 } // namespace
+
+bool recipeNeedsRotations(const CompileOptions &options) {
+  if (!options.pipeline.empty())
+    return false;
+  for (const Recipe &r : recipes)
+    if (r.name == options.recipe)
+      return r.pipeline.contains("{rotations}");
+  return false;
+}
 
 ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
   static const auto list = [] {
@@ -243,6 +265,9 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     if (at != std::string::npos)
       quantize.replace(at, strlen(key), calibrate(hessian));
   }
+  // {rotations}: learned rotations (w4a4kv4-spinquant), from --rotations.
+  if (size_t at = quantize.find("{rotations}"); at != std::string::npos)
+    quantize.replace(at, strlen("{rotations}"), options.rotations);
   // {data}: the calibration data for assign-mixed-precision metric=kl (its
   // first min(4, samples) windows are calibrate's first ones).
   if (size_t at = quantize.find("{data}"); at != std::string::npos) {
@@ -466,6 +491,12 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   auto start = std::chrono::steady_clock::now();
   Location fileLoc = FileLineColLoc::get(&context, options.input, 0, 0);
   StringRef in(options.input);
+  if (recipeNeedsRotations(options) && options.rotations.empty())
+    return emitError(fileLoc)
+           << "recipe '" << options.recipe
+           << "' needs learned rotations: give --rotations DIR (R1.npy, "
+              "R2.npy), FILE.npz or FILE.safetensors (tensors R1 and R2), "
+              "e.g. from tools/spinquant/learn.py";
 
   // 1. Graph.
   OwningOpRef<ModuleOp> module;
@@ -655,6 +686,11 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   auto llvmModule = translateModuleToLLVMIR(*module, llvmContext);
   if (!llvmModule)
     return emitError(fileLoc) << "translation to LLVM IR failed";
+  // Buffers from lq_rt's allocator (--lower-to-cpu with runtime kernels):
+  // the runtime must release the model's outputs with its free, not libc's.
+  if (llvmModule->getFunction("_mlir_memref_to_llvm_alloc") ||
+      llvmModule->getFunction("_mlir_memref_to_llvm_aligned_alloc"))
+    *signature += "alloc lq_rt\n";
   if (failed(addEntryPoints(*llvmModule, *signature, numInputs, hasResults,
                             fileLoc)))
     return failure();

@@ -46,7 +46,8 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
 
     | op | kernel |
     |---|---|
-    | `lq.linear` on f32 (bias added by a linalg op after the call) | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
+    | `lq.linear` on f32 with a constant weight (bias added by a linalg op after the call) | `lq_rt_linear_packed_f32` (the weight packed into 16-column k-major panels at compile time; one sequential stream for M <= 4, a register-tiled micro-kernel above) |
+    | `lq.linear` on f32, any other weight | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
     | `lq.linear` of `lq.dequantize` of int4/int8 (sym, asym) or NF4 constants, groups along K or per channel | `lq_rt_linear_q_f32` (codes decoded in registers; codes repacked per row into an i8 blob, scales and `-zero_point*scale` as f32 `[N, K/g]`) |
     | `lq.attention` on f32 without an explicit mask | `lq_rt_attention_f32` (GQA, causal bottom-right) |
     | `lq.hadamard` on static f32 | `lq_rt_hadamard_f32` (fast Walsh-Hadamard, per block) |
@@ -66,7 +67,10 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
   let options = [
     Option<"prefix", "prefix", "std::string", /*default=*/"\"lq_rt_\"",
            "Prefix of the kernel symbols (lq_rt_ for the CPU runtime, "
-           "lq_rt_cuda_ for the CUDA runtime)">
+           "lq_rt_cuda_ for the CUDA runtime)">,
+    Option<"packWeights", "pack-weights", "bool", /*default=*/"true",
+           "Pack constant f32 linear weights into the CPU kernel's panel "
+           "layout at compile time (lq_rt_linear_packed_f32)">
   ];
   let dependentDialects = [
     "bufferization::BufferizationDialect", "func::FuncDialect",

@@ -143,6 +143,14 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   if (options.cWrappers)
     pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
   pm.addNestedPass<func::FuncOp>(lq::createExpandErfPass());
+  if (options.runtimeKernels) {
+    // Buffers come from lq_rt's allocator (runtime/src/core/alloc.cpp), which
+    // keeps freed blocks for the next call instead of faulting in fresh
+    // pages every time.
+    FinalizeMemRefToLLVMConversionPassOptions memrefOptions;
+    memrefOptions.useGenericFunctions = true;
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass(memrefOptions));
+  }
   pm.addPass(createConvertToLLVMPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
   pm.addPass(lq::createVerifyLoweredPass());

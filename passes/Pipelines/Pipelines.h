@@ -25,8 +25,9 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
       llvm::cl::init(false)};
   Option<bool> runtimeKernels{
       *this, "runtime-kernels",
-      llvm::cl::desc("Call lq_rt's kernels for f32 linears and attention "
-                     "(the model then links against liblq_rt.so)"),
+      llvm::cl::desc("Call lq_rt's kernels for f32 linears and attention, "
+                     "and allocate buffers with lq_rt's allocator (the "
+                     "model then links against liblq_rt.so)"),
       llvm::cl::init(true)};
 };
 
@@ -34,8 +35,9 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
 /// convert-lq-to-runtime (unless runtime-kernels=false), convert-lq-to-linalg, canonicalize, one-shot-bufferize (function
 /// boundaries, identity layouts), the buffer deallocation pipeline,
 /// convert-linalg-to-loops, expand-strided-metadata, lower-affine,
-/// convert-scf-to-cf, convert-to-llvm, reconcile-unrealized-casts and
-/// lq-verify-lowered.
+/// convert-scf-to-cf, finalize-memref-to-llvm with lq_rt's allocator
+/// (use-generic-functions, with runtime kernels only), convert-to-llvm,
+/// reconcile-unrealized-casts and lq-verify-lowered.
 void buildLowerToCpuPipeline(OpPassManager &pm,
                              const LowerToCpuOptions &options);
 

@@ -114,3 +114,39 @@ TEST(Model, NullModelIsAnErrorNotACrash) {
 }
 
 } // namespace
+
+// The allocator compiled models use (alloc.cpp): aligned blocks, reused
+// after a free, never handing out one block twice.
+TEST(Allocator, AlignsReusesAndKeepsBlocksApart) {
+  void *a = _mlir_memref_to_llvm_alloc(1000);
+  void *b = _mlir_memref_to_llvm_alloc(1000);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % 64, 0u);
+  std::memset(a, 1, 1000);
+  std::memset(b, 2, 1000);
+  EXPECT_EQ(static_cast<unsigned char *>(a)[999], 1);
+  _mlir_memref_to_llvm_free(a);
+  // The freed block comes back for the same size...
+  void *c = _mlir_memref_to_llvm_alloc(1000);
+  EXPECT_EQ(c, a);
+  // ...but never a block smaller than asked for, nor one far larger.
+  void *big = _mlir_memref_to_llvm_alloc(1 << 20);
+  std::memset(big, 3, 1 << 20);
+  _mlir_memref_to_llvm_free(big);
+  void *small = _mlir_memref_to_llvm_alloc(64);
+  EXPECT_NE(small, big);
+  void *again = _mlir_memref_to_llvm_alloc((1 << 20) - 100);
+  EXPECT_EQ(again, big);
+  // Alignments above a cache line.
+  for (size_t align : {128, 4096}) {
+    void *p = _mlir_memref_to_llvm_aligned_alloc(align, 3000);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % align, 0u) << align;
+    _mlir_memref_to_llvm_free(p);
+  }
+  _mlir_memref_to_llvm_free(nullptr);
+  for (void *p : {b, c, small, again})
+    _mlir_memref_to_llvm_free(p);
+}

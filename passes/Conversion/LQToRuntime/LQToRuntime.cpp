@@ -26,8 +26,11 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 #include <lq_rt/formats.h>
+#include <lq_rt/kernels.h>
 
 namespace mlir::lq {
 #define GEN_PASS_DEF_CONVERTLQTORUNTIMEPASS
@@ -159,6 +162,75 @@ struct LinearToRuntime : OpRewritePattern<lq::LinearOp> {
       func::CallOp::create(
           rewriter, loc, fn,
           ValueRange{x2, inBuffer(rewriter, loc, op.getWeight()), out});
+    });
+  }
+};
+
+ElementsAttr buildConstant(RankedTensorType type, ArrayRef<char> bytes,
+                           StringRef blobName, bool inlineSmall);
+
+/// lq.linear with a constant f32 weight used by nothing else -> the weight
+/// packed into 16-column panels at compile time (lq_rt_pack_f32_panels, the
+/// runtime's own packer, so the layout has one definition) and a call to
+/// lq_rt_linear_packed_f32. A decode step then reads the weight as one
+/// sequential stream with no horizontal sums, and a prefill skips the
+/// per-call packing sgemm_nt does; the .so holds the packed copy instead of
+/// the original, not both. CPU only.
+struct PackedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
+  /// `sharedBlobs`: resource blobs more than one constant refers to, or
+  /// with the same bytes as another's (a tied embedding's table and
+  /// lm_head): packing one would keep both copies.
+  PackedLinearToRuntime(MLIRContext *ctx, const llvm::StringSet<> &sharedBlobs)
+      : OpRewritePattern(ctx, /*benefit=*/2), sharedBlobs(sharedBlobs) {}
+  const llvm::StringSet<> &sharedBlobs;
+
+  LogicalResult matchAndRewrite(lq::LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+        !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    auto wTy = cast<RankedTensorType>(op.getWeight().getType());
+    if (wTy.getRank() != 2)
+      return rewriter.notifyMatchFailure(op, "weight is not a matrix");
+    const int64_t N = wTy.getDimSize(0), K = wTy.getDimSize(1);
+    if (N == 0 || K == 0 || op.getInput().getType().getNumElements() == 0)
+      return rewriter.notifyMatchFailure(op, "empty linear");
+    auto cst = op.getWeight().getDefiningOp<arith::ConstantOp>();
+    if (!cst || !op.getWeight().hasOneUse())
+      return rewriter.notifyMatchFailure(
+          op, "weight is not a constant of this linear alone");
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(cst.getValue()))
+      if (sharedBlobs.contains(res.getRawHandle().getKey()))
+        return rewriter.notifyMatchFailure(op, "weight blob is shared");
+    SmallVector<float> w;
+    if (failed(lq::readFloatElements(cst.getValue(), w)) ||
+        int64_t(w.size()) != N * K)
+      return rewriter.notifyMatchFailure(op, "unreadable weight");
+    std::vector<float> packed(size_t(lq_rt_packed_f32_size(N, K)));
+    lq_rt_pack_f32_panels(w.data(), N, K, packed.data());
+    const int64_t panels = (N + LQ_RT_PACK_WIDTH - 1) / LQ_RT_PACK_WIDTH;
+    auto pTy = RankedTensorType::get({panels, K * LQ_RT_PACK_WIDTH},
+                                     rewriter.getF32Type());
+    std::string name = "packed";
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(cst.getValue()))
+      name = (res.getRawHandle().getKey() + ".packed").str();
+    ElementsAttr attr = buildConstant(
+        pTy,
+        ArrayRef<char>(reinterpret_cast<const char *>(packed.data()),
+                       packed.size() * sizeof(float)),
+        name, /*inlineSmall=*/true);
+    rewriter.setInsertionPoint(cst);
+    Value p = arith::ConstantOp::create(rewriter, cst.getLoc(), pTy,
+                                        cast<TypedAttr>(attr));
+    rewriter.setInsertionPoint(op);
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    auto fn = declare(op->getParentOfType<ModuleOp>(),
+                      "lq_rt_linear_packed_f32",
+                      {anyLayout(ctx, 2), anyLayout(ctx, 2), anyLayout(ctx, 2)});
+    return replaceLinear(op, rewriter, [&](Value x2, Value out) {
+      func::CallOp::create(rewriter, loc, fn,
+                           ValueRange{x2, inBuffer(rewriter, loc, p), out});
     });
   }
 };
@@ -642,13 +714,57 @@ struct ConvertLQToRuntimePass
     : lq::impl::ConvertLQToRuntimePassBase<ConvertLQToRuntimePass> {
   using Base::Base;
   void runOnOperation() override {
+    // Blobs referred to by several constants, or whose bytes equal another
+    // constant's (an importer's transposed copy of a tied embedding: LLVM
+    // merges identical globals, so today they cost one copy).
+    llvm::StringSet<> sharedBlobs;
+    {
+      llvm::StringMap<int> uses;
+      DenseMap<llvm::hash_code, SmallVector<std::pair<StringRef, ArrayRef<char>>>>
+          byHash;
+      getOperation()->walk([&](arith::ConstantOp c) {
+        // An inline dense constant (key "") can equal a blob too.
+        StringRef key;
+        ArrayRef<char> data;
+        if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue())) {
+          AsmResourceBlob *blob = res.getRawHandle().getBlob();
+          if (!blob)
+            return;
+          key = res.getRawHandle().getKey();
+          if (uses[key]++)
+            return;
+          data = blob->getData();
+        } else if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue())) {
+          if (dense.isSplat() || dense.getRawData().size() < 4096)
+            return;
+          data = dense.getRawData();
+        } else {
+          return;
+        }
+        auto &same = byHash[llvm::hash_combine_range(data.begin(), data.end())];
+        for (auto &[otherKey, otherData] : same)
+          if (otherData == data) {
+            if (!otherKey.empty())
+              sharedBlobs.insert(otherKey);
+            if (!key.empty())
+              sharedBlobs.insert(key);
+          }
+        same.push_back({key, data});
+      });
+      for (auto &entry : uses)
+        if (entry.second > 1)
+          sharedBlobs.insert(entry.getKey());
+    }
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
     // The quantized cache kernel is CPU-only (lq_rt_, not lq_rt_cuda_).
-    if (prefix == "lq_rt_")
+    if (prefix == "lq_rt_") {
       patterns.add<QuantizedAttentionToRuntime>(&getContext(), prefix);
+      if (packWeights)
+        patterns.add<PackedLinearToRuntime>(&getContext(), sharedBlobs);
+    }
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
   }

@@ -35,6 +35,25 @@ void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
                     int64_t lda, const float *B, int64_t ldb, float *C,
                     int64_t ldc);
 
+/** Width of a packed weight panel, in output columns. */
+#define LQ_RT_PACK_WIDTH 16
+
+/** Elements of the packed form of a [N, K] weight: ceil(N / 16) panels of
+ *  K x 16 floats. */
+int64_t lq_rt_packed_f32_size(int64_t N, int64_t K);
+/** Packs a row-major weight w [N, K] (row stride K) into panels for
+ *  lq_rt_sgemm_packed: out[p][k][j] = w[p * 16 + j][k], zero for rows past
+ *  N. The compiler packs constant weights with it at compile time. */
+void lq_rt_pack_f32_panels(const float *w, int64_t N, int64_t K, float *out);
+/** C[m, n] = sum_k A[m, k] * w[n, k] with w packed by
+ *  lq_rt_pack_f32_panels (compiled models reach it as
+ *  `lq_rt_linear_packed_f32`). A decode streams the panels sequentially
+ *  with no horizontal sums; a prefill runs its micro-kernel on them without
+ *  packing per call. */
+void lq_rt_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A,
+                        int64_t lda, const float *packed, float *C,
+                        int64_t ldc);
+
 /** Weight-only quantized GEMM NT (compiled models reach it as
  *  `lq_rt_linear_q_f32`, see src/cpu/mlir_abi.cpp, as they reach
  *  lq_rt_sgemm_nt as `lq_rt_linear_f32`): C[m, n] = sum_k A[m, k] * w[n, k], where the

@@ -86,6 +86,14 @@ lq_rt_status_t lq_model_run(lq_model_t *model, const lq_tensor_t *inputs,
                             size_t num_inputs, lq_tensor_t *outputs,
                             size_t num_outputs);
 
+/** The allocator compiled models call for their buffers (MLIR's generic
+ *  allocation functions; a model whose signature has the line `alloc lq_rt`
+ *  uses them, and lq_model_run releases its outputs with the free). Blocks
+ *  are 64-byte aligned and cached per thread for the next call. */
+void *_mlir_memref_to_llvm_alloc(size_t size);
+void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment, size_t size);
+void _mlir_memref_to_llvm_free(void *ptr);
+
 /** Runtime-managed KV caches (models compiled with `quant-compile
  *  --kv-cache N`): the number of cache inputs. Cache `i` is input
  *  `*input`; after a step, output `*output` holds its updated contents and

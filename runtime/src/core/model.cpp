@@ -69,6 +69,9 @@ struct lq_model {
   std::vector<Port> inputs, outputs;
   /// "cache <input> <output>" lines: (input index, output index).
   std::vector<std::pair<size_t, size_t>> caches;
+  /// "alloc lq_rt": the model allocates with lq_rt's allocator (alloc.cpp),
+  /// so its outputs are released with _mlir_memref_to_llvm_free.
+  bool lqAllocator = false;
 };
 
 static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
@@ -92,6 +95,14 @@ static lq_rt_status_t parseSignature(const char *text, lq_model_t *m) {
           p.lo = lo;
           p.hi = hi;
         }
+      continue;
+    }
+    if (kind == "alloc") {
+      if (name != "lq_rt" && name != "libc")
+        return lq_rt_fail(LQ_RT_ERROR_FORMAT,
+                          "signature line '%s': unknown allocator (this "
+                          "runtime knows lq_rt and libc)", line.c_str());
+      m->lqAllocator = name == "lq_rt";
       continue;
     }
     if (kind == "cache") {
@@ -356,8 +367,12 @@ lq_rt_status_t lq_model_run(lq_model_t *m, const lq_tensor_t *inputs,
       seenBefore |= prev == allocated;
     }
     if (allocated && allocated != reinterpret_cast<char *>(0xdeadbeef) &&
-        !isInput && !seenBefore)
-      std::free(allocated);
+        !isInput && !seenBefore) {
+      if (m->lqAllocator)
+        _mlir_memref_to_llvm_free(allocated);
+      else
+        std::free(allocated);
+    }
     off += 3 + 2 * r;
   }
   return status;

@@ -16,6 +16,8 @@ namespace lq_rt {
   namespace ns {                                                               \
   void sgemm_nt(int64_t, int64_t, int64_t, const float *, int64_t,             \
                 const float *, int64_t, float *, int64_t);                     \
+  void sgemm_packed(int64_t, int64_t, int64_t, const float *, int64_t,         \
+                    const float *, float *, int64_t);                          \
   void attention(const lq_rt_view4_t *, const lq_rt_view4_t *,                 \
                  const lq_rt_view4_t *, const lq_rt_view4_t *, float, int,     \
                  int64_t);                                                     \
@@ -106,6 +108,30 @@ void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
   case Avx2: return lq_rt::avx2::sgemm_nt(M, N, K, A, lda, B, ldb, C, ldc);
   case Scalar: return lq_rt::scalar::sgemm_nt(M, N, K, A, lda, B, ldb, C, ldc);
   }
+}
+
+void lq_rt_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A,
+                        int64_t lda, const float *packed, float *C,
+                        int64_t ldc) {
+  switch (isa()) {
+  case Avx512: return lq_rt::avx512::sgemm_packed(M, N, K, A, lda, packed, C, ldc);
+  case Avx2: return lq_rt::avx2::sgemm_packed(M, N, K, A, lda, packed, C, ldc);
+  case Scalar: return lq_rt::scalar::sgemm_packed(M, N, K, A, lda, packed, C, ldc);
+  }
+}
+
+int64_t lq_rt_packed_f32_size(int64_t N, int64_t K) {
+  return (N + LQ_RT_PACK_WIDTH - 1) / LQ_RT_PACK_WIDTH * K * LQ_RT_PACK_WIDTH;
+}
+
+void lq_rt_pack_f32_panels(const float *w, int64_t N, int64_t K, float *out) {
+  const int64_t W = LQ_RT_PACK_WIDTH;
+  for (int64_t p = 0; p * W < N; ++p)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < W; ++j) {
+        int64_t n = p * W + j;
+        out[(p * K + k) * W + j] = n < N ? w[n * K + k] : 0.0f;
+      }
 }
 
 void lq_rt_attention_f32(const lq_rt_view4_t *q, const lq_rt_view4_t *k,

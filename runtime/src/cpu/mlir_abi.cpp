@@ -41,6 +41,38 @@ lq_rt_view4_t view(const MemRef<4> *m) {
 
 extern "C" {
 
+/// out[M, N] = x[M, K] . w[N, K]^T with w packed by lq_rt_pack_f32_panels
+/// into p [ceil(N/16), K*16] at compile time.
+void _mlir_ciface_lq_rt_linear_packed_f32(MemRef<2> *x, MemRef<2> *p,
+                                          MemRef<2> *out) {
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = out->sizes[1];
+  const int64_t W = LQ_RT_PACK_WIDTH;
+  if (p->sizes[0] != (N + W - 1) / W || p->sizes[1] != K * W ||
+      out->sizes[0] != M) {
+    std::fprintf(stderr,
+                 "lq_rt_linear_packed_f32: packed weight [%lld, %lld] does not "
+                 "fit x [%lld, %lld] -> out [%lld, %lld]\n",
+                 (long long)p->sizes[0], (long long)p->sizes[1], (long long)M,
+                 (long long)K, (long long)out->sizes[0], (long long)N);
+    std::abort();
+  }
+  if (x->strides[1] == 1 && out->strides[1] == 1 && p->strides[1] == 1 &&
+      p->strides[0] == K * W) {
+    lq_rt_sgemm_packed(M, N, K, x->data(), x->strides[0], p->data(),
+                       out->data(), out->strides[0]);
+    return;
+  }
+  // Any other layout: a plain loop (a safety net, not a fast path).
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += x->data()[m * x->strides[0] + k * x->strides[1]] *
+             p->data()[(n / W) * p->strides[0] + (k * W + n % W) * p->strides[1]];
+      out->data()[m * out->strides[0] + n * out->strides[1]] = s;
+    }
+}
+
 /// out[M, N] = x[M, K] . w[N, K]^T
 void _mlir_ciface_lq_rt_linear_f32(MemRef<2> *x, MemRef<2> *w, MemRef<2> *out) {
   const int64_t M = x->sizes[0], K = x->sizes[1], N = w->sizes[0];

@@ -126,6 +126,19 @@ x3 = rnd(4)
 xv3 = t.const(fdense(x3))
 y3 = t.value(f"lq.linear {xv3}, {wv} : (tensor<4xf32>, tensor<5x4xf32>) -> tensor<5xf32>")
 t.check("rank-1 input", y3, [5], w.astype(np.float64) @ x3.astype(np.float64), GRAPH_TOL)
+# A constant weight of one linear alone is packed into 16-column panels at
+# compile time (lq_rt_linear_packed_f32): panel tails (N = 20, 40: two and
+# three panels), the decode path (M = 1) and micro-kernel row tails (M = 13,
+# 30). Its own generator, so the values of the tests above stay as they were.
+prng = np.random.default_rng(7)
+for m, n in ((1, 20), (13, 20), (30, 40)):
+    xp = prng.standard_normal((m, 7)).astype(f32)
+    wp = prng.standard_normal((n, 7)).astype(f32)
+    bp = prng.standard_normal(n).astype(f32)
+    xpv, wpv, bpv = t.const(fdense(xp)), t.const(fdense(wp)), t.const(fdense(bp))
+    yp = t.value(f"lq.linear {xpv}, {wpv} bias {bpv} : ({ttype([m, 7], 'f32')}, {ttype([n, 7], 'f32')}, {ttype([n], 'f32')}) -> {ttype([m, n], 'f32')}")
+    t.check(f"packed constant weight, {m} x {n}", yp, [m, n],
+            xp.astype(np.float64) @ wp.astype(np.float64).T + bp, GRAPH_TOL)
 t.write(GRAPH_NOTE)
 
 # ----------------------------------------------------------------------------
