@@ -305,8 +305,18 @@ def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
     read only by linears; an attention's value must come from a linear
     (v_proj) and its output reach one (o_proj) through layout ops. Anything
     else is an error naming the op. Weights must still be float constants.
+
+    `verify=true` checks the invariance on the model being rotated: the
+    module (its entry must take [1, T] int64 token ids and return static f32
+    logits first) is JIT-run before and after the rotation, with no
+    quantization, on ids 1..T; relative logit error max|Δ| / max|L| above
+    `verify-tol` is an error naming the figure, otherwise a remark gives it.
   }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  // verify=true builds a JIT wrapper (func/memref/bufferization ops).
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+                           "mlir::tensor::TensorDialect"];
   let options = [
     Option<"seed", "seed", "uint64_t", /*default=*/"0",
            "Seed of R1's random signs">,
@@ -314,6 +324,11 @@ def QuaRotPass : Pass<"quarot", "func::FuncOp"> {
     Option<"r2", "r2", "bool", /*default=*/"true", "Rotate V/O per head">,
     Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
     Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
+    Option<"verify", "verify", "bool", /*default=*/"false",
+           "JIT-run the model before and after the rotation (no quantization) "
+           "on ids 1..T and fail unless the logits agree within verify-tol">,
+    Option<"verifyTol", "verify-tol", "double", /*default=*/"1e-4",
+           "verify: largest max|dlogit| / max|logit| accepted">,
   ];
 }
 
@@ -321,19 +336,33 @@ def SpinQuantPass : Pass<"spinquant", "func::FuncOp"> {
   let summary = "Fuse learned rotations R1/R2 into the network (SpinQuant, arXiv:2405.16406)";
   let description = [{
     QuaRot's structure (`--quarot`, after `--fold-norms`) with R1 [D, D] and
-    R2 [d, d] (per layer) loaded from `rotations`/R1.npy and
-    `rotations`/R2.npy ([layers, d, d] or one [d, d]; f32 or f64), e.g.
-    learned by `tools/spinquant/learn.py` (Cayley SGD on the Stiefel
-    manifold). Each matrix must be orthogonal (max |RᵀR - I| <= 1e-4).
-    R3/R4 stay online Hadamards. Float logits are unchanged.
+    R2 [d, d] (per layer) loaded from `rotations`: a directory holding R1.npy
+    and R2.npy, or one FILE.npz (np.savez, uncompressed) or FILE.safetensors
+    with tensors named `R1` and `R2` (R2 [layers, d, d] or one [d, d]; f32
+    or f64), e.g. learned by `tools/spinquant/learn.py` (Cayley SGD on the
+    Stiefel manifold). Each matrix must be orthogonal (max |RᵀR - I| <=
+    `orth-tol`). R3/R4 stay online Hadamards. Float logits are unchanged
+    (`verify=true` checks it on the model).
   }];
-  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect"];
+  // verify=true builds a JIT wrapper (func/memref/bufferization ops).
+  let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
+                           "mlir::bufferization::BufferizationDialect",
+                           "mlir::func::FuncDialect", "mlir::memref::MemRefDialect",
+                           "mlir::tensor::TensorDialect"];
   let options = [
     Option<"rotations", "rotations", "std::string", "",
-           "Directory holding R1.npy and R2.npy">,
+           "Directory holding R1.npy and R2.npy, or a .npz / .safetensors "
+           "file with tensors R1 and R2">,
     Option<"r2", "r2", "bool", /*default=*/"true", "Fuse R2 (R2.npy) into V/O per head">,
     Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
     Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
+    Option<"orthTol", "orth-tol", "double", /*default=*/"1e-4",
+           "Largest max|R^T R - I| accepted for a loaded rotation">,
+    Option<"verify", "verify", "bool", /*default=*/"false",
+           "JIT-run the model before and after the rotation (no quantization) "
+           "on ids 1..T and fail unless the logits agree within verify-tol">,
+    Option<"verifyTol", "verify-tol", "double", /*default=*/"1e-4",
+           "verify: largest max|dlogit| / max|logit| accepted">,
   ];
 }
 

@@ -30,13 +30,19 @@
 // online Hadamards. `--spinquant="rotations=DIR"` fuses R1 = DIR/R1.npy and
 // R2 = DIR/R2.npy ([layers, d, d], or one [d, d] for every layer) exactly
 // where QuaRot fuses its Hadamards, as x -> x R1 and v -> v R2 (row vectors);
-// tools/spinquant/learn.py writes them. Each is checked orthogonal on load
-// (max |RᵀR - I| <= 1e-4, else an error naming the file). It is a pass of
+// tools/spinquant/learn.py writes them; rotations=FILE.npz or
+// FILE.safetensors with tensors named R1 and R2 work too (RotationFile.cpp).
+// Each is checked orthogonal on load (max |RᵀR - I| <= orth-tol, 1e-4 by
+// default, else an error naming the file and tensor). It is a pass of
 // its own rather than file options of --quarot because its inputs differ
 // (a required directory, no seed; R1/R2 cannot be switched off one by one
 // without changing what the rotations were learned for, except r2=false for
 // R1-only files), while the structure matching, the fusion and every
 // diagnostic are the same code (RotationFuser below), so both stay in step.
+//
+// verify=true (both passes) checks the invariance on the model itself: the
+// function is JIT-run before and after the rotation, with no quantization,
+// and the logits must agree within verify-tol (RotationVerify.cpp).
 //
 // Hadamard products are applied with lq_rt's fast transform, dense ones
 // with lq_rt's SGEMM. Structure is
@@ -48,6 +54,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Quantize/RotationFile.h"
+#include "passes/Quantize/RotationVerify.h"
 #include "passes/Quantize/WeightQuantizer.h"
 
 #include "dialects/LQ/IR/LQOps.h"
@@ -66,6 +74,7 @@
 #include "llvm/ADT/ScopeExit.h"
 
 #include <cmath>
+#include <cstdio>
 #include <functional>
 
 #include <random>
@@ -550,6 +559,16 @@ struct RotationFuser {
   }
 };
 
+/// Whether `func` has anything to rotate (helper functions are skipped).
+bool hasLinear(func::FuncOp func) {
+  bool found = false;
+  func.walk([&](lq::LinearOp) {
+    found = true;
+    return WalkResult::interrupt();
+  });
+  return found;
+}
+
 struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
   using Base::Base;
 
@@ -576,7 +595,14 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
                                 << " is not a power of two";
       return hadamard(d); // H_d, symmetric
     };
+    lq::RotationVerifier verifier;
+    if (verify && hasLinear(getOperation()) &&
+        failed(verifier.prepare(getOperation(), "quarot")))
+      return signalPassFailure();
     if (failed(fuser.run(getOperation())))
+      return signalPassFailure();
+    if (verify && hasLinear(getOperation()) &&
+        failed(verifier.check(getOperation(), verifyTol)))
       signalPassFailure();
   }
 };
@@ -585,41 +611,37 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
 // SpinQuant
 //===----------------------------------------------------------------------===//
 
-/// Reads `path` (.npy, f32 or f64) as `count` square [n, n] matrices (shape
-/// [n, n], or [count, n, n] when `stacked`), checking that each is orthogonal:
-/// max |RᵀR - I| <= 1e-4. Returns Rᵀ of each, row-major, as float.
+/// Reads tensor `name` of `file` as `count` square [n, n] matrices (shape
+/// [n, n], or [count, n, n] when `allowStack`), checking that each is
+/// orthogonal: max |RᵀR - I| <= `tol`. Returns Rᵀ of each, row-major, as
+/// float; `label` names the tensor in later messages.
 FailureOr<std::vector<std::vector<float>>>
-loadOrthogonal(func::FuncOp func, const std::string &path, bool allowStack,
-               int64_t &n) {
-  lq_tensor_t t{};
-  if (lq_npy_read(path.c_str(), &t) != LQ_RT_OK) {
-    func.emitError() << "spinquant: cannot read " << path << ": "
-                     << lq_rt_last_error();
+loadOrthogonal(func::FuncOp func, lq::RotationFile &file, StringRef name,
+               bool allowStack, double tol, int64_t &n, std::string &label) {
+  lq::RotationTensor t;
+  std::string error;
+  if (!file.get(name, t, label, error)) {
+    func.emitError() << "spinquant: " << error;
     return failure();
   }
-  llvm::scope_exit done([&] { lq_tensor_free(&t); });
-  bool square2 = t.rank == 2 && t.shape[0] == t.shape[1];
-  bool square3 = allowStack && t.rank == 3 && t.shape[1] == t.shape[2];
-  if ((t.dtype != LQ_DTYPE_F32 && t.dtype != LQ_DTYPE_F64) ||
-      !(square2 || square3) || t.shape[t.rank - 1] == 0) {
+  const int64_t rank = t.shape.size();
+  bool square2 = rank == 2 && t.shape[0] == t.shape[1];
+  bool square3 = allowStack && rank == 3 && t.shape[1] == t.shape[2];
+  if (!t.isFloat() || !(square2 || square3) || t.shape[rank - 1] == 0) {
     InFlightDiagnostic diag = func.emitError();
-    diag << "spinquant: " << path << " must hold "
+    diag << "spinquant: " << label << " must hold "
          << (allowStack ? "[n, n] or [layers, n, n]" : "an [n, n]")
-         << " f32/f64 matrix, not " << lq_dtype_name(t.dtype) << " [";
-    for (int32_t i = 0; i < t.rank; ++i)
+         << " f32/f64 matrix, not " << t.dtype << " [";
+    for (int64_t i = 0; i < rank; ++i)
       diag << (i ? ", " : "") << t.shape[i];
     diag << "]";
     return failure();
   }
-  n = t.shape[t.rank - 1];
+  n = t.shape[rank - 1];
   const int64_t count = square3 ? t.shape[0] : 1;
   std::vector<std::vector<float>> out;
-  std::vector<double> m(n * n);
   for (int64_t l = 0; l < count; ++l) {
-    for (int64_t i = 0; i < n * n; ++i)
-      m[i] = t.dtype == LQ_DTYPE_F64
-                 ? static_cast<const double *>(t.data)[l * n * n + i]
-                 : static_cast<const float *>(t.data)[l * n * n + i];
+    const double *m = t.values.data() + l * n * n;
     double worst = 0;
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = i; j < n; ++j) {
@@ -628,13 +650,15 @@ loadOrthogonal(func::FuncOp func, const std::string &path, bool allowStack,
           dot += m[k * n + i] * m[k * n + j];
         worst = std::max(worst, std::abs(dot - (i == j ? 1.0 : 0.0)));
       }
-    if (!(worst <= 1e-4)) {
+    if (!(worst <= tol)) {
+      char tolText[32];
+      std::snprintf(tolText, sizeof tolText, "%g", tol);
       InFlightDiagnostic diag = func.emitError();
-      diag << "spinquant: " << path;
+      diag << "spinquant: " << label;
       if (square3)
         diag << " [" << l << "]";
       diag << " is not orthogonal: max |R^T R - I| = " << worst
-           << " (> 1e-4)";
+           << " (> orth-tol " << tolText << ")";
       return failure();
     }
     std::vector<float> rt(n * n);
@@ -651,27 +675,34 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    bool hasLinear = false;
-    func.walk([&](lq::LinearOp) { hasLinear = true; });
-    if (!hasLinear)
+    if (!hasLinear(func))
       return;
     if (rotations.empty()) {
       func.emitError() << "spinquant: give rotations=DIR (a directory with "
-                          "R1.npy and R2.npy, e.g. from tools/spinquant/learn.py)";
+                          "R1.npy and R2.npy, or FILE.npz / FILE.safetensors "
+                          "with tensors R1 and R2, e.g. from "
+                          "tools/spinquant/learn.py)";
       return signalPassFailure();
     }
-    std::string r1Path = (Twine(rotations) + "/R1.npy").str();
-    std::string r2Path = (Twine(rotations) + "/R2.npy").str();
+    lq::RotationFile file;
+    std::string error;
+    if (!file.open(rotations, error)) {
+      func.emitError() << "spinquant: " << error;
+      return signalPassFailure();
+    }
+    std::string r1Path, r2Path;
     int64_t n1 = 0, n2 = 0;
     std::vector<std::vector<float>> rot1, rot2;
     {
-      auto r = loadOrthogonal(func, r1Path, /*allowStack=*/false, n1);
+      auto r = loadOrthogonal(func, file, "R1", /*allowStack=*/false, orthTol,
+                              n1, r1Path);
       if (failed(r))
         return signalPassFailure();
       rot1 = std::move(*r);
     }
     if (r2) {
-      auto r = loadOrthogonal(func, r2Path, /*allowStack=*/true, n2);
+      auto r = loadOrthogonal(func, file, "R2", /*allowStack=*/true, orthTol,
+                              n2, r2Path);
       if (failed(r))
         return signalPassFailure();
       rot2 = std::move(*r);
@@ -705,7 +736,12 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
       r.denseT = rot2[rot2.size() == 1 ? 0 : layer];
       return r;
     };
+    lq::RotationVerifier verifier;
+    if (verify && failed(verifier.prepare(func, "spinquant")))
+      return signalPassFailure();
     if (failed(fuser.run(func)))
+      return signalPassFailure();
+    if (verify && failed(verifier.check(func, verifyTol)))
       signalPassFailure();
   }
 };

@@ -15,15 +15,44 @@
 // RUN: not quant-opt %s --spinquant="rotations=%t/int" 2>&1 | FileCheck %s --check-prefix=INT
 // (No R2.npy there: none is read with r2=false.)
 // RUN: not quant-opt %s --spinquant="rotations=%t/size r2=false" 2>&1 | FileCheck %s --check-prefix=SIZE
+// A looser orth-tol lets notorth/R1.npy through (verify=true then tells
+// whether the model stays invariant: quarot-verify.mlir).
+// RUN: quant-opt %s --spinquant="rotations=%t/notorth orth-tol=1e-2 r2=false" -o /dev/null
+
+// .npz (np.savez) and .safetensors files: the tensors must be named R1/R2,
+// npz members stored (not deflated), safetensors headers well formed.
+// RUN: %python -c "import numpy as np; np.savez('%t/noR2.npz', R1=np.eye(4), X=np.eye(2)); np.savez_compressed('%t/deflated.npz', R1=np.eye(4), R2=np.eye(2)); np.savez('%t/f32.npz', R1=np.eye(4, dtype=np.float32), R2=np.eye(2, dtype=np.float32)); open('%t/notzip.npz', 'w').write('hello')"
+// RUN: %python -c "import sys, numpy as np; sys.path.insert(0, '%lq_src_root/tools/spinquant'); import rotations_io as io; io.save_safetensors('%t/rank.safetensors', {'R1': np.ones(4), 'R2': np.eye(2)}); io.save_safetensors('%t/names.safetensors', {'r1': np.eye(4), 'r2': np.eye(2)}); io.save_safetensors('%t/ok.safetensors', {'R1': np.eye(4), 'R2': np.eye(2, dtype=np.float32)})"
+// RUN: %python -c "import struct, json; h = json.dumps({'R1': {'dtype': 'I64', 'shape': [4, 4], 'data_offsets': [0, 128]}}).encode(); open('%t/int.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + bytes(128)); h = json.dumps({'R1': {'dtype': 'F64', 'shape': [4, 4], 'data_offsets': [0, 128]}}).encode(); open('%t/short.safetensors', 'wb').write(struct.pack('<Q', len(h)) + h + bytes(64)); open('%t/json.safetensors', 'wb').write(struct.pack('<Q', 9) + b'{not json')"
+// RUN: quant-opt %s --spinquant="rotations=%t/f32.npz" -o /dev/null
+// RUN: quant-opt %s --spinquant="rotations=%t/ok.safetensors" -o /dev/null
+// RUN: not quant-opt %s --spinquant="rotations=%t/noR2.npz" 2>&1 | FileCheck %s --check-prefix=NPZNAME
+// RUN: not quant-opt %s --spinquant="rotations=%t/deflated.npz" 2>&1 | FileCheck %s --check-prefix=DEFLATED
+// RUN: not quant-opt %s --spinquant="rotations=%t/notzip.npz" 2>&1 | FileCheck %s --check-prefix=NOTZIP
+// RUN: not quant-opt %s --spinquant="rotations=%t/missing.npz" 2>&1 | FileCheck %s --check-prefix=NOFILE
+// RUN: not quant-opt %s --spinquant="rotations=%t/rank.safetensors" 2>&1 | FileCheck %s --check-prefix=STRANK
+// RUN: not quant-opt %s --spinquant="rotations=%t/names.safetensors" 2>&1 | FileCheck %s --check-prefix=STNAME
+// RUN: not quant-opt %s --spinquant="rotations=%t/int.safetensors" 2>&1 | FileCheck %s --check-prefix=STINT
+// RUN: not quant-opt %s --spinquant="rotations=%t/short.safetensors" 2>&1 | FileCheck %s --check-prefix=STSHORT
+// RUN: not quant-opt %s --spinquant="rotations=%t/json.safetensors" 2>&1 | FileCheck %s --check-prefix=STJSON
 
 // NODIR: error: spinquant: give rotations=DIR (a directory with R1.npy and R2.npy
 // MISSING: error: spinquant: cannot read {{.*}}missing/R1.npy
-// NOTORTH: error: spinquant: {{.*}}notorth/R1.npy is not orthogonal: max |R^T R - I| = 1.000000e-03 (> 1e-4)
+// NOTORTH: error: spinquant: {{.*}}notorth/R1.npy is not orthogonal: max |R^T R - I| = 1.000000e-03 (> orth-tol 0.0001)
 // SIZE: error: spinquant: {{.*}}size/R1.npy is [3, 3], the hidden size is 4
 // LAYERS: error: spinquant: {{.*}}layers/R2.npy holds 3 matrices, the model has 1 attentions
 // RANK: error: spinquant: {{.*}}rank/R1.npy must hold an [n, n] f32/f64 matrix, not f64 [4]
 // R2SIZE: error: spinquant: {{.*}}r2size/R2.npy holds [4, 4] matrices, the head size is 2
 // INT: error: spinquant: {{.*}}int/R1.npy must hold an [n, n] f32/f64 matrix, not i64 [4, 4]
+// NPZNAME: error: spinquant: {{.*}}noR2.npz has no tensor 'R2' (it holds: R1, X; name the rotations R1 [D, D] and R2 [layers, d, d] or [d, d])
+// DEFLATED: error: spinquant: {{.*}}deflated.npz (tensor 'R1') is deflate-compressed (np.savez_compressed); lq reads stored members only: write the file with np.savez
+// NOTZIP: error: spinquant: {{.*}}notzip.npz is not a readable .npz (zip) archive: too short
+// NOFILE: error: spinquant: cannot read {{.*}}missing.npz: No such file or directory
+// STRANK: error: spinquant: {{.*}}rank.safetensors (tensor 'R1') must hold an [n, n] f32/f64 matrix, not f64 [4]
+// STNAME: error: spinquant: {{.*}}names.safetensors has no tensor 'R1' (it holds: r1, r2;
+// STINT: error: spinquant: {{.*}}int.safetensors (tensor 'R1') must hold an [n, n] f32/f64 matrix, not i64 [4, 4]
+// STSHORT: error: spinquant: {{.*}}short.safetensors (tensor 'R1'): data_offsets lie outside the file's 64 data bytes
+// STJSON: error: spinquant: {{.*}}json.safetensors: bad safetensors JSON header: {{.+}}
 
 #map = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
 

@@ -84,6 +84,12 @@ static cl::opt<std::string>
              cl::desc("GPU architecture for --target=cuda (sm_80, sm_89, "
                       "sm_90a, sm_100a, ...)"),
              cl::init("sm_90a"));
+static cl::opt<std::string> rotations(
+    "rotations",
+    cl::desc("Learned rotations for w4a4kv4-spinquant: a directory with "
+             "R1.npy and R2.npy, or FILE.npz / FILE.safetensors with tensors "
+             "R1 and R2 (tools/spinquant/learn.py)"),
+    cl::init(""));
 static cl::opt<int64_t> calibrationSamples(
     "calibration-samples", cl::desc("Calibration windows"), cl::init(32));
 
@@ -114,6 +120,7 @@ int main(int argc, char **argv) {
   options.cudaChip = cudaChip;
   options.kvCache = kvCache;
   options.kvFormat = kvFormat;
+  options.rotations = rotations;
   options.emit = objectOnly ? lq::EmitStage::Object : emit.getValue();
   // Checked before anything is imported (and before --print-pipeline, whose
   // only other failure is an unknown recipe).

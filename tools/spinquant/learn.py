@@ -36,7 +36,9 @@ gradients (round has derivative 1).
 
   /usr/bin/python3 tools/spinquant/learn.py --model models/pd-llama-6m/model.onnx \
       --tokens ids.npy --out DIR [--steps 100 --lr 1.5 --abits 4]
-writes DIR/R1.npy [D, D], DIR/R2.npy [layers, d, d] (float64), DIR/loss.csv.
+writes DIR/R1.npy [D, D], DIR/R2.npy [layers, d, d] (float64), DIR/loss.csv;
+--format safetensors (or npz) writes DIR/rotations.safetensors (.npz) with
+tensors R1 and R2 instead (rotations_io.py next to this file converts).
 --check compares the float forward (no rotation, no quantization) with
 ref_logits.npy next to the model and exits.
 """
@@ -269,6 +271,8 @@ def main():
                     help="calibration sequences kept out of learning for the loss curve")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lq-rt", default=None, help="liblq_rt.so (default: build*/lib next to this tree)")
+    ap.add_argument("--format", choices=("npy", "safetensors", "npz"), default="npy",
+                    help="R1.npy + R2.npy, or one rotations.safetensors / rotations.npz")
     ap.add_argument("--check", action="store_true",
                     help="float forward vs ref_logits.npy next to the model, then exit")
     a = ap.parse_args()
@@ -362,8 +366,15 @@ def main():
               + f"  ({time.time() - t0:.0f} s)", flush=True)
     orth = max([(R1.T @ R1 - torch.eye(m.D, dtype=R1.dtype)).abs().max().item()]
                + [(r.T @ r - torch.eye(m.hd, dtype=r.dtype)).abs().max().item() for r in R2])
-    np.save(os.path.join(a.out, "R1.npy"), R1.numpy())
-    np.save(os.path.join(a.out, "R2.npy"), torch.stack(R2).numpy())
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import rotations_io
+    tensors = {"R1": R1.numpy(), "R2": torch.stack(R2).numpy()}
+    if a.format == "npy":
+        rotations_io.save(a.out, tensors)
+        written = f"{a.out}/R1.npy, R2.npy"
+    else:
+        written = os.path.join(a.out, "rotations." + a.format)
+        rotations_io.save(written, tensors)
     with open(os.path.join(a.out, "loss.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["step", "lr", "train_" + a.loss, "heldout_ce", "seconds"])
@@ -372,7 +383,7 @@ def main():
             w.writerow([r[0], f"{r[1]:.6f}", f"{r[2]:.6f}",
                         f"{r[3]:.6f}" if r[3] != "" else "", f"{r[4]:.2f}"])
     print(f"done in {time.time() - t0:.1f} s; max |RᵀR - I| = {orth:.2e}; "
-          f"wrote {a.out}/R1.npy, R2.npy, loss.csv", flush=True)
+          f"wrote {written}, loss.csv", flush=True)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,13 @@ struct CompileOptions {
   /// Non-empty: store the KV cache in this format (--quantize-kv-cache:
   /// int8, int4, fp8-e4m3, fp8-e5m2) after the recipe's passes.
   std::string kvFormat;
+  /// Learned rotations (a directory with R1.npy/R2.npy, FILE.npz or
+  /// FILE.safetensors) for recipes that fuse them (w4a4kv4-spinquant).
+  std::string rotations;
 };
+
+/// Whether the recipe (no --pipeline) takes `rotations`.
+bool recipeNeedsRotations(const CompileOptions &options);
 
 /// The recipes quant-compile knows, with one line of description each.
 llvm::ArrayRef<std::pair<llvm::StringRef, llvm::StringRef>> listRecipes();
