@@ -27,12 +27,15 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
   let dependentDialects = ["linalg::LinalgDialect"];
 }
 
-def ExpandErfPass : Pass<"lq-expand-erf", "func::FuncOp"> {
-  let summary = "Replace math.erf by MLIR's polynomial approximation";
+def ApproximateMathPass : Pass<"lq-approximate-math", "func::FuncOp"> {
+  let summary = "Replace math.erf and f32 math.exp by MLIR's polynomial approximations";
   let description = [{
     LLVM has no erf intrinsic and MathToLibm would also turn other math ops
     into libm calls that do not exist (`rsqrtf`), so erf (GELU in many
     exports) is expanded in place with upstream's polynomial approximation.
+    f32 exp (SiLU's sigmoid, softmax) is expanded too: as a libm call it
+    kept LLVM from vectorizing the elementwise loops around it and cost 10%
+    of a pd-llama-6m prefill.
   }];
   let dependentDialects = ["math::MathDialect", "arith::ArithDialect"];
 }

@@ -31,7 +31,7 @@
 #include "mlir/Transforms/Passes.h"
 
 namespace mlir::lq {
-#define GEN_PASS_DEF_EXPANDERFPASS
+#define GEN_PASS_DEF_APPROXIMATEMATHPASS
 #define GEN_PASS_DEF_EXPANDSTRIDEDCOPIESPASS
 #define GEN_PASS_DEF_VERIFYLOWEREDPASS
 #include "passes/Pipelines/Passes.h.inc"
@@ -103,11 +103,16 @@ struct ExpandStridedCopiesPass
   }
 };
 
-struct ExpandErfPass : lq::impl::ExpandErfPassBase<ExpandErfPass> {
+struct ApproximateMathPass
+    : lq::impl::ApproximateMathPassBase<ApproximateMathPass> {
   using Base::Base;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
     populatePolynomialApproximateErfPattern(patterns);
+    // Upstream's exp approximation rewrites f32 (and vectors of it) only.
+    populateMathPolynomialApproximationPatterns(patterns, [](StringRef name) {
+      return name == math::ExpOp::getOperationName();
+    });
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }
@@ -142,7 +147,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   pm.addPass(createSCFToControlFlowPass());
   if (options.cWrappers)
     pm.addNestedPass<func::FuncOp>(LLVM::createLLVMRequestCWrappersPass());
-  pm.addNestedPass<func::FuncOp>(lq::createExpandErfPass());
+  pm.addNestedPass<func::FuncOp>(lq::createApproximateMathPass());
   if (options.runtimeKernels) {
     // Buffers come from lq_rt's allocator (runtime/src/core/alloc.cpp), which
     // keeps freed blocks for the next call instead of faulting in fresh
@@ -159,7 +164,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
 void lq::registerPipelines() {
   ::mlir::registerPass([] { return lq::createVerifyLoweredPass(); });
   ::mlir::registerPass([] { return lq::createExpandStridedCopiesPass(); });
-  ::mlir::registerPass([] { return lq::createExpandErfPass(); });
+  ::mlir::registerPass([] { return lq::createApproximateMathPass(); });
   PassPipelineRegistration<LowerToCpuOptions>(
       "lower-to-cpu",
       "Lower lq IR on tensors to the LLVM dialect for the host CPU",
