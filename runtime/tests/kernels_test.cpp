@@ -108,7 +108,13 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
                         {1, 2, 2, 5, 5, 17, 33, 0, -1}, {1, 4, 1, 1, 9, 32, 32, 1, -1},
                         {1, 2, 1, 4, 2, 8, 8, 1, -1},   {1, 8, 4, 1, 64, 32, 32, 1, 0},
                         {1, 8, 4, 1, 64, 32, 32, 1, 37}, {2, 4, 2, 5, 19, 16, 8, 1, 3},
-                        {1, 4, 2, 3, 17, 8, 8, 0, 6},    {1, 2, 1, 2, 9, 8, 8, 1, 7}};
+                        {1, 4, 2, 3, 17, 8, 8, 0, 6},    {1, 2, 1, 2, 9, 8, 8, 1, 7},
+                        // Prefill chunks (T >= 8: both products as GEMMs),
+                        // with odd head dims, value widths past a panel,
+                        // a static cache and no causal mask.
+                        {1, 4, 2, 9, 9, 17, 33, 1, -1},  {2, 6, 3, 12, 20, 32, 40, 1, -1},
+                        {1, 4, 2, 10, 30, 16, 16, 1, 5}, {1, 2, 2, 16, 16, 8, 8, 0, -1},
+                        {1, 8, 4, 8, 64, 32, 32, 0, 20}};
   for (const Case &c : cases) {
     std::vector<float> q, k, v, o;
     auto qv = contiguous(q, c.B, c.Hq, c.T, c.D), kv = contiguous(k, c.B, c.Hkv, c.S, c.D),
