@@ -5,7 +5,8 @@
 // One decode step's attention (T = 1 query, `pos` cached keys) of one layer,
 // timed through lq_rt_attention_at_f32 (float cache) and
 // lq_rt_attention_at_q (int8 / int4 / FP8 E4M3 codes, one f32 scale per head
-// and token, the layout --quantize-kv-cache writes), on the same machine in
+// and token, the layout --quantize-kv-cache writes; NVFP4: E2M1 codes with
+// an E4M3 scale per 16 channels, format=nvfp4), on the same machine in
 // the same run. Caches are rotated over enough copies to exceed the L3 cache
 // when one copy fits in it, so long contexts read DRAM as a whole model's
 // layers would. Prints a markdown table: microseconds (median of 15
@@ -35,8 +36,8 @@ int main(int argc, char **argv) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   std::uniform_int_distribution<int> byte(0, 255);
-  std::printf("| context | f32 cache (us) | int8 (us) | int4 (us) | fp8 e4m3 (us) | int8 vs f32 | int4 vs f32 |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| context | f32 cache (us) | int8 (us) | int4 (us) | fp8 e4m3 (us) | nvfp4 (us) | int8 vs f32 | int4 vs f32 | nvfp4 vs f32 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t S : {1024, 4096, 16384, 65536}) {
     const int64_t pos = S - 1;
     // Enough copies that the rotation spans > 64 MiB of float cache.
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
     std::vector<std::vector<float>> kf(copies), vf(copies);
     std::vector<std::vector<uint8_t>> c8(copies), c4(copies), cf8(copies);
     std::vector<std::vector<float>> sc(copies);
+    std::vector<std::vector<uint8_t>> sc8(copies); // E4M3 scales per 16
     for (int c = 0; c < copies; ++c) {
       kf[c].resize(Hkv * S * D);
       vf[c].resize(Hkv * S * D);
@@ -60,6 +62,7 @@ int main(int argc, char **argv) {
       for (auto &x : c4[c]) x = uint8_t(byte(rng));
       for (auto &x : cf8[c]) x = uint8_t(byte(rng) & 0x77); // finite E4M3
       sc[c].assign(2 * Hkv * S, 0.01f);
+      sc8[c].assign(2 * Hkv * S * (D / 16), uint8_t(0x20)); // E4M3 2^-3
     }
     lq_rt_view4_t qv{q.data(), {1, Hq, 1, D}, {Hq * D, D, D, 1}};
     lq_rt_view4_t ov{o.data(), {1, Hq, 1, D}, {Hq * D, D, D, 1}};
@@ -83,6 +86,18 @@ int main(int argc, char **argv) {
       x.format = fmt;
       return x;
     };
+    auto nvview = [&](const uint8_t *codes, const uint8_t *scales) {
+      lq_rt_qview4_t x = qview(codes, nullptr, 4, LQ_FORMAT_NVFP4);
+      const int64_t ss[4] = {1, Hkv, S, D / 16}, sst[4] = {Hkv * S * (D / 16), S * (D / 16), D / 16, 1};
+      for (int i = 0; i < 4; ++i) {
+        x.scale_sizes[i] = ss[i];
+        x.scale_strides[i] = sst[i];
+      }
+      x.scales = scales;
+      x.scale_type = LQ_RT_SCALE_E4M3;
+      x.global_scale = 1.0f;
+      return x;
+    };
     const float scale = 0.17f;
     auto quant = [&](std::vector<std::vector<uint8_t>> &codes, int bits, int fmt) {
       return [&, bits, fmt](int c) {
@@ -99,7 +114,14 @@ int main(int argc, char **argv) {
           lq_rt_attention_at_f32(&qv, &k, &v, &ov, scale, 1, pos);
         },
         quant(c8, 8, LQ_FORMAT_INT), quant(c4, 4, LQ_FORMAT_INT),
-        quant(cf8, 8, LQ_FORMAT_FP8_E4M3)};
+        quant(cf8, 8, LQ_FORMAT_FP8_E4M3),
+        [&](int c) {
+          const int64_t half = Hkv * S * D / 2;
+          auto k = nvview(c4[c].data(), sc8[c].data());
+          auto v = nvview(c4[c].data() + half, sc8[c].data() + Hkv * S * (D / 16));
+          if (lq_rt_attention_at_q(&qv, &k, &v, &ov, scale, 1, pos) != 0)
+            std::abort();
+        }};
     // Rounds run every variant in turn, so load from other processes hits
     // them alike; medians over 15 rounds.
     std::vector<std::vector<double>> t(variants.size());
@@ -115,9 +137,10 @@ int main(int argc, char **argv) {
       std::sort(t[i].begin(), t[i].end());
       return t[i][t[i].size() / 2];
     };
-    double f32 = median(0), i8 = median(1), i4 = median(2), f8 = median(3);
-    std::printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n",
-                (long long)S, f32, i8, i4, f8, f32 / i8, f32 / i4);
+    double f32 = median(0), i8 = median(1), i4 = median(2), f8 = median(3),
+           n4 = median(4);
+    std::printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.2fx |\n",
+                (long long)S, f32, i8, i4, f8, n4, f32 / i8, f32 / i4, f32 / n4);
     std::fflush(stdout);
   }
   return 0;

@@ -24,6 +24,11 @@
 #     int4, on the original model and the outlier copy; cache bytes per token.
 #     KV_SECTION=static bench/kv_cache.sh [build-dir] [eval-windows] runs only
 #     this section and appends it to the results (sections 1-5 untouched).
+#  7. NVFP4 cache (format=nvfp4: E2M1, E4M3 scale per 16 channels, tensor
+#     scale 1) vs int4 at the same and at more bytes per token (per head /
+#     per 16 channels, f32 / f16 scales), on the original model, after R3
+#     and on the outlier copy; cache bytes per token measured on step
+#     models. KV_SECTION=nvfp4 runs only this section (appended).
 #
 # usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
 # Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
@@ -118,6 +123,65 @@ EOF
     echo
   } >> "$RES"
 }
+# 7. NVFP4 vs int4 (defined here so KV_SECTION=nvfp4 can run it alone).
+nvfp4_section() {
+  local out=$BUILD/bench-kv-nvfp4
+  mkdir -p "$out"
+  [ -f "$out/outliers.onnx" ] || $PY bench/inject_kv_outliers.py "$MODEL/model.onnx" "$out/outliers.onnx" >&2
+  ncomp() { # onnx name [quant-compile args...]
+    local onnx=$1 name=$2; shift 2
+    echo "== nvfp4 section: $name" >&2
+    "$BIN/quant-compile" -q "$onnx" --dim batch=1 --dim seq=$WINDOW "$@" -o "$out/$name.so"
+  }
+  local kv='func.func(quantize-kv-cache{' cands=() ocands=()
+  # name | pass options (the step models use the same)
+  local -a names=(int4 int4-f16 int4-g16 int4-g16-f16 nvfp4)
+  local -A opts=([int4]="format=int4" [int4-f16]="format=int4 scale-type=f16"
+    [int4-g16]="format=int4 group=16" [int4-g16-f16]="format=int4 group=16 scale-type=f16"
+    [nvfp4]="format=nvfp4")
+  ncomp "$MODEL/model.onnx" float
+  local n
+  for n in "${names[@]}"; do
+    ncomp "$MODEL/model.onnx" "kv-$n" --pipeline "$kv${opts[$n]}})"
+    ncomp "$MODEL/model.onnx" "r3-kv-$n" --pipeline "$R3,$kv${opts[$n]}})"
+    ncomp "$out/outliers.onnx" "o-kv-$n" --pipeline "$kv${opts[$n]}})"
+    cands+=(--candidate "$out/kv-$n.so" --candidate "$out/r3-kv-$n.so")
+    ocands+=(--candidate "$out/o-kv-$n.so")
+    "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 \
+      --pipeline "$kv${opts[$n]}})" -o "$out/step-$n.so"
+  done
+  "$BIN/quant-eval" -q --reference "$out/float.so" "${cands[@]}" "${EVAL[@]}" | tee "$out/quality.txt"
+  "$BIN/quant-eval" -q --reference "$out/float.so" "${ocands[@]}" "${EVAL[@]}" | tee "$out/outliers.txt"
+  {
+    echo "## 7. NVFP4 cache vs int4 (format=nvfp4)"
+    echo
+    echo "\`KV_SECTION=nvfp4 bench/kv_cache.sh $BUILD $WINDOWS\`, $(date -u '+%Y-%m-%d %H:%M UTC'), quant-eval on"
+    echo "$WINDOWS windows of $WINDOW tokens. nvfp4: E2M1 codes, E4M3 scale per 16 channels (amax / 6),"
+    echo "tensor scale 1. int4: per head (group = head dim 32) or per 16 channels (g16), f32 or f16"
+    echo "scales. r3-*: after QuaRot's R3 only (as in 1). Reference: the float model."
+    echo
+    echo '```'
+    cat "$out/quality.txt"
+    echo '```'
+    echo
+    echo "On the outlier copy of 1b (reference: the original float model):"
+    echo
+    echo '```'
+    cat "$out/outliers.txt"
+    echo '```'
+    echo
+    echo "Cache bytes per token (all 6 layers, K and V, codes + scales; quant-run --kv-budget on step"
+    echo "models of capacity 1024; float32: 6144):"
+    echo
+    echo "| cache | bytes / token | bits / value | float32 bytes / these |"
+    echo "|---|---|---|---|"
+    for n in "${names[@]}"; do
+      "$BIN/quant-run" "$out/step-$n.so" --kv-budget 1GiB --json |
+        $PY -c "import json,sys; b = json.load(sys.stdin)['kv_bytes_per_token']; print(f'| $n | {b:.0f} | {b * 8 / 1536:.2f} | {6144 / b:.2f} |')"
+    done
+    echo
+  } >> "$RES"
+}
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
 ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
@@ -125,6 +189,10 @@ STEP=(--dim batch=1 --dim seq=1 --dim past_seq=1)
 
 if [ "${KV_SECTION:-all}" = static ]; then
   static_section
+  exit 0
+fi
+if [ "${KV_SECTION:-all}" = nvfp4 ]; then
+  nvfp4_section
   exit 0
 fi
 
@@ -306,4 +374,6 @@ ${CXX:-clang++-22} -O3 -march=native -std=c++17 -Iruntime/include bench/kv_atten
 
 # 6. Static per-channel key scales.
 static_section
+# 7. NVFP4.
+nvfp4_section
 cat "$RES"
