@@ -54,12 +54,13 @@ fi
 if [[ ! -d llama.cpp/.git ]]; then
   echo "== llama.cpp source from package/llama/gitRelease.bundle"
   git clone -q package/llama/gitRelease.bundle llama.cpp
-  for p in package/llama/patches/*.diff; do
-    [[ -f $p ]] || continue
-    echo "   applying $(basename "$p")"
-    git -C llama.cpp apply "$dir/$p"
-  done
 fi
+for p in package/llama/patches/*.diff; do
+  [[ -f $p ]] || continue
+  git -C llama.cpp apply --reverse --check "$dir/$p" 2>/dev/null && continue # already applied
+  echo "   applying $(basename "$p")"
+  git -C llama.cpp apply "$dir/$p"
+done
 
 # --- 2. build ----------------------------------------------------------------------------
 export CCACHE_BASEDIR=$root
