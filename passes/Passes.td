@@ -547,7 +547,7 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     (token, head) over the whole head dimension, i.e. `group` = head dim
     for that side (what `group=0` gives both); the other side keeps
     `group`. `scale-type=f16` stores dynamic per-token scales as f16
-    (static scales stay f32 constants). `residual=R` (KIVI's float window)
+    (static scales become f16 constants). `residual=R` (KIVI's float window)
     is not implemented: any value but 0 is an error (the design is in
     QuantizeKVCache.cpp).
   }];
@@ -577,8 +577,8 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
            "KIVI's float window of the last R tokens (not supported yet: "
            "only 0)">,
     Option<"scaleType", "scale-type", "std::string", /*default=*/"\"f32\"",
-           "f32 or f16: storage of the per-token scales (f16 halves their "
-           "bytes; not for nvfp4, whose block scales are E4M3)">,
+           "f32 or f16: storage of the scales (f16 halves the per-token "
+           "scales' bytes; not for nvfp4, whose block scales are E4M3)">,
   ];
   let statistics = [
     Statistic<"numCaches", "num-caches", "Caches stored quantized">,

@@ -70,7 +70,9 @@
 //
 // scale-type=f16 stores the dynamic per-token scales as f16 (2 bytes
 // instead of 4; the scales s = amax / qmax are normal f16 numbers for
-// amax in [qmax · 2^-14, qmax · 65504]); static scales stay f32 constants.
+// amax in [qmax · 2^-14, qmax · 65504]); static scales become f16
+// constants too, so keys and values have one scale type (the fused kernel
+// takes one per call).
 //
 // Not implemented: KIVI's float residual window (residual=R, the last R
 // tokens kept in float and quantized only when they leave the window; KIVI
@@ -273,6 +275,21 @@ struct QuantizeKVCachePass
     // A channel never seen nonzero takes the tensor's range.
     for (float &a : s)
       a = a > 0 && std::isfinite(a) ? a / qmax : fallback;
+    if (scaleElt.isF16()) {
+      // scale-type=f16: the constants too (one scale type for K and V, so
+      // the fused kernel takes them; each rounds to the nearest f16).
+      SmallVector<APFloat> h;
+      for (float a : s) {
+        APFloat x(a);
+        bool lost;
+        x.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+        h.push_back(x);
+      }
+      auto hTy = RankedTensorType::get({1, H, 1, D}, b.getF16Type());
+      return arith::ConstantOp::create(b, attn.getLoc(),
+                                       DenseElementsAttr::get(hTy, h))
+          .getResult();
+    }
     auto sTy = RankedTensorType::get({1, H, 1, D}, b.getF32Type());
     return arith::ConstantOp::create(
                b, attn.getLoc(), DenseElementsAttr::get(sTy, ArrayRef<float>(s)))

@@ -3,6 +3,14 @@
 // The lowered module still calls the fused kernel (static per-channel key
 // scales [1, H, 1, D] with per-token value scales, and both static).
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 scales=static key-granularity=per-channel" --lower-to-cpu | FileCheck %s --check-prefix=CALL4
+// scale-type=f16: the static key scales become f16 constants too (one scale
+// type for keys and values), so the fused kernel's f16 entry point applies.
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 scales=static key-granularity=per-channel scale-type=f16" | FileCheck %s --check-prefix=F16
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 scales=static key-granularity=per-channel scale-type=f16" --lower-to-cpu | FileCheck %s --check-prefix=CALLF16
+// F16-LABEL: func.func @step
+// F16-SAME: tensor<1x1x16x1xf16> {lq.kv_cache = 3 : i64, onnx.name = "past_value.0.scales"}
+// F16: arith.constant dense<{{.*}}> : tensor<1x1x1x4xf16>
+// CALLF16: llvm.func @_mlir_ciface_lq_rt_attention_at_q_i8_f16(
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-channel value-granularity=per-channel" --lower-to-cpu | FileCheck %s --check-prefix=CALL8
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=fp8-e4m3 scales=static key-granularity=per-channel" --lower-to-cpu | FileCheck %s --check-prefix=CALLF8
 

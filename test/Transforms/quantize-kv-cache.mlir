@@ -4,6 +4,12 @@
 // The lowered module calls the fused kernel, one entry point per code type.
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4" --lower-to-cpu | FileCheck %s --check-prefix=CALL4
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=fp8-e5m2" --lower-to-cpu | FileCheck %s --check-prefix=CALL8
+// f16 scales (scale-type=f16) have entry points of their own, which take the
+// (unit) tensor scales too.
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scale-type=f16" --lower-to-cpu | FileCheck %s --check-prefix=CALLH8
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=fp8-e4m3 scale-type=f16" --lower-to-cpu | FileCheck %s --check-prefix=CALLHF8
+// CALLH8: llvm.func @_mlir_ciface_lq_rt_attention_at_q_i8_f16(
+// CALLHF8: llvm.func @_mlir_ciface_lq_rt_attention_at_q_f8E4M3FN_f16(
 
 // A runtime-managed cache (after --static-kv-cache): each cache becomes
 // packed codes plus scales, both written at `position`; lq.kv_cache follows
