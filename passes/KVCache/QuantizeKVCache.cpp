@@ -219,6 +219,11 @@ struct QuantizeKVCachePass
     int64_t g = perHead[which] ? D
                 : group == 0   ? (nvfp4 ? 16 : D)
                                : int64_t(group);
+    if (nvfp4 && D % g != 0)
+      return at->emitError() << "quantize-kv-cache: format=nvfp4 has blocks "
+                                "of 16 channels, which do not divide the "
+                                "head dimension "
+                             << D;
     if (g <= 0 || D % g != 0)
       return at->emitError() << "quantize-kv-cache: 'group' (" << g
                              << ") must divide the head dimension " << D;

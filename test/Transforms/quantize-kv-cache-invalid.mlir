@@ -17,7 +17,7 @@
 // VGRAN: quantize-kv-cache: unknown value-granularity 'per-group' (expected per-token, per-head or per-channel)
 // A head dimension that blocks of 16 do not divide (8 here), named at the attention:
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=nvfp4" 2>&1 | FileCheck %s --check-prefix=NVD
-// NVD: error: quantize-kv-cache: 'group' (16) must divide the head dimension 4
+// NVD: error: quantize-kv-cache: format=nvfp4 has blocks of 16 channels, which do not divide the head dimension 4
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int4 group=1" 2>&1 | FileCheck %s --check-prefix=ODD
 // ODD: quantize-kv-cache: int4 needs an even group
 

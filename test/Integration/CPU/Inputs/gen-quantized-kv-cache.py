@@ -153,8 +153,7 @@ def write(name, options, fq_k, fq_v, fused_call, comment):
     funcs = subprocess.run(
         [sys.argv[1], "-", f"--quantize-kv-cache={options}"],
         input=FLOAT_FUNCS, capture_output=True, text=True, check=True).stdout
-    funcs = "\n".join(l for l in funcs.splitlines()
-                      if not l.startswith("module") and l != "}" or l.startswith("  "))
+    # The functions without their module.
     funcs = re.sub(r"^module \{\n|\n\}\s*$", "", funcs.strip())
     types = arg_types(funcs, "step")
     caches = types[3:-1]
@@ -169,7 +168,6 @@ def write(name, options, fq_k, fq_v, fused_call, comment):
             f"  %flo = arith.constant {fdense(flo)}",
             "  %tol = arith.constant 1.0e-5 : f32",
             f"  %o = call @prefill(%q, %k, %v) : (tensor<1x4x{T}x32xf32>, tensor<1x2x{T}x32xf32>, tensor<1x2x{T}x32xf32>) -> tensor<1x4x{T}x32xf32>",
-            f"  %g = tensor.cast %o : tensor<1x4x{T}x32xf32> to tensor<*xf32>",
             "  %gf = call @flat(%o) : (tensor<1x4x3x32xf32>) -> tensor<?xf32>",
             "  %wf = call @flat(%ref) : (tensor<1x4x3x32xf32>) -> tensor<?xf32>",
             "  call @check(%gf, %wf, %tol) : (tensor<?xf32>, tensor<?xf32>, f32) -> ()",
@@ -184,7 +182,7 @@ def write(name, options, fq_k, fq_v, fused_call, comment):
             f"  %q{t} = tensor.extract_slice %q[0, 0, {t}, 0] [1, 4, 1, 32] [1, 1, 1, 1] : tensor<1x4x{T}x32xf32> to tensor<1x4x1x32xf32>",
             f"  %k{t} = tensor.extract_slice %k[0, 0, {t}, 0] [1, 2, 1, 32] [1, 1, 1, 1] : tensor<1x2x{T}x32xf32> to tensor<1x2x1x32xf32>",
             f"  %v{t} = tensor.extract_slice %v[0, 0, {t}, 0] [1, 2, 1, 32] [1, 1, 1, 1] : tensor<1x2x{T}x32xf32> to tensor<1x2x1x32xf32>",
-            f"  %r{t} = tensor.extract_slice %ref[0, 0, {t}, 0] [1, 4, 1, 32] [1, 1, 1, 1] : tensor<1x4x{T}x32xf32> to tensor<1x4x{T if False else 1}x32xf32>",
+            f"  %r{t} = tensor.extract_slice %ref[0, 0, {t}, 0] [1, 4, 1, 32] [1, 1, 1, 1] : tensor<1x4x{T}x32xf32> to tensor<1x4x1x32xf32>",
             f"  %p{t} = arith.constant dense<{t}> : tensor<i64>",
             f"  %s{t}:{n + 1} = call @step(%q{t}, %k{t}, %v{t}, {', '.join(prev)}, %p{t}) : {sig}",
             f"  %gs{t} = call @flat1(%s{t}#0) : (tensor<1x4x1x32xf32>) -> tensor<?xf32>",
