@@ -182,6 +182,44 @@ nvfp4_section() {
     echo
   } >> "$RES"
 }
+# 7b. The long teacher-forced decode of 2 with the NVFP4 / int4 step models
+# of 7 (KV_SECTION=nvfp4-decode runs only this, after 7 built them).
+nvfp4_decode() {
+  local out=$BUILD/bench-kv-nvfp4 n
+  local -a names=(int4 int4-f16 nvfp4)
+  "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 -o "$out/step-float.so"
+  local prompt=(--prompt "It was a bright cold day in April, and" --tokenizer "$MODEL/tokenizer.model")
+  "$BIN/quant-run" "$out/step-float.so" "${prompt[@]}" --generate "$NGEN" \
+    --dump-logits "$out/gen-float.npy" --json > "$out/gen-float.json"
+  $PY -c "import json, numpy as np; np.save('$out/forced.npy', np.array(json.load(open('$out/gen-float.json'))['tokens'], dtype=np.int64))"
+  for n in "${names[@]}"; do
+    "$BIN/quant-run" "$out/step-$n.so" "${prompt[@]}" --generate "$NGEN" \
+      --force-tokens "$out/forced.npy" --dump-logits "$out/gen-$n.npy" --json > /dev/null
+  done
+  {
+    echo "### 7b. A $NGEN-token teacher-forced decode through the NVFP4 / int4 caches (as in 2)"
+    echo
+    echo "\`KV_SECTION=nvfp4-decode bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo
+    $PY - "$out" "${names[@]}" <<'EOF2'
+import sys, numpy as np
+out, fmts = sys.argv[1], sys.argv[2:]
+def logsoftmax(x):
+    x = x.astype(np.float64); x -= x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+ref = np.load(f"{out}/gen-float.npy"); lr = logsoftmax(ref); pr = np.exp(lr)
+print("| cache | steps | KL mean | KL p99 | top-1 agreement | KL mean, steps > 512 | top-1, steps > 512 |")
+print("|---|---|---|---|---|---|---|")
+for f in fmts:
+    q = np.load(f"{out}/gen-{f}.npy"); lq = logsoftmax(q)
+    kl = (pr * (lr - lq)).sum(-1); top = ref.argmax(-1) == q.argmax(-1)
+    late = slice(512, None)
+    print(f"| {f} | {len(kl)} | {kl.mean():.3e} | {np.percentile(kl, 99):.3e} | {top.mean():.3f} | "
+          f"{kl[late].mean() if len(kl) > 512 else float('nan'):.3e} | {top[late].mean() if len(kl) > 512 else float('nan'):.3f} |")
+EOF2
+    echo
+  } >> "$RES"
+}
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
 ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
@@ -193,6 +231,11 @@ if [ "${KV_SECTION:-all}" = static ]; then
 fi
 if [ "${KV_SECTION:-all}" = nvfp4 ]; then
   nvfp4_section
+  nvfp4_decode
+  exit 0
+fi
+if [ "${KV_SECTION:-all}" = nvfp4-decode ]; then
+  nvfp4_decode
   exit 0
 fi
 
@@ -376,4 +419,5 @@ ${CXX:-clang++-22} -O3 -march=native -std=c++17 -Iruntime/include bench/kv_atten
 static_section
 # 7. NVFP4.
 nvfp4_section
+nvfp4_decode
 cat "$RES"
