@@ -19,6 +19,18 @@ if [ $# -gt 0 ]; then RECIPES=("$@"); else
   mapfile -t RECIPES < <("$BIN/quant-compile" --list-recipes | cut -f1)
 fi
 load() { cut -d' ' -f1 /proc/loadavg; }
+footer() {  # $1: the results file; recipes over 30 CPU-seconds, from its table
+  local md=$1
+  echo
+  echo "Over 30 CPU-seconds (the issue's budget for the whole model through a recipe):"
+  awk -F'|' '/^\| [a-z0-9]/ && $4+0 > 30 {printf "%s%s (%.1f CPU s)", sep, $2, $4; sep=","} END {if (!sep) printf " none"; print ""}' "$md" | sed 's/  */ /g'
+  echo
+  echo "mixed-<bpw> (metric=kl) measures the KL of the model's output with each (linear, format)"
+  echo "pair quantized alone: 211 pairs x kl-samples windows (min(4, --calibration-samples)) of model"
+  echo "runs, by design; --calibration-samples 2 halves the windows (27 CPU s for mixed-4.0 / -3.5)."
+  echo "A recipe that needs more than the calibration flags (w4a4kv4-spinquant: --rotations) is"
+  echo "listed as failed."
+}
 ROWS=()
 for r in "${RECIPES[@]}"; do
   l0=$(load)
@@ -52,4 +64,5 @@ better guide to the compile's own cost than the wall time."
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${ROWS[@]}"
 } > bench/results/recipe-times-pd-llama-6m.md
+footer bench/results/recipe-times-pd-llama-6m.md >> bench/results/recipe-times-pd-llama-6m.md
 cat bench/results/recipe-times-pd-llama-6m.md
