@@ -180,9 +180,50 @@ struct PackedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
   /// `sharedBlobs`: resource blobs more than one constant refers to, or
   /// with the same bytes as another's (a tied embedding's table and
   /// lm_head): packing one would keep both copies.
-  PackedLinearToRuntime(MLIRContext *ctx, const llvm::StringSet<> &sharedBlobs)
-      : OpRewritePattern(ctx, /*benefit=*/2), sharedBlobs(sharedBlobs) {}
+  /// `tiedTables`: for a weight constant, the embedding tables with the
+  /// same bytes, whose lookups are rewritten to read the packed weight.
+  PackedLinearToRuntime(
+      MLIRContext *ctx, const llvm::StringSet<> &sharedBlobs,
+      const DenseMap<Operation *, SmallVector<Operation *>> &tiedTables)
+      : OpRewritePattern(ctx, /*benefit=*/2), sharedBlobs(sharedBlobs),
+        tiedTables(tiedTables) {}
   const llvm::StringSet<> &sharedBlobs;
+  const DenseMap<Operation *, SmallVector<Operation *>> &tiedTables;
+
+  /// lq.embedding of table row `id` read from the packed layout:
+  /// row id, column d is packed[id / 16][d * 16 + id % 16].
+  static void lookUpPacked(lq::EmbeddingOp e, Value packed,
+                           PatternRewriter &rewriter) {
+    Location loc = e.getLoc();
+    auto idsTy = cast<RankedTensorType>(e.getIds().getType());
+    auto outTy = cast<RankedTensorType>(e.getResult().getType());
+    const unsigned idRank = idsTy.getRank(), rank = idRank + 1;
+    MLIRContext *ctx = e.getContext();
+    SmallVector<AffineExpr> prefix;
+    for (unsigned i = 0; i < idRank; ++i)
+      prefix.push_back(getAffineDimExpr(i, ctx));
+    SmallVector<AffineMap> maps = {AffineMap::get(rank, 0, prefix, ctx),
+                                   AffineMap::getMultiDimIdentityMap(rank, ctx)};
+    SmallVector<utils::IteratorType> iters(rank, utils::IteratorType::parallel);
+    rewriter.setInsertionPoint(e);
+    Value init = tensor::EmptyOp::create(rewriter, loc, outTy.getShape(),
+                                         outTy.getElementType());
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{outTy}, ValueRange{e.getIds()},
+        ValueRange{init}, maps, iters,
+        [&](OpBuilder &b, Location l, ValueRange a) {
+          Value id = arith::IndexCastOp::create(b, l, b.getIndexType(), a[0]);
+          Value w = arith::ConstantIndexOp::create(b, l, LQ_RT_PACK_WIDTH);
+          Value panel = arith::DivUIOp::create(b, l, id, w);
+          Value lane = arith::RemUIOp::create(b, l, id, w);
+          Value d = linalg::IndexOp::create(b, l, idRank);
+          Value col = arith::AddIOp::create(
+              b, l, arith::MulIOp::create(b, l, d, w), lane);
+          Value v = tensor::ExtractOp::create(b, l, packed, ValueRange{panel, col});
+          linalg::YieldOp::create(b, l, v);
+        });
+    rewriter.replaceOp(e, generic.getResult(0));
+  }
 
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
@@ -222,6 +263,16 @@ struct PackedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
     rewriter.setInsertionPoint(cst);
     Value p = arith::ConstantOp::create(rewriter, cst.getLoc(), pTy,
                                         cast<TypedAttr>(attr));
+    // A tied embedding's lookups read the packed copy; its table goes.
+    if (auto it = tiedTables.find(cst.getOperation()); it != tiedTables.end())
+      for (Operation *table : it->second) {
+        SmallVector<lq::EmbeddingOp> lookups;
+        for (Operation *user : table->getUsers())
+          lookups.push_back(cast<lq::EmbeddingOp>(user));
+        for (lq::EmbeddingOp e : lookups)
+          lookUpPacked(e, p, rewriter);
+        rewriter.eraseOp(table);
+      }
     rewriter.setInsertionPoint(op);
     MLIRContext *ctx = op.getContext();
     Location loc = op.getLoc();
@@ -715,42 +766,93 @@ struct ConvertLQToRuntimePass
   using Base::Base;
   void runOnOperation() override {
     // Blobs referred to by several constants, or whose bytes equal another
-    // constant's (an importer's transposed copy of a tied embedding: LLVM
-    // merges identical globals, so today they cost one copy).
+    // constant's: packing one would keep both copies (LLVM merges identical
+    // globals, so today they cost one). The exception is a tied embedding:
+    // a blob whose one use is a linear's weight (lm_head) and whose equal
+    // twins are only embedding tables; the twins' lookups then read the
+    // packed copy.
     llvm::StringSet<> sharedBlobs;
+    DenseMap<Operation *, SmallVector<Operation *>> tiedTables;
     {
-      llvm::StringMap<int> uses;
-      DenseMap<llvm::hash_code, SmallVector<std::pair<StringRef, ArrayRef<char>>>>
-          byHash;
-      getOperation()->walk([&](arith::ConstantOp c) {
-        // An inline dense constant (key "") can equal a blob too.
-        StringRef key;
+      struct Entry {
+        arith::ConstantOp op;
+        StringRef key; // "" for an inline dense constant
         ArrayRef<char> data;
+      };
+      std::vector<Entry> entries;
+      llvm::StringMap<int> uses;
+      DenseMap<llvm::hash_code, SmallVector<size_t>> byHash;
+      getOperation()->walk([&](arith::ConstantOp c) {
+        Entry e{c, {}, {}};
         if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue())) {
           AsmResourceBlob *blob = res.getRawHandle().getBlob();
           if (!blob)
             return;
-          key = res.getRawHandle().getKey();
-          if (uses[key]++)
+          e.key = res.getRawHandle().getKey();
+          if (uses[e.key]++)
             return;
-          data = blob->getData();
+          e.data = blob->getData();
         } else if (auto dense = dyn_cast<DenseElementsAttr>(c.getValue())) {
           if (dense.isSplat() || dense.getRawData().size() < 4096)
             return;
-          data = dense.getRawData();
+          e.data = dense.getRawData();
         } else {
           return;
         }
-        auto &same = byHash[llvm::hash_combine_range(data.begin(), data.end())];
-        for (auto &[otherKey, otherData] : same)
-          if (otherData == data) {
-            if (!otherKey.empty())
-              sharedBlobs.insert(otherKey);
-            if (!key.empty())
-              sharedBlobs.insert(key);
-          }
-        same.push_back({key, data});
+        byHash[llvm::hash_combine_range(e.data.begin(), e.data.end())]
+            .push_back(entries.size());
+        entries.push_back(e);
       });
+      auto onlyEmbeddingTable = [](arith::ConstantOp c) {
+        return llvm::all_of(c->getUses(), [](OpOperand &u) {
+          auto e = dyn_cast<lq::EmbeddingOp>(u.getOwner());
+          return e && u.getOperandNumber() == 0 &&
+                 e.getIds().getType().hasStaticShape();
+        });
+      };
+      auto linearWeight = [](arith::ConstantOp c) {
+        if (!c->hasOneUse())
+          return false;
+        OpOperand &u = *c->getUses().begin();
+        return isa<lq::LinearOp>(u.getOwner()) && u.getOperandNumber() == 1;
+      };
+      for (auto &[hash, indices] : byHash) {
+        // Classes of equal bytes within the bucket.
+        SmallVector<bool> done(indices.size(), false);
+        for (size_t i = 0; i < indices.size(); ++i) {
+          if (done[i])
+            continue;
+          SmallVector<size_t> same = {indices[i]};
+          for (size_t j = i + 1; j < indices.size(); ++j)
+            if (!done[j] && entries[indices[j]].data == entries[indices[i]].data) {
+              done[j] = true;
+              same.push_back(indices[j]);
+            }
+          if (same.size() < 2)
+            continue;
+          // One blob feeding a linear, every twin an embedding table.
+          std::optional<size_t> weight;
+          for (size_t idx : same)
+            if (!entries[idx].key.empty() && linearWeight(entries[idx].op)) {
+              weight = idx;
+              break;
+            }
+          bool tied = weight.has_value();
+          for (size_t idx : same)
+            if (tied && idx != *weight)
+              tied = onlyEmbeddingTable(entries[idx].op) &&
+                     entries[idx].op.getType() == entries[*weight].op.getType();
+          if (tied && weight) {
+            for (size_t idx : same)
+              if (idx != *weight)
+                tiedTables[entries[*weight].op].push_back(entries[idx].op);
+            continue;
+          }
+          for (size_t idx : same)
+            if (!entries[idx].key.empty())
+              sharedBlobs.insert(entries[idx].key);
+        }
+      }
       for (auto &entry : uses)
         if (entry.second > 1)
           sharedBlobs.insert(entry.getKey());
@@ -763,7 +865,8 @@ struct ConvertLQToRuntimePass
     if (prefix == "lq_rt_") {
       patterns.add<QuantizedAttentionToRuntime>(&getContext(), prefix);
       if (packWeights)
-        patterns.add<PackedLinearToRuntime>(&getContext(), sharedBlobs);
+        patterns.add<PackedLinearToRuntime>(&getContext(), sharedBlobs,
+                                            tiedTables);
     }
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       return signalPassFailure();
