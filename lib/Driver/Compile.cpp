@@ -30,6 +30,7 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/SymbolTable.h"
@@ -486,8 +487,96 @@ std::string headerFor(StringRef soName, StringRef signature) {
 
 } // namespace
 
-LogicalResult compile(const CompileOptions &options, MLIRContext &context,
-                      llvm::raw_ostream &log) {
+/// The host as a target machine (CPU name and features of this machine), for
+/// the JIT's optimizer: without it LLVM vectorizes for a generic x86-64.
+static std::unique_ptr<llvm::TargetMachine> hostMachine(std::string &error) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  std::string triple = llvm::sys::getDefaultTargetTriple();
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(llvm::Triple(triple), error);
+  if (!target)
+    return nullptr;
+  llvm::SubtargetFeatures features;
+  for (auto &f : llvm::sys::getHostCPUFeatures())
+    features.AddFeature(f.first(), f.second);
+  return std::unique_ptr<llvm::TargetMachine>(target->createTargetMachine(
+      llvm::Triple(triple), llvm::sys::getHostCPUName(), features.getString(),
+      llvm::TargetOptions(), llvm::Reloc::PIC_, std::nullopt,
+      llvm::CodeGenOptLevel::Aggressive));
+}
+
+/// The lowered module JIT-compiled with lq_model_main and the signature added
+/// exactly as for a shared library; lq_rt's kernels resolve from liblq_rt.so.
+static LogicalResult jitCompile(ModuleOp module, const CompileOptions &options,
+                                const std::string &signature,
+                                unsigned numInputs, bool hasResults,
+                                Location loc, JitModel &jit,
+                                llvm::raw_ostream &log,
+                                std::chrono::steady_clock::time_point start) {
+  if (options.target != "cpu")
+    return emitError(loc) << "the JIT runs the CPU target only (compile a "
+                             "CUDA model with quant-compile --target=cuda)";
+  std::string error;
+  std::unique_ptr<llvm::TargetMachine> tm = hostMachine(error);
+  if (!tm)
+    return emitError(loc) << "no JIT target for this machine: " << error;
+  std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+  SmallString<256> lib(
+      llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+  llvm::sys::path::append(lib, "lib", "liblq_rt.so");
+  if (!llvm::sys::fs::exists(lib))
+    return emitError(loc) << "cannot find the runtime '" << lib << "'";
+  std::string sig = signature;
+  bool entryFailed = false;
+  auto build = [&](Operation *op, llvm::LLVMContext &ctx)
+      -> std::unique_ptr<llvm::Module> {
+    auto m = translateModuleToLLVMIR(op, ctx);
+    if (!m)
+      return nullptr;
+    if (m->getFunction("_mlir_memref_to_llvm_alloc") ||
+        m->getFunction("_mlir_memref_to_llvm_aligned_alloc"))
+      sig += "alloc lq_rt\n";
+    if (failed(addEntryPoints(*m, sig, numInputs, hasResults, loc))) {
+      entryFailed = true;
+      return nullptr;
+    }
+    m->setDataLayout(tm->createDataLayout());
+    m->setTargetTriple(tm->getTargetTriple());
+    return m;
+  };
+  ExecutionEngineOptions engineOptions;
+  engineOptions.llvmModuleBuilder = build;
+  auto optimize = makeOptimizingTransformer(options.optLevel, 0, tm.get());
+  engineOptions.transformer = optimize;
+  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  SmallVector<StringRef> libs = {lib};
+  engineOptions.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(module, engineOptions);
+  if (!engine) {
+    std::string why = llvm::toString(engine.takeError());
+    if (entryFailed)
+      return failure(); // addEntryPoints reported it
+    return emitError(loc) << "JIT compilation failed: " << why;
+  }
+  auto main = (*engine)->lookup("lq_model_main");
+  if (!main)
+    return emitError(loc) << "the JIT-compiled model has no lq_model_main: "
+                          << llvm::toString(main.takeError());
+  jit.engine = std::move(*engine);
+  jit.main = reinterpret_cast<void (*)(void **)>(*main);
+  jit.signature = sig;
+  jit.seconds = since(start);
+  log << "quant-run: JIT-compiled (" << llvm::format("%.2f", jit.seconds)
+      << " s)\n";
+  return success();
+}
+
+/// compile(), or with `jit` the same graph, recipe and lowering JIT-compiled
+/// in memory by MLIR's ExecutionEngine.
+static LogicalResult compileImpl(const CompileOptions &options,
+                                 MLIRContext &context, llvm::raw_ostream &log,
+                                 JitModel *jit) {
   auto start = std::chrono::steady_clock::now();
   Location fileLoc = FileLineColLoc::get(&context, options.input, 0, 0);
   StringRef in(options.input);
@@ -675,13 +764,16 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   }
   log << "quant-compile: lowered (" << llvm::format("%.2f", since(start))
       << " s)\n";
-  if (options.emit == EmitStage::Lowered)
+  if (options.emit == EmitStage::Lowered && !jit)
     return print(*module);
 
   // 3. LLVM IR, optimized for the target.
   DialectRegistry translations;
   registerAllToLLVMIRTranslations(translations);
   context.appendDialectRegistry(translations);
+  if (jit)
+    return jitCompile(*module, options, *signature, numInputs, hasResults,
+                      fileLoc, *jit, log, start);
   llvm::LLVMContext llvmContext;
   auto llvmModule = translateModuleToLLVMIR(*module, llvmContext);
   if (!llvmModule)
@@ -821,6 +913,19 @@ LogicalResult compile(const CompileOptions &options, MLIRContext &context,
   log << "quant-compile: wrote " << options.output << " ("
       << llvm::format("%.2f", since(start)) << " s)\n";
   return writeHeader();
+}
+
+LogicalResult compile(const CompileOptions &options, MLIRContext &context,
+                      llvm::raw_ostream &log) {
+  return compileImpl(options, context, log, nullptr);
+}
+
+FailureOr<JitModel> compileJit(const CompileOptions &options,
+                               MLIRContext &context, llvm::raw_ostream &log) {
+  JitModel jit;
+  if (failed(compileImpl(options, context, log, &jit)))
+    return failure();
+  return jit;
 }
 
 } // namespace lq

@@ -16,6 +16,9 @@
 
 #include <sentencepiece_processor.h>
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,6 +39,10 @@ int fail(const std::string &msg) {
 const char *usage =
     "usage: quant-run MODEL.so [--tokens 1,2,3 | --tokens-file ids.npy |\n"
     "                  --prompt TEXT --tokenizer tok.model]\n"
+    "       quant-run MODEL.mlir|MODEL.onnx [--dim NAME=N]... [--input-shape S]\n"
+    "                 [--recipe R] [--kv-cache N] [--kv-format F] ...\n"
+    "                                  JIT-compile the model in memory (MLIR's\n"
+    "                                  ExecutionEngine, quant-compile's flags)\n"
     "                 [--input NAME=FILE.npy]... [--dump-logits FILE.npy]\n"
     "                 [--dump-outputs DIR] [--repeat N] [--json]\n"
     "                 [--generate N]   continue the prompt by N tokens\n"
@@ -219,10 +226,48 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
 
 } // namespace
 
+static bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// `quant-run model.mlir`: liblq_jit (next to liblq_rt, in ../lib from this
+/// program) compiles the model in memory with MLIR's ExecutionEngine.
+/// RTLD_DEEPBIND keeps the compiler's protobuf (the ONNX importer's) apart
+/// from the copy libsentencepiece carries, which quant-run links.
+static int jitLoad(const char *argv0, const std::string &path,
+                   const std::vector<std::string> &flags, lq_model_t **model) {
+  std::string exe = argv0;
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0)
+    exe.assign(buf, size_t(n));
+  std::string dir = exe.substr(0, exe.find_last_of('/'));
+  std::string lib = dir.substr(0, dir.find_last_of('/')) + "/lib/liblq_jit.so";
+  void *h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  if (!h)
+    return fail("cannot load the JIT compiler '" + lib + "' for '" + path +
+                "': " + dlerror() + " (or compile the model with quant-compile)");
+  using LoadFn = int (*)(const char *, const char *const *, int, lq_model_t **,
+                         double *);
+  auto load = reinterpret_cast<LoadFn>(dlsym(h, "lq_jit_load"));
+  if (!load)
+    return fail("'" + lib + "' has no lq_jit_load");
+  std::vector<const char *> args;
+  for (const std::string &f : flags)
+    args.push_back(f.c_str());
+  double seconds = 0;
+  if (load(path.c_str(), args.data(), int(args.size()), model, &seconds) != 0)
+    return fail("cannot JIT-compile '" + path + "' (see the errors above)");
+  std::fprintf(stderr, "quant-run: JIT start-up %.2f s\n", seconds);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   std::string modelPath, tokensArg, tokensFile, prompt, tokenizer, dumpLogits,
       dumpOutputs, forceFile, kvBudget;
   std::map<std::string, std::string> inputFiles;
+  std::vector<std::string> compileFlags;
   int repeat = 1, generate = 0, threads = 0;
   lq_generate_options_t sampling;
   lq_generate_options_init(&sampling);
@@ -263,6 +308,10 @@ int main(int argc, char **argv) {
       if (eq == std::string::npos || eq == 0)
         return fail("--input '" + spec + "' is not NAME=FILE.npy");
       inputFiles[spec.substr(0, eq)] = spec.substr(eq + 1);
+    } else if (a == "--dim" || a == "--input-shape" || a == "--recipe" ||
+               a == "--kv-cache" || a == "--kv-format") {
+      compileFlags.push_back(a);
+      compileFlags.push_back(value(a.c_str()));
     } else if (a == "--help" || a == "-h") {
       std::fputs(usage, stdout);
       return 0;
@@ -295,8 +344,18 @@ int main(int argc, char **argv) {
       return fail("cannot load tokenizer '" + tokenizer + "': " + status.ToString());
   }
   lq_model_t *model = nullptr;
-  if (lq_model_load(modelPath.c_str(), &model) != LQ_RT_OK)
+  const bool jit = endsWith(modelPath, ".mlir") || endsWith(modelPath, ".onnx") ||
+                   endsWith(modelPath, ".onnxtext");
+  if (!jit && !compileFlags.empty())
+    return fail("--dim/--input-shape/--recipe/--kv-cache/--kv-format compile "
+                "a .mlir or .onnx model in memory; '" + modelPath +
+                "' is compiled already");
+  if (jit) {
+    if (int rc = jitLoad(argv[0], modelPath, compileFlags, &model))
+      return rc;
+  } else if (lq_model_load(modelPath.c_str(), &model) != LQ_RT_OK) {
     return fail(lq_rt_last_error());
+  }
 
   if (!kvBudget.empty())
     return kvMemory(model, kvBudget, json);

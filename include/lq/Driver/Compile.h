@@ -10,9 +10,11 @@
 #include "mlir/Support/LLVM.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <memory>
 #include <string>
 
 namespace mlir {
+class ExecutionEngine;
 class MLIRContext;
 } // namespace mlir
 
@@ -69,6 +71,23 @@ mlir::FailureOr<std::string> getPipeline(const CompileOptions &options);
 /// lines to `log`. Writes `options.output` only when everything succeeded.
 mlir::LogicalResult compile(const CompileOptions &options,
                             mlir::MLIRContext &context, llvm::raw_ostream &log);
+
+/// A model JIT-compiled in memory: `main` and `signature` are what a shared
+/// library from compile() exports as lq_model_main / lq_model_signature
+/// (give them to lq_model_create); `engine` owns the code.
+struct JitModel {
+  std::unique_ptr<mlir::ExecutionEngine> engine;
+  void (*main)(void **) = nullptr;
+  std::string signature;
+  double seconds = 0; ///< import + recipe + lowering + JIT
+};
+
+/// The same import, recipe and lowering as compile() (options.emit and
+/// options.output are ignored), JIT-compiled by MLIR's ExecutionEngine for
+/// this machine's CPU.
+mlir::FailureOr<JitModel> compileJit(const CompileOptions &options,
+                                     mlir::MLIRContext &context,
+                                     llvm::raw_ostream &log);
 
 } // namespace lq
 

@@ -68,6 +68,14 @@ void lq_tensor_free(lq_tensor_t *t);
 /** Opens a model library written by quant-compile. */
 lq_rt_status_t lq_model_load(const char *path, lq_model_t **model);
 void lq_model_free(lq_model_t *model);
+/** A model from an entry point already in memory (a JIT-compiled module, as
+ *  `quant-run model.mlir` makes): `main` and `signature` as quant-compile's
+ *  lq_model_main / lq_model_signature. lq_model_free calls
+ *  `release(context)` (may be NULL) once the model is no longer used; on
+ *  failure the caller keeps `context`. */
+lq_rt_status_t lq_model_create(void (*main)(void **), const char *signature,
+                               void (*release)(void *), void *context,
+                               lq_model_t **model);
 
 size_t lq_model_num_inputs(const lq_model_t *model);
 size_t lq_model_num_outputs(const lq_model_t *model);

@@ -65,6 +65,9 @@ bool isRowMajor(const int64_t *sizes, const int64_t *strides, size_t rank) {
 
 struct lq_model {
   void *handle = nullptr;
+  /// lq_model_create: releases what keeps `main` alive (a JIT engine).
+  void (*release)(void *) = nullptr;
+  void *releaseContext = nullptr;
   void (*main)(void **) = nullptr;
   std::vector<Port> inputs, outputs;
   /// "cache <input> <output>" lines: (input index, output index).
@@ -189,9 +192,29 @@ lq_rt_status_t lq_model_load(const char *path, lq_model_t **model) {
   return LQ_RT_OK;
 }
 
+lq_rt_status_t lq_model_create(void (*main)(void **), const char *signature,
+                               void (*release)(void *), void *context,
+                               lq_model_t **model) {
+  if (!main || !signature || !model)
+    return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT, "null argument");
+  *model = nullptr;
+  auto *m = new lq_model;
+  m->main = main;
+  if (lq_rt_status_t s = parseSignature(signature, m)) {
+    delete m; // the caller still owns `context` on failure
+    return s;
+  }
+  m->release = release;
+  m->releaseContext = context;
+  *model = m;
+  return LQ_RT_OK;
+}
+
 void lq_model_free(lq_model_t *model) {
   if (!model)
     return;
+  if (model->release)
+    model->release(model->releaseContext);
   if (model->handle)
     dlclose(model->handle);
   delete model;
