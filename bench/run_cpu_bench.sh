@@ -15,6 +15,7 @@
 #                  Built by bench/llamacpp/build.sh (idempotent; build-llamacpp/, or
 #                  LLAMACPP_DIR). Default: on when that build succeeds, skipped (with a note)
 #                  when it fails; LLAMACPP=1 makes a failed build an error, LLAMACPP=0 skips it.
+#   LLAMACPP_ARGS=  extra llama-bench arguments (e.g. "-fa 0": flash attention off; default auto)
 #
 # Models and shapes (static, as quant-compile needs them):
 #   prefill: models/pd-llama-6m/model.onnx, --dim batch=1 --dim seq=128 (128 tokens)
@@ -90,6 +91,7 @@ llamacpp=${LLAMACPP:-auto}
 lcdir=${LLAMACPP_DIR:-$root/build-llamacpp}
 [[ $lcdir = /* ]] || lcdir=$PWD/$lcdir
 lc_pairs="f32:float q8_0:w8a16 q4_0:w4a16-rtn" # GGUF type : lq recipe
+read -r -a lcextra <<<"${LLAMACPP_ARGS:-}"
 lc_check=$work/llamacpp-check.txt
 : >"$lc_check"
 if [[ $llamacpp != 0 ]]; then
@@ -200,7 +202,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
           if [[ $mode == prefill ]]; then lcargs=(-p $T -n 0 -r $n_lq); else lcargs=(-p 0 -n 1 -d $PAST -r $n_lq); fi
           for pq in $lc_pairs; do
             IFS=: read -r qt r <<<"$pq"
-            j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" -o json 2>/dev/null)
+            j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" ${lcextra[@]+"${lcextra[@]}"} -o json 2>/dev/null)
             s=$(echo "$j" | $py -c 'import json, statistics, sys
 r = json.load(sys.stdin)[0]
 print(statistics.median(r["samples_ns"]) / 1e9 / (1 if r["n_prompt"] else r["n_gen"]))')
@@ -217,10 +219,10 @@ t_end=$(date +%s)
 # --- Report --------------------------------------------------------------------------------
 lscpu >"$work/lscpu.txt"
 $py - "$raw" "$out" "$work/lscpu.txt" "$load_start" "$load_end" "$((t_end - t_start))" "$reps" \
-    "$T" "$PAST" "$recipes" "$lc_check" "${models[@]}" <<'PY'
+    "$T" "$PAST" "$recipes" "$lc_check" "${LLAMACPP_ARGS:-}" "${models[@]}" <<'PY'
 import json, os, statistics, sys
-raw, out, lscpu, load0, load1, wall, reps, T, P, recipes, lc_check = sys.argv[1:12]
-models = [m.split(':') for m in sys.argv[12:]]
+raw, out, lscpu, load0, load1, wall, reps, T, P, recipes, lc_check, lc_args = sys.argv[1:13]
+models = [m.split(':') for m in sys.argv[13:]]
 lc_check = [l.strip() for l in open(lc_check) if l.strip()]
 rows = [json.loads(l) for l in open(raw)]
 info = dict(l.split(':', 1) for l in open(lscpu) if ':' in l)
@@ -271,7 +273,7 @@ doc = dict(command='bench/run_cpu_bench.sh', peer='onnxruntime-node 1.30.0 (CPU 
            cpu=info.get('Model name'), cpus=info.get('CPU(s)'), l3=info.get('L3 cache'),
            peer_llamacpp=('llama.cpp from node-llama-cpp 3.21.1 (ggml 0.23.0, 80fb11a), llama-bench, GGUF F32/Q8_0/Q4_0 '
                           '(bench/llamacpp/build.sh)') if any(r['kind'] == 'llamacpp' for r in rows) else None,
-           llamacpp_logits_check=lc_check,
+           llamacpp_logits_check=lc_check, llamacpp_args=lc_args,
            hypervisor=info.get('Hypervisor vendor'), flags_avx512='avx512f' in info.get('Flags', ''),
            load_average_start=load0, load_average_end=load1, wall_s=int(wall), reps=int(reps),
            read_bandwidth_gbps=bw, prefill_tokens=int(T), decode_past=int(P), rows=res, raw=rows)
@@ -300,7 +302,7 @@ if has_lc:
     L[0] = '# lq vs onnxruntime-node and llama.cpp on CPU (same machine, same run)'
     L += ['llama.cpp (the stronger CPU peer): its source as shipped in node-llama-cpp 3.21.1 (ggml 0.23.0, commit 80fb11a, '
           'with the package\'s patch), built by `bench/llamacpp/build.sh` (Release, `GGML_NATIVE=ON`, CPU backend, OpenMP), '
-          '`llama-bench -t THREADS -o json`, default settings otherwise (f16 KV cache, flash attention auto, '
+          f'`llama-bench -t THREADS{(" " + lc_args) if lc_args else ""} -o json`, default settings otherwise (f16 KV cache, flash attention auto, '
           'warm-up run), the median of its samples, as lq: prefill `-p 128 -n 0 -r 30` (from an empty cache, as lq and ORT); '
           f'decode `-p 0 -n 1 -d {P} -r 300`: one token after a {P}-token context (restored, untimed, before each sample), '
           f'as lq times one step over a {P}-token cache (llama-bench\'s usual `-n 64` would time 64 growing-context tokens '
