@@ -27,7 +27,7 @@ footer() {  # $1: the results file; recipes over 30 CPU-seconds, from its table
   echo
   echo "mixed-<bpw> (metric=kl) measures the KL of the model's output with each (linear, format)"
   echo "pair quantized alone: 211 pairs x kl-samples windows (min(4, --calibration-samples)) of model"
-  echo "runs, by design; --calibration-samples 2 halves the windows (27 CPU s for mixed-4.0 / -3.5)."
+  echo "runs, by design; --calibration-samples 2 halves the windows."
   echo "A recipe that needs more than the calibration flags (w4a4kv4-spinquant: --rotations) is"
   echo "listed as failed."
 }
