@@ -7,7 +7,8 @@
 // STREAM-like sum kernel measures in the same run (the roofline). Weights
 // rotate through copies totalling >= 4x the last-level cache, so every call
 // streams from DRAM as a real model's layers do. A prefill row (M = 64)
-// checks the quantized panel path against the f32 SGEMM.
+// checks the quantized panel path against the f32 SGEMM. "f32 packed" is the
+// layout compiled models use for constant weights (lq_rt_sgemm_packed).
 //
 //   gemv_bench [--json FILE] [--quick]
 //
@@ -111,6 +112,9 @@ struct Variant {
 
 const Variant kVariants[] = {
     {"f32", -1, 32, false, 0},
+    // The layout compiled models use for constant f32 weights (packed at
+    // compile time into 16-column panels; lq_rt_sgemm_packed).
+    {"f32 packed", -2, 32, false, 0},
     {"int8 sym g128", LQ_FORMAT_INT, 8, false, 128},
     {"int8 sym per-channel", LQ_FORMAT_INT, 8, false, 0},
     {"int4 asym g128", LQ_FORMAT_INT, 4, true, 128},
@@ -136,6 +140,11 @@ Weight makeWeight(const Variant &v, int64_t N, int64_t K, std::mt19937 &rng) {
     w.f32.resize(size_t(N * K));
     for (float &x : w.f32)
       x = d(rng);
+    if (v.format == -2) {
+      std::vector<float> packed(size_t(lq_rt_packed_f32_size(N, K)));
+      lq_rt_pack_f32_panels(w.f32.data(), N, K, packed.data());
+      w.f32 = std::move(packed);
+    }
     return w;
   }
   const int64_t g = v.group ? v.group : K;
@@ -205,7 +214,9 @@ int main(int argc, char **argv) {
       }
       auto call = [&](int i) {
         const Weight &w = copies[size_t(i) % copies.size()];
-        if (v.format < 0)
+        if (v.format == -2)
+          lq_rt_sgemm_packed(M, N, K, x.data(), K, w.f32.data(), y.data(), N);
+        else if (v.format < 0)
           lq_rt_sgemm_nt(M, N, K, x.data(), K, w.f32.data(), K, y.data(), N);
         else if (lq_rt_qgemm_nt(M, N, K, x.data(), K, w.codes.data(),
                                 w.scales.data(),
