@@ -23,13 +23,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <vector>
+#include <iterator>
+#include <map>
 
 namespace {
 
 constexpr uint64_t kMagic = 0x636f6c6c615f716cull; // "lq_alloc"
 constexpr size_t kAlign = 64;
-/// Bytes a thread keeps in freed blocks; beyond it the oldest are released.
+/// Bytes a thread keeps in freed blocks; beyond it the largest are released.
 constexpr size_t kCacheBytes = size_t(512) << 20;
 
 struct Header {
@@ -47,48 +48,46 @@ size_t roundedSize(size_t size) {
   return (size + step - 1) / step * step;
 }
 
+/// Freed blocks by usable size (a decode step frees a few hundred buffers;
+/// lookups stay logarithmic).
 struct BlockCache {
-  std::vector<void *> blocks; // oldest first
+  std::multimap<size_t, void *> blocks;
   size_t bytes = 0;
   ~BlockCache() {
-    for (void *p : blocks)
+    for (auto &[capacity, p] : blocks)
       std::free(headerOf(p)->raw);
   }
 
   /// The smallest cached block that holds `size` bytes (and is not more than
   /// twice as large) at `align`, removed from the cache; null if none.
   void *take(size_t size, size_t align) {
-    size_t best = blocks.size();
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      size_t c = headerOf(blocks[i])->capacity;
-      if (c >= size && c <= 2 * size + 4096 &&
-          reinterpret_cast<uintptr_t>(blocks[i]) % align == 0 &&
-          (best == blocks.size() || c < headerOf(blocks[best])->capacity))
-        best = i;
+    for (auto it = blocks.lower_bound(size);
+         it != blocks.end() && it->first <= 2 * size + 4096; ++it) {
+      if (reinterpret_cast<uintptr_t>(it->second) % align)
+        continue;
+      void *p = it->second;
+      bytes -= it->first;
+      blocks.erase(it);
+      return p;
     }
-    if (best == blocks.size())
-      return nullptr;
-    void *p = blocks[best];
-    blocks.erase(blocks.begin() + best);
-    bytes -= headerOf(p)->capacity;
-    return p;
+    return nullptr;
   }
 
+  /// Keeps `p` for reuse; beyond kCacheBytes the largest blocks go first.
   void put(void *p) {
     size_t c = headerOf(p)->capacity;
     if (c > kCacheBytes / 2) {
       std::free(headerOf(p)->raw);
       return;
     }
-    blocks.push_back(p);
+    blocks.emplace(c, p);
     bytes += c;
-    size_t drop = 0;
     while (bytes > kCacheBytes) {
-      bytes -= headerOf(blocks[drop])->capacity;
-      std::free(headerOf(blocks[drop])->raw);
-      ++drop;
+      auto largest = std::prev(blocks.end());
+      bytes -= largest->first;
+      std::free(headerOf(largest->second)->raw);
+      blocks.erase(largest);
     }
-    blocks.erase(blocks.begin(), blocks.begin() + drop);
   }
 };
 
