@@ -41,6 +41,27 @@ MODEL=models/pd-llama-6m
 OUT=$BUILD/bench-kv
 WINDOW=256
 PY=/usr/bin/python3
+
+# Table of a teacher-forced decode: KL and top-1 of each cache's logits
+# (OUT/gen-FMT.npy) against the float cache's (OUT/gen-float.npy).
+decode_table() { # OUT FMT...
+  $PY - "$@" <<'EOF'
+import sys, numpy as np
+out, fmts = sys.argv[1], sys.argv[2:]
+def logsoftmax(x):
+    x = x.astype(np.float64); x -= x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+ref = np.load(f"{out}/gen-float.npy"); lr = logsoftmax(ref); pr = np.exp(lr)
+print("| cache | steps | KL mean | KL p99 | top-1 agreement | KL mean, steps > 512 | top-1, steps > 512 |")
+print("|---|---|---|---|---|---|---|")
+for f in fmts:
+    q = np.load(f"{out}/gen-{f}.npy"); lq = logsoftmax(q)
+    kl = (pr * (lr - lq)).sum(-1); top = ref.argmax(-1) == q.argmax(-1)
+    late = slice(512, None)
+    print(f"| {f} | {len(kl)} | {kl.mean():.3e} | {np.percentile(kl, 99):.3e} | {top.mean():.3f} | "
+          f"{kl[late].mean() if len(kl) > 512 else float('nan'):.3e} | {top[late].mean() if len(kl) > 512 else float('nan'):.3f} |")
+EOF
+}
 mkdir -p "$OUT" bench/results
 RES=bench/results/kv-cache-pd-llama-6m.md
 
@@ -201,22 +222,7 @@ nvfp4_decode() {
     echo
     echo "\`KV_SECTION=nvfp4-decode bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo
-    $PY - "$out" "${names[@]}" <<'EOF2'
-import sys, numpy as np
-out, fmts = sys.argv[1], sys.argv[2:]
-def logsoftmax(x):
-    x = x.astype(np.float64); x -= x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-ref = np.load(f"{out}/gen-float.npy"); lr = logsoftmax(ref); pr = np.exp(lr)
-print("| cache | steps | KL mean | KL p99 | top-1 agreement | KL mean, steps > 512 | top-1, steps > 512 |")
-print("|---|---|---|---|---|---|---|")
-for f in fmts:
-    q = np.load(f"{out}/gen-{f}.npy"); lq = logsoftmax(q)
-    kl = (pr * (lr - lq)).sum(-1); top = ref.argmax(-1) == q.argmax(-1)
-    late = slice(512, None)
-    print(f"| {f} | {len(kl)} | {kl.mean():.3e} | {np.percentile(kl, 99):.3e} | {top.mean():.3f} | "
-          f"{kl[late].mean() if len(kl) > 512 else float('nan'):.3e} | {top[late].mean() if len(kl) > 512 else float('nan'):.3f} |")
-EOF2
+    decode_table "$out" "${names[@]}"
     echo
   } >> "$RES"
 }
@@ -329,22 +335,7 @@ done
   echo "The float-cache model generates; each quantized-cache model decodes the same tokens one at a"
   echo "time and its logits at every step are compared with the float cache's."
   echo
-  $PY - "$OUT" "${FORMATS[@]}" r3-int4 <<'EOF'
-import sys, numpy as np
-out, fmts = sys.argv[1], sys.argv[2:]
-def logsoftmax(x):
-    x = x.astype(np.float64); x -= x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-ref = np.load(f"{out}/gen-float.npy"); lr = logsoftmax(ref); pr = np.exp(lr)
-print("| cache | steps | KL mean | KL p99 | top-1 agreement | KL mean, steps > 512 | top-1, steps > 512 |")
-print("|---|---|---|---|---|---|---|")
-for f in fmts:
-    q = np.load(f"{out}/gen-{f}.npy"); lq = logsoftmax(q)
-    kl = (pr * (lr - lq)).sum(-1); top = ref.argmax(-1) == q.argmax(-1)
-    late = slice(512, None)
-    print(f"| {f} | {len(kl)} | {kl.mean():.3e} | {np.percentile(kl, 99):.3e} | {top.mean():.3f} | "
-          f"{kl[late].mean() if len(kl) > 512 else float('nan'):.3e} | {top[late].mean() if len(kl) > 512 else float('nan'):.3f} |")
-EOF
+  decode_table "$OUT" "${FORMATS[@]}" r3-int4
   echo
 } >> "$RES"
 

@@ -31,6 +31,26 @@ protected:
   void TearDown() override { lq_rt_force_isa(nullptr); }
 };
 
+/// C [M, N] (row stride ldc) = A [M, K] x B [N, K]^T against float64, and
+/// the padding columns between C's rows (set to -7) untouched.
+void expectGemm(int64_t M, int64_t N, int64_t K, const std::vector<float> &A,
+                int64_t lda, const std::vector<float> &B, int64_t ldb,
+                const std::vector<float> &C, int64_t ldc) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        ref += double(A[m * lda + k]) * B[n * ldb + k];
+        mag += std::fabs(double(A[m * lda + k]) * B[n * ldb + k]);
+      }
+      ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1))
+          << "M=" << M << " N=" << N << " K=" << K << " at " << m << "," << n;
+    }
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = N; n < ldc; ++n)
+      ASSERT_EQ(C[m * ldc + n], -7.0f);
+}
+
 TEST_P(PerIsa, SgemmMatchesFloat64Reference) {
   std::mt19937 rng(42);
   // Decode (M <= 4), prefill, tails in every dimension, strided rows.
@@ -43,20 +63,7 @@ TEST_P(PerIsa, SgemmMatchesFloat64Reference) {
     auto A = randomVector(M * lda, rng), B = randomVector(N * ldb, rng);
     std::vector<float> C(M * ldc, -7.0f);
     lq_rt_sgemm_nt(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) {
-        double ref = 0, mag = 0;
-        for (int64_t k = 0; k < K; ++k) {
-          ref += double(A[m * lda + k]) * B[n * ldb + k];
-          mag += std::fabs(double(A[m * lda + k]) * B[n * ldb + k]);
-        }
-        ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1))
-            << "M=" << M << " N=" << N << " K=" << K << " at " << m << "," << n;
-      }
-    // Padding columns between rows are untouched.
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = N; n < ldc; ++n)
-        ASSERT_EQ(C[m * ldc + n], -7.0f);
+    expectGemm(M, N, K, A, lda, B, ldb, C, ldc);
   }
 }
 
@@ -76,19 +83,7 @@ TEST_P(PerIsa, PackedSgemmMatchesFloat64Reference) {
     lq_rt_pack_f32_panels(B.data(), N, K, P.data());
     std::vector<float> C(M * ldc, -7.0f);
     lq_rt_sgemm_packed(M, N, K, A.data(), lda, P.data(), C.data(), ldc);
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) {
-        double ref = 0, mag = 0;
-        for (int64_t k = 0; k < K; ++k) {
-          ref += double(A[m * lda + k]) * B[n * K + k];
-          mag += std::fabs(double(A[m * lda + k]) * B[n * K + k]);
-        }
-        ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1))
-            << "M=" << M << " N=" << N << " K=" << K << " at " << m << "," << n;
-      }
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = N; n < ldc; ++n)
-        ASSERT_EQ(C[m * ldc + n], -7.0f);
+    expectGemm(M, N, K, A, lda, B, K, C, ldc);
   }
 }
 

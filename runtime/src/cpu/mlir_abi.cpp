@@ -37,6 +37,22 @@ lq_rt_view4_t view(const MemRef<4> *m) {
   return v;
 }
 
+/// out[m, n] = sum_k x[m, k] * weight(n, k) for buffers of any strides: the
+/// linear shims' fallback (the compiler emits contiguous buffers, so this is
+/// a safety net, not a fast path).
+template <typename WeightAt>
+void stridedLinear(const MemRef<2> *x, MemRef<2> *out, int64_t N,
+                   WeightAt weight) {
+  const int64_t M = x->sizes[0], K = x->sizes[1];
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += x->data()[m * x->strides[0] + k * x->strides[1]] * weight(n, k);
+      out->data()[m * out->strides[0] + n * out->strides[1]] = s;
+    }
+}
+
 } // namespace
 
 extern "C" {
@@ -62,15 +78,9 @@ void _mlir_ciface_lq_rt_linear_packed_f32(MemRef<2> *x, MemRef<2> *p,
                        out->data(), out->strides[0]);
     return;
   }
-  // Any other layout: a plain loop (a safety net, not a fast path).
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      float s = 0;
-      for (int64_t k = 0; k < K; ++k)
-        s += x->data()[m * x->strides[0] + k * x->strides[1]] *
-             p->data()[(n / W) * p->strides[0] + (k * W + n % W) * p->strides[1]];
-      out->data()[m * out->strides[0] + n * out->strides[1]] = s;
-    }
+  stridedLinear(x, out, N, [&](int64_t n, int64_t k) {
+    return p->data()[(n / W) * p->strides[0] + (k * W + n % W) * p->strides[1]];
+  });
 }
 
 /// out[M, N] = x[M, K] . w[N, K]^T
@@ -81,16 +91,9 @@ void _mlir_ciface_lq_rt_linear_f32(MemRef<2> *x, MemRef<2> *w, MemRef<2> *out) {
                    out->data(), out->strides[0]);
     return;
   }
-  // Any other layout: a plain loop (the compiler emits contiguous buffers,
-  // so this is a safety net, not a fast path).
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = 0; n < N; ++n) {
-      float s = 0;
-      for (int64_t k = 0; k < K; ++k)
-        s += x->data()[m * x->strides[0] + k * x->strides[1]] *
-             w->data()[n * w->strides[0] + k * w->strides[1]];
-      out->data()[m * out->strides[0] + n * out->strides[1]] = s;
-    }
+  stridedLinear(x, out, N, [&](int64_t n, int64_t k) {
+    return w->data()[n * w->strides[0] + k * w->strides[1]];
+  });
 }
 
 /// out[M, N] = x[M, K] . dequantize(codes, scales, biases)[N, K]^T, the
