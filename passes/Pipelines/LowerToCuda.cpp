@@ -20,10 +20,10 @@
 //
 // Memory (lq-gpu-device-buffers): the compiled model keeps its C ABI (host
 // memref descriptors in, host buffers out). Every intermediate buffer is
-// device memory; the entry copies inputs and every constant (weights) to the
-// device per call and the results back. Each device step (copy, launch,
-// runtime kernel) completes before the next starts. Caching the weights on
-// the device across calls is the obvious next step.
+// device memory; the entry copies the inputs to the device and the results
+// back. Constants (weights) are copied once, on the first call, and stay on
+// the device for the life of the process (lq_rt_cuda_resident). Each device
+// step (copy, launch, runtime kernel) completes before the next starts.
 //
 //===----------------------------------------------------------------------===//
 
@@ -335,6 +335,98 @@ constexpr int64_t kMaxHostReadElements = 64;
 /// Marks the loads lq-gpu-device-buffers made from host copies.
 constexpr StringLiteral kHostAttr = "lq.host_read";
 
+/// The runtime function that returns a constant's device copy.
+constexpr StringLiteral kResidentFn = "lq_rt_cuda_resident";
+
+/// Weights stay on the device across calls. For the host global @g this
+/// emits
+///   %dev = lq_rt_cuda_resident(&@g__lq_device, &@g, bytes)
+/// where @g__lq_device is a zero-initialized i64 slot of the compiled module:
+/// the first call copies @g to the device and stores the pointer there, later
+/// calls return it (src/cuda/mlir_abi.cpp). The slot lives in the model's own
+/// data segment, so a model loaded again (or another model at the same
+/// address) starts from zero and can never see a stale copy. The pointer
+/// becomes an identity-layout memref through an LLVM descriptor; the
+/// unrealized cast disappears when the host code is converted to LLVM.
+FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
+  MLIRContext *ctx = b.getContext();
+  Location loc = g.getLoc();
+  auto module = g->getParentOfType<ModuleOp>();
+  MemRefType t = g.getType();
+  Type elt = t.getElementType();
+  int64_t eltBytes = 0;
+  if (elt.isIndex())
+    eltBytes = 8;
+  else if (elt.isIntOrFloat())
+    eltBytes = (elt.getIntOrFloatBitWidth() + 7) / 8;
+  if (!eltBytes || !t.hasStaticShape())
+    return g.emitError("lq-gpu-device-buffers: constant of type ")
+           << t << " has no device copy (static int or float elements only)";
+
+  auto i64 = b.getI64Type();
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  // The slot and the runtime declaration, once per module.
+  std::string slotName = (g.getName() + "__lq_device").str();
+  auto slotTy = MemRefType::get({1}, i64);
+  if (!module.lookupSymbol(slotName)) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    auto init = DenseElementsAttr::get(
+        RankedTensorType::get({1}, i64), b.getI64IntegerAttr(0).getValue());
+    memref::GlobalOp::create(mb, loc, slotName, mb.getStringAttr("private"),
+                             slotTy, init, /*constant=*/false,
+                             /*alignment=*/IntegerAttr());
+  }
+  auto fn = module.lookupSymbol<func::FuncOp>(kResidentFn);
+  if (!fn) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    fn = func::FuncOp::create(mb, loc, kResidentFn,
+                              b.getFunctionType({i64, i64, i64}, {i64}));
+    fn.setPrivate();
+    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
+  }
+
+  auto addressOf = [&](Value m) -> Value {
+    Value idx = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m);
+    return arith::IndexCastOp::create(b, loc, i64, idx);
+  };
+  Value slot = memref::GetGlobalOp::create(b, loc, slotTy, slotName);
+  Value bytes = arith::ConstantOp::create(
+      b, loc, b.getI64IntegerAttr(t.getNumElements() * eltBytes));
+  Value dev = func::CallOp::create(b, loc, fn,
+                                   ValueRange{addressOf(slot),
+                                              addressOf(g.getResult()), bytes})
+                  .getResult(0);
+
+  // An identity-layout descriptor {ptr, ptr, 0, sizes, strides}.
+  const int64_t rank = t.getRank();
+  SmallVector<Type> fields{ptrTy, ptrTy, i64};
+  if (rank > 0) {
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+    fields.push_back(LLVM::LLVMArrayType::get(i64, rank));
+  }
+  auto descTy = LLVM::LLVMStructType::getLiteral(ctx, fields);
+  Value p = LLVM::IntToPtrOp::create(b, loc, ptrTy, dev);
+  auto cst = [&](int64_t v) -> Value {
+    return LLVM::ConstantOp::create(b, loc, i64, b.getI64IntegerAttr(v));
+  };
+  Value desc = LLVM::PoisonOp::create(b, loc, descTy);
+  desc = LLVM::InsertValueOp::create(b, loc, desc, p, ArrayRef<int64_t>{0});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, p, ArrayRef<int64_t>{1});
+  desc = LLVM::InsertValueOp::create(b, loc, desc, cst(0), ArrayRef<int64_t>{2});
+  int64_t stride = 1;
+  for (int64_t i = rank - 1; i >= 0; --i) {
+    desc = LLVM::InsertValueOp::create(b, loc, desc, cst(t.getDimSize(i)),
+                                       ArrayRef<int64_t>{3, i});
+    desc = LLVM::InsertValueOp::create(b, loc, desc, cst(stride),
+                                       ArrayRef<int64_t>{4, i});
+    stride *= t.getDimSize(i);
+  }
+  MemRefType dt = MemRefType::get(t.getShape(), elt);
+  return UnrealizedConversionCastOp::create(b, loc, TypeRange{dt},
+                                            ValueRange{desc})
+      .getResult(0);
+}
+
 struct GpuDeviceBuffersPass
     : lq::impl::GpuDeviceBuffersPassBase<GpuDeviceBuffersPass> {
   using Base::Base;
@@ -377,7 +469,8 @@ struct GpuDeviceBuffersPass
       }
     }
 
-    // Constants: one device copy per global per function, at entry.
+    // Constants: the device copy of each global, made once (see
+    // residentConstant), at the function's entry.
     llvm::MapVector<StringAttr, Value> globals;
     SmallVector<memref::GetGlobalOp> gets;
     f.walk([&](memref::GetGlobalOp g) { gets.push_back(g); });
@@ -387,13 +480,14 @@ struct GpuDeviceBuffersPass
       auto t = g.getType();
       MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
       if (!dev) {
-        // The host get_global moves to the entry, followed by the copy.
+        // The host get_global moves to the entry, followed by the lookup.
         g->moveBefore(&entry, entry.begin());
         OpBuilder b(g->getContext());
         b.setInsertionPointAfter(g);
-        dev = deviceAlloc(b, floc, dt);
-        deviceCopy(b, floc, dev, g.getResult());
-        scoped.push_back(dev);
+        FailureOr<Value> d = residentConstant(b, g);
+        if (failed(d))
+          return failure();
+        dev = *d;
         redirect(uses, dt == t ? dev : memref::CastOp::create(b, floc, t, dev));
       } else {
         OpBuilder b(g);
@@ -456,7 +550,8 @@ struct GpuDeviceBuffersPass
 
     // Runtime kernels run on the default stream: wait for them.
     f.walk([&](func::CallOp call) {
-      if (!call.getCallee().starts_with("lq_rt_cuda_"))
+      if (!call.getCallee().starts_with("lq_rt_cuda_") ||
+          call.getCallee() == kResidentFn)
         return;
       OpBuilder b(call->getContext());
       b.setInsertionPointAfter(call);

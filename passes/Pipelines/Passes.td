@@ -85,8 +85,10 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
     - `memref.alloc` / `memref.dealloc` / `memref.copy` become `gpu.alloc` /
       `gpu.dealloc` / `gpu.memcpy` (each on its own stream, waited on: every
       step is complete before the next starts);
-    - `memref.get_global` (weights, tables) becomes a device buffer filled
-      by `gpu.memcpy` at function entry and freed at every return;
+    - `memref.get_global` (weights, tables) becomes the constant's device
+      copy, made by `lq_rt_cuda_resident` on the model's first call and
+      kept for the life of the process (the pointer is cached in a
+      zero-initialized slot global `@<name>__lq_device` of the module);
     - public functions copy their memref arguments to device buffers at
       entry and their results back to fresh host buffers (`memref.alloc`,
       freed by the caller as on the CPU) at every return;
@@ -94,14 +96,15 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
       default stream) the default stream is synchronized;
     - a host `memref.load` of a small static buffer (up to 64 elements: a
       KV cache's position) reads a host copy of it.
-    What is copied per call: every argument, every constant (all weights),
-    every result. A later step should keep constants resident (device
-    globals loaded once) and let the caller pass device buffers.
+    What is copied per call: every argument and every result; the weights
+    only on the first call. A later step should let the caller pass device
+    buffers.
     Fails, naming the op, when host code still reads or writes a buffer
     outside `gpu.launch`.
   }];
   let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect",
-                           "LLVM::LLVMDialect"];
+                           "LLVM::LLVMDialect", "arith::ArithDialect",
+                           "func::FuncDialect"];
 }
 
 #endif // LQ_PIPELINES_PASSES_TD

@@ -5,6 +5,10 @@
 // each call (the kernels run on the default stream) the host waits for the
 // default stream before the next step.
 
+// Weights' device copies: one slot per constant, and the runtime lookup.
+// CHECK-DAG: llvm.mlir.global private @__constant_8x32xi8__lq_device(dense<0> : tensor<1xi64>)
+// CHECK-DAG: llvm.call @_mlir_ciface_lq_rt_cuda_resident(
+// CHECK-DAG: llvm.func @_mlir_ciface_lq_rt_cuda_resident(i64, i64, i64) -> i64
 // CHECK-LABEL: llvm.func @linear_f32
 // CHECK: llvm.call @mgpuMemAlloc
 // CHECK: llvm.call @mgpuMemcpy
@@ -27,11 +31,12 @@ func.func @linear_f32(%x: tensor<2x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf
   return %y : tensor<2x8xf32>
 }
 
-// W4A16: the codes, repacked at compile time, are a constant copied to the
-// device at entry and passed to the fused dequantizing kernel.
+// W4A16: the codes, repacked at compile time, are a constant whose device
+// copy (made on the first call, then cached in the module's slot global)
+// goes to the fused dequantizing kernel; weights are never copied per call.
 // CHECK-LABEL: llvm.func @int4_linear
-// CHECK: llvm.mlir.addressof @__constant_8x32xi8
-// CHECK: llvm.call @mgpuMemcpy
+// CHECK: llvm.mlir.addressof @__constant_8x32xi8__lq_device
+// CHECK: llvm.call @lq_rt_cuda_resident(
 // CHECK: llvm.call @lq_rt_cuda_linear_q_f32(
 // CHECK-NEXT: llvm.call @mgpuStreamSynchronize(
 func.func @int4_linear(%x: tensor<2x64xf32>, %s: tensor<8x2xf32>) -> tensor<2x8xf32> {

@@ -69,3 +69,54 @@ func.func @host_scalar(%pos: memref<i64>) {
   func.call @lq_rt_cuda_use(%p) : (i64) -> ()
   return
 }
+
+// -----
+
+// A constant (a weight) is copied to the device once, by the runtime, on the
+// first call: lq_rt_cuda_resident caches the pointer in the module's slot
+// @w__lq_device. The launch reads that device copy; nothing is freed per
+// call, and the second function reuses the same slot.
+// CHECK-DAG: memref.global "private" @w__lq_device : memref<1xi64> = dense<0>
+// CHECK-DAG: func.func private @lq_rt_cuda_resident(i64, i64, i64) -> i64 attributes {llvm.emit_c_interface}
+// CHECK-LABEL: func.func @weights
+// CHECK: %[[W:.+]] = memref.get_global @w : memref<2x3xf32>
+// CHECK: %[[SLOT:.+]] = memref.get_global @w__lq_device : memref<1xi64>
+// CHECK: %[[BYTES:.+]] = arith.constant 24 : i64
+// CHECK: %[[SP:.+]] = memref.extract_aligned_pointer_as_index %[[SLOT]]
+// CHECK: %[[SPI:.+]] = arith.index_cast %[[SP]] : index to i64
+// CHECK: %[[WP:.+]] = memref.extract_aligned_pointer_as_index %[[W]]
+// CHECK: %[[WPI:.+]] = arith.index_cast %[[WP]] : index to i64
+// CHECK: %[[DEV:.+]] = call @lq_rt_cuda_resident(%[[SPI]], %[[WPI]], %[[BYTES]])
+// CHECK-NOT: mgpuStreamSynchronize
+// CHECK: llvm.inttoptr %[[DEV]]
+// CHECK: %[[D:.+]] = builtin.unrealized_conversion_cast %{{.+}} : !llvm.struct<(ptr, ptr, i64, array<2 x i64>, array<2 x i64>)> to memref<2x3xf32>
+// CHECK-NOT: gpu.memcpy async [%{{.+}}] %{{.+}}, %[[W]]
+// CHECK: gpu.launch
+// CHECK: memref.load %[[D]]
+// CHECK-NOT: gpu.dealloc async [%{{.+}}] %[[D]]
+// CHECK: return
+// CHECK-LABEL: func.func @weights_again
+// CHECK: memref.get_global @w__lq_device
+// CHECK: call @lq_rt_cuda_resident
+memref.global "private" constant @w : memref<2x3xf32> = dense<1.0>
+func.func @weights(%x: memref<6xf32>) -> memref<6xf32> {
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2 : index
+  %c3 = arith.constant 3 : index
+  %w = memref.get_global @w : memref<2x3xf32>
+  %y = memref.alloc() : memref<6xf32>
+  gpu.launch blocks(%b0, %b1, %b2) in (%g0 = %c1, %g1 = %c1, %g2 = %c1) threads(%t0, %t1, %t2) in (%s0 = %c2, %s1 = %c3, %s2 = %c1) {
+    %v = memref.load %w[%t0, %t1] : memref<2x3xf32>
+    %i = arith.muli %t0, %c3 : index
+    %j = arith.addi %i, %t1 : index
+    memref.store %v, %y[%j] : memref<6xf32>
+    gpu.terminator
+  }
+  return %y : memref<6xf32>
+}
+func.func @weights_again() -> f32 {
+  %w = memref.get_global @w : memref<2x3xf32>
+  %c0 = arith.constant 0 : index
+  %v = memref.load %w[%c0, %c0] : memref<2x3xf32>
+  return %v : f32
+}

@@ -14,6 +14,7 @@
 
 #include "internal.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -52,6 +53,39 @@ lq_cuda_view4_t view(const MemRef<4> *m) {
 } // namespace
 
 extern "C" {
+
+/// The device copy of a compiled model's constant (lq-gpu-device-buffers):
+/// `slot` is the model's own zero-initialized i64 for this constant, `host`
+/// the constant, `bytes` its size. The first call allocates and copies and
+/// publishes the pointer in the slot (compare-and-swap: two threads racing
+/// on a model's first call keep one copy); later calls only read the slot.
+/// Copies live until the process ends.
+int64_t _mlir_ciface_lq_rt_cuda_resident(int64_t slot, int64_t host,
+                                         int64_t bytes) {
+  const char *fn = "lq_rt_cuda_resident";
+  auto *cached = reinterpret_cast<std::atomic<int64_t> *>(slot);
+  if (int64_t dev = cached->load(std::memory_order_acquire))
+    return dev;
+  check(fn, lq::cuda::ensureDevice());
+  void *dev = nullptr;
+  if (cudaError_t err = cudaMalloc(&dev, bytes > 0 ? size_t(bytes) : 1)) {
+    lq::cuda::failCuda(err, "cudaMalloc");
+    die(fn, lq_cuda_last_error());
+  }
+  if (bytes > 0)
+    if (cudaError_t err = cudaMemcpy(dev, reinterpret_cast<const void *>(host),
+                                     size_t(bytes), cudaMemcpyHostToDevice)) {
+      lq::cuda::failCuda(err, "cudaMemcpy");
+      die(fn, lq_cuda_last_error());
+    }
+  int64_t expected = 0;
+  if (!cached->compare_exchange_strong(expected, int64_t(intptr_t(dev)),
+                                       std::memory_order_acq_rel)) {
+    cudaFree(dev); // another thread published its copy first
+    return expected;
+  }
+  return int64_t(intptr_t(dev));
+}
 
 /// out[M, N] = x[M, K] . w[N, K]^T
 void _mlir_ciface_lq_rt_cuda_linear_f32(MemRef<2> *x, MemRef<2> *w,
