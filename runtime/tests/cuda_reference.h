@@ -87,17 +87,23 @@ struct QWeight {
     uint8_t b = codes[size_t(n * rowBytes + k / 2)];
     return (k & 1) ? (b >> 4) : (b & 15u);
   }
+  /// NF4, MXFP4/NVFP4 (E2M1) and FP8 codes decode through lq_rt's codecs;
+  /// the float formats ignore biases (lq_rt_qgemm_nt), even when present.
+  bool floatFormat() const {
+    return format != LQ_FORMAT_INT && format != LQ_FORMAT_NF4;
+  }
   double value(int64_t n, int64_t k) const {
     const uint32_t c = code(n, k);
     double q;
-    if (format == LQ_FORMAT_NF4)
-      q = lq_nf4_to_f32(uint8_t(c));
+    if (format != LQ_FORMAT_INT)
+      q = lq_decode_element(format, uint8_t(c));
     else if (asym)
       q = double(c);
     else
       q = lq_sign_extend(uint8_t(c), unsigned(bits));
     const size_t gi = size_t(n * G + k / group);
-    return q * double(scales[gi]) + (asym ? double(biases[gi]) : 0.0);
+    const bool b = asym && !floatFormat();
+    return q * double(scales[gi]) + (b ? double(biases[gi]) : 0.0);
   }
 };
 
@@ -121,6 +127,11 @@ inline QWeight randomQWeight(std::mt19937 &rng, int64_t N, int64_t K,
       uint32_t c = uint32_t(code(rng));
       if (format == LQ_FORMAT_INT && !asym && c == (1u << (bits - 1)))
         c = 0; // symmetric schemes never produce -2^(b-1)
+      // lq's saturating encoders never emit FP8 NaN / Inf codes.
+      if (format == LQ_FORMAT_FP8_E4M3 && (c & 0x7Fu) == 0x7Fu)
+        c &= 0xFEu; // +-448
+      if (format == LQ_FORMAT_FP8_E5M2 && (c & 0x7Cu) == 0x7Cu)
+        c = (c & 0x80u) | 0x7Bu; // +-57344
       if (bits == 8)
         w.codes[size_t(n * w.rowBytes + k)] = uint8_t(c);
       else

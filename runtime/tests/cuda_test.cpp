@@ -112,8 +112,24 @@ TEST(CudaValidation, QuantizedGemm) {
   EXPECT_EQ(qgemm(1, 0, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32), INV);
   EXPECT_NE(lastError().find("lq_cuda_qgemv_nt"), std::string::npos)
       << lastError();
-  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_FP8_E4M3, 8, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_FP8_E4M3, 4, 32), INV);
   EXPECT_NE(lastError().find("unsupported weight format"), std::string::npos);
+  EXPECT_NE(lastError().find("fp8_e4m3"), std::string::npos) << lastError();
+  // The float formats take exactly their element width.
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_FP8_E5M2, 4, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_MXFP4, 8, 32), INV);
+  EXPECT_EQ(qgemm(100, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_NVFP4, 8, 16), INV);
+  EXPECT_NE(lastError().find("lq_cuda_qgemm_tc_nt"), std::string::npos);
+  EXPECT_NE(lastError().find("nvfp4"), std::string::npos) << lastError();
+  // Formats with no CUDA weight path (the CPU has none either).
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_MXFP6_E2M3, 6, 32), INV);
+  EXPECT_NE(lastError().find("mxfp6_e2m3"), std::string::npos);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_MXFP8_E4M3, 8, 32), INV);
+  EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, lq_format_t(42), 4, 32), INV);
+  EXPECT_NE(lastError().find("format 42 (unknown)"), std::string::npos)
+      << lastError();
+  EXPECT_EQ(qgemm(1, 8, 60, LQ_DTYPE_F16, LQ_FORMAT_NVFP4, 4, 15), INV);
+  EXPECT_NE(lastError().find("even"), std::string::npos);
   EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 3, 32), INV);
   EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_NF4, 8, 32), INV);
   EXPECT_EQ(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 48), INV);
@@ -303,6 +319,10 @@ TEST(CudaNoDriver, KernelsReportNoDevice) {
   REQUIRE_NO_GPU();
   expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32));
   expectNoDevice(qgemm(64, 8, 64, LQ_DTYPE_F32, LQ_FORMAT_NF4, 4, 64));
+  expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_NVFP4, 4, 16));
+  expectNoDevice(qgemm(64, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_MXFP4, 4, 32));
+  expectNoDevice(qgemm(3, 8, 64, LQ_DTYPE_F32, LQ_FORMAT_FP8_E4M3, 8, 0));
+  expectNoDevice(qgemm(300, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_FP8_E5M2, 8, 16));
   expectNoDevice(lq_cuda_qgemm_tc_nt(2, 8, 64, kP, LQ_DTYPE_F16, 64, kU8, kF,
                                      kF, LQ_FORMAT_INT, 8, 16, kW,
                                      LQ_DTYPE_F16, 8, nullptr));
@@ -437,6 +457,28 @@ TEST(CudaNumerics, QuantizedGemvAndGemm) {
       {256, 264, 512, LQ_FORMAT_INT, 4, 128, true, F16, F16, K::TensorCore,
        3e-3},
       {130, 136, 200, LQ_FORMAT_INT, 8, 40, false, F16, F32, K::Auto, 3e-3},
+      // MXFP4 / NVFP4 (E2M1) and FP8 weights: half2 GEMV (NVFP4's group 16
+      // splits a chunk), general GEMV, WMMA, dequantize + cuBLASLt. asym:
+      // biases given and ignored, as on the CPU.
+      {1, 333, 1024, LQ_FORMAT_NVFP4, 4, 16, false, F16, F16, K::Gemv, 5e-3},
+      {5, 101, 512, LQ_FORMAT_MXFP4, 4, 32, true, F16, F32, K::Gemv, 5e-3},
+      {8, 77, 256, LQ_FORMAT_NVFP4, 4, 48, false, F16, F32, K::Gemv, 5e-3},
+      {3, 45, 250, LQ_FORMAT_NVFP4, 4, 50, false, F32, F32, K::Gemv, 1e-5},
+      {1, 129, 512, LQ_FORMAT_FP8_E4M3, 8, 0, false, F16, F32, K::Gemv, 5e-3},
+      {4, 65, 384, LQ_FORMAT_FP8_E4M3, 8, 128, true, F16, F16, K::Gemv, 5e-3},
+      {2, 99, 320, LQ_FORMAT_FP8_E5M2, 8, 16, false, F16, F32, K::Gemv, 5e-3},
+      {7, 31, 99, LQ_FORMAT_FP8_E4M3, 8, 33, false, F32, F32, K::Gemv, 1e-5},
+      {6, 33, 101, LQ_FORMAT_FP8_E5M2, 8, 0, false, F32, F32, K::Gemv, 1e-5},
+      {77, 130, 256, LQ_FORMAT_NVFP4, 4, 16, false, F32, F32, K::TensorCore,
+       3e-3},
+      {50, 99, 160, LQ_FORMAT_FP8_E4M3, 8, 32, false, F16, F16,
+       K::TensorCore, 3e-3},
+      {33, 40, 75, LQ_FORMAT_FP8_E5M2, 8, 0, false, F32, F32, K::TensorCore,
+       3e-3},
+      {256, 264, 512, LQ_FORMAT_MXFP4, 4, 32, false, F16, F32, K::Auto, 3e-3},
+      {130, 136, 256, LQ_FORMAT_NVFP4, 4, 16, true, F16, F16, K::Auto, 3e-3},
+      {200, 72, 384, LQ_FORMAT_FP8_E4M3, 8, 128, false, F16, F32, K::Auto,
+       3e-3},
   };
   uint32_t seed = 1;
   for (const QCase &c : cases) {
@@ -447,6 +489,36 @@ TEST(CudaNumerics, QuantizedGemvAndGemm) {
                         << " format=" << c.format << " bits=" << c.bits
                         << " group=" << c.group << " asym=" << c.asym << " "
                         << err;
+  }
+}
+
+// FP8 E4M3's NaN codes (S.1111.111) decode to NaN on the CPU
+// (lq_fp8_e4m3fn_to_f32): the output rows of a weight row holding one are
+// NaN on every path, the others finite.
+TEST(CudaNumerics, Fp8E4M3NanCodes) {
+  REQUIRE_GPU();
+  const int64_t M = 2, N = 9, K = 64;
+  std::mt19937 rng(5);
+  for (int path = 0; path < 3; ++path) { // half2 GEMV, f32 GEMV, GEMM
+    const lq_dtype_t at = path == 1 ? LQ_DTYPE_F32 : LQ_DTYPE_F16;
+    const int64_t rows = path == 2 ? 20 : M;
+    lqref::Act a = lqref::randomAct(rng, rows, K, at);
+    std::vector<uint8_t> codes(size_t(N * K), 0x38); // 1.0
+    codes[size_t(3 * K + 10)] = path == 1 ? 0xFF : 0x7F;
+    std::vector<float> scales(size_t(N), 0.5f);
+    lqref::DevBuf dA = lqref::upload(a.bytes), dC = lqref::upload(codes),
+                  dS = lqref::upload(scales), dOut(size_t(rows * N) * 4);
+    const lq_cuda_status_t st = lq_cuda_qgemm_nt(
+        rows, N, K, dA.p, at, K, dC.as<uint8_t>(), dS.as<float>(), nullptr,
+        LQ_FORMAT_FP8_E4M3, 8, 0, dOut.p, LQ_DTYPE_F32, N, nullptr);
+    ASSERT_EQ(st, LQ_CUDA_OK) << lq_cuda_last_error();
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const std::vector<double> out =
+        lqref::readBack(dOut.p, size_t(rows * N), LQ_DTYPE_F32);
+    for (int64_t m = 0; m < rows; ++m)
+      for (int64_t n = 0; n < N; ++n)
+        EXPECT_EQ(std::isnan(out[size_t(m * N + n)]), n == 3)
+            << "path " << path << " m=" << m << " n=" << n;
   }
 }
 

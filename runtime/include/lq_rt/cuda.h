@@ -81,8 +81,13 @@ lq_cuda_status_t lq_cuda_synchronize(void *stream);
  * bytes, row = ceil(K * bits / 8), 4-bit element 2i in the LOW nibble;
  * scales f32 [N][K / group]; biases f32 [N][K / group] or NULL (with
  * biases, w = q * s + b and integer codes are unsigned; without, integer
- * codes are two's complement). format: LQ_FORMAT_INT (bits 4 or 8) or
- * LQ_FORMAT_NF4 (bits 4). group <= 0 or group == K: one scale per row.
+ * codes are two's complement). format: LQ_FORMAT_INT (bits 4 or 8),
+ * LQ_FORMAT_NF4 (bits 4), LQ_FORMAT_MXFP4 / LQ_FORMAT_NVFP4 (bits 4: E2M1
+ * codes; scales are the decoded E8M0 / E4M3 block scales as f32, NVFP4's
+ * tensor scale multiplied in) or LQ_FORMAT_FP8_E4M3 / LQ_FORMAT_FP8_E5M2
+ * (bits 8); the float formats ignore biases (lq_rt_qgemm_nt's semantics and
+ * codes). Other format/bits pairs: LQ_CUDA_ERROR_INVALID_ARGUMENT.
+ * group <= 0 or group == K: one scale per row.
  * A and C are row-major with row strides lda / ldc in elements; a_dtype
  * and c_dtype are LQ_DTYPE_F16 or LQ_DTYPE_F32.
  *===------------------------------------------------------------------===*/
@@ -98,9 +103,11 @@ lq_cuda_status_t lq_cuda_qgemm_nt(int64_t M, int64_t N, int64_t K,
 
 /** Decode GEMV (1 <= M <= 8): streams the codes once, dequantizing in
  *  registers. With f16 activations, 16-byte aligned rows (K % 32 == 0 for
- *  4 bits, K % 16 == 0 for 8) and group % 32 == 0 it runs a half2 kernel
- *  (products summed in f16 over 32 elements, then in f32); otherwise a
- *  general f32 kernel. */
+ *  4 bits, K % 16 == 0 for 8) and group % 32 == 0 (8 bits: % 16; FP4 also
+ *  % 16) it runs a half2 kernel (products summed in f16 over up to 32
+ *  elements, then in f32; FP8 products are of value * 2^-8, so E4M3 stays
+ *  far from f16's range and E5M2 like int8); otherwise a general f32
+ *  kernel. */
 lq_cuda_status_t lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K,
                                   const void *A, lq_dtype_t a_dtype,
                                   int64_t lda, const uint8_t *codes,
@@ -198,6 +205,54 @@ lq_cuda_status_t lq_cuda_attention_at_f32(const lq_cuda_view4_t *q,
                                           const lq_cuda_view4_t *out,
                                           float scale, int causal,
                                           int64_t position, void *stream);
+
+/*===------------------------------------------------------------------===*
+ * Attention over a quantized KV cache (lq_rt_attention_at_q on the GPU)
+ *
+ * lq_cuda_qview4_t is lq_rt_qview4_t (<lq_rt/kernels.h>) with device
+ * pointers: element (b, h, s, d) is byte codes[b*strides[0] + h*strides[1]
+ * + s*strides[2] + d] (int8, FP8), or the (d % 2 ? high : low) nibble of
+ * byte d / 2 there (int4 two's complement, NVFP4's E2M1); its scale is
+ * scales[b'*ss[0] + h'*ss[1] + (s / gs)*ss[2] + (d / gd)*ss[3]] with
+ * gs = S / scale_sizes[2], gd = D / scale_sizes[3], b' (h') = 0 when
+ * scale_sizes[0] ([1]) is 1; value = decode(code) * scale (* global_scale
+ * for NVFP4). scale_type: LQ_CUDA_SCALE_F32 / _F16 / _E4M3.
+ *===------------------------------------------------------------------===*/
+typedef struct lq_cuda_qview4 {
+  const uint8_t *codes;
+  int64_t sizes[4];
+  int64_t strides[4];
+  const void *scales;
+  int64_t scale_sizes[4];
+  int64_t scale_strides[4];
+  int32_t format; /* LQ_FORMAT_INT (bits 8 or 4), LQ_FORMAT_FP8_E4M3/E5M2
+                     (bits 8), LQ_FORMAT_NVFP4 (bits 4) */
+  int32_t bits;
+  int32_t scale_type;
+  float global_scale; /* NVFP4 only */
+} lq_cuda_qview4_t;
+
+enum {
+  LQ_CUDA_SCALE_F32 = 0,
+  LQ_CUDA_SCALE_F16 = 1,
+  LQ_CUDA_SCALE_E4M3 = 2
+};
+
+/** lq_cuda_attention_at_f32 reading quantized keys and values, decoded in
+ *  the kernel as they are read (no float copy of the cache): q, out f32
+ *  [B, Hq, T, D] / [B, Hq, T, Dv], k [B, Hkv, S, D], v [B, Hkv, S, Dv].
+ *  One block per (batch, KV head, key split) reads each cache row once for
+ *  all the query heads of its GQA group; long caches are split over keys
+ *  (flash-decoding) and the splits combined by a second kernel. Query t
+ *  sees keys [0, min(S, causal ? position + t + 1 : position + T)); none:
+ *  zeros. Blocks must divide S and D; int4 / NVFP4 need an even D and
+ *  channel groups that are even or 1 (lq_rt_attention_at_q's rules). */
+lq_cuda_status_t lq_cuda_attention_at_q(const lq_cuda_view4_t *q,
+                                        const lq_cuda_qview4_t *k,
+                                        const lq_cuda_qview4_t *v,
+                                        const lq_cuda_view4_t *out,
+                                        float scale, int causal,
+                                        int64_t position, void *stream);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -112,6 +112,16 @@ lq_cuda_status_t checkLaunch(const char *what) {
   return err == cudaSuccess ? LQ_CUDA_OK : failCuda(err, what);
 }
 
+namespace {
+/// lq_format_name's names (liblq_rt_cuda does not link liblq_rt).
+const char *formatName(lq_format_t f) {
+  static const char *const names[] = {
+      "int",        "nf4",        "fp8_e4m3",   "fp8_e5m2",   "mxfp4",
+      "mxfp6_e2m3", "mxfp6_e3m2", "mxfp8_e4m3", "mxfp8_e5m2", "nvfp4"};
+  return unsigned(f) < sizeof names / sizeof *names ? names[f] : "unknown";
+}
+} // namespace
+
 lq_cuda_status_t validateQGemm(const char *fn, int64_t M, int64_t N, int64_t K,
                                const void *A, lq_dtype_t a_dtype, int64_t lda,
                                const uint8_t *codes, const float *scales,
@@ -137,12 +147,17 @@ lq_cuda_status_t validateQGemm(const char *fn, int64_t M, int64_t N, int64_t K,
                 fn, (long long)lda, (long long)K, (long long)ldc,
                 (long long)N);
   bool ok = (format == LQ_FORMAT_INT && (bits == 4 || bits == 8)) ||
-            (format == LQ_FORMAT_NF4 && bits == 4);
+            ((format == LQ_FORMAT_NF4 || format == LQ_FORMAT_MXFP4 ||
+              format == LQ_FORMAT_NVFP4) &&
+             bits == 4) ||
+            ((format == LQ_FORMAT_FP8_E4M3 || format == LQ_FORMAT_FP8_E5M2) &&
+             bits == 8);
   if (!ok)
     return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
-                "%s: unsupported weight format %d with %d bits (int4, int8 "
-                "and nf4 are supported)",
-                fn, int(format), int(bits));
+                "%s: unsupported weight format %d (%s) with %d bits (int "
+                "4/8 bits, nf4/mxfp4/nvfp4 4 bits and fp8_e4m3/fp8_e5m2 8 "
+                "bits are supported)",
+                fn, int(format), formatName(format), int(bits));
   int64_t g = group <= 0 ? K : group;
   if (K % g != 0)
     return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,

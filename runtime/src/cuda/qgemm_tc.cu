@@ -10,8 +10,8 @@
 // slice (codes -> q * s + b in f32 -> f16) into registers while the tensor
 // cores (WMMA 16x16x16, f16 x f16 -> f32, i.e. mma.sync) consume the
 // previous step from shared memory. 8 warps, each a 64x32 sub-tile.
-// The weight costs 0.5 (int4) or 1 (int8) byte per element from DRAM; its
-// f16 form lives only in shared memory.
+// The weight costs 0.5 (int4, NF4, FP4) or 1 (int8, FP8) byte per element
+// from DRAM; its f16 form lives only in shared memory.
 //
 // For M >= kDequantMinM with f16 activations, a second path dequantizes the
 // weight once per call into an f16 scratch matrix (w = q * s + b in f32,
@@ -135,13 +135,22 @@ __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
           o2[4 * i + j] = __hfma2(q, s2, b2);
         }
       }
-    } else {
+    } else if (byteKind(p.kind)) { // FP8: decoded exactly in f32
+      uint4 v = __ldg(reinterpret_cast<const uint4 *>(row + k0));
+      const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+      for (int i = 0; i < 16; ++i)
+        out[i] = __float2half_rn(
+            decodeByte((w[i >> 2] >> (8 * (i & 3))) & 0xFFu, p.kind, false) *
+            s);
+    } else { // NF4, FP4: table lookups
       uint2 v = __ldg(reinterpret_cast<const uint2 *>(row + k0 / 2));
       const uint32_t w[2] = {v.x, v.y};
+      const float *table = p.kind == kNf4 ? kNf4Codebook : kFp4Table;
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
         const uint32_t c = (w[i >> 3] >> (4 * (i & 7))) & 15u;
-        out[i] = __float2half_rn(kNf4Codebook[c] * s + b);
+        out[i] = __float2half_rn(table[c] * s + b);
       }
     }
     return;
@@ -257,13 +266,12 @@ __global__ void dequantRowsF16(const uint8_t *codes, int64_t rowBytes,
     const float s = __ldg(scales + gi), b = asym ? __ldg(biases + gi) : 0.f;
     const uint8_t *row = codes + n * rowBytes;
     float v[8];
-    if (kind == kInt8) {
+    if (byteKind(kind)) {
       const uint2 w = __ldg(reinterpret_cast<const uint2 *>(row + k0));
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const uint32_t c = ((e < 4 ? w.x : w.y) >> (8 * (e & 3))) & 0xFFu;
-        const float q = asym ? float(c) : float(int8_t(uint8_t(c)));
-        v[e] = fmaf(q, s, b);
+        v[e] = fmaf(decodeByte(c, kind, asym), s, b);
       }
     } else {
       const uint32_t w =
@@ -271,10 +279,7 @@ __global__ void dequantRowsF16(const uint8_t *codes, int64_t rowBytes,
 #pragma unroll
       for (int e = 0; e < 8; ++e) {
         const uint32_t c = (w >> (4 * e)) & 15u; // element 2i: low nibble
-        const float q = kind == kNf4 ? kNf4Codebook[c]
-                        : asym       ? float(c)
-                                     : float(int32_t(c ^ 8u) - 8);
-        v[e] = fmaf(q, s, b);
+        v[e] = fmaf(decodeNibble(c, kind, asym), s, b);
       }
     }
     uint4 o;
@@ -327,7 +332,9 @@ lq_cuda_qgemm_tc_nt(int64_t M, int64_t N, int64_t K, const void *A,
   p.A = A;
   p.codes = codes;
   p.scales = scales;
-  p.biases = biases;
+  // Float codes (FP4, FP8) carry their sign: never a zero point.
+  p.biases = floatKind(weightKind(format, bits)) ? nullptr : biases;
+  biases = p.biases;
   p.C = C;
   p.kind = weightKind(format, bits);
   p.aF16 = a_dtype == LQ_DTYPE_F16;

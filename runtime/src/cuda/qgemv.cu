@@ -3,12 +3,13 @@
 //===----------------------------------------------------------------------===//
 //
 // C[m, n] = sum_k A[m, k] * w[n, k] for M <= 8 (decode), w in lq_rt_qgemm_nt's
-// layout (int4 / int8 / NF4 codes, f32 scales per group, optional biases).
+// layout (int4 / int8 / NF4 / FP4 E2M1 / FP8 E4M3, E5M2 codes, f32 scales per
+// group, optional biases for the integers).
 //
 // Decode is memory bound: the weight bytes are read once and nothing else of
 // size matters, so the floor is bytes(codes + scales) / DRAM bandwidth. Four
 // kernels with f16 activations (i4Config picks; gpu_check times them all):
-//  - qgemvFast (int8, NF4): one warp owns one output row n; each lane
+//  - qgemvFast (int8, NF4, FP4, FP8): one warp owns one output row n; each lane
 //    streams 16-byte chunks of the row (coalesced: a warp reads 512
 //    contiguous bytes per step, four steps in flight), dequantizes in
 //    registers and multiplies with the activations, which stay in L1/L2
@@ -26,7 +27,11 @@
 // exact halves; two's complement codes are first XORed with 8 (c ^ 8 = c + 8
 // mod 16). Eight bits work the same way (1024 + byte is exact in f16). Products
 // are summed in half2 over one 16-byte chunk (16 or 32 elements of one group;
-// |q| <= 8 or 128), then scaled and accumulated in f32. Other inputs (f32
+// |q| <= 8 or 128), then scaled and accumulated in f32. NF4 and FP4 E2M1
+// (MXFP4, NVFP4) codes go through a 256-entry half2 table of code pairs in
+// shared memory; NVFP4's groups of 16 give each half of a 32-code chunk its
+// own scale. FP8 codes become halves by moving their bits (fp8Pairs): exact,
+// no table. Other inputs (f32
 // activations, unaligned rows, odd K) take a general f32 kernel.
 //
 //===----------------------------------------------------------------------===//
@@ -68,7 +73,7 @@ __global__ void __launch_bounds__(kWarps * 32)
     return;
   const bool asym = biases != nullptr;
   const uint8_t *row = codes + n * rowBytes;
-  const int perByte = kind == kInt8 ? 1 : 2;
+  const int perByte = byteKind(kind) ? 1 : 2;
   float acc[MT];
 #pragma unroll
   for (int m = 0; m < MT; ++m)
@@ -112,16 +117,67 @@ constexpr uint32_t kOffS4 = 0xD480E408u;        // (-1032, -72): signed int4
 constexpr uint32_t kOffU4 = 0xD400E400u;        // (-1024, -64): unsigned int4
 constexpr uint32_t kOffS8 = 0xE480E480u;        // (-1152, -1152): signed int8
 constexpr uint32_t kOffU8 = 0xE400E400u;        // (-1024, -1024)
+constexpr uint32_t kHalf2Pow2m8 = 0x1C001C00u;  // (2^-8, 2^-8)
+
+/// Four FP8 codes (elements 0..3 of `word`) as two half2 pairs (e0, e1),
+/// (e2, e3) holding value * 2^-8 exactly. A code c shifted left by 8 is the
+/// IEEE half of the same sign, exponent and mantissa bits: for E5M2 (bias
+/// 15 like half) that is its value, Inf/NaN included, then scaled by 2^-8
+/// (exact: E5M2's smallest subnormal 2^-16 becomes half's 2^-24); for E4M3
+/// the 7 magnitude bits shifted by 7 instead land in half's exponent and
+/// mantissa with bias 15 instead of 7 (subnormals too), i.e. value * 2^-8.
+/// The caller multiplies 256 into the scale. E4M3's NaN codes (S.1111.111)
+/// would read as +-480 / 256: the caller flags them (fp8NanBits).
+template <int KIND>
+__device__ __forceinline__ void fp8Pairs(uint32_t word, __half2 &q0,
+                                         __half2 &q1) {
+  const uint32_t t0 = __byte_perm(word, 0u, 0x1404u); // (b0 << 8, b1 << 8)
+  const uint32_t t1 = __byte_perm(word, 0u, 0x3424u); // (b2 << 8, b3 << 8)
+  if constexpr (KIND == kFp8E5M2) {
+    q0 = __hmul2(bitsh2(t0), bitsh2(kHalf2Pow2m8));
+    q1 = __hmul2(bitsh2(t1), bitsh2(kHalf2Pow2m8));
+  } else {
+    q0 = bitsh2((t0 & 0x80008000u) | ((t0 >> 1) & 0x3F803F80u));
+    q1 = bitsh2((t1 & 0x80008000u) | ((t1 >> 1) & 0x3F803F80u));
+  }
+}
+
+/// Bit 7 of a byte of the result is set iff that byte of `word` is an E4M3
+/// NaN code (low 7 bits all ones; no carries cross bytes).
+__device__ __forceinline__ uint32_t fp8NanBits(uint32_t word) {
+  return (word & 0x7F7F7F7Fu) + 0x01010101u;
+}
 
 /// Dot product of one 16-byte chunk of codes (KIND's elements) with the
 /// matching activations xs (16-byte vectors), as half2 partial sums.
-/// Also sums the activations when the scheme is asymmetric.
-template <int KIND>
+/// Also sums the activations when the scheme is asymmetric. SPLIT (4-bit
+/// codes, groups of 16: NVFP4): elements 16..31 go to dot1, not dot. FP8:
+/// the products are of value * 2^-8 (fp8Pairs); E4M3 NaN codes set bit 7
+/// of a byte of nanBits.
+template <int KIND, bool SPLIT = false>
 __device__ __forceinline__ void chunkDot(const uint4 &w, const uint4 *xs,
                                          bool asym, const __half2 *lut,
-                                         __half2 &dot, __half2 &xsum) {
+                                         __half2 &dot, __half2 &xsum,
+                                         __half2 &dot1, uint32_t &nanBits) {
   const uint32_t words[4] = {w.x, w.y, w.z, w.w};
-  if constexpr (KIND == kInt4 || KIND == kNf4) {
+  if constexpr (KIND == kFp8E4M3 || KIND == kFp8E5M2) {
+    // 16 elements; word i holds elements 4i..4i+3 (as for int8 below).
+#pragma unroll
+    for (int i2 = 0; i2 < 2; ++i2) {
+      const uint4 xv = __ldg(xs + i2);
+      const uint32_t xw[4] = {xv.x, xv.y, xv.z, xv.w};
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const uint32_t word = words[2 * i2 + h];
+        if (KIND == kFp8E4M3)
+          nanBits |= fp8NanBits(word);
+        __half2 q0, q1;
+        fp8Pairs<KIND>(word, q0, q1);
+        dot = __hfma2(q0, bitsh2(xw[2 * h]), dot);
+        dot = __hfma2(q1, bitsh2(xw[2 * h + 1]), dot);
+      }
+    }
+  } else if constexpr (KIND == kInt4 || KIND == kNf4 || KIND == kFp4) {
     // 32 elements; word i holds elements 8i..8i+7, activations xs[i].
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
@@ -144,7 +200,10 @@ __device__ __forceinline__ void chunkDot(const uint4 &w, const uint4 *xs,
           q = lut[(word >> (8 * j)) & 0xFFu];
         }
         const __half2 x = bitsh2(xw[j]);
-        dot = __hfma2(q, x, dot);
+        if (SPLIT && i >= 2)
+          dot1 = __hfma2(q, x, dot1);
+        else
+          dot = __hfma2(q, x, dot);
         if (asym)
           xsum = __hadd2(xsum, x);
       }
@@ -178,18 +237,26 @@ __device__ __forceinline__ void chunkDot(const uint4 &w, const uint4 *xs,
   }
 }
 
-template <int MT, int KIND>
+/// SPLIT (4-bit codes only): two groups per chunk (NVFP4's 16), each half
+/// of a chunk scaled by its own scale; chunksPerGroup then counts halves of
+/// chunks per group. FP8 scales are taken times 256 (fp8Pairs).
+template <int MT, int KIND, bool SPLIT = false>
 __global__ void __launch_bounds__(kWarps * 32)
     qgemvFast(int M, int64_t N, const __half *A, int64_t lda,
               const uint4 *codes, int64_t chunks, const float *scales,
               const float *biases, int64_t chunksPerGroup, int64_t G,
               void *C, bool cF16, int64_t ldc) {
-  constexpr int kElems = KIND == kInt8 ? 16 : 32; // elements per chunk
+  static_assert(!SPLIT || !byteKind(KIND), "SPLIT is for 4-bit codes");
+  constexpr int kElems = byteKind(KIND) ? 16 : 32; // elements per chunk
   constexpr int kUnroll = 4;
-  __shared__ __half2 lut[KIND == kNf4 ? 256 : 1];
-  if constexpr (KIND == kNf4) {
+  constexpr bool kLut = KIND == kNf4 || KIND == kFp4;
+  constexpr float kScaleMul =
+      KIND == kFp8E4M3 || KIND == kFp8E5M2 ? 256.f : 1.f;
+  __shared__ __half2 lut[kLut ? 256 : 1];
+  if constexpr (kLut) {
+    const float *table = KIND == kNf4 ? kNf4Codebook : kFp4Table;
     for (int i = threadIdx.x; i < 256; i += blockDim.x)
-      lut[i] = __floats2half2_rn(kNf4Codebook[i & 15], kNf4Codebook[i >> 4]);
+      lut[i] = __floats2half2_rn(table[i & 15], table[i >> 4]);
     __syncthreads();
   }
   const int lane = threadIdx.x & 31;
@@ -202,6 +269,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 #pragma unroll
   for (int m = 0; m < MT; ++m)
     acc[m] = 0.f;
+  uint32_t nanBits = 0; // E4M3 NaN codes seen by this lane (bit 7 of a byte)
 
   for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
     // Issue every load of this round (codes, scales, biases) before using
@@ -212,10 +280,15 @@ __global__ void __launch_bounds__(kWarps * 32)
     for (int u = 0; u < kUnroll; ++u) {
       const int64_t c = c0 + 32 * u;
       if (c < chunks) {
-        const int64_t gi = n * G + c / chunksPerGroup;
         w[u] = __ldcs(row + c); // streamed once: evict first
-        sc[u] = __ldg(scales + gi);
-        bi[u] = asym ? __ldg(biases + gi) : 0.f;
+        if constexpr (SPLIT) { // bi: the second half's scale
+          sc[u] = __ldg(scales + n * G + (2 * c) / chunksPerGroup);
+          bi[u] = __ldg(scales + n * G + (2 * c + 1) / chunksPerGroup);
+        } else {
+          const int64_t gi = n * G + c / chunksPerGroup;
+          sc[u] = __ldg(scales + gi);
+          bi[u] = asym ? __ldg(biases + gi) : 0.f;
+        }
       }
     }
 #pragma unroll
@@ -223,23 +296,31 @@ __global__ void __launch_bounds__(kWarps * 32)
       const int64_t c = c0 + 32 * u;
       if (c >= chunks)
         break;
-      const float s = sc[u], b = bi[u];
+      const float s = sc[u] * kScaleMul, b = bi[u];
 #pragma unroll
       for (int m = 0; m < MT; ++m) {
         if (m >= M)
           break;
         const uint4 *xs =
             reinterpret_cast<const uint4 *>(A + m * lda + c * kElems);
-        __half2 dot = bitsh2(0u), xsum = bitsh2(0u);
-        chunkDot<KIND>(w[u], xs, asym, lut, dot, xsum);
+        __half2 dot = bitsh2(0u), xsum = bitsh2(0u), dot1 = bitsh2(0u);
+        chunkDot<KIND, SPLIT>(w[u], xs, asym, lut, dot, xsum, dot1, nanBits);
         const float2 d = __half22float2(dot);
         acc[m] += s * (d.x + d.y);
-        if (asym) {
+        if constexpr (SPLIT) {
+          const float2 d1 = __half22float2(dot1);
+          acc[m] += b * (d1.x + d1.y);
+        } else if (asym) {
           const float2 xsf = __half22float2(xsum);
           acc[m] += b * (xsf.x + xsf.y);
         }
       }
     }
+  }
+  if (KIND == kFp8E4M3 && (nanBits & 0x80808080u) != 0) {
+#pragma unroll
+    for (int m = 0; m < MT; ++m) // a NaN weight makes every output NaN
+      acc[m] = __int_as_float(0x7FC00000);
   }
 #pragma unroll
   for (int m = 0; m < MT; ++m) {
@@ -249,8 +330,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+/// split: 4-bit codes in groups of 16 (cpg then counts half chunks).
 template <int MT>
-void launchFast(int kind, dim3 grid, cudaStream_t st, int M, int64_t N,
+void launchFast(int kind, bool split, dim3 grid, cudaStream_t st, int M, int64_t N,
                 const __half *A, int64_t lda, const uint4 *codes,
                 int64_t chunks, const float *scales, const float *biases,
                 int64_t cpg, int64_t G, void *C, bool cF16, int64_t ldc) {
@@ -261,9 +343,21 @@ void launchFast(int kind, dim3 grid, cudaStream_t st, int M, int64_t N,
   else if (kind == kInt8)
     qgemvFast<MT, kInt8><<<grid, block, 0, st>>>(
         M, N, A, lda, codes, chunks, scales, biases, cpg, G, C, cF16, ldc);
-  else
+  else if (kind == kNf4)
     qgemvFast<MT, kNf4><<<grid, block, 0, st>>>(
         M, N, A, lda, codes, chunks, scales, biases, cpg, G, C, cF16, ldc);
+  else if (kind == kFp4 && split)
+    qgemvFast<MT, kFp4, true><<<grid, block, 0, st>>>(
+        M, N, A, lda, codes, chunks, scales, nullptr, cpg, G, C, cF16, ldc);
+  else if (kind == kFp4)
+    qgemvFast<MT, kFp4><<<grid, block, 0, st>>>(
+        M, N, A, lda, codes, chunks, scales, nullptr, cpg, G, C, cF16, ldc);
+  else if (kind == kFp8E4M3)
+    qgemvFast<MT, kFp8E4M3><<<grid, block, 0, st>>>(
+        M, N, A, lda, codes, chunks, scales, nullptr, cpg, G, C, cF16, ldc);
+  else
+    qgemvFast<MT, kFp8E5M2><<<grid, block, 0, st>>>(
+        M, N, A, lda, codes, chunks, scales, nullptr, cpg, G, C, cF16, ldc);
 }
 
 //===----------------------------------------------------------------------===//
@@ -1130,7 +1224,19 @@ bool aligned16(const void *p) {
 } // namespace
 
 int weightKind(lq_format_t format, int bits) {
-  return format == LQ_FORMAT_NF4 ? kNf4 : (bits == 8 ? kInt8 : kInt4);
+  switch (format) {
+  case LQ_FORMAT_NF4:
+    return kNf4;
+  case LQ_FORMAT_MXFP4:
+  case LQ_FORMAT_NVFP4:
+    return kFp4;
+  case LQ_FORMAT_FP8_E4M3:
+    return kFp8E4M3;
+  case LQ_FORMAT_FP8_E5M2:
+    return kFp8E5M2;
+  default:
+    return bits == 8 ? kInt8 : kInt4;
+  }
 }
 
 } // namespace lq::cuda
@@ -1172,17 +1278,24 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
   const int64_t G = K / g;
   const int64_t rowBytes = (K * bits + 7) / 8;
   const int kind = weightKind(format, bits);
+  if (floatKind(kind))
+    biases = nullptr; // float codes carry their sign: never a zero point
   const bool aF16 = a_dtype == LQ_DTYPE_F16, cF16 = c_dtype == LQ_DTYPE_F16;
   const int elemsPerChunk = bits == 8 ? 16 : 32;
+  // FP4 in groups that split a 32-code chunk in halves (NVFP4's 16).
+  const bool split =
+      kind == kFp4 && g % elemsPerChunk != 0 && g % (elemsPerChunk / 2) == 0;
   dim3 grid(unsigned((N + kWarps - 1) / kWarps));
   cudaStream_t st = asStream(stream);
   const int m = int(M);
-  const bool fast = aF16 && rowBytes % 16 == 0 && g % elemsPerChunk == 0 &&
-                    lda % 8 == 0 && aligned16(A) && aligned16(codes);
+  const bool fast = aF16 && rowBytes % 16 == 0 &&
+                    (g % elemsPerChunk == 0 || split) && lda % 8 == 0 &&
+                    aligned16(A) && aligned16(codes);
   if (fast) {
     const auto *cw = reinterpret_cast<const uint4 *>(codes);
     const auto *a = static_cast<const __half *>(A);
-    const int64_t chunks = rowBytes / 16, cpg = g / elemsPerChunk;
+    const int64_t chunks = rowBytes / 16,
+                  cpg = split ? g / (elemsPerChunk / 2) : g / elemsPerChunk;
     bool done = false;
     if (kind == kInt4 && gI4Config.kernel != 1 && N < (int64_t(1) << 31) &&
         N * G < (int64_t(1) << 31) && chunks < (int64_t(1) << 26)) {
@@ -1220,16 +1333,16 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
                     "KS=%d for group %lld",
                     cf.kernel, cf.R, cf.U, cf.KS, (long long)g);
     } else if (m == 1)
-      launchFast<1>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
+      launchFast<1>(kind, split, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
     else if (m == 2)
-      launchFast<2>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
+      launchFast<2>(kind, split, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
     else if (m <= 4)
-      launchFast<4>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
+      launchFast<4>(kind, split, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
     else
-      launchFast<8>(kind, grid, st, m, N, a, lda, cw, chunks, scales, biases,
+      launchFast<8>(kind, split, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
   } else {
     if (m == 1)
