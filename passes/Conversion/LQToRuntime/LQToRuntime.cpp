@@ -367,13 +367,14 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
     const bool isInt = scheme.getFormat() == lq::Format::Int;
     // FP4 E2M1 codes (MXFP4, NVFP4) decode through the kernel's 4-bit table
     // like NF4; their E8M0/E4M3 scales (times NVFP4's tensor scale) become
-    // f32 scales here. FP8 codes decode through a 256-entry table.
-    // lq_rt_cuda's kernels have no FP4/FP8 weight path yet.
-    const bool cpu = prefix == "lq_rt_";
-    const bool isFp4 = (scheme.getFormat() == lq::Format::MXFP4 ||
-                        scheme.getFormat() == lq::Format::NVFP4) && cpu;
-    const bool isFp8 = (scheme.getFormat() == lq::Format::FP8E4M3 ||
-                        scheme.getFormat() == lq::Format::FP8E5M2) && cpu;
+    // f32 scales here. FP8 codes decode through a 256-entry table (lq_rt) or
+    // by moving their bits into halves (lq_rt_cuda): both runtimes take the
+    // same format codes. MXFP6/MXFP8 weights have no kernel on either and
+    // stay with LinearToRuntime (dequantize, then the f32 linear).
+    const bool isFp4 = scheme.getFormat() == lq::Format::MXFP4 ||
+                       scheme.getFormat() == lq::Format::NVFP4;
+    const bool isFp8 = scheme.getFormat() == lq::Format::FP8E4M3 ||
+                       scheme.getFormat() == lq::Format::FP8E5M2;
     const unsigned bits = scheme.getCodeBits();
     if (!(isInt && (bits == 4 || bits == 8)) &&
         scheme.getFormat() != lq::Format::NF4 && !isFp4 && !isFp8)
