@@ -470,7 +470,8 @@ struct GpuDeviceBuffersPass
     }
 
     // Constants: the device copy of each global, made once (see
-    // residentConstant), at the function's entry.
+    // residentConstant), at the function's entry; with
+    // resident-constants=false, copied at every call.
     llvm::MapVector<StringAttr, Value> globals;
     SmallVector<memref::GetGlobalOp> gets;
     f.walk([&](memref::GetGlobalOp g) { gets.push_back(g); });
@@ -484,10 +485,17 @@ struct GpuDeviceBuffersPass
         g->moveBefore(&entry, entry.begin());
         OpBuilder b(g->getContext());
         b.setInsertionPointAfter(g);
-        FailureOr<Value> d = residentConstant(b, g);
-        if (failed(d))
-          return failure();
-        dev = *d;
+        if (residentConstants) {
+          FailureOr<Value> d = residentConstant(b, g);
+          if (failed(d))
+            return failure();
+          dev = *d;
+        } else {
+          // The baseline: a fresh device copy per call, freed at returns.
+          dev = deviceAlloc(b, floc, dt);
+          deviceCopy(b, floc, dev, g.getResult());
+          scoped.push_back(dev);
+        }
         redirect(uses, dt == t ? dev : memref::CastOp::create(b, floc, t, dev));
       } else {
         OpBuilder b(g);
@@ -702,7 +710,11 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
   }
   pm.addNestedPass<func::FuncOp>(createGpuMapParallelLoopsPass());
   pm.addNestedPass<func::FuncOp>(createConvertParallelLoopToGpuPass());
-  pm.addPass(lq::createGpuDeviceBuffersPass());
+  {
+    GpuDeviceBuffersPassOptions buffers;
+    buffers.residentConstants = options.residentWeights;
+    pm.addPass(lq::createGpuDeviceBuffersPass(buffers));
+  }
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createGpuKernelOutliningPass());

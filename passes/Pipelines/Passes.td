@@ -102,6 +102,12 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
     Fails, naming the op, when host code still reads or writes a buffer
     outside `gpu.launch`.
   }];
+  let options = [
+    Option<"residentConstants", "resident-constants", "bool",
+           /*default=*/"true",
+           "Keep constants on the device across calls (false: copy every "
+           "constant to the device at each call, the baseline to compare)">
+  ];
   let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect",
                            "LLVM::LLVMDialect", "arith::ArithDialect",
                            "func::FuncDialect"];

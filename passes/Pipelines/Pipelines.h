@@ -86,6 +86,11 @@ struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
       llvm::cl::desc("Call lq_rt_cuda's kernels for linears and attention "
                      "(the model then links against liblq_rt_cuda.so)"),
       llvm::cl::init(true)};
+  Option<bool> residentWeights{
+      *this, "resident-weights",
+      llvm::cl::desc("Copy weights to the device once, on the first call, "
+                     "and keep them there (false: copy them at every call)"),
+      llvm::cl::init(true)};
 };
 
 /// lq IR on tensors -> host LLVM dialect + gpu.binary (see LowerToCuda.cpp):

@@ -1,4 +1,5 @@
 // RUN: quant-opt %s --lq-gpu-device-buffers -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: quant-opt %s --lq-gpu-device-buffers=resident-constants=false -split-input-file -verify-diagnostics | FileCheck %s --check-prefix=COPY
 
 // Public function: the argument is copied to a device buffer, the launch
 // reads that copy, the result goes back to a fresh host buffer; every device
@@ -98,6 +99,15 @@ func.func @host_scalar(%pos: memref<i64>) {
 // CHECK-LABEL: func.func @weights_again
 // CHECK: memref.get_global @w__lq_device
 // CHECK: call @lq_rt_cuda_resident
+// resident-constants=false (the baseline): a device copy per call, freed at
+// the return.
+// COPY-LABEL: func.func @weights(
+// COPY-NOT: lq_rt_cuda_resident
+// COPY: %[[W:.+]] = memref.get_global @w : memref<2x3xf32>
+// COPY: %[[D:.+]], %{{.+}} = gpu.alloc async
+// COPY: gpu.memcpy async [%{{.+}}] %[[D]], %[[W]]
+// COPY: gpu.dealloc async [%{{.+}}] %[[D]]
+// COPY: return
 memref.global "private" constant @w : memref<2x3xf32> = dense<1.0>
 func.func @weights(%x: memref<6xf32>) -> memref<6xf32> {
   %c1 = arith.constant 1 : index
