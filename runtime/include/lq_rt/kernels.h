@@ -91,6 +91,40 @@ int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
                     const float *biases, int32_t format, int32_t bits,
                     int64_t group, float *C, int64_t ldc);
 
+/** W8A8: int8 activations x int8 weights with int32 accumulation.
+ *
+ *  C[m, n] = float(acc[m, n]) * (sx[per_token ? m : 0] * sw[n]) (+ bias[n]),
+ *  acc[m, n] = sum_k xq[m, k] * w[n, k] exactly (int32; wrapping partial
+ *  sums are exact as long as the final sum fits, |acc| < 2^31, i.e. any
+ *  K < 131072 for codes in [-128, 127]). xq [M, K] int8 codes with row
+ *  stride ldx; w [N, K] int8 codes of a symmetric per-output-channel (or
+ *  per-tensor: repeat the scale) weight, pre-packed by lq_rt_pack_w8a8.
+ *  Every ISA (AVX-512 VNNI, AVX2, scalar) returns bit-identical C: the
+ *  integer sum is exact and the epilogue is the same three IEEE operations.
+ *
+ *  The packed layout (the compiler packs constant weights at compile time,
+ *  like lq_rt_pack_f32_panels): ceil(N / 16) panels of
+ *  lq_rt_w8a8_panel_bytes(K) bytes each; a panel holds int32 comp[16] =
+ *  128 * sum_k w[n, k] (for VNNI's unsigned x signed vpdpbusd, which reads
+ *  x + 128), then ceil(K / 4) blocks of 64 bytes, block b holding
+ *  w[p * 16 + j][4 b + i] at byte 4 j + i (zero past N and K). */
+#define LQ_RT_W8A8_WIDTH 16
+int64_t lq_rt_w8a8_panel_bytes(int64_t K);
+int64_t lq_rt_packed_w8a8_size(int64_t N, int64_t K);
+void lq_rt_pack_w8a8(const int8_t *w, int64_t N, int64_t K, int8_t *out);
+/** Returns 0, or -1 (writing nothing) for negative sizes, K >= 131072,
+ *  ldx < K, ldc < N or a null operand (bias may be NULL). M <= 4 runs the GEMV form
+ *  (panels streamed once, several accumulator chains per panel); larger M a
+ *  register-tiled micro-kernel (8 rows x 32 columns on AVX-512). Threads
+ *  split the panels. */
+int lq_rt_gemm_w8a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
+                    int64_t ldx, const float *sx, int32_t per_token,
+                    const int8_t *packed, const float *sw, const float *bias,
+                    float *C, int64_t ldc);
+/** The implementation lq_rt_gemm_w8a8 runs now: "avx512-vnni", "avx2" or
+ *  "scalar" (follows lq_rt_force_isa; AVX-512 without VNNI runs avx2). */
+const char *lq_rt_w8a8_isa(void);
+
 /** A strided 4-D f32 view (strides in elements). */
 typedef struct lq_rt_view4 {
   float *data;
