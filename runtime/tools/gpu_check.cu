@@ -17,8 +17,11 @@
 //     launch), a sweep over the int4 kernels' shapes, two floors for the
 //     byte count (a read-only kernel over the same bytes, an empty kernel),
 //     and cuBLASLt's f16 GEMV on the same shapes (4x the bytes),
-//   - the W4A16 tensor-core GEMM, W8A8 and FP8 GEMMs at 4096^3 as a share of
-//     the tensor-core rate cuBLASLt reaches at f16 / int8 / fp8 here.
+//   - the NVFP4 / MXFP4 / FP8 E4M3 weight-only GEMV at batch 1 (4096x4096,
+//     4096x14336) on the same bandwidth scale,
+//   - the W4A16 tensor-core GEMM, the NVFP4 / MXFP4 / FP8 weight-only GEMMs,
+//     W8A8 and FP8 GEMMs at 4096^3 as a share of the tensor-core rate
+//     cuBLASLt reaches at f16 / int8 / fp8 here.
 // Prints one markdown table and writes it to $OUT/gpu-check.md if OUT is set.
 // Exit status: 0 all checks passed, 1 a check failed, 2 no GPU.
 //
@@ -282,6 +285,60 @@ void runChecks(int cc) {
   }
   lq_cuda_bench_qgemv_pdl(1);
   lq_cuda_bench_qgemv_config(0, 0, 0, 0);
+  // FP4 E2M1 (NVFP4 groups of 16, MXFP4 groups of 32) and FP8 (per channel,
+  // groups of 128) weights through lq_cuda_qgemm_nt's automatic choice: the
+  // half2 GEMV at every batch 1..8 (odd N), the WMMA GEMM at M = 77 and
+  // dequantize + cuBLASLt at M = 256; then the general f32 GEMV (f32
+  // activations, odd K) and the WMMA kernel with f32 activations. Thresholds
+  // per format: the half2 paths sum products in f16 over 16-32 elements (FP8
+  // as value * 2^-8, E5M2's up to 224), the GEMMs round w and A to f16.
+  struct FpFormat {
+    const char *name;
+    lq_format_t f;
+    int bits;
+    int64_t g;
+    double tolHalf, tolF32, tolTc;
+  } fps[] = {
+      {"nvfp4 g16", LQ_FORMAT_NVFP4, 4, 16, 5e-3, 1e-5, 3e-3},
+      {"mxfp4 g32", LQ_FORMAT_MXFP4, 4, 32, 5e-3, 1e-5, 3e-3},
+      {"fp8 e4m3 per-channel", LQ_FORMAT_FP8_E4M3, 8, 0, 5e-3, 1e-5, 3e-3},
+      {"fp8 e4m3 g128", LQ_FORMAT_FP8_E4M3, 8, 128, 5e-3, 1e-5, 3e-3},
+      {"fp8 e5m2 g128", LQ_FORMAT_FP8_E5M2, 8, 128, 6e-3, 1e-5, 3e-3},
+  };
+  for (const FpFormat &ff : fps) {
+    for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 8, 77, 256}) {
+      const bool gemv = M <= 8;
+      const int64_t N = gemv ? 333 : 259, K = gemv ? 2048 : 1024;
+      check(fmt("%s %s f16 M=%lld %lldx%lld", gemv ? "gemv" : "gemm", ff.name,
+                (long long)M, (long long)N, (long long)K),
+            gemv ? ff.tolHalf : ff.tolTc, [&](std::string *e) {
+              return lqref::checkQGemm(seed++, M, N, K, ff.f, ff.bits, ff.g,
+                                       M == 3, F16, M % 2 ? F16 : F32,
+                                       QKernel::Auto, e);
+            });
+    }
+    const int64_t Kodd = ff.g == 16 ? 400 : ff.g == 32 ? 416 : 384;
+    check(fmt("gemv %s f32 M=3 (general) 101x%lld", ff.name, (long long)Kodd),
+          ff.tolF32, [&](std::string *e) {
+            return lqref::checkQGemm(seed++, 3, 101, Kodd, ff.f, ff.bits, ff.g,
+                                     false, F32, F32, QKernel::Gemv, e);
+          });
+    check(fmt("tc gemm %s f32 45x99x%lld (WMMA)", ff.name, (long long)Kodd),
+          ff.tolTc, [&](std::string *e) {
+            return lqref::checkQGemm(seed++, 45, 99, Kodd, ff.f, ff.bits, ff.g,
+                                     false, F32, F32, QKernel::TensorCore, e);
+          });
+  }
+  check("_mlir_ciface_lq_rt_cuda_linear_q_f32 nvfp4 g16 M=3", 1e-5,
+        [](std::string *e) {
+          return lqref::checkLinearQCiface(34, 3, 65, 256, LQ_FORMAT_NVFP4, 4,
+                                           16, false, e);
+        });
+  check("_mlir_ciface_lq_rt_cuda_linear_q_f32 fp8 e4m3 M=40 (tc)", 3e-3,
+        [](std::string *e) {
+          return lqref::checkLinearQCiface(35, 40, 65, 256,
+                                           LQ_FORMAT_FP8_E4M3, 8, 0, false, e);
+        });
   check("w8a8 per-token/channel f32 128x256x512", 1e-5, [](std::string *e) {
     return lqref::checkLowpGemm(7, false, 128, 256, 512, true, true,
                                 LQ_DTYPE_F32, e);
@@ -732,6 +789,81 @@ void runTimings(const lq_cuda_device_info_t &info) {
             cus / us));
   }
 
+  // NVFP4 (g16) / MXFP4 (g32) / FP8 E4M3 (per channel) GEMV at batch 1,
+  // f16 activations and outputs, as a share of the copy bandwidth counted on
+  // weight bytes (codes + f32 scales), like the int4 rows above. A failing
+  // call prints its error in the row instead of ending the program.
+  struct FpTimed {
+    const char *name;
+    lq_format_t f;
+    int bits;
+    int64_t g;
+  } fpt[] = {{"NVFP4 g16", LQ_FORMAT_NVFP4, 4, 16},
+             {"MXFP4 g32", LQ_FORMAT_MXFP4, 4, 32},
+             {"FP8 E4M3 per-channel", LQ_FORMAT_FP8_E4M3, 8, 0}};
+  const int64_t fpShapes[2][2] = {{4096, 4096}, {4096, 14336}};
+  for (const FpTimed &ft : fpt)
+    for (auto &sh : fpShapes) {
+      const int64_t N = sh[0], K = sh[1], G = ft.g > 0 ? K / ft.g : 1;
+      const size_t codeBytes = size_t(N * K * ft.bits / 8),
+                   scaleBytes = size_t(N * G * 4);
+      const size_t wBytes = codeBytes + scaleBytes;
+      const int nbuf = int(std::max<size_t>(3, (4 * l2) / wBytes + 1));
+      std::vector<void *> codes(static_cast<size_t>(nbuf)),
+          scales(static_cast<size_t>(nbuf));
+      for (int i = 0; i < nbuf; ++i) {
+        codes[size_t(i)] = devRandom(codeBytes, 110 + uint32_t(i));
+        if (ft.bits == 8)
+          fixFp8<<<1024, 256>>>(static_cast<uint8_t *>(codes[size_t(i)]),
+                                codeBytes);
+        scales[size_t(i)] = devReal(size_t(N * G), false, 0.005f, 0.02f,
+                                    120 + uint32_t(i));
+      }
+      void *x = devReal(size_t(K), true, -1.f, 1.f, 4);
+      void *y = nullptr;
+      CK(cudaMalloc(&y, size_t(N) * 2));
+      std::string err;
+      auto gemv = [&](int i) {
+        const size_t b = size_t(i % nbuf);
+        const lq_cuda_status_t st = lq_cuda_qgemv_nt(
+            1, N, K, x, LQ_DTYPE_F16, K, static_cast<uint8_t *>(codes[b]),
+            static_cast<float *>(scales[b]), nullptr, ft.f, ft.bits, ft.g, y,
+            LQ_DTYPE_F16, N, stream);
+        if (st != LQ_CUDA_OK && err.empty())
+          err = lq_cuda_last_error();
+      };
+      gemv(0);
+      CK(cudaStreamSynchronize(stream));
+      double us = 0, gUs = 0;
+      if (err.empty()) {
+        us = timeUs(gemv, 20, 30, 4 * nbuf);
+        gUs = timeGraphUs(gemv, 20, 4 * nbuf);
+      }
+      auto pct = [&](double t) {
+        return 100 * wBytes / (t * 1e-6) / 1e9 / copyBW;
+      };
+      if (err.empty())
+        row(fmt("| %s GEMV (lq) | N=%lld K=%lld M=1 | %.2f (graph %.2f) | "
+                "%.0f GB/s of weights | copy %.0f GB/s | **%.0f%%** (graph "
+                "**%.0f%%**) |",
+                ft.name, (long long)N, (long long)K, us, gUs,
+                wBytes / (us * 1e-6) / 1e9, copyBW, pct(us), pct(gUs)));
+      else
+        row(fmt("| %s GEMV (lq) | N=%lld K=%lld M=1 | error: %s | - | - | - |",
+                ft.name, (long long)N, (long long)K, err.c_str()));
+      std::printf("%s GEMV N=%lld K=%lld M=1: %.2f us launched, %.2f us graph "
+                  "(%.0f%% of copy) %s\n",
+                  ft.name, (long long)N, (long long)K, us, gUs, pct(gUs),
+                  err.c_str());
+      std::fflush(stdout);
+      for (int i = 0; i < nbuf; ++i) {
+        CK(cudaFree(codes[size_t(i)]));
+        CK(cudaFree(scales[size_t(i)]));
+      }
+      CK(cudaFree(x));
+      CK(cudaFree(y));
+    }
+
   // GEMMs at 4096^3.
   const int64_t S = 4096;
   const double flops = 2.0 * S * S * S;
@@ -800,6 +932,45 @@ void runTimings(const lq_cuda_device_info_t &info) {
           "TFLOP/s | f16 | %.0f%% / **%.0f%%** |",
           f16us5, w4us512, dqus512, tflops512(f16us5), tflops512(w4us512),
           tflops512(dqus512), 100 * f16us5 / w4us512, 100 * f16us5 / dqus512));
+  // NVFP4 / MXFP4 / FP8 E4M3 weights at 4096^3 (the automatic path:
+  // dequantize + cuBLASLt f16), on the same activations; the int4 codes'
+  // random bytes serve as FP4 codes, fresh bytes as FP8 codes.
+  for (const FpTimed &ft : fpt) {
+    const int64_t G = ft.g > 0 ? S / ft.g : 1;
+    std::vector<void *> fc(sets), fs(sets);
+    for (int i = 0; i < sets; ++i) {
+      fc[size_t(i)] = devRandom(size_t(S * S * ft.bits / 8), 130 + uint32_t(i));
+      if (ft.bits == 8)
+        fixFp8<<<1024, 256>>>(static_cast<uint8_t *>(fc[size_t(i)]),
+                              size_t(S * S));
+      fs[size_t(i)] = devReal(size_t(S * G), false, 0.005f, 0.02f,
+                              140 + uint32_t(i));
+    }
+    std::string err;
+    auto gemm = [&](int i) {
+      const size_t b = size_t(i % sets);
+      const lq_cuda_status_t st = lq_cuda_qgemm_nt(
+          S, S, S, a16[b], LQ_DTYPE_F16, S, static_cast<uint8_t *>(fc[b]),
+          static_cast<float *>(fs[b]), nullptr, ft.f, ft.bits, ft.g, out,
+          LQ_DTYPE_F16, S, stream);
+      if (st != LQ_CUDA_OK && err.empty())
+        err = lq_cuda_last_error();
+    };
+    gemm(0);
+    CK(cudaStreamSynchronize(stream));
+    const double us = err.empty() ? timeUs(gemm, 3, 15, 2) : 0.0;
+    if (err.empty())
+      row(fmt("| %s GEMM (lq: dequantize + cuBLASLt f16) | 4096^3 | %.1f | "
+              "%.0f TFLOP/s | f16 %.0f TFLOP/s | **%.0f%%** |",
+              ft.name, us, tflops(us), tflops(f16us), 100 * f16us / us));
+    else
+      row(fmt("| %s GEMM (lq) | 4096^3 | error: %s | - | - | - |", ft.name,
+              err.c_str()));
+    for (int i = 0; i < sets; ++i) {
+      CK(cudaFree(fc[size_t(i)]));
+      CK(cudaFree(fs[size_t(i)]));
+    }
+  }
   for (int i = 0; i < sets; ++i) {
     CK(cudaFree(a16[size_t(i)]));
     CK(cudaFree(b16[size_t(i)]));
