@@ -14,6 +14,7 @@
 
 #include "../src/cuda/qgemv_plan.h"
 #include "cuda_checks.h"
+#include "cuda_kv_checks.h"
 
 #include <gtest/gtest.h>
 
@@ -623,6 +624,166 @@ TEST(CudaMgpuDeathTest, WrongImageNamesTheGpu) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   char blob[64] = "definitely not a cubin";
   EXPECT_DEATH(mgpuModuleLoad(blob, sizeof blob), "mgpuModuleLoad: .*sm_");
+}
+
+//===----------------------------------------------------------------------===//
+// Attention over a quantized KV cache (lq_cuda_attention_at_q)
+//===----------------------------------------------------------------------===//
+
+/// A valid int8 per-token view [1, 2, 5, 8] at fake device pointers.
+lq_cuda_qview4_t qkv(int64_t Hkv = 2, int64_t S = 5, int64_t D = 8) {
+  lq_cuda_qview4_t x{};
+  x.codes = kU8;
+  x.scales = kP;
+  x.sizes[0] = 1, x.sizes[1] = Hkv, x.sizes[2] = S, x.sizes[3] = D;
+  x.strides[3] = 1, x.strides[2] = D, x.strides[1] = S * D,
+  x.strides[0] = Hkv * S * D;
+  x.scale_sizes[0] = 1, x.scale_sizes[1] = Hkv, x.scale_sizes[2] = S,
+  x.scale_sizes[3] = 1;
+  x.scale_strides[3] = 1, x.scale_strides[2] = 1, x.scale_strides[1] = S,
+  x.scale_strides[0] = Hkv * S;
+  x.format = LQ_FORMAT_INT, x.bits = 8;
+  return x;
+}
+
+TEST(CudaValidation, QuantizedAttention) {
+  const auto INV = LQ_CUDA_ERROR_INVALID_ARGUMENT;
+  lq_cuda_view4_t q = view(1, 4, 3, 8), o = view(1, 4, 3, 8);
+  auto expectInvalid = [&](const lq_cuda_qview4_t &k,
+                           const lq_cuda_qview4_t &v, const char *what,
+                           int64_t position = 2,
+                           const lq_cuda_view4_t *out = nullptr) {
+    EXPECT_EQ(lq_cuda_attention_at_q(&q, &k, &v, out ? out : &o, 1.f, 1,
+                                     position, nullptr),
+              INV)
+        << what;
+    EXPECT_NE(lastError().find("lq_cuda_attention_at_q: "), std::string::npos)
+        << lastError();
+    EXPECT_NE(lastError().find(what), std::string::npos) << lastError();
+  };
+  const lq_cuda_qview4_t good = qkv();
+  lq_cuda_qview4_t k = good;
+  k.bits = 4, k.format = LQ_FORMAT_FP8_E4M3;
+  expectInvalid(k, good, "keys: unsupported format/bits");
+  k = good, k.format = LQ_FORMAT_NF4;
+  expectInvalid(good, k, "values: unsupported format/bits");
+  k = good, k.format = LQ_FORMAT_NVFP4; // 8 bits
+  expectInvalid(k, good, "unsupported format/bits");
+  k = good, k.scales = nullptr;
+  expectInvalid(k, good, "null codes or scales");
+  k = good, k.scale_type = 3;
+  expectInvalid(k, good, "unknown scale_type");
+  k = good, k.scale_sizes[2] = 2; // 2 does not divide S = 5
+  expectInvalid(k, good, "scale blocks must divide S and D");
+  k = good, k.scale_sizes[1] = 3;
+  expectInvalid(k, good, "scale_sizes[0] / [1]");
+  k = good, k.bits = 4; // int4, D = 8, 3 channels per group does not divide
+  k.scale_sizes[3] = 3;
+  expectInvalid(k, good, "scale blocks must divide");
+  lq_cuda_qview4_t k6 = qkv(2, 5, 6);
+  k6.bits = 4, k6.scale_sizes[3] = 2; // groups of 3 channels: odd
+  lq_cuda_view4_t q6 = view(1, 4, 3, 6);
+  EXPECT_EQ(lq_cuda_attention_at_q(&q6, &k6, &good, &o, 1.f, 1, 2, nullptr),
+            INV);
+  EXPECT_NE(lastError().find("even D and channel groups"), std::string::npos)
+      << lastError();
+  k = qkv(3);
+  expectInvalid(k, k, "inconsistent shapes"); // 4 query heads over 3
+  k = qkv(2, 6);
+  expectInvalid(k, good, "inconsistent shapes"); // K and V lengths differ
+  lq_cuda_view4_t o7 = view(1, 4, 3, 7);
+  expectInvalid(good, good, "inconsistent shapes", 2, &o7);
+  expectInvalid(good, good, "negative position", -1);
+  EXPECT_EQ(lq_cuda_attention_at_q(nullptr, &good, &good, &o, 1.f, 1, 0,
+                                    nullptr),
+            INV);
+  EXPECT_NE(lastError().find("null view"), std::string::npos) << lastError();
+}
+
+TEST(CudaNoDriver, QuantizedAttentionReportsNoDevice) {
+  REQUIRE_NO_GPU();
+  lq_cuda_view4_t q = view(1, 4, 3, 8), o = view(1, 4, 3, 8);
+  lq_cuda_qview4_t k = qkv(), v = qkv();
+  // Every format the CPU kernel takes passes validation.
+  expectNoDevice(lq_cuda_attention_at_q(&q, &k, &v, &o, 1.f, 1, 2, nullptr));
+  k.bits = v.bits = 4;
+  k.scale_sizes[3] = v.scale_sizes[3] = 4; // int4, groups of 2 channels
+  expectNoDevice(lq_cuda_attention_at_q(&q, &k, &v, &o, 1.f, 0, 0, nullptr));
+  k.format = v.format = LQ_FORMAT_NVFP4;
+  k.scale_type = v.scale_type = LQ_CUDA_SCALE_E4M3;
+  k.global_scale = v.global_scale = 0.5f;
+  expectNoDevice(lq_cuda_attention_at_q(&q, &k, &v, &o, 1.f, 1, 2, nullptr));
+  k = qkv(), v = qkv();
+  k.format = LQ_FORMAT_FP8_E5M2, k.scale_type = LQ_CUDA_SCALE_F16;
+  k.scale_sizes[0] = k.scale_sizes[2] = 1, k.scale_sizes[3] = 8; // channel
+  v.format = LQ_FORMAT_FP8_E4M3;
+  expectNoDevice(lq_cuda_attention_at_q(&q, &k, &v, &o, 1.f, 1, 2, nullptr));
+}
+
+TEST_F(CudaNoDriverDeathTest, QuantizedAttentionEntryPointAbortsWithMessage) {
+  REQUIRE_NO_GPU();
+  GTEST_FLAG_SET(death_test_style, "fast");
+  float *p = static_cast<float *>(kW);
+  LqMemRef4 q4, s4;
+  LqMemRef4U8 c4;
+  q4.allocated = q4.aligned = p;
+  s4.allocated = s4.aligned = p;
+  c4.allocated = c4.aligned = static_cast<uint8_t *>(kW);
+  q4.offset = s4.offset = c4.offset = 0;
+  for (int i = 0; i < 4; ++i) {
+    q4.sizes[i] = c4.sizes[i] = 2, s4.sizes[i] = i == 3 ? 1 : 2;
+    q4.strides[i] = c4.strides[i] = int64_t(1) << (3 - i);
+    s4.strides[i] = i == 3 ? 1 : int64_t(1) << (2 - i);
+  }
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_attention_at_q_i8(
+                   &q4, &c4, &s4, &c4, &s4, &q4, 1.f, 1, 0, LQ_FORMAT_INT, 8),
+               "lq_rt_cuda_attention_at_q_i8: no CUDA device / driver not "
+               "found");
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_attention_at_q_i8(
+                   &q4, &c4, &s4, &c4, &s4, &q4, 1.f, 1, 0, LQ_FORMAT_NF4, 4),
+               "lq_rt_cuda_attention_at_q_i8: lq_cuda_attention_at_q: keys: "
+               "unsupported format");
+}
+
+TEST(CudaNumerics, QuantizedAttention) {
+  REQUIRE_GPU();
+  using lqref::KVCase;
+  using lqref::KVGran;
+  const auto TOK = KVGran::PerToken, HEAD = KVGran::PerHead,
+             CH = KVGran::PerChannel;
+  const auto F32 = LQ_CUDA_SCALE_F32, F16 = LQ_CUDA_SCALE_F16,
+             E4 = LQ_CUDA_SCALE_E4M3;
+  const KVCase cases[] = {
+      {LQ_FORMAT_INT, 8, F32, TOK, TOK, 0},
+      {LQ_FORMAT_INT, 8, F16, CH, TOK, 16},
+      {LQ_FORMAT_INT, 4, F32, TOK, HEAD, 32},
+      {LQ_FORMAT_INT, 4, F32, CH, CH, 0},
+      {LQ_FORMAT_FP8_E4M3, 8, F32, HEAD, TOK, 0},
+      {LQ_FORMAT_FP8_E5M2, 8, F16, TOK, TOK, 0},
+      {LQ_FORMAT_NVFP4, 4, E4, TOK, TOK, 16},
+  };
+  std::string err;
+  uint32_t seed = 60;
+  for (const KVCase &c : cases) {
+    // Decode with GQA over a long cache (splits), prefill T = 5 at a
+    // position, odd lengths and head dimensions, padded rows.
+    EXPECT_LT(lqref::checkAttentionQ(seed++, 1, 8, 2, 1, 700, 64, 64, true,
+                                     -1, c, 0, false, &err),
+              1e-5) << c.fmt << "/" << c.bits << " " << err;
+    EXPECT_LT(lqref::checkAttentionQ(seed++, 2, 6, 3, 5, 41, 32, 48, true, 17,
+                                     c, 4, false, &err),
+              1e-5) << c.fmt << "/" << c.bits << " " << err;
+    EXPECT_LT(lqref::checkAttentionQ(seed++, 1, 3, 1, 5, 37, 32, 32, false, 9,
+                                     c, 1, false, &err),
+              1e-5) << c.fmt << "/" << c.bits << " " << err;
+  }
+  const KVCase i8{LQ_FORMAT_INT, 8, F32, TOK, TOK, 0};
+  EXPECT_LT(lqref::checkAttentionQ(90, 1, 4, 2, 1, 33, 7, 5, true, 20, i8, 3,
+                                   false, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttentionQ(91, 1, 4, 2, 3, 64, 16, 16, true, -1, i8, 0,
+                                   true, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttentionQ(92, 1, 4, 2, 1, 64, 32, 32, true, 40,
+                                   cases[6], 0, true, &err), 1e-5) << err;
 }
 
 } // namespace

@@ -133,11 +133,6 @@ int main(int argc, char **argv) {
            << options.kvCache << "\n";
     return 1;
   }
-  if (!options.kvFormat.empty() && options.target == "cuda") {
-    errs() << "error: --kv-format is implemented for the CPU target only (the "
-              "quantized-cache attention kernel is lq_rt's)\n";
-    return 1;
-  }
   if (printPipeline) {
     auto p = lq::getPipeline(options);
     if (failed(p)) {

@@ -498,6 +498,175 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
   }
 };
 
+/// W8A8 (--quantize-activations on int8 weights): lq.linear(lq.dequantize(
+/// xq, sx), lq.dequantize(Wq, sw)) with int8 symmetric codes on both sides,
+/// x per tensor (static or dynamic scale) or per token, W per output channel
+/// (or per tensor) and constant -> lq_rt_linear_w8a8, an integer GEMM:
+///   y[m, n] = sx[m] * sw[n] * sum_k xq[m, k] * Wq[n, k]   (+ bias[n])
+/// with the sum in int32 (exact; SmoothQuant's W8A8 as deployed,
+/// arXiv:2211.10438). It equals the fake-quantized f32 linear it replaces
+/// up to the f32 rounding of that linear's own sum. The activation codes
+/// stay what lq.quantize computes (lowered by convert-lq-to-linalg, scales
+/// from lq.compute_scales or a constant); only the two dequantizes and the
+/// f32 GEMM go. The weight is packed at compile time by lq_rt_pack_w8a8
+/// (16-column panels of 4-deep K blocks plus 128 * row sums for VNNI's
+/// u8 x s8 dot), like PackedLinearToRuntime's f32 panels. CPU only.
+struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
+  explicit W8A8LinearToRuntime(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/3) {}
+
+  static bool isInt8Sym(lq::DequantizeOp dq) {
+    lq::SchemeAttr s = dq.getScheme();
+    auto codesTy = dq.getInput().getType();
+    return s.getFormat() == lq::Format::Int && s.getCodeBits() == 8 &&
+           s.getSymmetric() && !dq.getZeroPoint() && !dq.getGlobalScale() &&
+           codesTy.hasStaticShape() && codesTy.getElementType().isInteger(8);
+  }
+
+  LogicalResult matchAndRewrite(lq::LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+        !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    auto dqx = op.getInput().getDefiningOp<lq::DequantizeOp>();
+    auto dqw = op.getWeight().getDefiningOp<lq::DequantizeOp>();
+    if (!dqx || !dqw || !isInt8Sym(dqx) || !isInt8Sym(dqw))
+      return rewriter.notifyMatchFailure(
+          op, "input and weight are not both int8 symmetric lq.dequantize");
+    auto xTy = dqx.getInput().getType();
+    auto wTy = dqw.getInput().getType();
+    if (xTy.getRank() < 2 || wTy.getRank() != 2)
+      return rewriter.notifyMatchFailure(op, "not [.., M, K] x [N, K]");
+    const int64_t N = wTy.getDimSize(0), K = wTy.getDimSize(1);
+    const int64_t M = xTy.getNumElements() / std::max<int64_t>(K, 1);
+    if (M == 0 || N == 0 || K == 0 || xTy.getShape().back() != K ||
+        K >= 131072)
+      return rewriter.notifyMatchFailure(op, "empty linear or K too long");
+    // Activation scales: one, or one per row of K (per token).
+    auto sxTy = dyn_cast<RankedTensorType>(dqx.getScales().getType());
+    if (!sxTy || !sxTy.hasStaticShape() || !sxTy.getElementType().isF32())
+      return rewriter.notifyMatchFailure(op, "activation scales not static f32");
+    const int64_t nsx = sxTy.getNumElements();
+    SmallVector<int64_t> xBlock = dqx.getScheme().getBlockShape(xTy.getShape());
+    bool perToken = xBlock.back() == K && nsx == M;
+    for (size_t i = 0; i + 1 < xBlock.size(); ++i)
+      perToken &= xBlock[i] == 1;
+    if (nsx != 1 && !perToken)
+      return rewriter.notifyMatchFailure(
+          op, "activation scales are neither per tensor nor per token");
+    // Weight: constant codes, one scale per row (block [bn, K]).
+    SmallVector<int64_t> wBlock = dqw.getScheme().getBlockShape(wTy.getShape());
+    const int64_t bn = wBlock[0];
+    if (wBlock[1] != K || bn <= 0 || N % bn)
+      return rewriter.notifyMatchFailure(op, "weight scales not per channel");
+    Attribute codesAttr, scalesAttr;
+    if (!matchPattern(dqw.getInput(), m_Constant(&codesAttr)) ||
+        !matchPattern(dqw.getScales(), m_Constant(&scalesAttr)))
+      return rewriter.notifyMatchFailure(op, "weight is not constant");
+    std::vector<uint8_t> codes;
+    SmallVector<float> scales;
+    if (failed(readCodes(codesAttr, N * K, 8, codes)) ||
+        failed(lq::readFloatElements(scalesAttr, scales)) ||
+        (scales.size() != 1 && int64_t(scales.size()) != N / bn))
+      return rewriter.notifyMatchFailure(op, "unreadable weight constants");
+    Value bias = op.getBias();
+    if (bias && (!isStaticF32(bias) ||
+                 cast<RankedTensorType>(bias.getType()).getShape() !=
+                     ArrayRef<int64_t>{N}))
+      return rewriter.notifyMatchFailure(op, "bias is not f32 [N]");
+
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    auto i8 = rewriter.getI8Type();
+    auto f32 = rewriter.getF32Type();
+    // Compile-time packing (the runtime's own packer: one definition of the
+    // layout).
+    std::vector<int8_t> packed(size_t(lq_rt_packed_w8a8_size(N, K)));
+    lq_rt_pack_w8a8(reinterpret_cast<const int8_t *>(codes.data()), N, K,
+                    packed.data());
+    const int64_t panels = (N + LQ_RT_W8A8_WIDTH - 1) / LQ_RT_W8A8_WIDTH;
+    auto pTy = RankedTensorType::get({panels, lq_rt_w8a8_panel_bytes(K)}, i8);
+    std::string name = "lq_w8a8_packed";
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(codesAttr))
+      name = (res.getRawHandle().getKey() + ".w8a8").str();
+    Value packedV = arith::ConstantOp::create(
+        rewriter, loc, pTy,
+        cast<TypedAttr>(buildConstant(
+            pTy, ArrayRef<char>(reinterpret_cast<const char *>(packed.data()),
+                                packed.size()),
+            name, /*inlineSmall=*/false)));
+    std::vector<float> sw(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; ++n)
+      sw[n] = scales.size() == 1 ? scales[0] : scales[n / bn];
+    auto swTy = RankedTensorType::get({N}, f32);
+    Value swV = arith::ConstantOp::create(
+        rewriter, loc, swTy,
+        cast<TypedAttr>(buildConstant(
+            swTy, ArrayRef<char>(reinterpret_cast<const char *>(sw.data()),
+                                 sw.size() * sizeof(float)),
+            "lq_w8a8_scales", /*inlineSmall=*/true)));
+
+    // The codes as an [M, K] buffer: they come from lq.quantize (a fresh
+    // identity-layout buffer), so the view collapses without a copy.
+    Value xq = dqx.getInput();
+    Value xBuf = bufferization::ToBufferOp::create(
+        rewriter, loc, MemRefType::get(xTy.getShape(), i8), xq,
+        /*read_only=*/true);
+    if (xTy.getRank() > 2) {
+      SmallVector<ReassociationIndices> r(2);
+      for (int64_t i = 0; i + 1 < xTy.getRank(); ++i)
+        r[0].push_back(i);
+      r[1].push_back(xTy.getRank() - 1);
+      xBuf = memref::CollapseShapeOp::create(rewriter, loc, xBuf, r);
+    }
+    xBuf = memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2, i8), xBuf);
+    // The activation scales as [M] or [1].
+    Value sx = dqx.getScales();
+    auto sx1Ty = RankedTensorType::get({nsx}, f32);
+    if (sxTy.getRank() == 0)
+      sx = tensor::ExpandShapeOp::create(rewriter, loc, sx1Ty, sx,
+                                         ArrayRef<ReassociationIndices>{});
+    else if (sxTy.getRank() > 1) {
+      ReassociationIndices all;
+      for (int64_t i = 0; i < sxTy.getRank(); ++i)
+        all.push_back(i);
+      sx = tensor::CollapseShapeOp::create(rewriter, loc, sx1Ty, sx,
+                                           ArrayRef<ReassociationIndices>{all});
+    }
+    Value swBuf = inBuffer(rewriter, loc, swV);
+    Value out = memref::AllocOp::create(rewriter, loc,
+                                        MemRefType::get({M, N}, f32));
+    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_w8a8",
+                      {anyLayout(ctx, 2, i8), anyLayout(ctx, 1),
+                       anyLayout(ctx, 2, i8), anyLayout(ctx, 1),
+                       anyLayout(ctx, 1), anyLayout(ctx, 2),
+                       rewriter.getI32Type()});
+    Value hasBias = arith::ConstantOp::create(
+        rewriter, loc, rewriter.getI32IntegerAttr(bias ? 1 : 0));
+    func::CallOp::create(
+        rewriter, loc, fn,
+        ValueRange{xBuf, inBuffer(rewriter, loc, sx),
+                   inBuffer(rewriter, loc, packedV), swBuf,
+                   bias ? inBuffer(rewriter, loc, bias) : swBuf,
+                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out),
+                   hasBias});
+    auto y2Ty = RankedTensorType::get({M, N}, f32);
+    Value y = bufferization::ToTensorOp::create(rewriter, loc, y2Ty, out,
+                                                /*restrict=*/true,
+                                                /*writable=*/true);
+    auto yTy = op.getResult().getType();
+    if (yTy.getRank() > 2) {
+      SmallVector<ReassociationIndices> r(2);
+      for (int64_t i = 0; i + 1 < yTy.getRank(); ++i)
+        r[0].push_back(i);
+      r[1].push_back(yTy.getRank() - 1);
+      y = tensor::ExpandShapeOp::create(rewriter, loc, yTy, y, r);
+    }
+    rewriter.replaceOp(op, y);
+    return success();
+  }
+};
+
 struct AttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
   AttentionToRuntime(MLIRContext *ctx, StringRef prefix)
       : OpRewritePattern(ctx), prefix(prefix.str()) {}
@@ -861,10 +1030,14 @@ struct ConvertLQToRuntimePass
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
+    // int8 x int8 linears (W8A8): lq_rt's integer GEMM is CPU-only.
+    if (prefix == "lq_rt_")
+      patterns.add<W8A8LinearToRuntime>(&getContext());
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
-    // The quantized cache kernel is CPU-only (lq_rt_, not lq_rt_cuda_).
+    // The quantized-cache attention kernel exists on both runtimes
+    // (lq_rt_attention_at_q_*, lq_rt_cuda_attention_at_q_*).
+    patterns.add<QuantizedAttentionToRuntime>(&getContext(), prefix);
     if (prefix == "lq_rt_") {
-      patterns.add<QuantizedAttentionToRuntime>(&getContext(), prefix);
       if (packWeights)
         patterns.add<PackedLinearToRuntime>(&getContext(), sharedBlobs,
                                             tiedTables);

@@ -15,7 +15,11 @@
 
 #include "common.h"
 
+#include <cuda_fp16.h>
 #include <math.h>
+
+#include <algorithm>
+#include <mutex>
 
 namespace lq::cuda {
 namespace {
@@ -182,4 +186,496 @@ lq_cuda_attention_f32(const lq_cuda_view4_t *q, const lq_cuda_view4_t *k,
                 "lq_cuda_attention_f32: null view");
   return lq_cuda_attention_at_f32(q, k, v, out, scale, causal,
                                   k->sizes[2] - q->sizes[2], stream);
+}
+
+//===----------------------------------------------------------------------===//
+// Attention over a quantized KV cache (lq_rt_attention_at_q's semantics)
+//===----------------------------------------------------------------------===//
+//
+// out[b, h, t, :] = sum_{s < vis(t)} softmax_s(scale * q . k~[s]) v~[s],
+// vis(t) = min(S, causal ? position + t + 1 : position + T), with
+// k~ = decode(code) * scale_k (and v~ alike) computed from the cache's codes
+// as each tile of keys is read: the float cache never exists.
+//
+// Work split (flash-decoding, Dao et al. 2023, "Flash-Decoding for
+// long-context inference"; the online softmax of Milakov & Gimelshein 2018):
+// a block owns (batch, KV head, key split, up to kRB query rows), where the
+// rows are the (query head of the GQA group, t) pairs sharing that KV head,
+// so each cache row is decoded once per step for all of them. Per tile of
+// kKT keys it decodes K into shared memory, computes the kRB x kKT scores,
+// updates each row's running max m and sum l (acc *= exp(m_old - m_new)),
+// decodes V over the same buffer and accumulates p . V. With one split the
+// block writes acc / l; with several it writes (m, l, acc) and a second
+// kernel combines the splits: out = sum_j e^(m_j - M) acc_j /
+// sum_j e^(m_j - M) l_j, M = max_j m_j.
+
+namespace lq::cuda {
+namespace {
+
+constexpr int kQThreads = 128;
+constexpr int kKT = 32;     // keys per tile: one per lane in the softmax step
+constexpr int kRB = 16;     // query rows per block
+constexpr int kMaxSplits = 256;
+
+/// A quantized view as the kernel reads it.
+struct QV {
+  const uint8_t *codes;
+  int64_t cs0, cs1, cs2; // byte strides of b, h, s
+  const void *scales;
+  int64_t ss0, ss1, ss2, ss3; // 0 for a broadcast batch / head
+  int64_t gs, gd;             // tokens and channels per scale
+  int32_t fmt, bits, stype;
+  float global;
+  int unit;      // elements per load: 1 or 4 (8-bit), 2 or 8 (4-bit)
+  bool oneScale; // gd % unit == 0: one scale per load
+};
+
+__device__ __forceinline__ float e4m3ToF32(uint32_t c) {
+  const uint32_t e = (c >> 3) & 15u, m = c & 7u;
+  float f;
+  if (e == 15u && m == 7u)
+    f = __int_as_float(0x7fc00000);
+  else if (e == 0u)
+    f = float(m) * 0x1p-9f;
+  else
+    f = __uint_as_float(((e + 120u) << 23) | (m << 20));
+  return (c & 0x80u) ? -f : f;
+}
+
+__device__ __forceinline__ float e5m2ToF32(uint32_t c) {
+  const uint32_t e = (c >> 2) & 31u, m = c & 3u;
+  float f;
+  if (e == 31u)
+    f = m ? __int_as_float(0x7fc00000) : __int_as_float(0x7f800000);
+  else if (e == 0u)
+    f = float(m) * 0x1p-16f;
+  else
+    f = __uint_as_float(((e + 112u) << 23) | (m << 21));
+  return (c & 0x80u) ? -f : f;
+}
+
+__device__ __forceinline__ float e2m1ToF32(uint32_t c) {
+  const uint32_t e = (c >> 1) & 3u, m = c & 1u;
+  const float f = e == 0u ? 0.5f * float(m)
+                          : __uint_as_float(((e + 126u) << 23) | (m << 22));
+  return (c & 8u) ? -f : f;
+}
+
+/// The value of code `c` (a byte, or a nibble for 4-bit views).
+__device__ __forceinline__ float decodeCode(const QV &x, uint32_t c) {
+  if (x.bits == 4)
+    return x.fmt == LQ_FORMAT_NVFP4 ? e2m1ToF32(c) : float(int(c ^ 8u) - 8);
+  if (x.fmt == LQ_FORMAT_FP8_E4M3)
+    return e4m3ToF32(c);
+  if (x.fmt == LQ_FORMAT_FP8_E5M2)
+    return e5m2ToF32(c);
+  return float(int8_t(uint8_t(c)));
+}
+
+__device__ __forceinline__ float scaleAt(const QV &x, int64_t i) {
+  float f;
+  if (x.stype == LQ_CUDA_SCALE_F16)
+    f = __half2float(
+        __ushort_as_half(static_cast<const unsigned short *>(x.scales)[i]));
+  else if (x.stype == LQ_CUDA_SCALE_E4M3)
+    f = e4m3ToF32(static_cast<const uint8_t *>(x.scales)[i]);
+  else
+    f = static_cast<const float *>(x.scales)[i];
+  return f * x.global;
+}
+
+/// Rows [s0, s0 + kKT) of head (b, h) of `x`, decoded with their scales
+/// into buf[row][d] (row pitch `pitch`); rows at or past `send` are zeros.
+__device__ void decodeTile(const QV &x, int64_t b, int64_t h, int64_t s0,
+                           int64_t send, int D, float *buf, int pitch) {
+  const int upr = D / x.unit, n = kKT * upr;
+  const uint8_t *base = x.codes + b * x.cs0 + h * x.cs1;
+  const int64_t sbase = b * x.ss0 + h * x.ss1;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const int sl = i / upr, d0 = (i - sl * upr) * x.unit;
+    const int64_t s = s0 + sl;
+    float *dst = buf + sl * pitch + d0;
+    if (s >= send) {
+      for (int u = 0; u < x.unit; ++u)
+        dst[u] = 0.f;
+      continue;
+    }
+    const uint8_t *row = base + s * x.cs2;
+    const int64_t srow = sbase + (s / x.gs) * x.ss2;
+    uint32_t w;
+    if (x.bits == 8)
+      w = x.unit == 4 ? __ldg(reinterpret_cast<const unsigned *>(row + d0))
+                      : uint32_t(__ldg(row + d0));
+    else
+      w = x.unit == 8
+              ? __ldg(reinterpret_cast<const unsigned *>(row + d0 / 2))
+              : uint32_t(__ldg(row + d0 / 2));
+    const int shift = x.bits;
+    const uint32_t mask = x.bits == 8 ? 255u : 15u;
+    if (x.oneScale) {
+      const float f = scaleAt(x, srow + (d0 / x.gd) * x.ss3);
+      for (int u = 0; u < x.unit; ++u)
+        dst[u] = decodeCode(x, (w >> (shift * u)) & mask) * f;
+    } else {
+      for (int u = 0; u < x.unit; ++u)
+        dst[u] = decodeCode(x, (w >> (shift * u)) & mask) *
+                 scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
+    }
+  }
+}
+
+__device__ __forceinline__ int64_t lmin(int64_t a, int64_t b) {
+  return a < b ? a : b;
+}
+
+__device__ __forceinline__ float warpMax(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ float warpSum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+struct QShape {
+  int64_t T, S, group, Hkv, rows, position;
+  int D, Dv;
+  int causal;
+  float scale;
+  int64_t keysPerSplit;
+  int nsplit;
+};
+
+__device__ __forceinline__ float *outAt(const View &o, const QShape &p,
+                                        int64_t b, int64_t hk, int64_t R) {
+  const int64_t g = R / p.T, t = R - g * p.T, h = hk * p.group + g;
+  return const_cast<float *>(o.at(b, h, t));
+}
+
+__global__ void __launch_bounds__(kQThreads)
+    attentionQ(View q, QV k, QV v, View o, QShape p, float *part) {
+  extern __shared__ float sm[];
+  const int D = p.D, Dv = p.Dv, pitch = (D > Dv ? D : Dv) + 1;
+  const int64_t bk = blockIdx.x, b = bk / p.Hkv, hk = bk - b * p.Hkv;
+  const int split = blockIdx.y;
+  const int64_t r0 = int64_t(blockIdx.z) * kRB;
+  const int nr = int(lmin(kRB, p.rows - r0));
+  float *qs = sm;                 // [kRB][D]
+  float *kv = qs + kRB * D;       // [kKT][pitch]: K, then V of a tile
+  float *acc = kv + kKT * pitch;  // [nr][Dv]
+  float *pr = acc + kRB * Dv;     // [kRB][kKT]: scores, then weights
+  float *mrow = pr + kRB * kKT, *lrow = mrow + kRB, *alpha = lrow + kRB;
+  int *vis = reinterpret_cast<int *>(alpha + kRB); // visible keys per row
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5,
+            nwarps = blockDim.x >> 5;
+
+  for (int i = tid; i < nr * D; i += blockDim.x) {
+    const int r = i / D, d = i - r * D;
+    const int64_t R = r0 + r, g = R / p.T, t = R - g * p.T;
+    qs[i] = q.at(b, hk * p.group + g, t)[d * q.strides[3]];
+  }
+  for (int i = tid; i < nr * Dv; i += blockDim.x)
+    acc[i] = 0.f;
+  if (tid < nr) {
+    const int64_t t = (r0 + tid) % p.T;
+    const int64_t n = p.causal ? p.position + t + 1 : p.position + p.T;
+    vis[tid] = int(lmin(p.S, n));
+    mrow[tid] = -INFINITY;
+    lrow[tid] = 0.f;
+  }
+  const int64_t kEnd = lmin(p.S, p.position + p.T);
+  const int64_t k0 = int64_t(split) * p.keysPerSplit;
+  const int64_t k1 = lmin(kEnd, k0 + p.keysPerSplit);
+  __syncthreads();
+
+  for (int64_t s0 = k0; s0 < k1; s0 += kKT) {
+    decodeTile(k, b, hk, s0, k1, D, kv, pitch);
+    __syncthreads();
+    // Scores: lanes take consecutive keys (kv rows are padded: no bank
+    // conflicts), the query row is a broadcast.
+    for (int i = tid; i < nr * kKT; i += blockDim.x) {
+      const int r = i / kKT, sl = i - r * kKT;
+      const int64_t s = s0 + sl;
+      float sc = -INFINITY;
+      if (s < k1 && s < vis[r]) {
+        const float *qr = qs + r * D, *kr = kv + sl * pitch;
+        float a = 0.f;
+        for (int d = 0; d < D; ++d)
+          a = fmaf(qr[d], kr[d], a);
+        sc = p.scale * a;
+      }
+      pr[i] = sc;
+    }
+    __syncthreads();
+    // Online softmax, a warp per row, a lane per key of the tile.
+    for (int r = warp; r < nr; r += nwarps) {
+      const float sc = pr[r * kKT + lane];
+      const float mo = mrow[r], mn = fmaxf(mo, warpMax(sc));
+      const float e = sc == -INFINITY ? 0.f : expf(sc - mn);
+      const float sum = warpSum(e);
+      pr[r * kKT + lane] = e;
+      if (lane == 0) {
+        const float a = mo == -INFINITY ? 0.f : expf(mo - mn);
+        mrow[r] = mn;
+        lrow[r] = lrow[r] * a + sum;
+        alpha[r] = a;
+      }
+    }
+    __syncthreads();
+    decodeTile(v, b, hk, s0, k1, Dv, kv, pitch);
+    __syncthreads();
+    for (int i = tid; i < nr * Dv; i += blockDim.x) {
+      const int r = i / Dv, e = i - r * Dv;
+      const float *w = pr + r * kKT;
+      float a = acc[i] * alpha[r];
+#pragma unroll 8
+      for (int sl = 0; sl < kKT; ++sl)
+        a = fmaf(w[sl], kv[sl * pitch + e], a);
+      acc[i] = a;
+    }
+    __syncthreads();
+  }
+
+  if (!part) {
+    for (int i = tid; i < nr * Dv; i += blockDim.x) {
+      const int r = i / Dv, e = i - r * Dv;
+      const float inv = lrow[r] > 0.f ? 1.f / lrow[r] : 0.f;
+      outAt(o, p, b, hk, r0 + r)[e * o.strides[3]] = acc[i] * inv;
+    }
+    return;
+  }
+  // Partial results: (m, l) pairs, then accumulators, per (row, split).
+  const int64_t rowsAll = int64_t(gridDim.x) * p.rows;
+  float *ml = part, *pacc = part + 2 * rowsAll * p.nsplit;
+  for (int i = tid; i < nr * Dv; i += blockDim.x) {
+    const int r = i / Dv, e = i - r * Dv;
+    const int64_t P = (bk * p.rows + r0 + r) * p.nsplit + split;
+    pacc[P * Dv + e] = acc[i];
+  }
+  if (tid < nr) {
+    const int64_t P = (bk * p.rows + r0 + tid) * p.nsplit + split;
+    ml[2 * P] = mrow[tid];
+    ml[2 * P + 1] = lrow[tid];
+  }
+}
+
+__global__ void __launch_bounds__(kQThreads)
+    combineQ(const float *part, int64_t rowsAll, View o, QShape p) {
+  __shared__ float wgt[kMaxSplits];
+  __shared__ float total;
+  const int64_t P = blockIdx.x, bk = P / p.rows, R = P - bk * p.rows;
+  const int64_t b = bk / p.Hkv, hk = bk - b * p.Hkv;
+  const float *ml = part + 2 * P * p.nsplit;
+  const float *pacc = part + 2 * rowsAll * p.nsplit + P * p.nsplit * p.Dv;
+  if (threadIdx.x < 32) {
+    float M = -INFINITY;
+    for (int j = threadIdx.x; j < p.nsplit; j += 32)
+      M = fmaxf(M, ml[2 * j]);
+    M = warpMax(M);
+    float L = 0.f;
+    for (int j = threadIdx.x; j < p.nsplit; j += 32) {
+      const float w = ml[2 * j] == -INFINITY ? 0.f : expf(ml[2 * j] - M);
+      wgt[j] = w;
+      L += w * ml[2 * j + 1];
+    }
+    L = warpSum(L);
+    if (threadIdx.x == 0)
+      total = L;
+  }
+  __syncthreads();
+  const float inv = total > 0.f ? 1.f / total : 0.f;
+  float *out = outAt(o, p, b, hk, R);
+  for (int e = threadIdx.x; e < p.Dv; e += blockDim.x) {
+    float a = 0.f;
+    for (int j = 0; j < p.nsplit; ++j)
+      a = fmaf(wgt[j], pacc[int64_t(j) * p.Dv + e], a);
+    out[e * o.strides[3]] = a * inv;
+  }
+}
+
+/// lq_rt_attention_at_q's rules for one view; null or a message.
+const char *badQView(const lq_cuda_qview4_t *x) {
+  const bool fmt =
+      (x->format == LQ_FORMAT_INT && (x->bits == 8 || x->bits == 4)) ||
+      ((x->format == LQ_FORMAT_FP8_E4M3 || x->format == LQ_FORMAT_FP8_E5M2) &&
+       x->bits == 8) ||
+      (x->format == LQ_FORMAT_NVFP4 && x->bits == 4);
+  if (!fmt)
+    return "unsupported format/bits (int8, int4, fp8 e4m3/e5m2 with 8 bits, "
+           "nvfp4 with 4)";
+  if (!x->codes || !x->scales)
+    return "null codes or scales";
+  if (x->scale_type != LQ_CUDA_SCALE_F32 &&
+      x->scale_type != LQ_CUDA_SCALE_F16 &&
+      x->scale_type != LQ_CUDA_SCALE_E4M3)
+    return "unknown scale_type (f32 0, f16 1, e4m3 2)";
+  for (int i = 0; i < 4; ++i)
+    if (x->sizes[i] <= 0 || x->scale_sizes[i] <= 0)
+      return "sizes and scale_sizes must be positive";
+  for (int i = 0; i < 2; ++i)
+    if (x->scale_sizes[i] != 1 && x->scale_sizes[i] != x->sizes[i])
+      return "scale_sizes[0] / [1] must be 1 or the batch / head count";
+  if (x->sizes[2] % x->scale_sizes[2] || x->sizes[3] % x->scale_sizes[3])
+    return "scale blocks must divide S and D";
+  const int64_t gd = x->sizes[3] / x->scale_sizes[3];
+  if (x->bits == 4 && (x->sizes[3] % 2 != 0 || (gd % 2 != 0 && gd != 1)))
+    return "4-bit codes need an even D and channel groups that are even or 1";
+  if (x->sizes[3] > (int64_t(1) << 20))
+    return "head dimension above 2^20";
+  return nullptr;
+}
+
+QV qv(const lq_cuda_qview4_t *x) {
+  QV r;
+  r.codes = x->codes;
+  r.cs0 = x->strides[0], r.cs1 = x->strides[1], r.cs2 = x->strides[2];
+  r.scales = x->scales;
+  r.ss0 = x->scale_sizes[0] == 1 ? 0 : x->scale_strides[0];
+  r.ss1 = x->scale_sizes[1] == 1 ? 0 : x->scale_strides[1];
+  r.ss2 = x->scale_strides[2], r.ss3 = x->scale_strides[3];
+  r.gs = x->sizes[2] / x->scale_sizes[2];
+  r.gd = x->sizes[3] / x->scale_sizes[3];
+  r.fmt = x->format, r.bits = x->bits, r.stype = x->scale_type;
+  r.global = x->format == LQ_FORMAT_NVFP4 ? x->global_scale : 1.0f;
+  const int64_t D = x->sizes[3];
+  const bool aligned = (uintptr_t(x->codes) % 4 == 0) && r.cs0 % 4 == 0 &&
+                       r.cs1 % 4 == 0 && r.cs2 % 4 == 0;
+  if (x->bits == 8)
+    r.unit = aligned && D % 4 == 0 ? 4 : 1;
+  else
+    r.unit = aligned && D % 8 == 0 ? 8 : 2;
+  r.oneScale = r.gd % r.unit == 0;
+  return r;
+}
+
+/// Device scratch for the split partials (grown, never shrunk; stream
+/// ordered users only, like the GEMM accumulators).
+lq_cuda_status_t splitScratch(size_t bytes, float *&out) {
+  static std::mutex mu;
+  static void *buf = nullptr;
+  static size_t have = 0;
+  std::lock_guard<std::mutex> lock(mu);
+  if (bytes > have) {
+    if (buf)
+      cudaFree(buf);
+    buf = nullptr;
+    have = 0;
+    if (cudaError_t err = cudaMalloc(&buf, bytes))
+      return failCuda(err, "cudaMalloc (attention split partials)");
+    have = bytes;
+  }
+  out = static_cast<float *>(buf);
+  return LQ_CUDA_OK;
+}
+
+int multiprocessors() {
+  static const int n = [] {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, dev) !=
+            cudaSuccess)
+      return 100;
+    return v;
+  }();
+  return n;
+}
+
+} // namespace
+} // namespace lq::cuda
+
+extern "C" lq_cuda_status_t
+lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
+                       const lq_cuda_qview4_t *v, const lq_cuda_view4_t *out,
+                       float scale, int causal, int64_t position,
+                       void *stream) {
+  const char *fn = "lq_cuda_attention_at_q";
+  if (!q || !k || !v || !out || !q->data || !out->data)
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT, "%s: null view or data pointer",
+                fn);
+  if (const char *why = badQView(k))
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT, "%s: keys: %s (format %d, "
+                "bits %d)", fn, why, int(k->format), int(k->bits));
+  if (const char *why = badQView(v))
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT, "%s: values: %s (format %d, "
+                "bits %d)", fn, why, int(v->format), int(v->bits));
+  const int64_t B = q->sizes[0], Hq = q->sizes[1], T = q->sizes[2],
+                D = q->sizes[3];
+  const int64_t Hkv = k->sizes[1], S = k->sizes[2], Dv = v->sizes[3];
+  if (B <= 0 || Hq <= 0 || T <= 0 || D <= 0 || Hq % Hkv != 0 ||
+      k->sizes[0] != B || v->sizes[0] != B || k->sizes[3] != D ||
+      v->sizes[1] != Hkv || v->sizes[2] != S || out->sizes[0] != B ||
+      out->sizes[1] != Hq || out->sizes[2] != T || out->sizes[3] != Dv)
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                "%s: inconsistent shapes q [%lld,%lld,%lld,%lld] k [%lld,%lld,"
+                "%lld,%lld] v [%lld,%lld,%lld,%lld] out [%lld,%lld,%lld,%lld]",
+                fn, (long long)B, (long long)Hq, (long long)T, (long long)D,
+                (long long)k->sizes[0], (long long)Hkv, (long long)S,
+                (long long)k->sizes[3], (long long)v->sizes[0],
+                (long long)v->sizes[1], (long long)v->sizes[2], (long long)Dv,
+                (long long)out->sizes[0], (long long)out->sizes[1],
+                (long long)out->sizes[2], (long long)out->sizes[3]);
+  if (position < 0)
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT, "%s: negative position %lld",
+                fn, (long long)position);
+  const int64_t group = Hq / Hkv, rows = group * T;
+  const int64_t nz = (rows + kRB - 1) / kRB;
+  if (nz > 65535 || B * Hkv > (int64_t(1) << 31) - 1 ||
+      S > (int64_t(1) << 31) - 1)
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                "%s: too large (%lld query rows per KV head, %lld KV heads, "
+                "%lld keys)", fn, (long long)rows, (long long)(B * Hkv),
+                (long long)S);
+  if (lq_cuda_status_t s = ensureDevice())
+    return s;
+
+  const int64_t pitch = std::max(D, Dv) + 1;
+  const size_t smem =
+      size_t(kRB * D + kKT * pitch + kRB * Dv + kRB * kKT + 4 * kRB) *
+      sizeof(float);
+  if (smem > 48 * 1024) {
+    const size_t limit = sharedPerBlockOptin();
+    if (smem > limit)
+      return fail(LQ_CUDA_ERROR_UNSUPPORTED,
+                  "%s: head dimensions %lld / %lld need %zu bytes of shared "
+                  "memory, the GPU gives %zu",
+                  fn, (long long)D, (long long)Dv, smem, limit);
+    if (cudaError_t err = cudaFuncSetAttribute(
+            attentionQ, cudaFuncAttributeMaxDynamicSharedMemorySize,
+            int(smem)))
+      return failCuda(err, "cudaFuncSetAttribute (attentionQ)");
+  }
+  // Splits over keys: enough blocks for a few per SM, at least 4 tiles
+  // (128 keys) per split.
+  const int64_t kEnd = std::min<int64_t>(S, position + T);
+  const int64_t tiles = std::max<int64_t>(1, (kEnd + kKT - 1) / kKT);
+  const int64_t base = B * Hkv * nz;
+  int64_t nsplit = (4 * int64_t(multiprocessors()) + base - 1) / base;
+  nsplit = std::max<int64_t>(
+      1, std::min<int64_t>({nsplit, (tiles + 3) / 4, kMaxSplits}));
+  const int64_t tilesPerSplit = (tiles + nsplit - 1) / nsplit;
+  nsplit = (tiles + tilesPerSplit - 1) / tilesPerSplit;
+  QShape p;
+  p.T = T, p.S = S, p.group = group, p.Hkv = Hkv, p.rows = rows;
+  p.position = position, p.D = int(D), p.Dv = int(Dv), p.causal = causal != 0;
+  p.scale = scale, p.keysPerSplit = tilesPerSplit * kKT, p.nsplit = int(nsplit);
+  float *part = nullptr;
+  const int64_t rowsAll = B * Hkv * rows;
+  if (nsplit > 1)
+    if (lq_cuda_status_t s = splitScratch(
+            size_t(rowsAll * nsplit * (2 + Dv)) * sizeof(float), part))
+      return s;
+  const View qv4 = view(q), ov4 = view(out);
+  attentionQ<<<dim3(unsigned(B * Hkv), unsigned(nsplit), unsigned(nz)),
+               kQThreads, smem, asStream(stream)>>>(qv4, qv(k), qv(v), ov4, p,
+                                                    part);
+  if (lq_cuda_status_t s = checkLaunch(fn))
+    return s;
+  if (nsplit > 1)
+    combineQ<<<unsigned(rowsAll), kQThreads, 0, asStream(stream)>>>(
+        part, rowsAll, ov4, p);
+  return checkLaunch(fn);
 }

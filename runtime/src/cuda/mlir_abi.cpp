@@ -165,3 +165,81 @@ void _mlir_ciface_lq_rt_cuda_attention_at_f32(MemRef<4> *q, MemRef<4> *k,
 }
 
 } // extern "C"
+
+namespace {
+/// The CPU twin's qview (src/cpu/mlir_abi.cpp) on device memory: codes
+/// [B, H, S, D] bytes ([B, H, S, D/2] for 4-bit codes), scales of
+/// `scaleType`.
+template <typename ScaleT>
+lq_cuda_qview4_t qview(const MemRef<4, uint8_t> *codes,
+                       const MemRef<4, ScaleT> *scales, int32_t format,
+                       int32_t bits, int32_t scaleType, float globalScale) {
+  lq_cuda_qview4_t v;
+  v.codes = codes->data();
+  v.scales = scales->data();
+  v.scale_type = scaleType;
+  v.global_scale = globalScale;
+  for (int i = 0; i < 4; ++i) {
+    v.sizes[i] = codes->sizes[i];
+    v.strides[i] = codes->strides[i];
+    v.scale_sizes[i] = scales->sizes[i];
+    v.scale_strides[i] = scales->strides[i];
+  }
+  if (bits == 4)
+    v.sizes[3] *= 2;
+  v.format = format;
+  v.bits = bits;
+  return v;
+}
+
+template <typename ScaleT = float>
+void attentionAtQ(const char *fn, MemRef<4> *q, MemRef<4, uint8_t> *kc,
+                  MemRef<4, ScaleT> *ks, MemRef<4, uint8_t> *vc,
+                  MemRef<4, ScaleT> *vs, MemRef<4> *out, float scale,
+                  int32_t causal, int64_t position, int32_t format,
+                  int32_t bits, int32_t scaleType = LQ_CUDA_SCALE_F32,
+                  float kGlobal = 1.0f, float vGlobal = 1.0f) {
+  lq_cuda_view4_t qv = view(q), ov = view(out);
+  lq_cuda_qview4_t kv = qview(kc, ks, format, bits, scaleType, kGlobal),
+                   vv = qview(vc, vs, format, bits, scaleType, vGlobal);
+  check(fn, lq_cuda_attention_at_q(&qv, &kv, &vv, &ov, scale, causal,
+                                   position, nullptr));
+}
+} // namespace
+
+extern "C" {
+
+/// Attention over a quantized KV cache (the CPU's lq_rt_attention_at_q_*
+/// entry points, one per code storage type), decoded in the kernel.
+#define LQ_CUDA_ATTENTION_AT_Q(suffix)                                         \
+  void _mlir_ciface_lq_rt_cuda_attention_at_q_##suffix(                        \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4> *ks,                     \
+      MemRef<4, uint8_t> *vc, MemRef<4> *vs, MemRef<4> *out, float scale,      \
+      int32_t causal, int64_t position, int32_t format, int32_t bits) {        \
+    attentionAtQ("lq_rt_cuda_attention_at_q_" #suffix, q, kc, ks, vc, vs,      \
+                 out, scale, causal, position, format, bits);                  \
+  }
+LQ_CUDA_ATTENTION_AT_Q(i8)
+LQ_CUDA_ATTENTION_AT_Q(f8E4M3FN)
+LQ_CUDA_ATTENTION_AT_Q(f8E5M2)
+#undef LQ_CUDA_ATTENTION_AT_Q
+
+/// Scales stored as f16 or E4M3 (NVFP4's block scales), plus the K and V
+/// tensor scales (NVFP4's global_scale; 1 for the other formats).
+#define LQ_CUDA_ATTENTION_AT_QS(suffix, ScaleT, scaleType)                     \
+  void _mlir_ciface_lq_rt_cuda_attention_at_q_##suffix(                        \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4, ScaleT> *ks,             \
+      MemRef<4, uint8_t> *vc, MemRef<4, ScaleT> *vs, MemRef<4> *out,           \
+      float scale, int32_t causal, int64_t position, int32_t format,           \
+      int32_t bits, float kGlobal, float vGlobal) {                            \
+    attentionAtQ<ScaleT>("lq_rt_cuda_attention_at_q_" #suffix, q, kc, ks, vc, \
+                         vs, out, scale, causal, position, format, bits,       \
+                         scaleType, kGlobal, vGlobal);                         \
+  }
+LQ_CUDA_ATTENTION_AT_QS(i8_f8E4M3FN, uint8_t, LQ_CUDA_SCALE_E4M3)
+LQ_CUDA_ATTENTION_AT_QS(i8_f16, uint16_t, LQ_CUDA_SCALE_F16)
+LQ_CUDA_ATTENTION_AT_QS(f8E4M3FN_f16, uint16_t, LQ_CUDA_SCALE_F16)
+LQ_CUDA_ATTENTION_AT_QS(f8E5M2_f16, uint16_t, LQ_CUDA_SCALE_F16)
+#undef LQ_CUDA_ATTENTION_AT_QS
+
+} // extern "C"
