@@ -5,8 +5,9 @@
 #
 # Two steps, because the GPU machine has no MLIR:
 #   1. on the build machine:  bench/gpu-e2e.sh --prepare DIR [BUILD]
-#      compiles float, w4a16-rtn and w8a8-smoothquant (calibrated on the
-#      reference ids) for cuda (chip $LQ_CUDA_CHIP, default sm_90a) and for
+#      compiles float, w4a16-rtn, w8a8-smoothquant (calibrated on the
+#      reference ids), nvfp4 and mxfp4 (FP4 weights, lq_rt_cuda's E2M1 path)
+#      for cuda (chip $LQ_CUDA_CHIP, default sm_90a) and for
 #      the CPU, runs the CPU models here, and puts in DIR:
 #      pd-<recipe>-cuda.so, cpu-<recipe>.npy, the token ids,
 #      PyTorch's logits, quant-run, liblq_rt.so, liblq_rt_cuda.so and
@@ -17,14 +18,23 @@
 #      from the machine's CUDA 13 toolkit), prints per model the relative
 #      error ||gpu - cpu|| / ||cpu|| over all logits, the max abs error, the
 #      top-1 agreement with the CPU and the rel. error vs PyTorch, and a
-#      PASS/FAIL line (rel err vs CPU: float <= 1e-4, w4a16 <= 1e-3, w8a8
+#      PASS/FAIL line (rel err vs CPU: float <= 1e-4, w4a16, nvfp4 and
+#      mxfp4 <= 1e-3, w8a8
 #      <= 1e-2: an activation rounding to the other int8 code moves a logit
 #      by a quantization step).
+#      Then decode speed: model_kv.onnx with a runtime-managed cache
+#      (--kv-cache 256), greedy --generate 128 after the reference prompt,
+#      prefill/decode tok/s on the GPU, and the generated tokens against the
+#      CPU build's; w4a16-rtn also with --cuda-resident-weights=false (every
+#      weight copied to the device at each call: the old behaviour).
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
 # Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-recipes=(float w4a16-rtn w8a8-smoothquant)
+recipes=(float w4a16-rtn w8a8-smoothquant nvfp4 mxfp4)
+# Decode-speed cases: recipe:weights (resident or per-call).
+decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call)
+gen=128
 
 if [ "${1:-}" = "--prepare" ]; then
   dir=${2:?usage: bench/gpu-e2e.sh --prepare DIR [BUILD]}
@@ -47,6 +57,23 @@ if [ "${1:-}" = "--prepare" ]; then
     "$build/bin/quant-run" "$dir/pd-$r-cpu.so" --tokens-file "$model/ref_input_ids.npy" \
       --dump-logits "$dir/cpu-$r.npy" >/dev/null || exit 3
     rm -f "$dir/pd-$r-cpu.so" "$dir/pd-$r-cpu.h" "$dir/pd-$r-cuda.h"
+  done
+  for c in "${decode_cases[@]}"; do
+    r=${c%%:*} w=${c#*:}
+    echo "== compile $r KV-cache step ($w weights, cuda $chip)"
+    kv=(--dim batch=1 --dim seq=1 --dim past_seq=1 --kv-cache 256)
+    rec=(); [ "$r" = float ] || rec=(--recipe "$r")
+    res=(); [ "$w" = per-call ] && res=(--cuda-resident-weights=false)
+    "$build/bin/quant-compile" -q "$model/model_kv.onnx" "${kv[@]}" "${rec[@]}" \
+      --target=cuda --cuda-chip="$chip" "${res[@]}" -o "$dir/pd-kv-$r-$w-cuda.so" || exit 3
+    if [ ! -f "$dir/cpu-kv-$r.json" ]; then
+      "$build/bin/quant-compile" -q "$model/model_kv.onnx" "${kv[@]}" "${rec[@]}" \
+        -o "$dir/pd-kv-$r-cpu.so" || exit 3
+      "$build/bin/quant-run" "$dir/pd-kv-$r-cpu.so" --tokens-file "$model/ref_input_ids.npy" \
+        --generate $gen --json >"$dir/cpu-kv-$r.json" || exit 3
+      rm -f "$dir/pd-kv-$r-cpu.so" "$dir/pd-kv-$r-cpu.h"
+    fi
+    rm -f "$dir/pd-kv-$r-$w-cuda.h"
   done
   cp "$model/ref_input_ids.npy" "$dir/ids.npy"
   cp "$model/ref_logits.npy" "$dir/torch.npy"
@@ -104,7 +131,8 @@ rel = np.linalg.norm(gpu - cpu) / np.linalg.norm(cpu)
 mx = np.abs(gpu - cpu).max()
 top1 = (gpu.argmax(-1) == cpu.argmax(-1)).mean()
 relt = np.linalg.norm(gpu - torch) / np.linalg.norm(torch)
-limit = {"float": 1e-4, "w4a16-rtn": 1e-3}.get(r, 1e-2)
+limit = {"float": 1e-4, "w4a16-rtn": 1e-3, "nvfp4": 1e-3,
+         "mxfp4": 1e-3}.get(r, 1e-2)
 ok = np.isfinite(gpu).all() and rel <= limit
 print(f"| pd-{r}-cuda | {rel:.3g} | {mx:.3g} | {top1:.4f} | {relt:.3g} | {secs:.2f} | "
       f"{'PASS' if ok else 'FAIL'} (limit {limit:g}) |")
@@ -115,8 +143,49 @@ EOF
 $line"
   case "$line" in *FAIL*) rc=1 ;; esac
 done
+
+# Decode speed through the runtime-managed KV cache.
+speed="| model | weights | prefill tok/s | decode tok/s | generated tokens equal to the CPU's | result |
+|---|---|---|---|---|---|"
+for c in "${decode_cases[@]}"; do
+  r=${c%%:*} w=${c#*:}
+  so=$dir/pd-kv-$r-$w-cuda.so
+  [ -f "$so" ] || { echo "gpu-e2e: $so missing" >&2; rc=3; continue; }
+  echo "== decode $r ($w weights)"
+  if ! "$dir/quant-run" "$so" --tokens-file "$dir/ids.npy" --generate $gen --json \
+      >"$dir/gen-$r-$w.json" 2>"$dir/gen-$r-$w.err"; then
+    cat "$dir/gen-$r-$w.err" >&2
+    speed+="
+| pd-kv-$r | $w | - | - | - | FAIL (run) |"
+    rc=1
+    continue
+  fi
+  line=$($py - "$dir" "$r" "$w" <<'EOF'
+import json, sys
+d, r, w = sys.argv[1:4]
+g = json.load(open(f"{d}/gen-{r}-{w}.json"))
+c = json.load(open(f"{d}/cpu-kv-{r}.json"))
+gt, ct = g["tokens"], c["tokens"]
+same = 0
+while same < min(len(gt), len(ct)) and gt[same] == ct[same]:
+    same += 1
+# Greedy decoding: the first differing token (a near tie rounded the other
+# way) changes everything after it, so count the common prefix.
+ok = len(gt) == len(ct) and same >= len(ct) // 2
+print(f"| pd-kv-{r} | {w} | {g['prefill_tok_s']:.0f} | {g['decode_tok_s']:.1f} | "
+      f"{same}/{len(ct)} (common prefix) | {'PASS' if ok else 'FAIL'} |")
+EOF
+)
+  echo "$line"
+  speed+="
+$line"
+  case "$line" in *FAIL*) rc=1 ;; esac
+done
+
 echo
 echo "$report"
+echo
+echo "$speed"
 if [ -n "${OUT:-}" ]; then
   {
     echo "# pd-llama-6m on the GPU (quant-compile --target=cuda) vs the CPU build"
@@ -124,6 +193,10 @@ if [ -n "${OUT:-}" ]; then
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
     echo
     echo "$report"
+    echo
+    echo "Decode through the runtime-managed KV cache (capacity 256), greedy, $gen tokens after the prompt:"
+    echo
+    echo "$speed"
   } >"$OUT/gpu-e2e.md"
 fi
 exit $rc

@@ -215,7 +215,9 @@ ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
 /// The lowering that ends every pipeline.
 static std::string lowerStage(const CompileOptions &options) {
   if (options.target == "cuda")
-    return "lower-to-cuda{c-wrappers=true chip=" + options.cudaChip + "}";
+    return "lower-to-cuda{c-wrappers=true chip=" + options.cudaChip +
+           (options.cudaResidentWeights ? "" : " resident-weights=false") +
+           "}";
   return "lower-to-cpu{c-wrappers=true}";
 }
 

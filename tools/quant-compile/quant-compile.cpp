@@ -84,6 +84,12 @@ static cl::opt<std::string>
              cl::desc("GPU architecture for --target=cuda (sm_80, sm_89, "
                       "sm_90a, sm_100a, ...)"),
              cl::init("sm_90a"));
+static cl::opt<bool> cudaResidentWeights(
+    "cuda-resident-weights",
+    cl::desc("--target=cuda: copy the weights to the device once and keep "
+             "them there (default); false copies them at every call, the "
+             "baseline bench/gpu-e2e.sh times against"),
+    cl::init(true), cl::Hidden);
 static cl::opt<std::string> rotations(
     "rotations",
     cl::desc("Learned rotations for w4a4kv4-spinquant: a directory with "
@@ -118,6 +124,7 @@ int main(int argc, char **argv) {
   options.listLinears = listLinears;
   options.target = target;
   options.cudaChip = cudaChip;
+  options.cudaResidentWeights = cudaResidentWeights;
   options.kvCache = kvCache;
   options.kvFormat = kvFormat;
   options.rotations = rotations;
