@@ -26,14 +26,18 @@
 #      (--kv-cache 256), greedy --generate 128 after the reference prompt,
 #      prefill/decode tok/s on the GPU, and the generated tokens against the
 #      CPU build's; w4a16-rtn also with --cuda-resident-weights=false (every
-#      weight copied to the device at each call: the old behaviour).
+#      weight copied to the device at each call: the old behaviour), and
+#      with an int8 KV cache (--kv-format int8: attention decodes the cache
+#      in lq_cuda_attention_at_q) against the CPU build of the same.
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
 # Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 recipes=(float w4a16-rtn w8a8-smoothquant nvfp4 mxfp4)
-# Decode-speed cases: recipe:weights (resident or per-call).
-decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call)
+# Decode-speed cases: recipe:weights (resident or per-call); recipe+kvFMT
+# also stores the KV cache quantized (--kv-format FMT: lq_rt_cuda's
+# lq_cuda_attention_at_q on the GPU, lq_rt_attention_at_q on the CPU).
+decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call w4a16-rtn+kvint8:resident)
 gen=128
 
 if [ "${1:-}" = "--prepare" ]; then
@@ -62,7 +66,9 @@ if [ "${1:-}" = "--prepare" ]; then
     r=${c%%:*} w=${c#*:}
     echo "== compile $r KV-cache step ($w weights, cuda $chip)"
     kv=(--dim batch=1 --dim seq=1 --dim past_seq=1 --kv-cache 256)
-    rec=(); [ "$r" = float ] || rec=(--recipe "$r")
+    base=${r%%+kv*}
+    rec=(); [ "$base" = float ] || rec=(--recipe "$base")
+    [ "$base" = "$r" ] || rec+=(--kv-format "${r##*+kv}")
     res=(); [ "$w" = per-call ] && res=(--cuda-resident-weights=false)
     "$build/bin/quant-compile" -q "$model/model_kv.onnx" "${kv[@]}" "${rec[@]}" \
       --target=cuda --cuda-chip="$chip" "${res[@]}" -o "$dir/pd-kv-$r-$w-cuda.so" || exit 3

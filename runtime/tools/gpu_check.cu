@@ -22,12 +22,14 @@
 //   - the W4A16 tensor-core GEMM, the NVFP4 / MXFP4 / FP8 weight-only GEMMs,
 //     W8A8 and FP8 GEMMs at 4096^3 as a share of the tensor-core rate
 //     cuBLASLt reaches at f16 / int8 / fp8 here.
+//   - decode attention over a quantized KV cache (gpu_check_kv.inc).
 // Prints one markdown table and writes it to $OUT/gpu-check.md if OUT is set.
 // Exit status: 0 all checks passed, 1 a check failed, 2 no GPU.
 //
 //===----------------------------------------------------------------------===//
 
 #include "../tests/cuda_checks.h"
+#include "../tests/cuda_kv_checks.h"
 
 #include <cublasLt.h>
 #include <cuda_fp16.h>
@@ -610,6 +612,9 @@ struct LtRun {
   }
 };
 
+// Attention over a quantized KV cache: runKvChecks, runKvTimings.
+#include "gpu_check_kv.inc"
+
 void runTimings(const lq_cuda_device_info_t &info) {
   const size_t l2 = size_t(info.l2_cache);
   cublasLtHandle_t lt;
@@ -632,6 +637,7 @@ void runTimings(const lq_cuda_device_info_t &info) {
   row("|---|---|---|---|---|---|");
   row(fmt("| D2D copy (read+write) | 1 GiB | %.1f | %.0f GB/s | - | - |",
           copyUs, copyBW));
+  runKvTimings(info, copyBW);
 
   // W4A16 GEMV, batch 1, group 128, f16 activations and outputs.
   const int64_t shapes[3][2] = {{4096, 4096}, {4096, 14336}, {14336, 4096}};
@@ -1078,6 +1084,7 @@ int main(int argc, char **argv) {
               info.l2_cache / 1e6, info.global_memory / 1e9,
               info.driver_version, info.runtime_version);
   runChecks(info.major * 10 + info.minor);
+  runKvChecks();
   std::printf("checks: %d passed, %d failed\n", passed, failed);
   if (!checksOnly) {
     CK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
