@@ -6,7 +6,7 @@
 # Two steps, because the GPU machine has no MLIR:
 #   1. on the build machine:  bench/gpu-e2e.sh --prepare DIR [BUILD]
 #      compiles float, w4a16-rtn, w8a8-smoothquant (calibrated on the
-#      reference ids), nvfp4 and mxfp4 (FP4 weights, lq_rt_cuda's E2M1 path)
+#      reference ids) and nvfp4 (FP4 weights, lq_rt_cuda's E2M1 path)
 #      for cuda (chip $LQ_CUDA_CHIP, default sm_90a) and for
 #      the CPU, runs the CPU models here, and puts in DIR:
 #      pd-<recipe>-cuda.so, cpu-<recipe>.npy, the token ids,
@@ -18,8 +18,8 @@
 #      from the machine's CUDA 13 toolkit), prints per model the relative
 #      error ||gpu - cpu|| / ||cpu|| over all logits, the max abs error, the
 #      top-1 agreement with the CPU and the rel. error vs PyTorch, and a
-#      PASS/FAIL line (rel err vs CPU: float <= 1e-4, w4a16, nvfp4 and
-#      mxfp4 <= 1e-3, w8a8
+#      PASS/FAIL line (rel err vs CPU: float <= 1e-4, w4a16 and nvfp4
+#      <= 1e-3, w8a8
 #      <= 1e-2: an activation rounding to the other int8 code moves a logit
 #      by a quantization step).
 #      Then decode speed: model_kv.onnx with a runtime-managed cache
@@ -33,7 +33,9 @@
 # Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-recipes=(float w4a16-rtn w8a8-smoothquant nvfp4 mxfp4)
+# nvfp4: FP4 weights through lq_rt_cuda's E2M1 path (mxfp4 takes the same
+# kernels with groups of 32: left out for the prepared dir's size, +9 MB).
+recipes=(float w4a16-rtn w8a8-smoothquant nvfp4)
 # Decode-speed cases: recipe:weights (resident or per-call); recipe+kvFMT
 # also stores the KV cache quantized (--kv-format FMT: lq_rt_cuda's
 # lq_cuda_attention_at_q on the GPU, lq_rt_attention_at_q on the CPU).
