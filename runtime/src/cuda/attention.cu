@@ -286,41 +286,72 @@ __device__ __forceinline__ float scaleAt(const QV &x, int64_t i) {
 
 /// Rows [s0, s0 + kKT) of head (b, h) of `x`, decoded with their scales
 /// into buf[row][d] (row pitch `pitch`); rows at or past `send` are zeros.
-__device__ void decodeTile(const QV &x, int64_t b, int64_t h, int64_t s0,
-                           int64_t send, int D, float *buf, int pitch) {
-  const int upr = D / x.unit, n = kKT * upr;
+/// U elements per load (x.unit); `vec`: 16-byte stores (pitch % 4 == 0).
+template <int U>
+__device__ void decodeTileU(const QV &x, int64_t b, int64_t h, int64_t s0,
+                            int64_t send, int D, float *buf, int pitch,
+                            bool vec) {
+  const int upr = D / U, n = kKT * upr;
   const uint8_t *base = x.codes + b * x.cs0 + h * x.cs1;
   const int64_t sbase = b * x.ss0 + h * x.ss1;
+  constexpr int shift = U == 2 || U == 8 ? 4 : 8; // 4-bit or 8-bit codes
+  constexpr uint32_t mask = shift == 4 ? 15u : 255u;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
-    const int sl = i / upr, d0 = (i - sl * upr) * x.unit;
+    const int sl = i / upr, d0 = (i - sl * upr) * U;
     const int64_t s = s0 + sl;
-    float *dst = buf + sl * pitch + d0;
+    float val[U];
     if (s >= send) {
-      for (int u = 0; u < x.unit; ++u)
-        dst[u] = 0.f;
-      continue;
-    }
-    const uint8_t *row = base + s * x.cs2;
-    const int64_t srow = sbase + (s / x.gs) * x.ss2;
-    uint32_t w;
-    if (x.bits == 8)
-      w = x.unit == 4 ? __ldg(reinterpret_cast<const unsigned *>(row + d0))
-                      : uint32_t(__ldg(row + d0));
-    else
-      w = x.unit == 8
-              ? __ldg(reinterpret_cast<const unsigned *>(row + d0 / 2))
-              : uint32_t(__ldg(row + d0 / 2));
-    const int shift = x.bits;
-    const uint32_t mask = x.bits == 8 ? 255u : 15u;
-    if (x.oneScale) {
-      const float f = scaleAt(x, srow + (d0 / x.gd) * x.ss3);
-      for (int u = 0; u < x.unit; ++u)
-        dst[u] = decodeCode(x, (w >> (shift * u)) & mask) * f;
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        val[u] = 0.f;
     } else {
-      for (int u = 0; u < x.unit; ++u)
-        dst[u] = decodeCode(x, (w >> (shift * u)) & mask) *
-                 scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
+      const uint8_t *row = base + s * x.cs2;
+      const int64_t srow = sbase + (s / x.gs) * x.ss2;
+      uint32_t w;
+      if constexpr (U == 4)
+        w = __ldg(reinterpret_cast<const unsigned *>(row + d0));
+      else if constexpr (U == 8)
+        w = __ldg(reinterpret_cast<const unsigned *>(row + d0 / 2));
+      else if constexpr (U == 2)
+        w = __ldg(row + d0 / 2);
+      else
+        w = __ldg(row + d0);
+      if (x.oneScale) {
+        const float f = scaleAt(x, srow + (d0 / x.gd) * x.ss3);
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+          val[u] = decodeCode(x, (w >> (shift * u)) & mask) * f;
+      } else {
+#pragma unroll
+        for (int u = 0; u < U; ++u)
+          val[u] = decodeCode(x, (w >> (shift * u)) & mask) *
+                   scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
+      }
     }
+    float *dst = buf + sl * pitch + d0;
+    if constexpr (U % 4 == 0) {
+      if (vec) {
+#pragma unroll
+        for (int u = 0; u < U; u += 4)
+          *reinterpret_cast<float4 *>(dst + u) =
+              make_float4(val[u], val[u + 1], val[u + 2], val[u + 3]);
+        continue;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      dst[u] = val[u];
+  }
+}
+
+__device__ void decodeTile(const QV &x, int64_t b, int64_t h, int64_t s0,
+                           int64_t send, int D, float *buf, int pitch) {
+  const bool vec = pitch % 4 == 0;
+  switch (x.unit) {
+  case 8: decodeTileU<8>(x, b, h, s0, send, D, buf, pitch, vec); break;
+  case 4: decodeTileU<4>(x, b, h, s0, send, D, buf, pitch, vec); break;
+  case 2: decodeTileU<2>(x, b, h, s0, send, D, buf, pitch, vec); break;
+  default: decodeTileU<1>(x, b, h, s0, send, D, buf, pitch, vec); break;
   }
 }
 
@@ -348,6 +379,7 @@ struct QShape {
   float scale;
   int64_t keysPerSplit;
   int nsplit;
+  int pitch; // floats per row of the K/V tile (16-byte rows when possible)
 };
 
 __device__ __forceinline__ float *outAt(const View &o, const QShape &p,
@@ -359,7 +391,8 @@ __device__ __forceinline__ float *outAt(const View &o, const QShape &p,
 __global__ void __launch_bounds__(kQThreads)
     attentionQ(View q, QV k, QV v, View o, QShape p, float *part) {
   extern __shared__ float sm[];
-  const int D = p.D, Dv = p.Dv, pitch = (D > Dv ? D : Dv) + 1;
+  const int D = p.D, Dv = p.Dv, pitch = p.pitch;
+  const bool vec4 = D % 4 == 0 && Dv % 4 == 0;
   const int64_t bk = blockIdx.x, b = bk / p.Hkv, hk = bk - b * p.Hkv;
   const int split = blockIdx.y;
   const int64_t r0 = int64_t(blockIdx.z) * kRB;
@@ -404,8 +437,19 @@ __global__ void __launch_bounds__(kQThreads)
       if (s < k1 && s < vis[r]) {
         const float *qr = qs + r * D, *kr = kv + sl * pitch;
         float a = 0.f;
-        for (int d = 0; d < D; ++d)
-          a = fmaf(qr[d], kr[d], a);
+        if (vec4) {
+          for (int d = 0; d < D; d += 4) {
+            const float4 x = *reinterpret_cast<const float4 *>(qr + d),
+                         y = *reinterpret_cast<const float4 *>(kr + d);
+            a = fmaf(x.x, y.x, a);
+            a = fmaf(x.y, y.y, a);
+            a = fmaf(x.z, y.z, a);
+            a = fmaf(x.w, y.w, a);
+          }
+        } else {
+          for (int d = 0; d < D; ++d)
+            a = fmaf(qr[d], kr[d], a);
+        }
         sc = p.scale * a;
       }
       pr[i] = sc;
@@ -428,14 +472,36 @@ __global__ void __launch_bounds__(kQThreads)
     __syncthreads();
     decodeTile(v, b, hk, s0, k1, Dv, kv, pitch);
     __syncthreads();
-    for (int i = tid; i < nr * Dv; i += blockDim.x) {
-      const int r = i / Dv, e = i - r * Dv;
-      const float *w = pr + r * kKT;
-      float a = acc[i] * alpha[r];
+    if (vec4) { // four output columns per thread, 16-byte loads
+      const int dv4 = Dv / 4;
+      for (int i = tid; i < nr * dv4; i += blockDim.x) {
+        const int r = i / dv4, e = (i - r * dv4) * 4;
+        const float *w = pr + r * kKT;
+        float4 *ap = reinterpret_cast<float4 *>(acc + r * Dv + e);
+        float4 a = *ap;
+        const float al = alpha[r];
+        a.x *= al, a.y *= al, a.z *= al, a.w *= al;
 #pragma unroll 8
-      for (int sl = 0; sl < kKT; ++sl)
-        a = fmaf(w[sl], kv[sl * pitch + e], a);
-      acc[i] = a;
+        for (int sl = 0; sl < kKT; ++sl) {
+          const float ws = w[sl];
+          const float4 y = *reinterpret_cast<const float4 *>(kv + sl * pitch + e);
+          a.x = fmaf(ws, y.x, a.x);
+          a.y = fmaf(ws, y.y, a.y);
+          a.z = fmaf(ws, y.z, a.z);
+          a.w = fmaf(ws, y.w, a.w);
+        }
+        *ap = a;
+      }
+    } else {
+      for (int i = tid; i < nr * Dv; i += blockDim.x) {
+        const int r = i / Dv, e = i - r * Dv;
+        const float *w = pr + r * kKT;
+        float a = acc[i] * alpha[r];
+#pragma unroll 8
+        for (int sl = 0; sl < kKT; ++sl)
+          a = fmaf(w[sl], kv[sl * pitch + e], a);
+        acc[i] = a;
+      }
     }
     __syncthreads();
   }
@@ -632,7 +698,10 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
   if (lq_cuda_status_t s = ensureDevice())
     return s;
 
-  const int64_t pitch = std::max(D, Dv) + 1;
+  // Tile rows padded against bank conflicts: +4 keeps 16-byte rows (float4
+  // loads) when both head dims are multiples of 4, else +1.
+  const int64_t pitch =
+      std::max(D, Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
   const size_t smem =
       size_t(kRB * D + kKT * pitch + kRB * Dv + kRB * kKT + 4 * kRB) *
       sizeof(float);
@@ -662,6 +731,7 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
   p.T = T, p.S = S, p.group = group, p.Hkv = Hkv, p.rows = rows;
   p.position = position, p.D = int(D), p.Dv = int(Dv), p.causal = causal != 0;
   p.scale = scale, p.keysPerSplit = tilesPerSplit * kKT, p.nsplit = int(nsplit);
+  p.pitch = int(pitch);
   float *part = nullptr;
   const int64_t rowsAll = B * Hkv * rows;
   if (nsplit > 1)
