@@ -1031,7 +1031,7 @@ struct ConvertLQToRuntimePass
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
     // int8 x int8 linears (W8A8): lq_rt's integer GEMM is CPU-only.
-    if (prefix == "lq_rt_")
+    if (prefix == "lq_rt_" && int8Gemm)
       patterns.add<W8A8LinearToRuntime>(&getContext());
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
     // The quantized-cache attention kernel exists on both runtimes

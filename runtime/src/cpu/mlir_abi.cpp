@@ -125,6 +125,37 @@ void _mlir_ciface_lq_rt_linear_q_f32(MemRef<2> *x, MemRef<2, int8_t> *codes,
   }
 }
 
+/// W8A8: out[M, N] = xs[m or 0] * sw[n] * (xq[M, K] . w[N, K]^T) in int32
+/// (+ bias[n] when has_bias; the compiler passes sw there otherwise), w
+/// packed by lq_rt_pack_w8a8 into p [ceil(N/16), panel bytes] at compile
+/// time; xs holds M scales (per token) or one (per tensor).
+void _mlir_ciface_lq_rt_linear_w8a8(MemRef<2, int8_t> *xq, MemRef<1> *xs,
+                                    MemRef<2, int8_t> *p, MemRef<1> *sw,
+                                    MemRef<1> *bias, MemRef<2> *out,
+                                    int32_t hasBias) {
+  const int64_t M = xq->sizes[0], K = xq->sizes[1], N = out->sizes[1];
+  const bool perToken = xs->sizes[0] != 1;
+  if ((perToken && xs->sizes[0] != M) || (xs->strides[0] != 1 && perToken) ||
+      out->sizes[0] != M || xq->strides[1] != 1 || out->strides[1] != 1 ||
+      p->sizes[0] != (N + LQ_RT_W8A8_WIDTH - 1) / LQ_RT_W8A8_WIDTH ||
+      p->sizes[1] != lq_rt_w8a8_panel_bytes(K) || p->strides[1] != 1 ||
+      p->strides[0] != p->sizes[1] || sw->sizes[0] != N || sw->strides[0] != 1 ||
+      (hasBias && (bias->sizes[0] != N || bias->strides[0] != 1)) ||
+      lq_rt_gemm_w8a8(M, N, K, xq->data(), xq->strides[0], xs->data(),
+                      perToken, p->data(), sw->data(),
+                      hasBias ? bias->data() : nullptr, out->data(),
+                      out->strides[0]) != 0) {
+    std::fprintf(stderr,
+                 "lq_rt_linear_w8a8: unsupported arguments (x [%lld, %lld], "
+                 "%lld activation scales, packed weight [%lld, %lld] -> out "
+                 "[%lld, %lld])\n",
+                 (long long)M, (long long)K, (long long)xs->sizes[0],
+                 (long long)p->sizes[0], (long long)p->sizes[1],
+                 (long long)out->sizes[0], (long long)N);
+    std::abort();
+  }
+}
+
 void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,
                                       MemRef<4> *out, float scale,
                                       int32_t causal) {
