@@ -380,6 +380,7 @@ struct QShape {
   int64_t keysPerSplit;
   int nsplit;
   int pitch; // floats per row of the K/V tile (16-byte rows when possible)
+  int rb;    // query rows the block's shared arrays hold: min(kRB, rows)
 };
 
 __device__ __forceinline__ float *outAt(const View &o, const QShape &p,
@@ -397,12 +398,13 @@ __global__ void __launch_bounds__(kQThreads)
   const int split = blockIdx.y;
   const int64_t r0 = int64_t(blockIdx.z) * kRB;
   const int nr = int(lmin(kRB, p.rows - r0));
-  float *qs = sm;                 // [kRB][D]
-  float *kv = qs + kRB * D;       // [kKT][pitch]: K, then V of a tile
-  float *acc = kv + kKT * pitch;  // [nr][Dv]
-  float *pr = acc + kRB * Dv;     // [kRB][kKT]: scores, then weights
-  float *mrow = pr + kRB * kKT, *lrow = mrow + kRB, *alpha = lrow + kRB;
-  int *vis = reinterpret_cast<int *>(alpha + kRB); // visible keys per row
+  const int rb = p.rb;            // rows the shared arrays hold (>= nr)
+  float *qs = sm;                 // [rb][D]
+  float *kv = qs + rb * D;        // [kKT][pitch]: K, then V of a tile
+  float *acc = kv + kKT * pitch;  // [rb][Dv]
+  float *pr = acc + rb * Dv;      // [rb][kKT]: scores, then weights
+  float *mrow = pr + rb * kKT, *lrow = mrow + rb, *alpha = lrow + rb;
+  int *vis = reinterpret_cast<int *>(alpha + rb); // visible keys per row
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5,
             nwarps = blockDim.x >> 5;
 
@@ -689,6 +691,9 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
                 fn, (long long)position);
   const int64_t group = Hq / Hkv, rows = group * T;
   const int64_t nz = (rows + kRB - 1) / kRB;
+  // Shared arrays for the rows a block holds: decode with a GQA group of 4
+  // needs 4, not kRB (smaller blocks, more of them resident per SM).
+  const int64_t rb = std::min<int64_t>(kRB, rows);
   if (nz > 65535 || B * Hkv > (int64_t(1) << 31) - 1 ||
       S > (int64_t(1) << 31) - 1)
     return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
@@ -703,7 +708,7 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
   const int64_t pitch =
       std::max(D, Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
   const size_t smem =
-      size_t(kRB * D + kKT * pitch + kRB * Dv + kRB * kKT + 4 * kRB) *
+      size_t(rb * D + kKT * pitch + rb * Dv + rb * kKT + 4 * rb) *
       sizeof(float);
   if (smem > 48 * 1024) {
     const size_t limit = sharedPerBlockOptin();
@@ -731,7 +736,7 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
   p.T = T, p.S = S, p.group = group, p.Hkv = Hkv, p.rows = rows;
   p.position = position, p.D = int(D), p.Dv = int(Dv), p.causal = causal != 0;
   p.scale = scale, p.keysPerSplit = tilesPerSplit * kKT, p.nsplit = int(nsplit);
-  p.pitch = int(pitch);
+  p.pitch = int(pitch), p.rb = int(rb);
   float *part = nullptr;
   const int64_t rowsAll = B * Hkv * rows;
   if (nsplit > 1)
