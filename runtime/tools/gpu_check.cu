@@ -331,6 +331,35 @@ void runChecks(int cc) {
                                      false, F32, F32, QKernel::TensorCore, e);
           });
   }
+  // FP4 at batch 1 runs the int4 batch-1 kernel (qgemvI4K) with E2M1
+  // dequantization: its shapes forced through the bench hook (automatic,
+  // one group per block, several K slices, rows past N inside a block, 3
+  // groups per block) and the one-row-per-warp table kernel (k1), on odd N,
+  // NVFP4 (two scales per chunk, also groups of 48) and MXFP4 (g32, g96).
+  const int fp4Cfgs[][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {7, 8, 0, 0},
+                            {8, 4, 0, 0}, {6, 8, 2, 5}, {7, 4, 3, 1},
+                            {8, 8, 1, 2}};
+  struct Fp4Shape {
+    int64_t N, K, g;
+    lq_format_t f;
+  } fp4Shapes[] = {{333, 4096, 16, LQ_FORMAT_NVFP4},
+                   {77, 1440, 48, LQ_FORMAT_NVFP4},
+                   {1001, 3040, 32, LQ_FORMAT_MXFP4},
+                   {130, 14336, 32, LQ_FORMAT_MXFP4},
+                   {99, 1440, 96, LQ_FORMAT_MXFP4}};
+  for (auto &cf : fp4Cfgs) {
+    lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
+    for (const Fp4Shape &sh : fp4Shapes)
+      check(fmt("gemv %s g%lld k%d R=%d U=%d KS=%d M=1 %lldx%lld",
+                sh.f == LQ_FORMAT_NVFP4 ? "nvfp4" : "mxfp4", (long long)sh.g,
+                cf[0], cf[1], cf[2], cf[3], (long long)sh.N,
+                (long long)sh.K),
+            5e-3, [&](std::string *e) {
+              return lqref::checkQGemm(seed++, 1, sh.N, sh.K, sh.f, 4, sh.g,
+                                       false, F16, F16, QKernel::Gemv, e);
+            });
+  }
+  lq_cuda_bench_qgemv_config(0, 0, 0, 0);
   check("_mlir_ciface_lq_rt_cuda_linear_q_f32 nvfp4 g16 M=3", 1e-5,
         [](std::string *e) {
           return lqref::checkLinearQCiface(34, 3, 65, 256, LQ_FORMAT_NVFP4, 4,
@@ -840,10 +869,15 @@ void runTimings(const lq_cuda_device_info_t &info) {
       };
       gemv(0);
       CK(cudaStreamSynchronize(stream));
-      double us = 0, gUs = 0;
+      double us = 0, gUs = 0, oneRowUs = 0;
       if (err.empty()) {
         us = timeUs(gemv, 20, 30, 4 * nbuf);
         gUs = timeGraphUs(gemv, 20, 4 * nbuf);
+        if (ft.bits == 4) { // the one-row-per-warp table kernel (k1)
+          lq_cuda_bench_qgemv_config(1, 0, 0, 0);
+          oneRowUs = timeGraphUs(gemv, 20, 4 * nbuf);
+          lq_cuda_bench_qgemv_config(0, 0, 0, 0);
+        }
       }
       auto pct = [&](double t) {
         return 100 * wBytes / (t * 1e-6) / 1e9 / copyBW;
@@ -858,9 +892,12 @@ void runTimings(const lq_cuda_device_info_t &info) {
         row(fmt("| %s GEMV (lq) | N=%lld K=%lld M=1 | error: %s | - | - | - |",
                 ft.name, (long long)N, (long long)K, err.c_str()));
       std::printf("%s GEMV N=%lld K=%lld M=1: %.2f us launched, %.2f us graph "
-                  "(%.0f%% of copy) %s\n",
-                  ft.name, (long long)N, (long long)K, us, gUs, pct(gUs),
-                  err.c_str());
+                  "(%.0f%% of copy)",
+                  ft.name, (long long)N, (long long)K, us, gUs, pct(gUs));
+      if (oneRowUs > 0)
+        std::printf("; one-row table kernel %.2f us graph (%.0f%%)", oneRowUs,
+                    pct(oneRowUs));
+      std::printf(" %s\n", err.c_str());
       std::fflush(stdout);
       for (int i = 0; i < nbuf; ++i) {
         CK(cudaFree(codes[size_t(i)]));

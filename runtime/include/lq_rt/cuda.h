@@ -106,7 +106,8 @@ lq_cuda_status_t lq_cuda_qgemm_nt(int64_t M, int64_t N, int64_t K,
  *  4 bits, K % 16 == 0 for 8) and group % 32 == 0 (8 bits: % 16; FP4 also
  *  % 16) it runs a half2 kernel (products summed in f16 over up to 32
  *  elements, then in f32; FP8 products are of value * 2^-8, so E4M3 stays
- *  far from f16's range and E5M2 like int8); otherwise a general f32
+ *  far from f16's range and E5M2 like int8; int4 and FP4 at batch 1 take a
+ *  kernel that keeps the activations in registers); otherwise a general f32
  *  kernel. */
 lq_cuda_status_t lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K,
                                   const void *A, lq_dtype_t a_dtype,

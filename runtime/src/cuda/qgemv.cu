@@ -16,8 +16,8 @@
 //    (they are M*K*2 bytes, shared by all rows);
 //  - qgemvI4 (int4): the same with R rows per warp sharing each
 //    activation load and a cheaper dequantization;
-//  - qgemvI4K (int4, batch 1): the k axis split over a block's threads,
-//    each keeping its 32 activations in registers for all rows;
+//  - qgemvI4K (int4 and FP4 E2M1, batch 1): the k axis split over a block's
+//    threads, each keeping its 32 activations in registers for all rows;
 //  - qgemvMma (int4, batch 2..8): tensor cores, the batch as the mma's N.
 //
 // Dequantization with f16 activations uses the "magic number" conversion
@@ -433,6 +433,45 @@ __device__ __forceinline__ float i4LoadX(const uint4 *xs, __half2 *xp) {
   return f.x + f.y;
 }
 
+/// The 32 FP4 E2M1 codes (MXFP4/NVFP4 elements) of one chunk as 16 half2
+/// pairs in i4Dequant's interleaved order. E2M1 is S.EE.M with bias 1; its
+/// magnitude bits EEM placed at bits 9..11 of a half (exponent bits 10..11,
+/// mantissa bit 9) with S at bit 15 read as value * 2^-14 (bias 15 instead
+/// of 1, the subnormal 0.5 included), so one multiplication by 2^14 makes it
+/// exact: 2 shifts, 2 LOP3 and 1 HMUL2 per pair (int4: 1 LOP3, 1 HADD2).
+__device__ __forceinline__ void fp4Dequant(const uint4 &w, __half2 *q) {
+  const __half2 pow14 = bitsh2(0x74007400u); // (2^14, 2^14)
+  const uint32_t words[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t a = words[i], b = words[i] >> 8;
+    // Low nibbles of each half (e0, e4) / (e2, e6): EEM << 9, S << 12.
+    // High nibbles (e1, e5) / (e3, e7): EEM << 5, S << 8.
+    q[4 * i + 0] = __hmul2(
+        bitsh2(((a << 9) & 0x0E000E00u) | ((a << 12) & 0x80008000u)), pow14);
+    q[4 * i + 1] = __hmul2(
+        bitsh2(((a << 5) & 0x0E000E00u) | ((a << 8) & 0x80008000u)), pow14);
+    q[4 * i + 2] = __hmul2(
+        bitsh2(((b << 9) & 0x0E000E00u) | ((b << 12) & 0x80008000u)), pow14);
+    q[4 * i + 3] = __hmul2(
+        bitsh2(((b << 5) & 0x0E000E00u) | ((b << 8) & 0x80008000u)), pow14);
+  }
+}
+
+/// sum_i q[i] . xp[i] for i in [I0, I1): half2 products in two chains.
+template <int I0, int I1>
+__device__ __forceinline__ float i4DotRange(const __half2 *q,
+                                            const __half2 *xp) {
+  __half2 d0 = bitsh2(0u), d1 = bitsh2(0u);
+#pragma unroll
+  for (int i = I0; i < I1; i += 2) {
+    d0 = __hfma2(q[i], xp[i], d0);
+    d1 = __hfma2(q[i + 1], xp[i + 1], d1);
+  }
+  const float2 f0 = __half22float2(d0), f1 = __half22float2(d1);
+  return (f0.x + f0.y) + (f1.x + f1.y);
+}
+
 /// sum_i q[i] . xp[i] over one chunk: half2 products in two chains, f32 sum.
 __device__ __forceinline__ float i4Dot(const __half2 *q, const __half2 *xp) {
   __half2 d0 = bitsh2(0u), d1 = bitsh2(0u);
@@ -642,11 +681,16 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 #endif
 }
 
-template <int R, int LOAD, bool PF, bool ASYM>
+/// DQ: 0 int4 codes; 1 FP4 E2M1 codes (fp4Dequant), one scale per chunk;
+/// 2 FP4 with two scales per chunk (NVFP4's groups of 16: cpg then counts
+/// half chunks per group; words 0-1 and 2-3 of a chunk are i4Dequant's
+/// pairs 0-7 and 8-15).
+template <int R, int LOAD, bool PF, bool ASYM, int DQ = 0>
 __global__ void __launch_bounds__(kI4KMaxWarps * 32)
     qgemvI4K(int N, const __half *A, const uint4 *codes, int chunks,
              const float *scales, const float *biases, int cpg, int cpgShift,
              int G, int rowsPerBlock, void *C, bool cF16) {
+  static_assert(DQ == 0 || !ASYM, "FP4 has no biases");
   extern __shared__ float part[]; // [warps][rowsPerBlock]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
@@ -670,14 +714,20 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
   // Loads of R rows starting at block row r0, chunk c (zeros past the row).
   auto load = [&](int r0, int c) {
     const bool ok = c < chunks;
-    const int gi = cpgShift >= 0 ? c >> cpgShift : c / cpg;
+    const int cs = DQ == 2 ? 2 * c : c; // DQ 2: half chunks
+    const int gi = cpgShift >= 0 ? cs >> cpgShift : cs / cpg;
+    const int gi1 =
+        DQ == 2 ? (cpgShift >= 0 ? (cs + 1) >> cpgShift : (cs + 1) / cpg) : 0;
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const int64_t n = min(n0 + r0 + r, N - 1); // past N: row N-1, dropped
       if (ok) {
         w[r] = ldWeights<LOAD>(codes + n * chunks + c);
         sc[r] = __ldg(scales + n * G + gi);
-        bi[r] = ASYM ? __ldg(biases + n * G + gi) : 0.f;
+        // bi: biases, or the second half's scale (DQ 2)
+        bi[r] = ASYM      ? __ldg(biases + n * G + gi)
+                : DQ == 2 ? __ldg(scales + n * G + gi1)
+                          : 0.f;
       } else {
         w[r] = make_uint4(0u, 0u, 0u, 0u);
         sc[r] = bi[r] = 0.f;
@@ -724,8 +774,15 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
 #pragma unroll
       for (int r = 0; r < R; ++r) {
         __half2 q[16];
-        i4Dequant<ASYM>(cw[r], q);
-        acc[r] = csc[r] * i4Dot(q, xp);
+        if constexpr (DQ == 0)
+          i4Dequant<ASYM>(cw[r], q);
+        else
+          fp4Dequant(cw[r], q);
+        if constexpr (DQ == 2)
+          acc[r] = fmaf(cbi[r], i4DotRange<8, 16>(q, xp),
+                        csc[r] * i4DotRange<0, 8>(q, xp));
+        else
+          acc[r] = csc[r] * i4Dot(q, xp);
         if (ASYM)
           acc[r] = fmaf(cbi[r], xs, acc[r]);
       }
@@ -1117,14 +1174,15 @@ bool launchI4(I4Config cf, bool asym, int64_t N, cudaStream_t st, int M,
   return false;
 }
 
-/// Resident blocks of qgemvI4K<R, LOAD, PF, ASYM> per multiprocessor at
+/// Resident blocks of qgemvI4K<R, LOAD, PF, ASYM, DQ> per multiprocessor at
 /// `warps` warps (asked once per shape, then cached).
-template <int R, int LOAD, bool PF, bool ASYM> int i4kBlocksPerSM(int warps) {
+template <int R, int LOAD, bool PF, bool ASYM, int DQ>
+int i4kBlocksPerSM(int warps) {
   static std::atomic<int> cache[kI4KMaxWarps + 1];
   int v = cache[warps].load(std::memory_order_relaxed);
   if (v == 0) {
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &v, qgemvI4K<R, LOAD, PF, ASYM>, warps * 32,
+            &v, qgemvI4K<R, LOAD, PF, ASYM, DQ>, warps * 32,
             size_t(warps) * R * 4 * sizeof(float)) != cudaSuccess ||
         v < 1) {
       (void)cudaGetLastError();
@@ -1139,7 +1197,7 @@ template <int R, int LOAD, bool PF, bool ASYM> int i4kBlocksPerSM(int warps) {
 /// used on sm_90+ only).
 bool gI4KPdl = true;
 
-template <int R, int LOAD, bool PF, bool ASYM>
+template <int R, int LOAD, bool PF, bool ASYM, int DQ>
 cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
                       const __half *A, const uint4 *codes, int chunks,
                       const float *scales, const float *biases, int cpg, int G,
@@ -1148,7 +1206,8 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   // Blocks per SM with the shared memory of one round of R rows (the plan's
   // few rounds more change nothing at these sizes).
   const I4KPlan p =
-      planI4K(N, R, w, groups, i4kBlocksPerSM<R, LOAD, PF, ASYM>(w), smCount());
+      planI4K(N, R, w, groups, i4kBlocksPerSM<R, LOAD, PF, ASYM, DQ>(w),
+              smCount());
   const int shift = (cpg & (cpg - 1)) == 0 ? __builtin_ctz(unsigned(cpg)) : -1;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(p.blocks));
@@ -1161,7 +1220,7 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   cfg.attrs = attr;
   static const int cc = computeCapability(); // like smCount: device 0's
   cfg.numAttrs = gI4KPdl && cc >= 90 ? 1 : 0;
-  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM>, N, A,
+  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM, DQ>, N, A,
                                        codes, chunks, scales, biases, cpg,
                                        shift, G, p.rowsPerBlock, C, cF16);
   if (err != cudaSuccess && cfg.numAttrs != 0) {
@@ -1169,7 +1228,7 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
     // kernel's griddepcontrol instructions are then no-ops).
     (void)cudaGetLastError();
     cfg.numAttrs = 0;
-    err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM>, N, A, codes,
+    err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM, DQ>, N, A, codes,
                              chunks, scales, biases, cpg, shift, G,
                              p.rowsPerBlock, C, cF16);
   }
@@ -1179,20 +1238,23 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
 /// kernel 6 / 7: qgemvI4K with ld.global.cs / ld.global.nc.L1::no_allocate
 /// weight loads, 8: no-allocate loads with the next round prefetched; R rows
 /// per round (4 or 8), U rounds of R rows per block and KS warps per block
-/// (0: automatic). False when there is no instance.
+/// (0: automatic). dq: qgemvI4K's DQ (0 int4, 1 / 2 FP4 with 1 / 2 scales
+/// per chunk; FP4 is never asymmetric). False when there is no instance.
 bool launchI4KConfig(I4Config cf, bool asym, int64_t N, cudaStream_t st,
                      const __half *A, const uint4 *codes, int64_t chunks,
                      const float *scales, const float *biases, int64_t cpg,
-                     int64_t G, void *C, bool cF16, cudaError_t *err) {
+                     int64_t G, void *C, bool cF16, cudaError_t *err,
+                     int dq = 0) {
+#define LQ_I4K_DQ(RR, LL, PF, AS, DQ)                                          \
+  launchI4K<RR, LL, PF, AS, DQ>(cf.KS, cf.U, st, int(N), A, codes,             \
+                                int(chunks), scales, biases, int(cpg), int(G), \
+                                C, cF16)
 #define LQ_I4K(KERNEL, RR, LL, PF)                                             \
   if (cf.R == RR && cf.kernel == KERNEL) {                                     \
-    *err =                                                                     \
-        asym ? launchI4K<RR, LL, PF, true>(cf.KS, cf.U, st, int(N), A, codes,  \
-                                           int(chunks), scales, biases,        \
-                                           int(cpg), int(G), C, cF16)          \
-             : launchI4K<RR, LL, PF, false>(cf.KS, cf.U, st, int(N), A, codes, \
-                                            int(chunks), scales, biases,       \
-                                            int(cpg), int(G), C, cF16);        \
+    *err = asym      ? LQ_I4K_DQ(RR, LL, PF, true, 0)                          \
+           : dq == 1 ? LQ_I4K_DQ(RR, LL, PF, false, 1)                         \
+           : dq == 2 ? LQ_I4K_DQ(RR, LL, PF, false, 2)                         \
+                     : LQ_I4K_DQ(RR, LL, PF, false, 0);                        \
     return true;                                                               \
   }
   LQ_I4K(6, 4, 0, false)
@@ -1202,6 +1264,7 @@ bool launchI4KConfig(I4Config cf, bool asym, int64_t N, cudaStream_t st,
   LQ_I4K(8, 4, 1, true)
   LQ_I4K(8, 8, 1, true)
 #undef LQ_I4K
+#undef LQ_I4K_DQ
   return false;
 }
 
@@ -1332,6 +1395,21 @@ lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
                     "lq_cuda_qgemv_nt: no int4 kernel %d with R=%d U=%d "
                     "KS=%d for group %lld",
                     cf.kernel, cf.R, cf.U, cf.KS, (long long)g);
+    } else if (kind == kFp4 && m == 1 && gI4Config.kernel != 1 &&
+               N < (int64_t(1) << 31) && N * G < (int64_t(1) << 31) &&
+               chunks < (int64_t(1) << 26)) {
+      // FP4 at batch 1: the int4 batch-1 kernel with E2M1 dequantization,
+      // its launch shape chosen as for int4 (or forced by the bench hook).
+      I4Config cf = gI4Config.kernel >= 6 ? gI4Config
+                                          : i4Config(1, N, chunks, cpg);
+      cudaError_t err = cudaSuccess;
+      if (!launchI4KConfig(cf, false, N, st, a, cw, chunks, scales, nullptr,
+                           cpg, G, C, cF16, &err, split ? 2 : 1))
+        return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                    "lq_cuda_qgemv_nt: no FP4 batch-1 kernel %d with R=%d",
+                    cf.kernel, cf.R);
+      if (err != cudaSuccess)
+        return failCuda(err, "lq_cuda_qgemv_nt (FP4 batch-1 kernel)");
     } else if (m == 1)
       launchFast<1>(kind, split, grid, st, m, N, a, lda, cw, chunks, scales, biases,
                     cpg, G, C, cF16, ldc);
