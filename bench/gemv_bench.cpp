@@ -117,6 +117,10 @@ const Variant kVariants[] = {
     {"f32 packed", -2, 32, false, 0},
     {"int8 sym g128", LQ_FORMAT_INT, 8, false, 128},
     {"int8 sym per-channel", LQ_FORMAT_INT, 8, false, 0},
+    // W8A8: int8 activation codes x int8 per-channel weights, int32 sums
+    // (lq_rt_gemm_w8a8 on the compile-time packed layout; x is already
+    // quantized, as lq.quantize leaves it in a compiled model).
+    {"int8 x int8 (w8a8)", -3, 8, false, 0},
     {"int4 asym g128", LQ_FORMAT_INT, 4, true, 128},
     {"int4 sym g32", LQ_FORMAT_INT, 4, false, 32},
     {"nf4 g64", LQ_FORMAT_NF4, 4, false, 64},
@@ -136,6 +140,18 @@ Weight makeWeight(const Variant &v, int64_t N, int64_t K, std::mt19937 &rng) {
   Weight w;
   std::uniform_int_distribution<int> byte(0, 255);
   std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  if (v.format == -3) {
+    std::vector<int8_t> codes(size_t(N * K));
+    for (int8_t &c : codes)
+      c = int8_t(byte(rng) - 128);
+    w.codes.resize(size_t(lq_rt_packed_w8a8_size(N, K)));
+    lq_rt_pack_w8a8(codes.data(), N, K,
+                    reinterpret_cast<int8_t *>(w.codes.data()));
+    w.scales.resize(size_t(N));
+    for (float &s : w.scales)
+      s = 0.01f + 0.01f * d(rng);
+    return w;
+  }
   if (v.format < 0) {
     w.f32.resize(size_t(N * K));
     for (float &x : w.f32)
@@ -186,8 +202,8 @@ int main(int argc, char **argv) {
   const double minTime = quick ? 0.1 : 0.5;
   const int threads = lq_rt_get_num_threads();
   const double bw = readBandwidth(threads, minTime);
-  std::printf("isa %s, %d thread(s), read bandwidth %.2f GB/s\n", lq_rt_isa(),
-              threads, bw);
+  std::printf("isa %s (w8a8: %s), %d thread(s), read bandwidth %.2f GB/s\n",
+              lq_rt_isa(), lq_rt_w8a8_isa(), threads, bw);
 
   const int64_t shapes[][3] = {{1, 4096, 4096}, {1, 4096, 11008},
                                {1, 768, 256},   {64, 4096, 4096}};
@@ -199,6 +215,10 @@ int main(int argc, char **argv) {
     std::vector<float> x(size_t(M * K)), y(size_t(M * N));
     for (float &v : x)
       v = float(rng() % 1000) * 1e-3f - 0.5f;
+    std::vector<int8_t> xq(size_t(M * K));
+    for (int8_t &v : xq)
+      v = int8_t(int(rng() % 255) - 127);
+    std::vector<float> sx(size_t(M), 0.004f);
     for (const Variant &v : kVariants) {
       if (M > 1 && v.format >= 0 &&
           (v.group == 0 || !std::strcmp(v.name, "int4 sym g32")))
@@ -214,7 +234,14 @@ int main(int argc, char **argv) {
       }
       auto call = [&](int i) {
         const Weight &w = copies[size_t(i) % copies.size()];
-        if (v.format == -2)
+        if (v.format == -3) {
+          if (lq_rt_gemm_w8a8(M, N, K, xq.data(), K, sx.data(), 1,
+                              reinterpret_cast<const int8_t *>(w.codes.data()),
+                              w.scales.data(), nullptr, y.data(), N) != 0) {
+            std::fprintf(stderr, "gemm_w8a8 rejected %s\n", v.name);
+            std::exit(1);
+          }
+        } else if (v.format == -2)
           lq_rt_sgemm_packed(M, N, K, x.data(), K, w.f32.data(), y.data(), N);
         else if (v.format < 0)
           lq_rt_sgemm_nt(M, N, K, x.data(), K, w.f32.data(), K, y.data(), N);
@@ -253,9 +280,10 @@ int main(int argc, char **argv) {
       std::perror(jsonPath);
       return 1;
     }
-    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"threads\": %d,\n"
+    std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"w8a8_isa\": \"%s\",\n"
+                    "  \"threads\": %d,\n"
                     "  \"read_bandwidth_gbps\": %.3f,\n  \"rows\": [\n",
-                 lq_rt_isa(), threads, bw);
+                 lq_rt_isa(), lq_rt_w8a8_isa(), threads, bw);
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row &r = rows[i];
       std::fprintf(f,

@@ -47,12 +47,15 @@ doc = {"cpu": cpu, "cores": os.cpu_count(), "command": "bench/run_gemv_bench.sh"
        "runs": runs}
 json.dump(doc, open(os.path.join(out, "gemv.json"), "w"), indent=2)
 L = ["# lq_rt GEMV vs read bandwidth", "",
-     f"CPU: {cpu}, {os.cpu_count()} cores (shared machine), ISA {runs[0]['isa']}.",
+     f"CPU: {cpu}, {os.cpu_count()} cores (shared machine), ISA {runs[0]['isa']} "
+     f"(int8 x int8: {runs[0].get('w8a8_isa', '?')}).",
      "Command: `bench/run_gemv_bench.sh` (LQ_NUM_THREADS = " + ", ".join(threads) + ").",
      "GB/s = weight bytes (codes + scales + biases) / median time per call (>= 20 calls, >= 0.5 s); "
      "roofline = GB/s / the STREAM-like read bandwidth measured in the same run. "
      "Weights rotate through copies >= 4x L3, so every call reads DRAM. "
-     "M = 64 rows: prefill through the dequantize-a-panel path (GFLOP/s is the figure of merit).", ""]
+     "M = 64 rows: prefill through the dequantize-a-panel path (GFLOP/s is the figure of merit). "
+     "`int8 x int8 (w8a8)`: lq_rt_gemm_w8a8 on int8 activation codes (already quantized) and the "
+     "compile-time packed int8 weight, int32 sums (GFLOP/s counts its multiply-adds the same way).", ""]
 for r in runs:
     L.append(f"## {r['threads']} thread(s): read bandwidth {r['read_bandwidth_gbps']:.2f} GB/s")
     L.append("")

@@ -52,12 +52,19 @@ void tile(const Args &a, int64_t m0, int64_t p0) {
     for (int i = 0; i < MR; ++i)
       for (int j = 0; j < NP; ++j)
         acc[u][i][j] = _mm512_setzero_si512();
+  // Software prefetch: 1 KB ahead in each panel's stream; for short
+  // panels (small K, a decode step of a small model) the same position of
+  // the next tile's panels instead, so a new tile's first blocks are not
+  // a DRAM miss each (the hardware prefetcher needs a few misses to pick
+  // up a new stream).
+  const int64_t ahead =
+      NP * a.panelBytes <= 16384 ? NP * a.panelBytes : int64_t(1024);
   int64_t b = 0;
   for (; b + U <= a.K4; b += U)
     for (int u = 0; u < U; ++u) {
       __m512i wv[NP];
       for (int j = 0; j < NP; ++j) {
-        _mm_prefetch((const char *)(w[j] + (b + u) * kBlock + 1024),
+        _mm_prefetch((const char *)(w[j] + (b + u) * kBlock + ahead),
                      _MM_HINT_T0);
         wv[j] = _mm512_loadu_si512(w[j] + (b + u) * kBlock);
       }
