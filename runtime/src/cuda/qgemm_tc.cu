@@ -143,14 +143,13 @@ __device__ __forceinline__ void loadB(const Params &p, int64_t n, int64_t k0,
         out[i] = __float2half_rn(
             decodeByte((w[i >> 2] >> (8 * (i & 3))) & 0xFFu, p.kind, false) *
             s);
-    } else { // NF4, FP4: table lookups
+    } else { // NF4 (table), FP4
       uint2 v = __ldg(reinterpret_cast<const uint2 *>(row + k0 / 2));
       const uint32_t w[2] = {v.x, v.y};
-      const float *table = p.kind == kNf4 ? kNf4Codebook : kFp4Table;
 #pragma unroll
       for (int i = 0; i < 16; ++i) {
         const uint32_t c = (w[i >> 3] >> (4 * (i & 7))) & 15u;
-        out[i] = __float2half_rn(table[c] * s + b);
+        out[i] = __float2half_rn(decodeNibble(c, p.kind, false) * s + b);
       }
     }
     return;

@@ -89,13 +89,23 @@ __device__ __forceinline__ float decodeByte(uint32_t c, int kind, bool asym) {
   return asym ? float(c) : float(int8_t(uint8_t(c)));
 }
 
+/// lq_fp4_e2m1_to_f32 without a table (a __constant__ table read at
+/// different addresses by a warp's lanes is serialized): E2M1's magnitude
+/// bits EEM at bits 9..11 of a half and S at bit 15 read as value * 2^-14
+/// (bias 15 instead of 1; the subnormal 0.5 too), times 2^14 exactly.
+__device__ __forceinline__ float fp4E2M1ToF32(uint32_t c) {
+  const unsigned short h =
+      (unsigned short)(((c & 7u) << 9) | ((c & 8u) << 12));
+  return __half2float(__ushort_as_half(h)) * 16384.f;
+}
+
 /// The value of one 4-bit code (0..15) of `kind`.
 __device__ __forceinline__ float decodeNibble(uint32_t c, int kind,
                                               bool asym) {
   if (kind == kNf4)
     return kNf4Codebook[c];
   if (kind == kFp4)
-    return kFp4Table[c];
+    return fp4E2M1ToF32(c);
   return asym ? float(c) : float(int32_t(c ^ 8u) - 8);
 }
 
