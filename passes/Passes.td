@@ -547,9 +547,16 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     (token, head) over the whole head dimension, i.e. `group` = head dim
     for that side (what `group=0` gives both); the other side keeps
     `group`. `scale-type=f16` stores dynamic per-token scales as f16
-    (static scales become f16 constants). `residual=R` (KIVI's float window)
-    is not implemented: any value but 0 is an error (the design is in
-    QuantizeKVCache.cpp).
+    (static scales become f16 constants).
+
+    `residual=R` (KIVI's float window, §3.2): the R most recent positions
+    are read in float. Rows are still quantized into the cache on append
+    (their codes do not depend on when that happens); a float ring
+    `[B, H, R, D]` (argument and result `<name>.window`, position s in slot
+    s mod R, `lq.kv_cache` for runtime-managed caches) is updated with
+    `lq.kv_window_append` and attention reads
+    `lq.kv_window_read(dequantize(...), ring, position + T)`. Keys/values
+    computed in the same call read their last R positions in float.
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
                            "mlir::tensor::TensorDialect"];
@@ -574,8 +581,8 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
            "per-token (dynamic, also with scales=static), per-head or "
            "per-channel (needs scales=static)">,
     Option<"residual", "residual", "int64_t", /*default=*/"0",
-           "KIVI's float window of the last R tokens (not supported yet: "
-           "only 0)">,
+           "KIVI's float window: the last R positions are read in float "
+           "(0: none)">,
     Option<"scaleType", "scale-type", "std::string", /*default=*/"\"f32\"",
            "f32 or f16: storage of the scales (f16 halves the per-token "
            "scales' bytes; not for nvfp4, whose block scales are E4M3)">,

@@ -13,6 +13,8 @@
 
 #include "passes/Passes.h"
 
+#include "dialects/LQ/IR/LQOps.h"
+
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -49,11 +51,15 @@ struct KVCacheInPlacePass
       Value result = r >= 0 && r < int64_t(ret.getNumOperands())
                          ? ret.getOperand(unsigned(r))
                          : Value();
-      auto append = result ? result.getDefiningOp<tensor::InsertSliceOp>()
-                           : tensor::InsertSliceOp();
+      Operation *def = result ? result.getDefiningOp() : nullptr;
+      Value dest;
+      if (auto ins = dyn_cast_or_null<tensor::InsertSliceOp>(def))
+        dest = ins.getDest();
+      else if (auto win = dyn_cast_or_null<mlir::lq::KVWindowAppendOp>(def))
+        dest = win.getWindow();
       // In place only when the append is the argument's one reader: then
       // nothing reads the old contents after the write.
-      if (!append || append.getDest() != arg || !arg.hasOneUse()) {
+      if (!dest || dest != arg || !arg.hasOneUse()) {
         emitError(arg.getLoc()) << "kv-cache-in-place: cache argument " << i
                       << " is not appended to by its only use and returned "
                          "as result "

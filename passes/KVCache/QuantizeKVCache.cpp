@@ -74,18 +74,25 @@
 // constants too, so keys and values have one scale type (the fused kernel
 // takes one per call).
 //
-// Not implemented: KIVI's float residual window (residual=R, the last R
-// tokens kept in float and quantized only when they leave the window; KIVI
-// §3.2). For the runtime-managed cache it needs (1) a float ring buffer
-// [B, H, R, D] as one more cache argument/result per K and V, (2) on each
-// append of T rows at position p: the rows leaving the window (positions
-// p - R .. p + T - R - 1) quantized from the ring and inserted into the
-// codes at their position, the new rows written to the ring, (3) attention
-// over two segments: the quantized part [0, max(0, p + T - R)) and the
-// float window, i.e. lq.attention with a split cache (a kernel taking a
-// quantized view plus a float view and one softmax over both), and (4) in
-// the graph-level form the same with the window as an extra past/present
-// pair. Until then residual != 0 is an error.
+// residual=R keeps the R most recent positions in float as well (KIVI
+// §3.2: the newest tokens, which attention weighs most, stay exact). Every
+// appended row is still quantized into the cache when it arrives: a row's
+// codes depend only on that row (per-token scales) or on constants (static
+// per-channel scales), so quantizing on append gives the codes KIVI writes
+// when the row leaves the window. Beside the cache, a float ring [B, H, R, D]
+// (one more argument/result, `<name>.window`, fed back like the cache)
+// holds position s in slot s mod R, and attention reads
+//
+//   lq.kv_window_read(dequantize(codes, scales), ring', end = p + T)
+//   ring' = lq.kv_window_append(ring, new rows, p)
+//
+// i.e. positions [end - R, end) from the ring and the rest dequantized; the
+// CPU lowering fuses both into the quantized-cache attention kernel. Slots
+// are absolute positions, so a step that rewrites positions (the padded last
+// chunk of a chunked prefill is overwritten by the next step) stays
+// consistent. Keys/values computed in the same call (no cache) read their
+// last R positions in float the same way. The window costs R · D · 4 bytes
+// per head and layer, whatever the context.
 //
 //===----------------------------------------------------------------------===//
 
@@ -93,6 +100,7 @@
 
 #include "dialects/LQ/IR/LQOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
@@ -114,6 +122,8 @@ struct Cache {
   Value rows;        // the new rows [B, H, T, D]
   mlir::lq::AttentionOp attn = nullptr; // the first reader (its calibration)
   unsigned which = 0;                   // 0: keys, 1: values
+  BlockArgument window; // residual > 0: the float ring [B, H, R, D]
+  Value windowOut;      // its updated value
 };
 
 struct QuantizeKVCachePass
@@ -148,11 +158,10 @@ struct QuantizeKVCachePass
              << "' (expected int8, int4, fp8-e4m3, fp8-e5m2 or nvfp4)";
     const bool nvfp4 = fmt == lq::Format::NVFP4;
     packed = bits == 4 || nvfp4;
-    if (residual != 0)
+    if (residual < 0)
       return at->emitError()
              << "quantize-kv-cache: residual=" << int64_t(residual)
-             << " is not supported yet (KIVI's float window of the last "
-                "tokens; only residual=0)";
+             << " must be >= 0 (the number of recent tokens kept in float)";
     if (scaleType != "f32" && scaleType != "f16")
       return at->emitError() << "quantize-kv-cache: unknown scale-type '"
                              << scaleType << "' (expected f32 or f16)";
@@ -349,6 +358,45 @@ struct QuantizeKVCachePass
                                                         : globalScale(b, loc));
   }
 
+  /// The float ring of the last `residual` positions for rows like `ty`.
+  RankedTensorType windowType(RankedTensorType ty) {
+    return RankedTensorType::get(
+        {ty.getDimSize(0), ty.getDimSize(1), int64_t(residual), ty.getDimSize(3)},
+        Float32Type::get(&getContext()));
+  }
+
+  /// An i64 constant.
+  static Value i64Const(OpBuilder &b, Location loc, int64_t v) {
+    return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
+  }
+
+  /// The cache position the update writes its first row to, as an i64.
+  Value appendPosition(OpBuilder &b, Operation *update) {
+    Location loc = update->getLoc();
+    if (auto cat = dyn_cast<tensor::ConcatOp>(update))
+      return i64Const(b, loc,
+                      cast<RankedTensorType>(cat.getInputs()[0].getType())
+                          .getDimSize(2));
+    auto ins = cast<tensor::InsertSliceOp>(update);
+    Value off = getValueOrCreateConstantIndexOp(b, loc, ins.getMixedOffsets()[2]);
+    return arith::IndexCastOp::create(b, loc, b.getI64Type(), off);
+  }
+
+  /// `view` with the positions [end - R, end) read from the ring `window`
+  /// after `rows` (at `position`) were appended to it; returns the view and
+  /// the updated ring.
+  std::pair<Value, Value> overlayWindow(OpBuilder &b, Location loc, Value view,
+                                        Value window, Value rows,
+                                        Value position) {
+    Value updated = lq::KVWindowAppendOp::create(b, loc, window.getType(),
+                                                 window, rows, position);
+    int64_t T = cast<RankedTensorType>(rows.getType()).getDimSize(2);
+    Value end = arith::AddIOp::create(b, loc, position, i64Const(b, loc, T));
+    Value read = lq::KVWindowReadOp::create(b, loc, view.getType(), view,
+                                            updated, end);
+    return {read, updated};
+  }
+
   /// The same append on new operands: insert_slice at the same offsets
   /// (sizes along the last dimension follow the operand), or concat.
   Value append(OpBuilder &b, Operation *update, Value rows, Value dest) {
@@ -370,6 +418,25 @@ struct QuantizeKVCachePass
     return tensor::InsertSliceOp::create(b, ins.getLoc(), rows, dest,
                                          ins.getMixedOffsets(), sizes,
                                          ins.getMixedStrides());
+  }
+
+  /// Inserts the float ring of cache `c` as argument `at`, named
+  /// `<cache name>.window` (zero for a fresh cache, fed back like it).
+  LogicalResult addWindowArgument(func::FuncOp f, Cache &c, unsigned at,
+                                  RankedTensorType floatTy) {
+    MLIRContext *ctx = &getContext();
+    unsigned argNo = c.arg.getArgNumber();
+    NamedAttrList attrs;
+    auto name = f.getArgAttrOfType<StringAttr>(argNo, "onnx.name");
+    attrs.set("onnx.name",
+              StringAttr::get(ctx, (name ? name.getValue().str()
+                                         : "arg" + std::to_string(argNo)) +
+                                       ".window"));
+    if (failed(f.insertArgument(at, windowType(floatTy),
+                                attrs.getDictionary(ctx), c.arg.getLoc())))
+      return f.emitError() << "quantize-kv-cache: cannot add a window argument";
+    c.window = f.getArgument(at);
+    return success();
   }
 
   void runOnOperation() override {
@@ -480,15 +547,28 @@ struct QuantizeKVCachePass
       Value fixed;
       if (which == 0 ? staticKeys : staticValues)
         fixed = *staticScales(b, attn, which, ty);
-      auto [q, s] = encode(b, o->getOwner()->getLoc(), o->get(), which, fixed);
-      o->set(decode(b, o->getOwner()->getLoc(), q, s, ty,
-                    fixed ? staticScheme : scheme[which]));
+      Location loc = o->getOwner()->getLoc();
+      Value x = o->get();
+      auto [q, s] = encode(b, loc, x, which, fixed);
+      Value view = decode(b, loc, q, s, ty, fixed ? staticScheme : scheme[which]);
+      if (residual > 0) {
+        // The last R of the S positions in float: a ring filled from
+        // position 0 with all S rows holds exactly those.
+        Value zeros = arith::ConstantOp::create(
+            b, loc, DenseElementsAttr::get(windowType(ty), 0.0f));
+        view = overlayWindow(b, loc, view, zeros, x, i64Const(b, loc, 0)).first;
+      }
+      o->set(view);
       ++numFakeQuantized;
     }
 
     // 3. Caches: codes + scales arguments and results.
-    // Results that return an updated cache: index -> (codes, scales).
-    DenseMap<Value, std::pair<Value, Value>> updated;
+    // Results that return an updated cache: its codes, scales (dynamic
+    // scales only) and window (residual > 0 only).
+    struct Stored {
+      Value codes, scales, window;
+    };
+    DenseMap<Value, Stored> updated;
     for (Cache &c : caches) {
       auto floatArgTy = cast<RankedTensorType>(c.arg.getType());
       auto outTy = cast<RankedTensorType>(c.update->getResult(0).getType());
@@ -503,11 +583,19 @@ struct QuantizeKVCachePass
         auto [q, s] = encode(b, loc, c.rows, c.which, fixed);
         Value codes = append(b, c.update, q, c.arg);
         Value view = decode(b, loc, codes, fixed, outTy, staticScheme);
+        if (residual > 0) {
+          if (failed(addWindowArgument(f, c, argNo + 1, floatArgTy)))
+            return signalPassFailure();
+          auto [read, ring] = overlayWindow(b, loc, view, c.window, c.rows,
+                                            appendPosition(b, c.update));
+          view = read;
+          c.windowOut = ring;
+        }
         Value old = c.update->getResult(0);
         old.replaceUsesWithIf(view, [&](OpOperand &use) {
           return !isa<func::ReturnOp>(use.getOwner());
         });
-        updated[old] = {codes, Value()};
+        updated[old] = {codes, Value(), c.windowOut};
         ++numCaches;
         continue;
       }
@@ -532,18 +620,26 @@ struct QuantizeKVCachePass
       Value codes = append(b, c.update, q, c.arg);
       Value scales = append(b, c.update, s, scalesArg);
       Value view = decode(b, loc, codes, scales, outTy, sch);
+      if (residual > 0) {
+        if (failed(addWindowArgument(f, c, argNo + 2, floatArgTy)))
+          return signalPassFailure();
+        auto [read, ring] = overlayWindow(b, loc, view, c.window, c.rows,
+                                          appendPosition(b, c.update));
+        view = read;
+        c.windowOut = ring;
+      }
       Value old = c.update->getResult(0);
       old.replaceUsesWithIf(view, [&](OpOperand &use) {
         return !isa<func::ReturnOp>(use.getOwner());
       });
-      updated[old] = {codes, scales};
+      updated[old] = {codes, scales, c.windowOut};
       ++numCaches;
     }
 
     // 4. The return: each updated cache becomes (codes, scales).
     SmallVector<Value> results;
     SmallVector<DictionaryAttr> resultAttrs;
-    DenseMap<Value, unsigned> codesResult;
+    DenseMap<Value, unsigned> codesResult, windowResult;
     for (OpOperand &o : ret->getOpOperands()) {
       DictionaryAttr attrs = f.getResultAttrDict(o.getOperandNumber());
       auto it = updated.find(o.get());
@@ -552,25 +648,33 @@ struct QuantizeKVCachePass
         resultAttrs.push_back(attrs);
         continue;
       }
-      codesResult[it->second.first] = results.size();
-      results.push_back(it->second.first);
+      const Stored &st = it->second;
+      codesResult[st.codes] = results.size();
+      results.push_back(st.codes);
       resultAttrs.push_back(attrs);
-      if (!it->second.second)
-        continue; // static scales: nothing stored per token
-      NamedAttrList scalesAttrs;
       auto name = f.getResultAttrOfType<StringAttr>(o.getOperandNumber(),
                                                     "onnx.name");
-      scalesAttrs.set(
-          "onnx.name",
-          StringAttr::get(ctx, (name ? name.getValue().str()
-                                     : "result" +
-                                           std::to_string(o.getOperandNumber())) +
-                                   ".scales"));
-      results.push_back(it->second.second);
-      resultAttrs.push_back(scalesAttrs.getDictionary(ctx));
+      auto named = [&](StringRef suffix) {
+        NamedAttrList a;
+        a.set("onnx.name",
+              StringAttr::get(ctx, (name ? name.getValue().str()
+                                         : "result" + std::to_string(
+                                                          o.getOperandNumber())) +
+                                       suffix.str()));
+        return a.getDictionary(ctx);
+      };
+      if (st.scales) { // static scales: nothing stored per token
+        results.push_back(st.scales);
+        resultAttrs.push_back(named(".scales"));
+      }
+      if (st.window) {
+        windowResult[st.window] = results.size();
+        results.push_back(st.window);
+        resultAttrs.push_back(named(".window"));
+      }
     }
     ret->setOperands(results);
-    for (auto &[old, pair] : updated)
+    for (auto &[old, stored] : updated)
       if (old.use_empty())
         old.getDefiningOp()->erase();
     f.setType(FunctionType::get(ctx, entry.getArgumentTypes(),
@@ -596,6 +700,9 @@ struct QuantizeKVCachePass
       if (!(c.which == 0 ? staticKeys : staticValues))
         f.setArgAttr(argNo + 1, "lq.kv_cache",
                      IntegerAttr::get(i64, it->second + 1));
+      if (c.window)
+        f.setArgAttr(c.window.getArgNumber(), "lq.kv_cache",
+                     IntegerAttr::get(i64, windowResult.lookup(c.windowOut)));
     }
   }
 };

@@ -11,8 +11,8 @@
 // NVF16: quantize-kv-cache: format=nvfp4 stores its block scales as E4M3; scale-type=f16 does not apply
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scale-type=bf16" 2>&1 | FileCheck %s --check-prefix=STY
 // STY: quantize-kv-cache: unknown scale-type 'bf16' (expected f32 or f16)
-// RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int4 residual=32" 2>&1 | FileCheck %s --check-prefix=RES
-// RES: quantize-kv-cache: residual=32 is not supported yet (KIVI's float window of the last tokens; only residual=0)
+// RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int4 residual=-1" 2>&1 | FileCheck %s --check-prefix=RES
+// RES: quantize-kv-cache: residual=-1 must be >= 0 (the number of recent tokens kept in float)
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 value-granularity=per-group" 2>&1 | FileCheck %s --check-prefix=VGRAN
 // VGRAN: quantize-kv-cache: unknown value-granularity 'per-group' (expected per-token, per-head or per-channel)
 // A head dimension that blocks of 16 do not divide (8 here), named at the attention:

@@ -171,6 +171,11 @@ bool readIds(const std::string &file, const char *flag,
   return true;
 }
 
+bool endsWithSuffix(const char *s, const char *suffix) {
+  const size_t n = std::strlen(s), m = std::strlen(suffix);
+  return n >= m && std::strcmp(s + n - m, suffix) == 0;
+}
+
 /// --kv-budget: what the runtime-managed KV cache costs per token (codes and
 /// scales, as the model stores them) and the longest context a memory
 /// budget holds at that rate.
@@ -194,7 +199,9 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
   if (n == 0)
     return fail("--kv-budget needs a model with a runtime-managed KV cache "
                 "(quant-compile --kv-cache N)");
-  double bytes = 0;
+  // KIVI float windows (`<name>.window`, --quantize-kv-cache residual=R)
+  // are a fixed cost, whatever the context.
+  double bytes = 0, windowBytes = 0;
   int64_t capacity = -1;
   for (size_t c = 0; c < n; ++c) {
     size_t in, out;
@@ -204,21 +211,36 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
       return fail(lq_rt_last_error());
     if (info.rank != 4)
       return fail("cache input " + std::to_string(in) + " is not [B, H, C, D]");
+    const double b =
+        double(lq_tensor_numel(&info)) * double(lq_dtype_size(info.dtype));
+    if (endsWithSuffix(lq_model_input_name(model, in), ".window")) {
+      windowBytes += b;
+      continue;
+    }
     capacity = info.shape[2];
-    bytes += double(lq_tensor_numel(&info)) * double(lq_dtype_size(info.dtype));
+    bytes += b;
   }
+  if (capacity <= 0)
+    return fail("the model's KV cache has no per-token storage");
   const double perToken = bytes / double(capacity);
-  const double fits = std::floor(budget / perToken);
+  const double fits = std::max(0.0, std::floor((budget - windowBytes) / perToken));
   if (json)
     std::printf("{\"kv_bytes_per_token\": %.1f, \"capacity\": %lld, "
-                "\"cache_bytes\": %.0f, \"budget_bytes\": %.0f, "
-                "\"max_context\": %.0f}\n",
-                perToken, (long long)capacity, bytes, budget, fits);
+                "\"cache_bytes\": %.0f, \"window_bytes\": %.0f, "
+                "\"budget_bytes\": %.0f, \"max_context\": %.0f}\n",
+                perToken, (long long)capacity, bytes + windowBytes,
+                windowBytes, budget, fits);
   else
-    std::printf("KV cache: %zu tensors, %.1f bytes per token; this model "
+    std::printf("KV cache: %zu tensors, %.1f bytes per token%s; this model "
                 "holds %lld tokens (%.2f MiB).\nA budget of %s holds %.0f "
                 "tokens of context.\n",
-                n, perToken, (long long)capacity, bytes / (1024.0 * 1024.0),
+                n, perToken,
+                windowBytes > 0
+                    ? (" + " + std::to_string(int64_t(windowBytes)) +
+                       " bytes of float windows")
+                          .c_str()
+                    : "",
+                (long long)capacity, (bytes + windowBytes) / (1024.0 * 1024.0),
                 budgetText.c_str(), fits);
   lq_model_free(model);
   return 0;

@@ -218,6 +218,33 @@ static LogicalResult verifyPackedCodes(Operation *op, RankedTensorType codes,
   return success();
 }
 
+/// `window` [B, H, R, D] beside `other` [B, H, *, D]: same batch, heads
+/// and head dimension, R > 0 (the KV-window ops).
+static LogicalResult verifyKVWindow(Operation *op, RankedTensorType window,
+                                    RankedTensorType other, StringRef what) {
+  if (window.getRank() != 4 || other.getRank() != 4)
+    return op->emitOpError("expects rank-4 [B, H, S, D] tensors, got ")
+           << window << " and " << other;
+  for (int i : {0, 1, 3})
+    if (!dimsCompatible(window.getDimSize(i), other.getDimSize(i)))
+      return op->emitOpError("window ")
+             << window << " and " << what << " " << other << " differ in dimension "
+             << i;
+  if (window.getDimSize(2) == 0)
+    return op->emitOpError("the window must hold at least one position");
+  return success();
+}
+
+LogicalResult KVWindowAppendOp::verify() {
+  return verifyKVWindow(*this, getWindow().getType(), getRows().getType(),
+                        "rows");
+}
+
+LogicalResult KVWindowReadOp::verify() {
+  return verifyKVWindow(*this, getWindow().getType(), getCache().getType(),
+                        "cache");
+}
+
 LogicalResult PackCodesOp::verify() {
   return verifyPackedCodes(*this, getInput().getType(), getResult().getType());
 }

@@ -274,6 +274,67 @@ def LQ_AttentionOp : LQ_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// KV cache: KIVI's float window of the most recent tokens
+//===----------------------------------------------------------------------===//
+
+def LQ_KVWindowAppendOp : LQ_Op<"kv_window_append", [Pure,
+    AllTypesMatch<["window", "result"]>]> {
+  let summary = "Write new K/V rows into a ring of the most recent tokens";
+  let description = [{
+    `window` `[B, H, R, D]` holds in float the rows of the last `R` cache
+    positions, position `s` in slot `s mod R` (KIVI's residual window, Liu
+    et al. 2024, arXiv:2402.02750, §3.2: the most recent tokens stay in full
+    precision while older ones are read quantized). Row `t` of `rows`
+    `[B, H, T, D]` is position `position + t` and goes to slot
+    `(position + t) mod R`; when `T > R` several rows share a slot and the
+    latest wins. Slots no row maps to keep their value. Because slots are
+    absolute positions, a step that overwrites positions an earlier step
+    wrote (a chunked prefill whose last chunk was padded) leaves the ring
+    consistent.
+
+    ```mlir
+    %w1 = lq.kv_window_append %w0, %k, %pos : tensor<1x4x32x64xf32>, tensor<1x4x1x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$window, RankedTensorOf<[F32]>:$rows,
+                       I64:$position);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $window `,` $rows `,` $position attr-dict `:` type($window) `,` type($rows)
+  }];
+  let hasVerifier = 1;
+}
+
+def LQ_KVWindowReadOp : LQ_Op<"kv_window_read", [Pure,
+    AllTypesMatch<["cache", "result"]>]> {
+  let summary = "A KV cache read with its most recent rows from the window";
+  let description = [{
+    The cache `[B, H, C, D]` (typically a dequantized view) with the
+    positions `max(0, end - R) <= s < end` taken from the float ring
+    `window` `[B, H, R, D]` (slot `s mod R`, see `lq.kv_window_append`):
+
+        result[b, h, s, :] = window[b, h, s mod R, :]  if end - R <= s < end
+                             cache[b, h, s, :]          otherwise
+
+    `end` is the number of positions written so far (the cache position
+    plus the step's rows). The CPU lowering fuses it with the dequantization
+    into the quantized-cache attention kernel, which reads each position once
+    from the codes or the window; no float copy of the cache exists.
+
+    ```mlir
+    %k = lq.kv_window_read %kdq, %w1, %end : tensor<1x4x256x64xf32>, tensor<1x4x32x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$cache, RankedTensorOf<[F32]>:$window,
+                       I64:$end);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $cache `,` $window `,` $end attr-dict `:` type($cache) `,` type($window)
+  }];
+  let hasVerifier = 1;
+}
+
 def LQ_EmbeddingOp : LQ_Op<"embedding", [Pure]> {
   let summary = "Look up rows of an embedding table";
   let description = [{

@@ -190,6 +190,13 @@ std::optional<std::string> unsupportedReason(Operation *op) {
              "constant; use the runtime kernel (--convert-lq-to-runtime)";
     return std::nullopt;
   }
+  if (isa<KVWindowAppendOp, KVWindowReadOp>(op)) {
+    for (Value v : op->getOperands())
+      if (auto t = dyn_cast<RankedTensorType>(v.getType());
+          t && !t.hasStaticShape())
+        return std::string("the KV-window ops need static shapes to lower");
+    return std::nullopt;
+  }
   if (!isa<LinearOp, RMSNormOp, LayerNormOp, RotaryOp, AttentionOp,
            EmbeddingOp, QuantizeOp, DequantizeOp>(op))
     return std::nullopt;
@@ -1265,6 +1272,94 @@ struct PackCodesLowering : LQPattern<PackCodesOp> {
   }
 };
 
+//===----------------------------------------------------------------------===//
+// KV window (KIVI's float residual)
+//===----------------------------------------------------------------------===//
+
+/// result[b, h, j, :] = rows[b, h, t_j, :] for the latest row t_j of the step
+/// that maps to slot j, i.e. (position + t_j) mod R == j, else window[j]:
+/// with d = (j - position) mod R, a row maps iff d < T, and the latest is
+/// t_j = d + R * floor((T - 1 - d) / R).
+struct KVWindowAppendLowering : LQPattern<KVWindowAppendOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(KVWindowAppendOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto wTy = op.getWindow().getType();
+    const int64_t R = wTy.getDimSize(2), T = op.getRows().getType().getDimSize(2);
+    Value rows = adaptor.getRows();
+    Value pos = arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
+                                           adaptor.getPosition());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, op.getContext());
+    return generic(
+        rewriter, loc, adaptor.getWindow(), ValueRange{}, {id}, iterators(4),
+        [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value bi = linalg::IndexOp::create(b, l, 0);
+          Value hi = linalg::IndexOp::create(b, l, 1);
+          Value j = linalg::IndexOp::create(b, l, 2);
+          Value di = linalg::IndexOp::create(b, l, 3);
+          Value cR = idx(b, l, R);
+          // d = (j - pos mod R + R) mod R, in [0, R)
+          Value pm = arith::RemSIOp::create(b, l, pos, cR);
+          pm = arith::RemSIOp::create(
+              b, l, arith::AddIOp::create(b, l, pm, cR), cR);
+          Value d = arith::RemSIOp::create(
+              b, l,
+              arith::AddIOp::create(b, l, arith::SubIOp::create(b, l, j, pm), cR),
+              cR);
+          Value written = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt,
+                                                d, idx(b, l, T));
+          // t = d + R * ((T - 1 - d) / R), 0 when nothing maps (unread)
+          Value rest = arith::SubIOp::create(b, l, idx(b, l, T - 1), d);
+          rest = arith::MaxSIOp::create(b, l, rest, idx(b, l, 0));
+          Value t = arith::AddIOp::create(
+              b, l, d,
+              arith::MulIOp::create(b, l, cR,
+                                    arith::DivSIOp::create(b, l, rest, cR)));
+          t = arith::SelectOp::create(b, l, written, t, idx(b, l, 0));
+          Value row = tensor::ExtractOp::create(b, l, rows,
+                                                ValueRange{bi, hi, t, di});
+          return arith::SelectOp::create(b, l, written, row, a[0]);
+        });
+  }
+};
+
+/// result[b, h, s, :] = window[b, h, s mod R, :] for end - R <= s < end,
+/// else cache[b, h, s, :].
+struct KVWindowReadLowering : LQPattern<KVWindowReadOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(KVWindowReadOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto cTy = op.getCache().getType();
+    const int64_t R = op.getWindow().getType().getDimSize(2);
+    Value window = adaptor.getWindow();
+    Value end = arith::IndexCastOp::create(rewriter, loc, rewriter.getIndexType(),
+                                           adaptor.getEnd());
+    Value init = tensor::EmptyOp::create(rewriter, loc, cTy.getShape(),
+                                         rewriter.getF32Type());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, op.getContext());
+    return generic(
+        rewriter, loc, init, ValueRange{adaptor.getCache()}, {id, id},
+        iterators(4), [&](OpBuilder &b, Location l, ValueRange a) -> Value {
+          Value bi = linalg::IndexOp::create(b, l, 0);
+          Value hi = linalg::IndexOp::create(b, l, 1);
+          Value si = linalg::IndexOp::create(b, l, 2);
+          Value di = linalg::IndexOp::create(b, l, 3);
+          Value cR = idx(b, l, R);
+          Value start = arith::SubIOp::create(b, l, end, cR);
+          Value inWindow = arith::AndIOp::create(
+              b, l,
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, si, start),
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, si, end));
+          Value slot = arith::RemSIOp::create(b, l, si, cR);
+          Value w = tensor::ExtractOp::create(b, l, window,
+                                              ValueRange{bi, hi, slot, di});
+          return arith::SelectOp::create(b, l, inWindow, w, a[0]);
+        });
+  }
+};
+
 /// code[2j + k] = (byte[j] >> 4k) & 0xF over the result viewed as
 /// [..., D/2, 2].
 struct UnpackCodesLowering : LQPattern<UnpackCodesOp> {
@@ -1556,6 +1651,7 @@ void mlir::lq::populateLQToLinalgConversionPatterns(
                RotaryLowering, AttentionLowering, EmbeddingLowering,
                DequantizeLowering, QuantizeLowering,
                QuantizedConstantLowering, ComputeScalesLowering,
-               PackCodesLowering, UnpackCodesLowering>(patterns.getContext());
+               PackCodesLowering, UnpackCodesLowering, KVWindowAppendLowering,
+               KVWindowReadLowering>(patterns.getContext());
   patterns.add<HadamardLowering>(patterns.getContext());
 }

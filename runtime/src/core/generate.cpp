@@ -151,10 +151,19 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
   const int64_t T = in[tokIdx].shape[1];
   // The cache holds `capacity` tokens; the last step writes T rows at most
   // at position capacity - T.
-  size_t firstCache = 0;
-  while (!isCache[firstCache])
-    ++firstCache;
-  const int64_t capacity = in[firstCache].shape[2];
+  // (A KIVI float window, `<name>.window`, holds the last R positions
+  // whatever the capacity: not a cache to size by.)
+  int64_t capacity = -1;
+  for (size_t i = 0; i < nIn; ++i) {
+    const char *name = lq_model_input_name(m, i);
+    const size_t len = std::strlen(name);
+    const bool window = len >= 7 && std::strcmp(name + len - 7, ".window") == 0;
+    if (isCache[i] && !window && capacity < 0)
+      capacity = in[i].shape[2];
+  }
+  if (capacity < 0)
+    return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT,
+                      "lq_generate: the model's caches are all windows");
   const int64_t need = int64_t(nPrompt) + std::max(opt->max_new_tokens - 1, 0);
   if (need + (T - 1) > capacity)
     return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT,
