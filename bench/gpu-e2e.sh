@@ -30,6 +30,7 @@
 #      with an int8 KV cache (--kv-format int8: attention decodes the cache
 #      in lq_cuda_attention_at_q) against the CPU build of the same.
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
+# env:  GPU_E2E_PART=logits|decode|all (default all) for half the cases.
 # Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +42,14 @@ recipes=(float w4a16-rtn w8a8-smoothquant nvfp4)
 # lq_cuda_attention_at_q on the GPU, lq_rt_attention_at_q on the CPU).
 decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call w4a16-rtn+kvint8:resident)
 gen=128
+# GPU_E2E_PART=logits or decode prepares / runs only that half (each half's
+# directory then fits the 64 MiB a device call can carry); default: both.
+case "${GPU_E2E_PART:-all}" in
+  logits) decode_cases=() ;;
+  decode) recipes=() ;;
+  all) ;;
+  *) echo "gpu-e2e: GPU_E2E_PART must be logits, decode or all" >&2; exit 3 ;;
+esac
 
 if [ "${1:-}" = "--prepare" ]; then
   dir=${2:?usage: bench/gpu-e2e.sh --prepare DIR [BUILD]}
