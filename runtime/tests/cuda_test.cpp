@@ -782,6 +782,11 @@ TEST(CudaNumerics, QuantizedAttention) {
                                    false, &err), 1e-5) << err;
   EXPECT_LT(lqref::checkAttentionQ(91, 1, 4, 2, 3, 64, 16, 16, true, -1, i8, 0,
                                    true, &err), 1e-5) << err;
+  // Tiles too wide for the register staging: the looping decoder.
+  EXPECT_LT(lqref::checkAttentionQ(93, 1, 4, 2, 5, 70, 48, 40, true, 60, i8, 1,
+                                   false, &err), 1e-5) << err;
+  EXPECT_LT(lqref::checkAttentionQ(94, 1, 2, 1, 1, 40, 256, 256, true, -1, i8,
+                                   0, false, &err), 1e-5) << err;
   EXPECT_LT(lqref::checkAttentionQ(92, 1, 4, 2, 1, 64, 32, 32, true, 40,
                                    cases[6], 0, true, &err), 1e-5) << err;
 }

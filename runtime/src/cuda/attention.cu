@@ -355,6 +355,121 @@ __device__ void decodeTile(const QV &x, int64_t b, int64_t h, int64_t s0,
   }
 }
 
+/// A tile of codes staged in registers: up to kStage loads per thread (the
+/// words of units i = threadIdx.x + j * blockDim.x) and their scales, so
+/// that the K and V loads of a tile are all in flight at once (one memory
+/// latency per tile instead of one per load) before the decode to shared
+/// memory. Taken when a tile has at most kStage * blockDim.x units.
+constexpr int kStage = 8;
+struct Staged {
+  uint32_t w[kStage];
+  float f[kStage];
+};
+
+template <int U>
+__device__ __forceinline__ void stageTileU(const QV &x, int64_t b, int64_t h,
+                                           int64_t s0, int64_t send, int D,
+                                           Staged &st) {
+  const int upr = D / U, n = kKT * upr;
+  const uint8_t *base = x.codes + b * x.cs0 + h * x.cs1;
+  const int64_t sbase = b * x.ss0 + h * x.ss1;
+#pragma unroll
+  for (int j = 0; j < kStage; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    st.w[j] = 0;
+    st.f[j] = 0.f;
+    if (i >= n)
+      continue;
+    const int sl = i / upr, d0 = (i - sl * upr) * U;
+    const int64_t s = s0 + sl;
+    if (s >= send)
+      continue;
+    const uint8_t *row = base + s * x.cs2;
+    if constexpr (U == 4)
+      st.w[j] = __ldg(reinterpret_cast<const unsigned *>(row + d0));
+    else if constexpr (U == 8)
+      st.w[j] = __ldg(reinterpret_cast<const unsigned *>(row + d0 / 2));
+    else if constexpr (U == 2)
+      st.w[j] = __ldg(row + d0 / 2);
+    else
+      st.w[j] = __ldg(row + d0);
+    if (x.oneScale)
+      st.f[j] = scaleAt(x, sbase + (s / x.gs) * x.ss2 + (d0 / x.gd) * x.ss3);
+  }
+}
+
+template <int U>
+__device__ __forceinline__ void storeTileU(const QV &x, int64_t b, int64_t h,
+                                           int64_t s0, int64_t send, int D,
+                                           const Staged &st, float *buf,
+                                           int pitch, bool vec) {
+  const int upr = D / U, n = kKT * upr;
+  const int64_t sbase = b * x.ss0 + h * x.ss1;
+  constexpr int shift = U == 2 || U == 8 ? 4 : 8;
+  constexpr uint32_t mask = shift == 4 ? 15u : 255u;
+#pragma unroll
+  for (int j = 0; j < kStage; ++j) {
+    const int i = threadIdx.x + j * blockDim.x;
+    if (i >= n)
+      break;
+    const int sl = i / upr, d0 = (i - sl * upr) * U;
+    const int64_t s = s0 + sl;
+    float val[U];
+    if (s >= send) {
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        val[u] = 0.f;
+    } else if (x.oneScale) {
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        val[u] = decodeCode(x, (st.w[j] >> (shift * u)) & mask) * st.f[j];
+    } else {
+      const int64_t srow = sbase + (s / x.gs) * x.ss2;
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+        val[u] = decodeCode(x, (st.w[j] >> (shift * u)) & mask) *
+                 scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
+    }
+    float *dst = buf + sl * pitch + d0;
+    if constexpr (U % 4 == 0) {
+      if (vec) {
+#pragma unroll
+        for (int u = 0; u < U; u += 4)
+          *reinterpret_cast<float4 *>(dst + u) =
+              make_float4(val[u], val[u + 1], val[u + 2], val[u + 3]);
+        continue;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+      dst[u] = val[u];
+  }
+}
+
+__device__ __forceinline__ void stageTile(const QV &x, int64_t b, int64_t h,
+                                          int64_t s0, int64_t send, int D,
+                                          Staged &st) {
+  switch (x.unit) {
+  case 8: stageTileU<8>(x, b, h, s0, send, D, st); break;
+  case 4: stageTileU<4>(x, b, h, s0, send, D, st); break;
+  case 2: stageTileU<2>(x, b, h, s0, send, D, st); break;
+  default: stageTileU<1>(x, b, h, s0, send, D, st); break;
+  }
+}
+
+__device__ __forceinline__ void storeTile(const QV &x, int64_t b, int64_t h,
+                                          int64_t s0, int64_t send, int D,
+                                          const Staged &st, float *buf,
+                                          int pitch) {
+  const bool vec = pitch % 4 == 0;
+  switch (x.unit) {
+  case 8: storeTileU<8>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
+  case 4: storeTileU<4>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
+  case 2: storeTileU<2>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
+  default: storeTileU<1>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
+  }
+}
+
 __device__ __forceinline__ int64_t lmin(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
@@ -389,7 +504,8 @@ __device__ __forceinline__ float *outAt(const View &o, const QShape &p,
   return const_cast<float *>(o.at(b, h, t));
 }
 
-__global__ void __launch_bounds__(kQThreads)
+// At most 96 registers (5 blocks per SM; the staged tile takes 32).
+__global__ void __launch_bounds__(kQThreads, 5)
     attentionQ(View q, QV k, QV v, View o, QShape p, float *part) {
   extern __shared__ float sm[];
   const int D = p.D, Dv = p.Dv, pitch = p.pitch;
@@ -427,8 +543,19 @@ __global__ void __launch_bounds__(kQThreads)
   const int64_t k1 = lmin(kEnd, k0 + p.keysPerSplit);
   __syncthreads();
 
+  // Register staging when a tile's units fit (D <= 128 for int8, <= 256
+  // for int4 / NVFP4 with aligned rows); else the looping decoder.
+  const bool staged = kKT * (D / k.unit) <= kStage * int(blockDim.x) &&
+                      kKT * (Dv / v.unit) <= kStage * int(blockDim.x);
+  Staged kst, vst;
   for (int64_t s0 = k0; s0 < k1; s0 += kKT) {
-    decodeTile(k, b, hk, s0, k1, D, kv, pitch);
+    if (staged) {
+      stageTile(k, b, hk, s0, k1, D, kst);
+      stageTile(v, b, hk, s0, k1, Dv, vst);
+      storeTile(k, b, hk, s0, k1, D, kst, kv, pitch);
+    } else {
+      decodeTile(k, b, hk, s0, k1, D, kv, pitch);
+    }
     __syncthreads();
     // Scores: lanes take consecutive keys (kv rows are padded: no bank
     // conflicts), the query row is a broadcast.
@@ -472,7 +599,10 @@ __global__ void __launch_bounds__(kQThreads)
       }
     }
     __syncthreads();
-    decodeTile(v, b, hk, s0, k1, Dv, kv, pitch);
+    if (staged)
+      storeTile(v, b, hk, s0, k1, Dv, vst, kv, pitch);
+    else
+      decodeTile(v, b, hk, s0, k1, Dv, kv, pitch);
     __syncthreads();
     if (vec4) { // four output columns per thread, 16-byte loads
       const int dv4 = Dv / 4;
@@ -722,12 +852,12 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
             int(smem)))
       return failCuda(err, "cudaFuncSetAttribute (attentionQ)");
   }
-  // Splits over keys: enough blocks for a few per SM, at least 4 tiles
-  // (128 keys) per split.
+  // Splits over keys: enough blocks for ~8 per SM (bytes in flight), at
+  // least 4 tiles (128 keys) per split.
   const int64_t kEnd = std::min<int64_t>(S, position + T);
   const int64_t tiles = std::max<int64_t>(1, (kEnd + kKT - 1) / kKT);
   const int64_t base = B * Hkv * nz;
-  int64_t nsplit = (4 * int64_t(multiprocessors()) + base - 1) / base;
+  int64_t nsplit = (8 * int64_t(multiprocessors()) + base - 1) / base;
   nsplit = std::max<int64_t>(
       1, std::min<int64_t>({nsplit, (tiles + 3) / 4, kMaxSplits}));
   const int64_t tilesPerSplit = (tiles + nsplit - 1) / nsplit;
