@@ -110,9 +110,18 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
   exit 2
 fi
 nvidia-smi --query-gpu=name,driver_version,compute_cap --format=csv,noheader
-if ldd "$dir/liblq_rt_cuda.so" | grep -q 'not found'; then
-  ldd "$dir/liblq_rt_cuda.so" | grep 'not found' >&2
-  echo "gpu-e2e: liblq_rt_cuda.so cannot load here" >&2
+# liblq_rt_cuda.so: the prepared one, else the one gpu-check.sh just built
+# from the same sources on this machine (LQ_RT_CUDA_LIB_DIR; leaving it out
+# of DIR saves 12 MB of what a device call carries).
+cudalib=$dir/liblq_rt_cuda.so
+if [ ! -f "$cudalib" ] && [ -n "${LQ_RT_CUDA_LIB_DIR:-}" ]; then
+  cudalib=$LQ_RT_CUDA_LIB_DIR/liblq_rt_cuda.so
+  export LD_LIBRARY_PATH="$dir:$LQ_RT_CUDA_LIB_DIR:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+fi
+[ -f "$cudalib" ] || { echo "gpu-e2e: no liblq_rt_cuda.so in $dir (or LQ_RT_CUDA_LIB_DIR)" >&2; exit 3; }
+if ldd "$cudalib" | grep -q 'not found'; then
+  ldd "$cudalib" | grep 'not found' >&2
+  echo "gpu-e2e: $cudalib cannot load here" >&2
   exit 3
 fi
 py=/usr/bin/python3

@@ -28,6 +28,9 @@ if [ "${SKIP_GPU_CHECK:-0}" != 1 ]; then
   rc=${PIPESTATUS[0]}
 fi
 echo "== gpu-e2e"
+# The liblq_rt_cuda.so gpu-check built here, for a prepared dir without one.
+lib=$(find "$root/build-gpu" -name liblq_rt_cuda.so 2>/dev/null | head -1)
+[ -n "$lib" ] && export LQ_RT_CUDA_LIB_DIR=$(dirname "$lib")
 "$root/bench/gpu-e2e.sh" "$e2e" 2>&1 | tee "$out/gpu-e2e.log"
 r=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] && rc=$r
