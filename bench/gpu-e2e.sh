@@ -30,7 +30,8 @@
 #      with an int8 KV cache (--kv-format int8: attention decodes the cache
 #      in lq_cuda_attention_at_q) against the CPU build of the same.
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
-# env:  GPU_E2E_PART=logits|decode|all (default all) for half the cases.
+# env:  GPU_E2E_PART=logits|decode|all (default all) for half the cases;
+#       GPU_E2E_RECIPES, GPU_E2E_DECODE: other case lists (space-separated).
 # Exit status: 0 all passed, 1 a comparison failed, 2 no GPU, 3 setup error.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +45,9 @@ decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call w4a16-rtn+kvi
 gen=128
 # GPU_E2E_PART=logits or decode prepares / runs only that half (each half's
 # directory then fits the 64 MiB a device call can carry); default: both.
+# GPU_E2E_RECIPES / GPU_E2E_DECODE (space-separated) replace the lists.
+[ -n "${GPU_E2E_RECIPES:-}" ] && read -r -a recipes <<<"$GPU_E2E_RECIPES"
+[ -n "${GPU_E2E_DECODE:-}" ] && read -r -a decode_cases <<<"$GPU_E2E_DECODE"
 case "${GPU_E2E_PART:-all}" in
   logits) decode_cases=() ;;
   decode) recipes=() ;;
