@@ -533,6 +533,10 @@ struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
     if (!dqx || !dqw || !isInt8Sym(dqx) || !isInt8Sym(dqw))
       return rewriter.notifyMatchFailure(
           op, "input and weight are not both int8 symmetric lq.dequantize");
+    // The codes must be lq.quantize's: a fresh buffer, which the kernel
+    // reads as a row-major [M, K] view without a copy.
+    if (!dqx.getInput().getDefiningOp<lq::QuantizeOp>())
+      return rewriter.notifyMatchFailure(op, "activation codes not lq.quantize");
     auto xTy = dqx.getInput().getType();
     auto wTy = dqw.getInput().getType();
     if (xTy.getRank() < 2 || wTy.getRank() != 2)

@@ -96,7 +96,8 @@ func.func @per_token_bias(%x: tensor<1x3x5xf32>, %bias: tensor<17xf32>) -> tenso
 
 // Not W8A8: weights in groups along K (per-group scales would need a scale
 // per K block inside the integer sum), int4 activation codes, an asymmetric
-// weight. Each keeps the fake-quantized path.
+// weight, activation codes that are not lq.quantize's (an argument: any
+// layout). Each keeps the fake-quantized path.
 #a8 = #lq.scheme<format = int, bits = 8>
 #a4 = #lq.scheme<format = int, bits = 4, axis = 1, group = 8>
 #g4 = #lq.scheme<format = int, bits = 8, axis = 1, group = 4>
@@ -104,9 +105,9 @@ func.func @per_token_bias(%x: tensor<1x3x5xf32>, %bias: tensor<17xf32>) -> tenso
 #ch = #lq.scheme<format = int, bits = 8, axis = 0>
 // CHECK-LABEL: func.func @not_w8a8(
 // CHECK-NOT:     lq_rt_linear_w8a8
-// CHECK-COUNT-3: call @lq_rt_linear_q_f32
+// CHECK-COUNT-4: call @lq_rt_linear_q_f32
 // CHECK-NOT:     lq_rt_linear_w8a8
-func.func @not_w8a8(%x: tensor<2x8xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
+func.func @not_w8a8(%x: tensor<2x8xf32>, %codes: tensor<2x8xi8, #a8>) -> (tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>) {
   %sx = arith.constant dense<0.25> : tensor<f32>
   %q = lq.quantize %x, %sx : (tensor<2x8xf32>, tensor<f32>) -> tensor<2x8xi8, #a8>
   %xd = lq.dequantize %q, %sx : (tensor<2x8xi8, #a8>, tensor<f32>) -> tensor<2x8xf32>
@@ -125,5 +126,7 @@ func.func @not_w8a8(%x: tensor<2x8xf32>) -> (tensor<2x2xf32>, tensor<2x2xf32>, t
   %za = arith.constant dense<[[100], [120]]> : tensor<2x1xi8>
   %wasym = lq.dequantize %wa, %sc zero_point %za : (tensor<2x8xi8, #asym>, tensor<2x1xf32>, tensor<2x1xi8>) -> tensor<2x8xf32>
   %y2 = lq.linear %xd, %wasym : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
-  return %y0, %y1, %y2 : tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>
+  %xa = lq.dequantize %codes, %sx : (tensor<2x8xi8, #a8>, tensor<f32>) -> tensor<2x8xf32>
+  %y3 = lq.linear %xa, %wch : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x2xf32>
+  return %y0, %y1, %y2, %y3 : tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>, tensor<2x2xf32>
 }
