@@ -251,6 +251,89 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
   }
 }
 
+// KIVI's float window: positions [end - R, end) read from f32 rings (slot
+// s mod R), the rest decoded; fast path and row path, T = 1 and chunks, a
+// ring larger than what is written, R = 1.
+TEST_P(PerIsaQ, WindowedCacheAttentionMatchesFloat64Reference) {
+  std::mt19937 rng(23);
+  struct Case {
+    int64_t B, Hq, Hkv, T, S, D, gd, R;
+    int32_t format, bits;
+    int64_t pos;
+  };
+  const Case cases[] = {
+      {1, 8, 2, 1, 64, 64, 32, 16, LQ_FORMAT_INT, 4, 40},   // fast path, int4
+      {1, 4, 2, 3, 40, 32, 32, 8, LQ_FORMAT_INT, 8, 20},    // chunk of 3
+      {2, 4, 4, 1, 20, 32, 16, 32, LQ_FORMAT_NVFP4, 4, 5},  // R > written
+      {1, 4, 2, 2, 17, 10, 10, 5, LQ_FORMAT_INT, 4, 9},     // row path
+      {1, 6, 2, 1, 33, 64, 64, 1, LQ_FORMAT_FP8_E4M3, 8, 31}, // R = 1
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(::testing::Message() << "format " << c.format << " D=" << c.D
+                                      << " T=" << c.T << " R=" << c.R
+                                      << " pos=" << c.pos);
+    const int32_t st = c.format == LQ_FORMAT_NVFP4 ? LQ_RT_SCALE_E4M3
+                                                   : LQ_RT_SCALE_F32;
+    const int64_t end = c.pos + c.T;
+    QTensor k = makeQ(c.B, c.Hkv, c.S, c.D, 1, c.gd, c.format, c.bits, end, rng, st);
+    QTensor v = makeQ(c.B, c.Hkv, c.S, c.D, 1, c.gd, c.format, c.bits, end, rng, st);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> kr(size_t(c.B * c.Hkv * c.R * c.D)), vr(kr.size());
+    for (float &x : kr)
+      x = 3 * u(rng); // far from the decoded values: a wrong source shows
+    for (float &x : vr)
+      x = 3 * u(rng);
+    const int64_t rs[4] = {c.Hkv * c.R * c.D, c.R * c.D, c.D, 1};
+    lq_rt_view4_t kw{kr.data(), {c.B, c.Hkv, c.R, c.D}, {rs[0], rs[1], rs[2], rs[3]}};
+    lq_rt_view4_t vw{vr.data(), {c.B, c.Hkv, c.R, c.D}, {rs[0], rs[1], rs[2], rs[3]}};
+    lq_rt_kv_window_t win{&kw, &vw, end};
+    std::vector<float> q(size_t(c.B * c.Hq * c.T * c.D)), o(q.size(), -9.0f);
+    for (float &x : q)
+      x = u(rng);
+    lq_rt_view4_t qv{q.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    lq_rt_view4_t ov{o.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    const float scale = 1.0f / std::sqrt(float(c.D));
+    ASSERT_EQ(lq_rt_attention_at_q_window(&qv, &k.view, &v.view, &ov, scale, 1,
+                                          c.pos, &win),
+              0);
+    const int64_t start = std::max<int64_t>(0, end - c.R);
+    auto val = [&](const QTensor &x, const std::vector<float> &ring, int64_t b,
+                   int64_t hk, int64_t s, int64_t d) {
+      if (s >= start && s < end)
+        return double(ring[size_t(((b * c.Hkv + hk) * c.R + s % c.R) * c.D + d)]);
+      return x.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+    };
+    const int64_t group = c.Hq / c.Hkv;
+    for (int64_t b = 0; b < c.B; ++b)
+      for (int64_t h = 0; h < c.Hq; ++h)
+        for (int64_t t = 0; t < c.T; ++t) {
+          const int64_t hk = h / group, visible = c.pos + t + 1;
+          std::vector<double> p(static_cast<size_t>(visible));
+          double mx = -INFINITY, sum = 0;
+          for (int64_t s = 0; s < visible; ++s) {
+            double dot = 0;
+            for (int64_t d = 0; d < c.D; ++d)
+              dot += double(q[size_t(((b * c.Hq + h) * c.T + t) * c.D + d)]) *
+                     val(k, kr, b, hk, s, d);
+            p[size_t(s)] = dot * scale;
+            mx = std::max(mx, p[size_t(s)]);
+          }
+          for (double &x : p)
+            sum += (x = std::exp(x - mx));
+          for (int64_t e = 0; e < c.D; ++e) {
+            double ref = 0;
+            for (int64_t s = 0; s < visible; ++s)
+              ref += p[size_t(s)] / sum * val(v, vr, b, hk, s, e);
+            ASSERT_NEAR(o[size_t(((b * c.Hq + h) * c.T + t) * c.D + e)], ref,
+                        2e-5 * (1 + std::fabs(ref)))
+                << "b=" << b << " h=" << h << " t=" << t << " e=" << e;
+          }
+        }
+  }
+}
+
 TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
   std::mt19937 rng(3);
   QTensor k = makeQ(1, 2, 8, 8, 1, 8, LQ_FORMAT_INT, 8, 8, rng);
@@ -278,6 +361,11 @@ TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
   bad.scale_sizes[3] = 4; // int4 groups of 3 channels split a byte
   bad.sizes[3] = 12;
   EXPECT_EQ(lq_rt_attention_at_q(&qv, &bad, &v.view, &ov, 1.0f, 1, 0), -1);
+  // A window whose heads differ from the cache's.
+  std::vector<float> ring(2 * 4 * 8, 0.0f);
+  lq_rt_view4_t kw{ring.data(), {1, 1, 4, 8}, {32, 32, 8, 1}};
+  lq_rt_kv_window_t win{&kw, &kw, 1};
+  EXPECT_EQ(lq_rt_attention_at_q_window(&qv, &k.view, &v.view, &ov, 1.0f, 1, 0, &win), -1);
   for (float x : o)
     EXPECT_EQ(x, -9.0f); // nothing written
 }

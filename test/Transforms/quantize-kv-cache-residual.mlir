@@ -3,6 +3,8 @@
 // The window lowers to linalg (generic path) and, on the CPU, into the
 // fused quantized-cache attention kernel.
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 residual=8" --convert-lq-to-linalg | FileCheck %s --check-prefix=LINALG
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 residual=8" --convert-lq-to-runtime | FileCheck %s --check-prefix=FUSED
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 residual=8" --convert-lq-to-runtime="prefix=lq_rt_cuda_" | FileCheck %s --check-prefix=CUDA
 
 // residual=R (KIVI's float window): beside each quantized cache, a float
 // ring [B, H, R, D] (`<name>.window`, fed back through lq.kv_cache) gets the
@@ -33,6 +35,17 @@
 // STATIC-SAME: tensor<1x1x8x4xf32> {lq.kv_cache = 2 : i64, onnx.name = "past_key.0.window"}
 // STATIC: lq.kv_window_append
 // STATIC: lq.kv_window_read
+
+// On the CPU the window is read inside the fused kernel: the rings and
+// `end` follow the usual arguments, and no float view of the cache is built.
+// FUSED-LABEL: func.func @step
+// FUSED-NOT: lq.kv_window_read
+// FUSED: %[[END:.+]] = arith.addi
+// FUSED: call @lq_rt_attention_at_q_i8_window({{.*}}, %[[END]]) : ({{.*}}, i64) -> ()
+// lq_rt_cuda's kernel has no window: the view stays for the generic lowering.
+// CUDA-LABEL: func.func @step
+// CUDA: lq.kv_window_read
+// CUDA-NOT: lq_rt_cuda_attention_at_q
 
 // LINALG-LABEL: func.func @step
 // LINALG-NOT: lq.kv_window

@@ -779,6 +779,25 @@ std::optional<QuantizedKV> matchQuantizedKV(Value v) {
   return QuantizedKV{codes, dq.getScales(), s, dq.getGlobalScale()};
 }
 
+/// Whether `a` and `b` compute the same value: the same SSA value, or the
+/// same side-effect-free op (name, attributes) on operands that are (up to
+/// `depth` levels). The K and V windows' `end` are two `arith.addi` of one
+/// position until CSE merges them.
+bool sameValue(Value a, Value b, int depth = 4) {
+  if (a == b)
+    return true;
+  Operation *x = a.getDefiningOp(), *y = b.getDefiningOp();
+  if (!x || !y || depth == 0 || x->getName() != y->getName() ||
+      x->getAttrDictionary() != y->getAttrDictionary() ||
+      x->getNumOperands() != y->getNumOperands() || !isMemoryEffectFree(x) ||
+      cast<OpResult>(a).getResultNumber() != cast<OpResult>(b).getResultNumber())
+    return false;
+  for (auto [p, q] : llvm::zip(x->getOperands(), y->getOperands()))
+    if (!sameValue(p, q, depth - 1))
+      return false;
+  return true;
+}
+
 /// lq.attention whose keys and values are dequantized codes (a quantized KV
 /// cache, --quantize-kv-cache) -> lq_rt_attention_at_q: the kernel decodes
 /// each cache row as it reads it, so the float cache never exists.
@@ -792,8 +811,19 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
       return rewriter.notifyMatchFailure(op, "explicit masks use linalg");
     if (!isStaticF32(op.getQuery()) || !isStaticF32(op.getResult()))
       return rewriter.notifyMatchFailure(op, "not static f32");
-    std::optional<QuantizedKV> k = matchQuantizedKV(op.getKey());
-    std::optional<QuantizedKV> v = matchQuantizedKV(op.getValue());
+    // KIVI's float window (lq.kv_window_read over the dequantized cache):
+    // the CPU kernel reads those positions from the rings (both K and V, one
+    // `end`); lq_rt_cuda's kernel has no window, so there the view stays
+    // generic.
+    auto kWin = op.getKey().getDefiningOp<lq::KVWindowReadOp>();
+    auto vWin = op.getValue().getDefiningOp<lq::KVWindowReadOp>();
+    if (bool(kWin) != bool(vWin) ||
+        (kWin && (prefix != "lq_rt_" || !sameValue(kWin.getEnd(), vWin.getEnd()))))
+      return rewriter.notifyMatchFailure(op, "window not fusable");
+    std::optional<QuantizedKV> k =
+        matchQuantizedKV(kWin ? kWin.getCache() : op.getKey());
+    std::optional<QuantizedKV> v =
+        matchQuantizedKV(vWin ? vWin.getCache() : op.getValue());
     // One format for both (the kernel takes one); their scale granularities
     // may differ (static per-channel keys, per-token values).
     if (!k || !v || k->scheme.getFormat() != v->scheme.getFormat() ||
@@ -840,8 +870,12 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
                                   rewriter.getF32Type(), i32, i64, i32, i32};
     if (!plainScales)
       argTypes.append({rewriter.getF32Type(), rewriter.getF32Type()});
+    if (kWin)
+      argTypes.append({anyLayout(ctx, 4), anyLayout(ctx, 4), i64});
     auto fn = declare(op->getParentOfType<ModuleOp>(),
-                      prefix + "attention_at_q_" + typeName, argTypes);
+                      prefix + "attention_at_q_" + typeName +
+                          (kWin ? "_window" : ""),
+                      argTypes);
     Value out = memref::AllocOp::create(
         rewriter, loc, MemRefType::get(resTy.getShape(), rewriter.getF32Type()));
     auto c32 = [&](int64_t x) -> Value {
@@ -871,6 +905,11 @@ struct QuantizedAttentionToRuntime : OpRewritePattern<lq::AttentionOp> {
       };
       args.push_back(global(k->globalScale));
       args.push_back(global(v->globalScale));
+    }
+    if (kWin) {
+      args.push_back(inBuffer(rewriter, loc, kWin.getWindow()));
+      args.push_back(inBuffer(rewriter, loc, vWin.getWindow()));
+      args.push_back(kWin.getEnd());
     }
     func::CallOp::create(rewriter, loc, fn, args);
     rewriter.replaceOp(op, bufferization::ToTensorOp::create(

@@ -187,6 +187,27 @@ enum {
  *  heads). Returns 0, or -1 (writing nothing) for an unsupported format,
  *  bits, scale type, or scale blocking (blocks must divide S and D; int4
  *  and NVFP4 need an even D and channel groups that are even or 1). */
+/** KIVI's float window (Liu et al. 2024, arXiv:2402.02750, §3.2) over a
+ *  quantized cache: rings k / v [B, Hkv, R, Dk/Dv] in f32 holding position s
+ *  in slot s mod R (what lq.kv_window_append writes). Positions
+ *  max(0, end - R) <= s < end are read from the rings, the others from the
+ *  codes. */
+typedef struct lq_rt_kv_window {
+  const lq_rt_view4_t *k;
+  const lq_rt_view4_t *v;
+  int64_t end;
+} lq_rt_kv_window_t;
+
+/** lq_rt_attention_at_q with the most recent positions read from `window`
+ *  (NULL: none, exactly lq_rt_attention_at_q). Returns -1 for a window whose
+ *  batch, heads or head dimensions differ from the cache's. */
+int lq_rt_attention_at_q_window(const lq_rt_view4_t *q,
+                                const lq_rt_qview4_t *k,
+                                const lq_rt_qview4_t *v,
+                                const lq_rt_view4_t *out, float scale,
+                                int causal, int64_t position,
+                                const lq_rt_kv_window_t *window);
+
 int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
                          const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
                          float scale, int causal, int64_t position);

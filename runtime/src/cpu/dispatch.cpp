@@ -23,7 +23,8 @@ namespace lq_rt {
                  int64_t);                                                     \
   void attention_q(const lq_rt_view4_t *, const lq_rt_qview4_t *,             \
                    const lq_rt_qview4_t *, const lq_rt_view4_t *, float, int,  \
-                   int64_t, const float *, const float *);                     \
+                   int64_t, const float *, const float *,                      \
+                   const lq_rt_kv_window_t *);                                 \
   int linear_q(int64_t, int64_t, int64_t, const float *, int64_t,              \
                const uint8_t *, const float *, const float *, int32_t,         \
                int32_t, int64_t, float *, int64_t);                            \
@@ -195,20 +196,40 @@ bool validQView(const lq_rt_qview4_t *x) {
 }
 } // namespace
 
-int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
-                         const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
-                         float scale, int causal, int64_t position) {
+int lq_rt_attention_at_q_window(const lq_rt_view4_t *q,
+                                const lq_rt_qview4_t *k,
+                                const lq_rt_qview4_t *v,
+                                const lq_rt_view4_t *out, float scale,
+                                int causal, int64_t position,
+                                const lq_rt_kv_window_t *w) {
   if (!validQView(k) || !validQView(v) || k->sizes[2] != v->sizes[2] ||
       k->sizes[1] != v->sizes[1] || k->sizes[1] <= 0 ||
       q->sizes[1] % k->sizes[1] != 0 || q->sizes[3] != k->sizes[3])
     return -1;
+  if (w) {
+    // The rings match the cache but for the positions, and hold at least one.
+    auto fits = [](const lq_rt_view4_t *r, const lq_rt_qview4_t *c) {
+      return r && r->data && r->sizes[0] == c->sizes[0] &&
+             r->sizes[1] == c->sizes[1] && r->sizes[3] == c->sizes[3] &&
+             r->sizes[2] > 0;
+    };
+    if (!fits(w->k, k) || !fits(w->v, v) || w->k->sizes[2] != w->v->sizes[2])
+      return -1;
+  }
   const float *kt = fp8Table(k->format), *vt = fp8Table(v->format);
   switch (isa()) {
-  case Avx512: lq_rt::avx512::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
-  case Avx2: lq_rt::avx2::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
-  case Scalar: lq_rt::scalar::attention_q(q, k, v, out, scale, causal, position, kt, vt); break;
+  case Avx512: lq_rt::avx512::attention_q(q, k, v, out, scale, causal, position, kt, vt, w); break;
+  case Avx2: lq_rt::avx2::attention_q(q, k, v, out, scale, causal, position, kt, vt, w); break;
+  case Scalar: lq_rt::scalar::attention_q(q, k, v, out, scale, causal, position, kt, vt, w); break;
   }
   return 0;
+}
+
+int lq_rt_attention_at_q(const lq_rt_view4_t *q, const lq_rt_qview4_t *k,
+                         const lq_rt_qview4_t *v, const lq_rt_view4_t *out,
+                         float scale, int causal, int64_t position) {
+  return lq_rt_attention_at_q_window(q, k, v, out, scale, causal, position,
+                                     nullptr);
 }
 
 int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,

@@ -199,16 +199,31 @@ lq_rt_qview4_t qview(const MemRef<4, uint8_t> *codes,
   return v;
 }
 
+/// KIVI's window of a compiled model: the K and V rings and `end`.
+struct WindowArgs {
+  MemRef<4> *k, *v;
+  int64_t end;
+};
+
 template <typename ScaleT = float>
 void attentionAtQ(MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4, ScaleT> *ks,
                   MemRef<4, uint8_t> *vc, MemRef<4, ScaleT> *vs, MemRef<4> *out,
                   float scale, int32_t causal, int64_t position, int32_t format,
                   int32_t bits, int32_t scaleType = LQ_RT_SCALE_F32,
-                  float kGlobal = 1.0f, float vGlobal = 1.0f) {
+                  float kGlobal = 1.0f, float vGlobal = 1.0f,
+                  const WindowArgs *window = nullptr) {
   lq_rt_view4_t qv = view(q), ov = view(out);
   lq_rt_qview4_t kv = qview(kc, ks, format, bits, scaleType, kGlobal),
                  vv = qview(vc, vs, format, bits, scaleType, vGlobal);
-  if (lq_rt_attention_at_q(&qv, &kv, &vv, &ov, scale, causal, position) != 0) {
+  lq_rt_view4_t kwv, vwv;
+  lq_rt_kv_window_t win;
+  if (window) {
+    kwv = view(window->k);
+    vwv = view(window->v);
+    win = {&kwv, &vwv, window->end};
+  }
+  if (lq_rt_attention_at_q_window(&qv, &kv, &vv, &ov, scale, causal, position,
+                                  window ? &win : nullptr) != 0) {
     std::fprintf(stderr,
                  "lq_rt_attention_at_q: unsupported cache (format %d, bits %d, "
                  "scale type %d, scales %lldx%lld over %lldx%lld)\n",
@@ -237,6 +252,24 @@ LQ_ATTENTION_AT_Q(f8E4M3FN)
 LQ_ATTENTION_AT_Q(f8E5M2)
 #undef LQ_ATTENTION_AT_Q
 
+/// The same with KIVI's float window (--quantize-kv-cache residual=R): the
+/// K and V rings and the end of the written positions after the arguments
+/// above (and after the tensor scales of the _QS entry points).
+#define LQ_ATTENTION_AT_Q_WINDOW(suffix)                                       \
+  void _mlir_ciface_lq_rt_attention_at_q_##suffix##_window(                    \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4> *ks,                     \
+      MemRef<4, uint8_t> *vc, MemRef<4> *vs, MemRef<4> *out, float scale,      \
+      int32_t causal, int64_t position, int32_t format, int32_t bits,          \
+      MemRef<4> *kw, MemRef<4> *vw, int64_t end) {                             \
+    WindowArgs w{kw, vw, end};                                                 \
+    attentionAtQ(q, kc, ks, vc, vs, out, scale, causal, position, format,      \
+                 bits, LQ_RT_SCALE_F32, 1.0f, 1.0f, &w);                       \
+  }
+LQ_ATTENTION_AT_Q_WINDOW(i8)
+LQ_ATTENTION_AT_Q_WINDOW(f8E4M3FN)
+LQ_ATTENTION_AT_Q_WINDOW(f8E5M2)
+#undef LQ_ATTENTION_AT_Q_WINDOW
+
 /// The same with scales stored as f16 or E4M3 (NVFP4's block scales), one
 /// entry point per (code, scale) storage type, plus the K and V tensor
 /// scales (NVFP4's global_scale; 1 for the other formats).
@@ -254,6 +287,23 @@ LQ_ATTENTION_AT_QS(i8_f16, uint16_t, LQ_RT_SCALE_F16)
 LQ_ATTENTION_AT_QS(f8E4M3FN_f16, uint16_t, LQ_RT_SCALE_F16)
 LQ_ATTENTION_AT_QS(f8E5M2_f16, uint16_t, LQ_RT_SCALE_F16)
 #undef LQ_ATTENTION_AT_QS
+
+#define LQ_ATTENTION_AT_QS_WINDOW(suffix, ScaleT, scaleType)                   \
+  void _mlir_ciface_lq_rt_attention_at_q_##suffix##_window(                    \
+      MemRef<4> *q, MemRef<4, uint8_t> *kc, MemRef<4, ScaleT> *ks,             \
+      MemRef<4, uint8_t> *vc, MemRef<4, ScaleT> *vs, MemRef<4> *out,           \
+      float scale, int32_t causal, int64_t position, int32_t format,           \
+      int32_t bits, float kGlobal, float vGlobal, MemRef<4> *kw,               \
+      MemRef<4> *vw, int64_t end) {                                            \
+    WindowArgs w{kw, vw, end};                                                 \
+    attentionAtQ<ScaleT>(q, kc, ks, vc, vs, out, scale, causal, position,      \
+                         format, bits, scaleType, kGlobal, vGlobal, &w);       \
+  }
+LQ_ATTENTION_AT_QS_WINDOW(i8_f8E4M3FN, uint8_t, LQ_RT_SCALE_E4M3)
+LQ_ATTENTION_AT_QS_WINDOW(i8_f16, uint16_t, LQ_RT_SCALE_F16)
+LQ_ATTENTION_AT_QS_WINDOW(f8E4M3FN_f16, uint16_t, LQ_RT_SCALE_F16)
+LQ_ATTENTION_AT_QS_WINDOW(f8E5M2_f16, uint16_t, LQ_RT_SCALE_F16)
+#undef LQ_ATTENTION_AT_QS_WINDOW
 
 /// out[M, N] = lq.hadamard(in[M, N]) with the given block (0: N). `out` is
 /// row-contiguous (the compiler allocates it); `in` may be any layout, and
