@@ -226,6 +226,51 @@ nvfp4_decode() {
     echo
   } >> "$RES"
 }
+# 8. KIVI's float window (--quantize-kv-cache residual=R): the last R
+# positions read in float beside the int4 / int8 cache, in a teacher-forced
+# decode (as in 2: the window moves with the decode, which a full-prefill
+# quant-eval would not show), plus what the window costs in memory.
+residual_section() {
+  local out=$BUILD/bench-kv-residual n
+  mkdir -p "$out"
+  local -a names=()
+  "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 -o "$out/step-float.so"
+  for f in int4 int8; do
+    for r in 0 16 32 64 128; do
+      n=$f-r$r
+      echo "== residual section: $n" >&2
+      "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 \
+        --kv-format "$f residual=$r" -o "$out/step-$n.so"
+      names+=("$n")
+    done
+  done
+  local prompt=(--prompt "It was a bright cold day in April, and" --tokenizer "$MODEL/tokenizer.model")
+  "$BIN/quant-run" "$out/step-float.so" "${prompt[@]}" --generate "$NGEN" \
+    --dump-logits "$out/gen-float.npy" --json > "$out/gen-float.json"
+  $PY -c "import json, numpy as np; np.save('$out/forced.npy', np.array(json.load(open('$out/gen-float.json'))['tokens'], dtype=np.int64))"
+  for n in "${names[@]}"; do
+    "$BIN/quant-run" "$out/step-$n.so" "${prompt[@]}" --generate "$NGEN" \
+      --force-tokens "$out/forced.npy" --dump-logits "$out/gen-$n.npy" --json > /dev/null
+  done
+  {
+    echo "## 8. KIVI's float window: int4 / int8 cache with the last R positions in float ($NGEN-token teacher-forced decode, as in 2)"
+    echo
+    echo "\`KV_SECTION=residual bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "\`--kv-format \"int4 residual=R\"\`: rows are quantized on append as before; a float ring of the"
+    echo "last R positions per layer and head is read instead of their codes (fused in lq_rt_attention_at_q)."
+    echo
+    decode_table "$out" "${names[@]}"
+    echo
+    echo "| cache | bytes / token | fixed window bytes (all layers) |"
+    echo "|---|---|---|"
+    for n in "${names[@]}"; do
+      "$BIN/quant-run" "$out/step-$n.so" --kv-budget 1GiB --json | $PY -c "
+import json, sys; d = json.load(sys.stdin)
+print(f\"| $n | {d['kv_bytes_per_token']:.0f} | {d['window_bytes']:.0f} |\")"
+    done
+    echo
+  } >> "$RES"
+}
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
 ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
@@ -238,6 +283,10 @@ fi
 if [ "${KV_SECTION:-all}" = nvfp4 ]; then
   nvfp4_section
   nvfp4_decode
+  exit 0
+fi
+if [ "${KV_SECTION:-all}" = residual ]; then
+  residual_section
   exit 0
 fi
 if [ "${KV_SECTION:-all}" = nvfp4-decode ]; then
