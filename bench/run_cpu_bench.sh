@@ -11,7 +11,7 @@
 #                  only (its bandwidth-bound regime); WIDE=0 skips it
 #   WORK=build-bench  scratch directory for .so files, inputs, the wide model (git-ignored)
 #   LLAMACPP=1     also llama.cpp (llama-bench, from node-llama-cpp 3.21.1's source) on GGUFs of
-#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a16, w4a16-rtn.
+#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a8-dynamic, w4a16-rtn.
 #                  Built by bench/llamacpp/build.sh (idempotent; build-llamacpp/, or
 #                  LLAMACPP_DIR). Default: on when that build succeeds, skipped (with a note)
 #                  when it fails; LLAMACPP=1 makes a failed build an error, LLAMACPP=0 skips it.
@@ -21,7 +21,8 @@
 #   prefill: models/pd-llama-6m/model.onnx, --dim batch=1 --dim seq=128 (128 tokens)
 #   decode:  model_kv.onnx, --dim batch=1 --dim seq=1 --dim past_seq=127 (one token after a
 #            random KV cache of 127)
-# lq recipes: float, w8a16, w4a16-rtn (weight-only: no calibration). ORT always runs the
+# lq recipes: float, w8a16, w8a8-dynamic (int8 activations per token, computed at run time,
+# x int8 weights: the integer GEMM), w4a16-rtn (none needs calibration). ORT always runs the
 # float32 ONNX with graphOptimizationLevel 'all' (bench/ort/run.js), so the quantized rows'
 # ratios compare lq's quantized model with ORT's float32 one.
 # llama.cpp (LLAMACPP): `llama-bench -t THREADS -o json`, prefill `-p 128 -n 0 -r 30`, decode
@@ -50,7 +51,7 @@ out=$root/bench/results
 threads=${THREADS:-1 2}
 reps=${REPS:-3}
 wide=${WIDE:-1}
-recipes="float w8a16 w4a16-rtn"
+recipes="float w8a16 w8a8-dynamic w4a16-rtn"
 T=128
 PAST=127
 pd=$root/models/pd-llama-6m
@@ -90,7 +91,9 @@ ort="node $root/bench/ort/run.js"
 llamacpp=${LLAMACPP:-auto}
 lcdir=${LLAMACPP_DIR:-$root/build-llamacpp}
 [[ $lcdir = /* ]] || lcdir=$PWD/$lcdir
-lc_pairs="f32:float q8_0:w8a16 q4_0:w4a16-rtn" # GGUF type : lq recipe
+# GGUF type : lq recipe. Q8_0 pairs with w8a8-dynamic: both quantize the
+# activations per row at run time and multiply int8 by int8.
+lc_pairs="f32:float q8_0:w8a8-dynamic q4_0:w4a16-rtn"
 read -r -a lcextra <<<"${LLAMACPP_ARGS:-}"
 lc_check=$work/llamacpp-check.txt
 : >"$lc_check"
@@ -308,8 +311,10 @@ if has_lc:
           f'as lq times one step over a {P}-token cache (llama-bench\'s usual `-n 64` would time 64 growing-context tokens '
           'per sample, and a mean per sample lets a loaded machine\'s preemptions in). GGUFs converted from `checkpoint.pt` by '
           '`bench/llamacpp/convert_pd_llama.py` and quantized with `llama-quantize`. '
-          'Pairs: lq float ↔ F32; lq w8a16 (int8 symmetric per output channel, f32 scales; lm_head int8 per channel) '
+          'Pairs: lq float ↔ F32; lq w8a8-dynamic (weights int8 symmetric per output channel, f32 scales; activations '
+          'int8 per token, scales computed at run time; int8 x int8 GEMM with int32 sums; lm_head int8 weight-only) '
           '↔ Q8_0 (int8 symmetric, blocks of 32 along K, f16 scales; everything incl. the tied embedding/lm_head); '
+          'lq w8a16 (the same int8 weights, f32 activations) has no llama.cpp pair; '
           'lq w4a16-rtn (int4 symmetric, groups of 128 along K, f32 scales; lm_head int8 per channel) ↔ Q4_0 '
           '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q6_K, llama-quantize\'s default, which decoded '
           '~10% faster than a Q8_0 lm_head). '
