@@ -171,9 +171,9 @@ bool readIds(const std::string &file, const char *flag,
   return true;
 }
 
-bool endsWithSuffix(const char *s, const char *suffix) {
-  const size_t n = std::strlen(s), m = std::strlen(suffix);
-  return n >= m && std::strcmp(s + n - m, suffix) == 0;
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 /// --kv-budget: what the runtime-managed KV cache costs per token (codes and
@@ -213,7 +213,7 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
       return fail("cache input " + std::to_string(in) + " is not [B, H, C, D]");
     const double b =
         double(lq_tensor_numel(&info)) * double(lq_dtype_size(info.dtype));
-    if (endsWithSuffix(lq_model_input_name(model, in), ".window")) {
+    if (endsWith(lq_model_input_name(model, in), ".window")) {
       windowBytes += b;
       continue;
     }
@@ -247,11 +247,6 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
 }
 
 } // namespace
-
-static bool endsWith(const std::string &s, const std::string &suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 /// `quant-run model.mlir`: liblq_jit (next to liblq_rt, in ../lib from this
 /// program) compiles the model in memory with MLIR's ExecutionEngine.
