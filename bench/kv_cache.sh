@@ -205,18 +205,25 @@ nvfp4_section() {
 }
 # 7b. The long teacher-forced decode of 2 with the NVFP4 / int4 step models
 # of 7 (KV_SECTION=nvfp4-decode runs only this, after 7 built them).
-nvfp4_decode() {
-  local out=$BUILD/bench-kv-nvfp4 n
-  local -a names=(int4 int4-f16 nvfp4)
+# A NGEN-token greedy decode of the float cache (OUT/step-float.so, compiled
+# here, capacity 1024) and the same tokens forced through OUT/step-NAME.so
+# for each NAME: logits in OUT/gen-*.npy, for decode_table.
+teacher_forced() { # OUT NAME...
+  local out=$1 n; shift
   "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 -o "$out/step-float.so"
   local prompt=(--prompt "It was a bright cold day in April, and" --tokenizer "$MODEL/tokenizer.model")
   "$BIN/quant-run" "$out/step-float.so" "${prompt[@]}" --generate "$NGEN" \
     --dump-logits "$out/gen-float.npy" --json > "$out/gen-float.json"
   $PY -c "import json, numpy as np; np.save('$out/forced.npy', np.array(json.load(open('$out/gen-float.json'))['tokens'], dtype=np.int64))"
-  for n in "${names[@]}"; do
+  for n in "$@"; do
     "$BIN/quant-run" "$out/step-$n.so" "${prompt[@]}" --generate "$NGEN" \
       --force-tokens "$out/forced.npy" --dump-logits "$out/gen-$n.npy" --json > /dev/null
   done
+}
+nvfp4_decode() {
+  local out=$BUILD/bench-kv-nvfp4 n
+  local -a names=(int4 int4-f16 nvfp4)
+  teacher_forced "$out" "${names[@]}"
   {
     echo "### 7b. A $NGEN-token teacher-forced decode through the NVFP4 / int4 caches (as in 2)"
     echo
@@ -234,7 +241,6 @@ residual_section() {
   local out=$BUILD/bench-kv-residual n
   mkdir -p "$out"
   local -a names=()
-  "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 -o "$out/step-float.so"
   for f in int4 int8; do
     for r in 0 16 32 64 128; do
       n=$f-r$r
@@ -244,14 +250,7 @@ residual_section() {
       names+=("$n")
     done
   done
-  local prompt=(--prompt "It was a bright cold day in April, and" --tokenizer "$MODEL/tokenizer.model")
-  "$BIN/quant-run" "$out/step-float.so" "${prompt[@]}" --generate "$NGEN" \
-    --dump-logits "$out/gen-float.npy" --json > "$out/gen-float.json"
-  $PY -c "import json, numpy as np; np.save('$out/forced.npy', np.array(json.load(open('$out/gen-float.json'))['tokens'], dtype=np.int64))"
-  for n in "${names[@]}"; do
-    "$BIN/quant-run" "$out/step-$n.so" "${prompt[@]}" --generate "$NGEN" \
-      --force-tokens "$out/forced.npy" --dump-logits "$out/gen-$n.npy" --json > /dev/null
-  done
+  teacher_forced "$out" "${names[@]}"
   {
     echo "## 8. KIVI's float window: int4 / int8 cache with the last R positions in float ($NGEN-token teacher-forced decode, as in 2)"
     echo

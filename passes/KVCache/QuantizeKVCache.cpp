@@ -569,6 +569,28 @@ struct QuantizeKVCachePass
       Value codes, scales, window;
     };
     DenseMap<Value, Stored> updated;
+    // Attention reads `view` (through the window when residual > 0, whose
+    // ring becomes argument `windowAt`); the return gets codes and scales.
+    auto replaceCache = [&](Cache &c, OpBuilder &b, Value codes, Value scales,
+                            Value view, unsigned windowAt) -> LogicalResult {
+      if (residual > 0) {
+        auto floatTy = cast<RankedTensorType>(c.update->getResult(0).getType());
+        if (failed(addWindowArgument(f, c, windowAt, floatTy)))
+          return failure();
+        auto [read, ring] =
+            overlayWindow(b, c.update->getLoc(), view, c.window, c.rows,
+                          appendPosition(b, c.update));
+        view = read;
+        c.windowOut = ring;
+      }
+      Value old = c.update->getResult(0);
+      old.replaceUsesWithIf(view, [&](OpOperand &use) {
+        return !isa<func::ReturnOp>(use.getOwner());
+      });
+      updated[old] = {codes, scales, c.windowOut};
+      ++numCaches;
+      return success();
+    };
     for (Cache &c : caches) {
       auto floatArgTy = cast<RankedTensorType>(c.arg.getType());
       auto outTy = cast<RankedTensorType>(c.update->getResult(0).getType());
@@ -583,20 +605,8 @@ struct QuantizeKVCachePass
         auto [q, s] = encode(b, loc, c.rows, c.which, fixed);
         Value codes = append(b, c.update, q, c.arg);
         Value view = decode(b, loc, codes, fixed, outTy, staticScheme);
-        if (residual > 0) {
-          if (failed(addWindowArgument(f, c, argNo + 1, floatArgTy)))
-            return signalPassFailure();
-          auto [read, ring] = overlayWindow(b, loc, view, c.window, c.rows,
-                                            appendPosition(b, c.update));
-          view = read;
-          c.windowOut = ring;
-        }
-        Value old = c.update->getResult(0);
-        old.replaceUsesWithIf(view, [&](OpOperand &use) {
-          return !isa<func::ReturnOp>(use.getOwner());
-        });
-        updated[old] = {codes, Value(), c.windowOut};
-        ++numCaches;
+        if (failed(replaceCache(c, b, codes, Value(), view, argNo + 1)))
+          return signalPassFailure();
         continue;
       }
       NamedAttrList attrs;
@@ -620,20 +630,8 @@ struct QuantizeKVCachePass
       Value codes = append(b, c.update, q, c.arg);
       Value scales = append(b, c.update, s, scalesArg);
       Value view = decode(b, loc, codes, scales, outTy, sch);
-      if (residual > 0) {
-        if (failed(addWindowArgument(f, c, argNo + 2, floatArgTy)))
-          return signalPassFailure();
-        auto [read, ring] = overlayWindow(b, loc, view, c.window, c.rows,
-                                          appendPosition(b, c.update));
-        view = read;
-        c.windowOut = ring;
-      }
-      Value old = c.update->getResult(0);
-      old.replaceUsesWithIf(view, [&](OpOperand &use) {
-        return !isa<func::ReturnOp>(use.getOwner());
-      });
-      updated[old] = {codes, scales, c.windowOut};
-      ++numCaches;
+      if (failed(replaceCache(c, b, codes, scales, view, argNo + 2)))
+        return signalPassFailure();
     }
 
     // 4. The return: each updated cache becomes (codes, scales).
