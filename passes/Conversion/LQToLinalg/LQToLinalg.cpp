@@ -39,6 +39,7 @@
 #include <lq_rt/formats.h>
 #include <lq_rt/hadamard.h>
 
+#include <array>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -1276,6 +1277,12 @@ struct PackCodesLowering : LQPattern<PackCodesOp> {
 // KV window (KIVI's float residual)
 //===----------------------------------------------------------------------===//
 
+/// The four loop indices (b, h, s, d) inside a rank-4 linalg.generic body.
+std::array<Value, 4> loopIndices4(OpBuilder &b, Location l) {
+  return {linalg::IndexOp::create(b, l, 0), linalg::IndexOp::create(b, l, 1),
+          linalg::IndexOp::create(b, l, 2), linalg::IndexOp::create(b, l, 3)};
+}
+
 /// result[b, h, j, :] = rows[b, h, t_j, :] for the latest row t_j of the step
 /// that maps to slot j, i.e. (position + t_j) mod R == j, else window[j]:
 /// with d = (j - position) mod R, a row maps iff d < T, and the latest is
@@ -1294,10 +1301,7 @@ struct KVWindowAppendLowering : LQPattern<KVWindowAppendOp> {
     return generic(
         rewriter, loc, adaptor.getWindow(), ValueRange{}, {id}, iterators(4),
         [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value bi = linalg::IndexOp::create(b, l, 0);
-          Value hi = linalg::IndexOp::create(b, l, 1);
-          Value j = linalg::IndexOp::create(b, l, 2);
-          Value di = linalg::IndexOp::create(b, l, 3);
+          auto [bi, hi, j, di] = loopIndices4(b, l);
           Value cR = idx(b, l, R);
           // d = (j - pos mod R + R) mod R, in [0, R)
           Value pm = arith::RemSIOp::create(b, l, pos, cR);
@@ -1342,10 +1346,7 @@ struct KVWindowReadLowering : LQPattern<KVWindowReadOp> {
     return generic(
         rewriter, loc, init, ValueRange{adaptor.getCache()}, {id, id},
         iterators(4), [&](OpBuilder &b, Location l, ValueRange a) -> Value {
-          Value bi = linalg::IndexOp::create(b, l, 0);
-          Value hi = linalg::IndexOp::create(b, l, 1);
-          Value si = linalg::IndexOp::create(b, l, 2);
-          Value di = linalg::IndexOp::create(b, l, 3);
+          auto [bi, hi, si, di] = loopIndices4(b, l);
           Value cR = idx(b, l, R);
           Value start = arith::SubIOp::create(b, l, end, cR);
           Value inWindow = arith::AndIOp::create(
