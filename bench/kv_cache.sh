@@ -94,10 +94,11 @@ static_section() {
   done
   "$BIN/quant-eval" -q --reference "$out/float.so" "${cands[@]}" "${EVAL[@]}" | tee "$out/quality.txt"
   # Bytes per token of a runtime-managed cache (capacity 1024): measured
-  # (quant-run --kv-budget) for per-token scales; a step model cannot be
-  # calibrated (calibrate runs [1, T] ids-only models), so the static rows
-  # count the layout test/Transforms/quantize-kv-cache-static.mlir checks:
-  # key codes only, plus value codes and (per-token values) their scales.
+  # (quant-run --kv-budget) for per-token scales; the static rows count the
+  # layout test/Transforms/quantize-kv-cache-static.mlir checks (key codes
+  # only, plus value codes and, per-token values, their scales), which
+  # pd-llama-6m-kv-quant.test also measures on a calibrated step model (a
+  # step model with a chunk of T tokens calibrates as a T-token prefill).
   local f
   for f in int8 int4; do
     "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 1024 --kv-format $f \

@@ -55,7 +55,14 @@ FailureOr<int> tokenIdsArgument(func::FuncOp entry, Location loc,
     if (!rt || !rt.hasStaticShape())
       return emitError(loc) << what
                             << ": the entry's inputs must have static shapes";
-    if (rt.getNumElements() == 0)
+    // Empty inputs (a graph-level KV cache with past_seq = 0), and a
+    // runtime-managed cache with its `position` (--static-kv-cache), run as
+    // zeros: an empty cache, a prefill of the T ids from position 0.
+    auto name = entry.getArgAttrOfType<StringAttr>(i, "onnx.name");
+    bool runtimeCache = entry.getArgAttr(i, "lq.kv_cache") ||
+                        (name && name.getValue() == "position" &&
+                         rt.getRank() == 0);
+    if (rt.getNumElements() == 0 || runtimeCache)
       continue;
     if (idsArg >= 0 || !rt.getElementType().isInteger(64) ||
         rt.getRank() != 2 || rt.getDimSize(0) != 1)
@@ -282,6 +289,16 @@ jitOnCpu(ModuleOp m, Location loc, StringRef what, StringRef runtimeLib,
   MLIRContext *ctx = m.getContext();
   registerBuiltinDialectTranslation(*ctx);
   registerLLVMDialectTranslation(*ctx);
+  // The copy runs in memory: lq.* argument attributes (lq.kv_cache,
+  // lq.range, ...) describe the compiled model's signature, and LLVM's
+  // translation would warn about each on every function that carries it.
+  m.walk([](func::FuncOp f) {
+    for (unsigned i = 0; i < f.getNumArguments(); ++i)
+      if (DictionaryAttr attrs = f.getArgAttrDict(i))
+        for (NamedAttribute a : attrs)
+          if (a.getName().getValue().starts_with("lq."))
+            f.removeArgAttr(i, a.getName());
+  });
   PassManager pm(ctx);
   LowerToCpuOptions lowerOptions;
   lowerOptions.cWrappers = true;

@@ -29,8 +29,10 @@ namespace mlir::lq {
 mlir::func::FuncOp entryOf(mlir::ModuleOp m);
 
 /// The index of the entry's token-id input: the only input with elements,
-/// [1, T] int64 (every other input must be static and is run with zeros: an
-/// empty KV cache, `position` 0). `what` prefixes the errors ("calibrate").
+/// [1, T] int64, besides a runtime-managed KV cache (`lq.kv_cache`) and its
+/// 0-d `position` (every other input must be static and is run with zeros:
+/// an empty KV cache, `position` 0, i.e. a T-token prefill). `what`
+/// prefixes the errors ("calibrate").
 mlir::FailureOr<int> tokenIdsArgument(mlir::func::FuncOp entry,
                                       mlir::Location loc, llvm::StringRef what);
 
