@@ -155,6 +155,41 @@ QTensor makeQ(int64_t B, int64_t H, int64_t S, int64_t D, int64_t gs,
   return q;
 }
 
+/// Checks `o` [B, Hq, T, D] against float64 attention of `q` over the keys
+/// and values kAt / vAt(b, kv head, s, d) give, query t of GQA head h seeing
+/// keys [0, visible(t)).
+template <typename Visible, typename KAt, typename VAt>
+void expectAttention(const std::vector<float> &q, const std::vector<float> &o,
+                     int64_t B, int64_t Hq, int64_t Hkv, int64_t T, int64_t D,
+                     float scale, Visible visible, KAt kAt, VAt vAt) {
+  const int64_t group = Hq / Hkv;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t hk = h / group, n = visible(t);
+        const float *qt = q.data() + ((b * Hq + h) * T + t) * D;
+        std::vector<double> p(static_cast<size_t>(std::max<int64_t>(n, 0)));
+        double mx = -INFINITY, sum = 0;
+        for (int64_t s = 0; s < n; ++s) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += double(qt[d]) * kAt(b, hk, s, d);
+          p[size_t(s)] = dot * scale;
+          mx = std::max(mx, p[size_t(s)]);
+        }
+        for (double &x : p)
+          sum += (x = std::exp(x - mx));
+        for (int64_t e = 0; e < D; ++e) {
+          double ref = 0;
+          for (int64_t s = 0; s < n; ++s)
+            ref += p[size_t(s)] / sum * vAt(b, hk, s, e);
+          ASSERT_NEAR(o[size_t(((b * Hq + h) * T + t) * D + e)], ref,
+                      2e-5 * (1 + std::fabs(ref)))
+              << "b=" << b << " h=" << h << " t=" << t << " e=" << e;
+        }
+      }
+}
+
 TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
   std::mt19937 rng(11);
   struct Case {
@@ -220,34 +255,16 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
                      {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
     const float scale = 1.0f / std::sqrt(float(c.D));
     ASSERT_EQ(lq_rt_attention_at_q(&qv, &k.view, &v.view, &ov, scale, c.causal, c.pos), 0);
-    const int64_t group = c.Hq / c.Hkv;
-    for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t h = 0; h < c.Hq; ++h)
-        for (int64_t t = 0; t < c.T; ++t) {
-          const int64_t hk = h / group;
-          const int64_t visible = std::min(c.S, c.causal ? c.pos + t + 1 : c.pos + c.T);
-          std::vector<double> p(size_t(c.S));
-          double mx = -INFINITY, sum = 0;
-          for (int64_t s = 0; s < visible; ++s) {
-            double dot = 0;
-            for (int64_t d = 0; d < c.D; ++d)
-              dot += double(q[size_t(((b * c.Hq + h) * c.T + t) * c.D + d)]) *
-                     k.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
-            p[size_t(s)] = dot * scale;
-            mx = std::max(mx, p[size_t(s)]);
-          }
-          for (int64_t s = 0; s < visible; ++s)
-            sum += (p[size_t(s)] = std::exp(p[size_t(s)] - mx));
-          for (int64_t e = 0; e < c.D; ++e) {
-            double ref = 0;
-            for (int64_t s = 0; s < visible; ++s)
-              ref += p[size_t(s)] / sum *
-                     v.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + e)];
-            ASSERT_NEAR(o[size_t(((b * c.Hq + h) * c.T + t) * c.D + e)], ref,
-                        2e-5 * (1 + std::fabs(ref)))
-                << "b=" << b << " h=" << h << " t=" << t << " e=" << e;
-          }
-        }
+    auto at = [&](const QTensor &x) {
+      return [&x, &c](int64_t b, int64_t hk, int64_t s, int64_t d) {
+        return x.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+      };
+    };
+    expectAttention(q, o, c.B, c.Hq, c.Hkv, c.T, c.D, scale,
+                    [&](int64_t t) {
+                      return std::min(c.S, c.causal ? c.pos + t + 1 : c.pos + c.T);
+                    },
+                    at(k), at(v));
   }
 }
 
@@ -299,38 +316,16 @@ TEST_P(PerIsaQ, WindowedCacheAttentionMatchesFloat64Reference) {
                                           c.pos, &win),
               0);
     const int64_t start = std::max<int64_t>(0, end - c.R);
-    auto val = [&](const QTensor &x, const std::vector<float> &ring, int64_t b,
-                   int64_t hk, int64_t s, int64_t d) {
-      if (s >= start && s < end)
-        return double(ring[size_t(((b * c.Hkv + hk) * c.R + s % c.R) * c.D + d)]);
-      return x.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+    auto at = [&](const QTensor &x, const std::vector<float> &ring) {
+      return [&, start](int64_t b, int64_t hk, int64_t s, int64_t d) {
+        if (s >= start && s < end)
+          return double(ring[size_t(((b * c.Hkv + hk) * c.R + s % c.R) * c.D + d)]);
+        return x.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+      };
     };
-    const int64_t group = c.Hq / c.Hkv;
-    for (int64_t b = 0; b < c.B; ++b)
-      for (int64_t h = 0; h < c.Hq; ++h)
-        for (int64_t t = 0; t < c.T; ++t) {
-          const int64_t hk = h / group, visible = c.pos + t + 1;
-          std::vector<double> p(static_cast<size_t>(visible));
-          double mx = -INFINITY, sum = 0;
-          for (int64_t s = 0; s < visible; ++s) {
-            double dot = 0;
-            for (int64_t d = 0; d < c.D; ++d)
-              dot += double(q[size_t(((b * c.Hq + h) * c.T + t) * c.D + d)]) *
-                     val(k, kr, b, hk, s, d);
-            p[size_t(s)] = dot * scale;
-            mx = std::max(mx, p[size_t(s)]);
-          }
-          for (double &x : p)
-            sum += (x = std::exp(x - mx));
-          for (int64_t e = 0; e < c.D; ++e) {
-            double ref = 0;
-            for (int64_t s = 0; s < visible; ++s)
-              ref += p[size_t(s)] / sum * val(v, vr, b, hk, s, e);
-            ASSERT_NEAR(o[size_t(((b * c.Hq + h) * c.T + t) * c.D + e)], ref,
-                        2e-5 * (1 + std::fabs(ref)))
-                << "b=" << b << " h=" << h << " t=" << t << " e=" << e;
-          }
-        }
+    expectAttention(q, o, c.B, c.Hq, c.Hkv, c.T, c.D, scale,
+                    [&](int64_t t) { return c.pos + t + 1; }, at(k, kr),
+                    at(v, vr));
   }
 }
 
