@@ -125,6 +125,48 @@ int lq_rt_gemm_w8a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
  *  "scalar" (follows lq_rt_force_isa; AVX-512 without VNNI runs avx2). */
 const char *lq_rt_w8a8_isa(void);
 
+/** W4A8: int8 activations x int4 weights in groups along K, int32 sums per
+ *  group (llama.cpp Q4_0's arithmetic, with lq's scales).
+ *
+ *  C[m, n] = f[m, n] * sx[per_token ? m : 0] (+ bias[n]), where
+ *  f = sum over groups g in order of float(acc[m, n, g]) * sw[n, g] (one
+ *  rounding for the product, one for the sum, no FMA), and
+ *  acc[m, n, g] = sum_{k in g} xq[m, k] * (q[n, k] - z[n, g]) exactly. The
+ *  zero point is applied as sum_k xq u - z' sum_k xq, with u = q (+ 8 for
+ *  symmetric codes, z' = z or 8), so the activation sums per group are
+ *  computed once per row. Every ISA (AVX-512 VNNI, AVX2, scalar) returns
+ *  bit-identical C.
+ *
+ *  Weight codes q [N, K] (one per byte): symmetric, int4 in [-8, 7] and
+ *  zero_points NULL; asymmetric, [0, 15] with zero points [N, K / group] in
+ *  [0, 15]. Scales sw [N, K / group]. group % 8 == 0, K % group == 0,
+ *  K < 2^20. The packed layout (built at compile time): ceil(N / 16) panels
+ *  of lq_rt_w4a8_panel_bytes bytes; per group of a panel, float sw[16],
+ *  then (asymmetric only) int32 z'[16], then group / 8 blocks of 64 bytes:
+ *  block c holds u[p * 16 + j][g * group + 8 c + i] in the low nibble and
+ *  u[..][.. + 4 + i] in the high nibble of byte 4 j + i (zero past N) — the
+ *  operand order of vpdpbusd (u8 weights x s8 activations) after a
+ *  mask / shift. lq_rt_pack_w4a8 returns 0, or -1 for bad sizes or codes /
+ *  zero points out of range. */
+#define LQ_RT_W4A8_WIDTH 16
+int64_t lq_rt_w4a8_panel_bytes(int64_t K, int64_t group, int32_t asymmetric);
+int64_t lq_rt_packed_w4a8_size(int64_t N, int64_t K, int64_t group,
+                               int32_t asymmetric);
+int lq_rt_pack_w4a8(const int8_t *codes, const float *scales,
+                    const int32_t *zero_points, int64_t N, int64_t K,
+                    int64_t group, int8_t *out);
+/** Returns 0, or -1 (writing nothing) for negative sizes, a bad group,
+ *  K >= 2^20, ldx < K, ldc < N or a null operand (bias may be NULL).
+ *  M <= 4 runs the GEMV form; larger M tiles of 8 rows x 32 columns
+ *  (AVX-512) that reuse each unpacked block across the rows. Threads split
+ *  the panels. */
+int lq_rt_gemm_w4a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
+                    int64_t ldx, const float *sx, int32_t per_token,
+                    const int8_t *packed, int64_t group, int32_t asymmetric,
+                    const float *bias, float *C, int64_t ldc);
+/** The implementation lq_rt_gemm_w4a8 runs now (as lq_rt_w8a8_isa). */
+const char *lq_rt_w4a8_isa(void);
+
 /** A strided 4-D f32 view (strides in elements). */
 typedef struct lq_rt_view4 {
   float *data;
