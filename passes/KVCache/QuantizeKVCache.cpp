@@ -132,11 +132,13 @@ struct QuantizeKVCachePass
 
   lq::SchemeAttr scheme[2];    // keys, values: per token, dynamic
   lq::SchemeAttr staticScheme; // per (head, channel), static
+  lq::SchemeAttr kiviScheme;   // keys per channel, a scale per R tokens
   bool packed = false; // int4, nvfp4: two codes per byte at the boundary
   lq::Format fmt = lq::Format::Int;
   unsigned bits = 0;
   float qmax = 0;
   bool staticKeys = false, staticValues = false;
+  bool kiviKeys = false; // per-channel keys with dynamic scales (KIVI)
   bool perHead[2] = {false, false}; // one scale per (token, head)
   Type scaleElt;                    // f32, f16, or E4M3 (nvfp4)
 
@@ -198,18 +200,32 @@ struct QuantizeKVCachePass
                << "quantize-kv-cache: " << what
                << "=per-head: format=nvfp4 has a scale per 16 channels";
       perChannel[i] = g == "per-channel";
-      if (perChannel[i] && scales != "static")
+      if (perChannel[i] && scales != "static" && i == 1)
         return at->emitError()
-               << "quantize-kv-cache: " << what
-               << "=per-channel needs scales=static (per-channel scales come "
-                  "from --calibrate; dynamic per-channel scales are not "
-                  "implemented)";
+               << "quantize-kv-cache: value-granularity=per-channel needs "
+                  "scales=static (per-channel value scales come from "
+                  "--calibrate; KIVI's dynamic per-channel scales are for "
+                  "keys: key-granularity=per-channel)";
     }
+    kiviKeys = perChannel[0] && scales == "dynamic";
+    if (kiviKeys && nvfp4)
+      return at->emitError() << "quantize-kv-cache: key-granularity=per-channel: "
+                                "format=nvfp4 has a scale per 16 channels";
+    if (kiviKeys && residual <= 0)
+      return at->emitError()
+             << "quantize-kv-cache: key-granularity=per-channel scales=dynamic "
+                "(KIVI) quantizes keys in groups of R tokens held in float "
+                "until complete; give residual=R > 0 (got residual="
+             << int64_t(residual) << ")";
+    if (kiviKeys)
+      kiviScheme = lq::SchemeAttr::get(
+          &getContext(), fmt, bits, /*axis=*/-1, /*group=*/0,
+          /*block=*/{1, 1, int64_t(residual), 1}, /*symmetric=*/true);
     if (scales == "static" && !perChannel[0])
       return at->emitError() << "quantize-kv-cache: scales=static quantizes "
                                 "keys per channel; give "
                                 "key-granularity=per-channel";
-    staticKeys = perChannel[0];
+    staticKeys = perChannel[0] && !kiviKeys;
     staticValues = perChannel[1];
     if (staticKeys || staticValues)
       staticScheme = lq::SchemeAttr::get(
@@ -315,6 +331,9 @@ struct QuantizeKVCachePass
                                  sch.getStorageType(&getContext()), sch);
   }
   RankedTensorType scalesType(RankedTensorType floatTy, lq::SchemeAttr sch) {
+    if (sch == kiviScheme) // [B, H, S / R, D]
+      return RankedTensorType::get(sch.getScaleShape(floatTy.getShape()),
+                                   scaleElt);
     SmallVector<int64_t> shape(floatTy.getShape());
     shape[3] /= sch.getGroup();
     return RankedTensorType::get(shape, scaleElt);
@@ -332,9 +351,12 @@ struct QuantizeKVCachePass
   /// scales) in the per-channel scheme, else with per-token scales computed
   /// here.
   std::pair<Value, Value> encode(OpBuilder &b, Location loc, Value rows,
-                                 unsigned which, Value fixed = Value()) {
+                                 unsigned which, Value fixed = Value(),
+                                 lq::SchemeAttr dynamicScheme = {}) {
     auto ty = cast<RankedTensorType>(rows.getType());
-    lq::SchemeAttr sch = fixed ? staticScheme : scheme[which];
+    lq::SchemeAttr sch = fixed           ? staticScheme
+                         : dynamicScheme ? dynamicScheme
+                                         : scheme[which];
     Value g = fixed ? Value() : globalScale(b, loc);
     Value s = fixed ? fixed
                     : lq::ComputeScalesOp::create(b, loc, scalesType(ty, sch),
@@ -358,10 +380,12 @@ struct QuantizeKVCachePass
                                                         : globalScale(b, loc));
   }
 
-  /// The float ring of the last `residual` positions for rows like `ty`.
-  RankedTensorType windowType(RankedTensorType ty) {
+  /// The float ring of the last `slots` positions (default `residual`)
+  /// for rows like `ty`.
+  RankedTensorType windowType(RankedTensorType ty, int64_t slots = 0) {
     return RankedTensorType::get(
-        {ty.getDimSize(0), ty.getDimSize(1), int64_t(residual), ty.getDimSize(3)},
+        {ty.getDimSize(0), ty.getDimSize(1), slots ? slots : int64_t(residual),
+         ty.getDimSize(3)},
         Float32Type::get(&getContext()));
   }
 
@@ -423,7 +447,7 @@ struct QuantizeKVCachePass
   /// Inserts the float ring of cache `c` as argument `at`, named
   /// `<cache name>.window` (zero for a fresh cache, fed back like it).
   LogicalResult addWindowArgument(func::FuncOp f, Cache &c, unsigned at,
-                                  RankedTensorType floatTy) {
+                                  RankedTensorType floatTy, int64_t slots = 0) {
     MLIRContext *ctx = &getContext();
     unsigned argNo = c.arg.getArgNumber();
     NamedAttrList attrs;
@@ -432,11 +456,74 @@ struct QuantizeKVCachePass
               StringAttr::get(ctx, (name ? name.getValue().str()
                                          : "arg" + std::to_string(argNo)) +
                                        ".window"));
-    if (failed(f.insertArgument(at, windowType(floatTy),
+    if (failed(f.insertArgument(at, windowType(floatTy, slots),
                                 attrs.getDictionary(ctx), c.arg.getLoc())))
       return f.emitError() << "quantize-kv-cache: cannot add a window argument";
     c.window = f.getArgument(at);
     return success();
+  }
+
+  /// KIVI keys computed in this call [B, H, S, D]: the floor(S / R)
+  /// complete groups quantized with a scale per (batch, head, group,
+  /// channel) and dequantized in place; the incomplete last group stays
+  /// float (the caller reads the last R positions from the window anyway).
+  Value kiviInPlace(OpBuilder &b, Location loc, Value x) {
+    auto ty = cast<RankedTensorType>(x.getType());
+    const int64_t R = residual, n = ty.getDimSize(2) / R;
+    if (n == 0)
+      return x;
+    SmallVector<int64_t> shape(ty.getShape());
+    shape[2] = n * R;
+    auto prefixTy = RankedTensorType::get(shape, ty.getElementType());
+    SmallVector<OpFoldResult> zeros(4, b.getIndexAttr(0)),
+        ones(4, b.getIndexAttr(1)), sizes;
+    for (int64_t d : shape)
+      sizes.push_back(b.getIndexAttr(d));
+    Value prefix = tensor::ExtractSliceOp::create(b, loc, prefixTy, x, zeros,
+                                                  sizes, ones);
+    auto [q, s] = encode(b, loc, prefix, 0, Value(), kiviScheme);
+    Value dq = decode(b, loc, q, s, prefixTy, kiviScheme);
+    return tensor::InsertSliceOp::create(b, loc, dq, x, zeros, sizes, ones);
+  }
+
+  /// KIVI keys store a scale per group of R positions: the capacity of a
+  /// runtime-managed cache, and the past and step lengths of a graph-level
+  /// one (whose step then completes exactly its own groups), must be
+  /// multiples of R.
+  LogicalResult checkKiviCache(const Cache &c) {
+    const int64_t R = residual;
+    if (auto cat = dyn_cast<tensor::ConcatOp>(c.update)) {
+      int64_t P = cast<RankedTensorType>(cat.getInputs()[0].getType()).getDimSize(2);
+      int64_t T = cast<RankedTensorType>(c.rows.getType()).getDimSize(2);
+      if (P % R != 0 || T % R != 0)
+        return c.update->emitError()
+               << "quantize-kv-cache: key-granularity=per-channel "
+                  "scales=dynamic stores a key scale per group of residual="
+               << R << " positions; a graph-level cache needs past (" << P
+               << ") and new (" << T
+               << ") lengths that are multiples of it (or a runtime-managed "
+                  "cache, --kv-cache)";
+      return success();
+    }
+    int64_t C = cast<RankedTensorType>(c.arg.getType()).getDimSize(2);
+    if (C % R != 0)
+      return c.update->emitError()
+             << "quantize-kv-cache: key-granularity=per-channel scales=dynamic "
+                "stores a key scale per group of residual="
+             << R << " positions; the cache capacity " << C
+             << " must be a multiple of it";
+    return success();
+  }
+
+  /// Slots of KIVI's key ring for a step of T rows at a run-time position:
+  /// R + T - 1, so that the positions of the group holding the step's first
+  /// row that precede it survive in the ring whatever padding rows the
+  /// previous step wrote past it (the ring then holds every position from
+  /// p - R + 1 on; see lq.kv_window_groups).
+  int64_t kiviSlots(const Cache &c) {
+    if (isa<tensor::ConcatOp>(c.update))
+      return residual; // a graph-level step completes exactly its own groups
+    return residual + cast<RankedTensorType>(c.rows.getType()).getDimSize(2) - 1;
   }
 
   void runOnOperation() override {
@@ -473,11 +560,13 @@ struct QuantizeKVCachePass
           return;
         }
         bool isStatic = which == 0 ? staticKeys : staticValues;
-        if (!isStatic && failed(makeScheme(attn, ty.getDimSize(3), which))) {
+        bool isKivi = which == 0 && kiviKeys;
+        if (!isStatic && !isKivi &&
+            failed(makeScheme(attn, ty.getDimSize(3), which))) {
           failedAny = true;
           return;
         }
-        if (isStatic && packed && ty.getDimSize(3) % 2 != 0) {
+        if ((isStatic || isKivi) && packed && ty.getDimSize(3) % 2 != 0) {
           attn.emitError() << "quantize-kv-cache: int4 needs an even head "
                               "dimension, got "
                            << ty.getDimSize(3);
@@ -512,6 +601,10 @@ struct QuantizeKVCachePass
         }
         if (!seen.insert(c.update).second)
           continue;
+        if (isKivi && failed(checkKiviCache(c))) {
+          failedAny = true;
+          return;
+        }
         if (!c.arg.hasOneUse()) {
           c.update->emitError() << "quantize-kv-cache: the cache argument has "
                                    "other users than its append";
@@ -549,8 +642,13 @@ struct QuantizeKVCachePass
         fixed = *staticScales(b, attn, which, ty);
       Location loc = o->getOwner()->getLoc();
       Value x = o->get();
-      auto [q, s] = encode(b, loc, x, which, fixed);
-      Value view = decode(b, loc, q, s, ty, fixed ? staticScheme : scheme[which]);
+      Value view;
+      if (which == 0 && kiviKeys) {
+        view = kiviInPlace(b, loc, x);
+      } else {
+        auto [q, s] = encode(b, loc, x, which, fixed);
+        view = decode(b, loc, q, s, ty, fixed ? staticScheme : scheme[which]);
+      }
       if (residual > 0) {
         // The last R of the S positions in float: a ring filled from
         // position 0 with all S rows holds exactly those.
@@ -591,10 +689,102 @@ struct QuantizeKVCachePass
       ++numCaches;
       return success();
     };
+    // The `<name>.scales` argument right after cache `c`.
+    auto addScalesArgument = [&](Cache &c,
+                                 RankedTensorType ty) -> FailureOr<BlockArgument> {
+      unsigned argNo = c.arg.getArgNumber();
+      NamedAttrList attrs;
+      auto name = f.getArgAttrOfType<StringAttr>(argNo, "onnx.name");
+      attrs.set("onnx.name",
+                StringAttr::get(ctx, (name ? name.getValue().str()
+                                           : "arg" + std::to_string(argNo)) +
+                                         ".scales"));
+      if (failed(f.insertArgument(argNo + 1, ty, attrs.getDictionary(ctx),
+                                  c.arg.getLoc()))) {
+        f.emitError() << "quantize-kv-cache: cannot add a scales argument";
+        return failure();
+      }
+      return f.getArgument(argNo + 1);
+    };
+    // KIVI keys: the step's rows go to a float ring of R + T - 1 slots; the
+    // groups the step completes are read back from it (lq.kv_window_groups),
+    // quantized with a scale per (batch, head, group, channel) and written
+    // over their positions; attention reads the last R + T - 1 positions
+    // from the ring, the rest (complete groups only) dequantized.
+    auto kiviCache = [&](Cache &c) -> LogicalResult {
+      auto floatArgTy = cast<RankedTensorType>(c.arg.getType());
+      auto outTy = cast<RankedTensorType>(c.update->getResult(0).getType());
+      auto rowsTy = cast<RankedTensorType>(c.rows.getType());
+      unsigned argNo = c.arg.getArgNumber();
+      FailureOr<BlockArgument> scalesArg =
+          addScalesArgument(c, scalesType(floatArgTy, kiviScheme));
+      if (failed(scalesArg))
+        return failure();
+      c.arg.setType(storedType(floatArgTy, kiviScheme));
+      if (failed(addWindowArgument(f, c, argNo + 2, outTy, kiviSlots(c))))
+        return failure();
+      OpBuilder b(c.update);
+      Location loc = c.update->getLoc();
+      const int64_t R = residual, T = rowsTy.getDimSize(2);
+      Value p = appendPosition(b, c.update);
+      Value ring = lq::KVWindowAppendOp::create(b, loc, c.window.getType(),
+                                                c.window, c.rows, p);
+      Value end = arith::AddIOp::create(b, loc, p, i64Const(b, loc, T));
+      Value codes, scales;
+      if (isa<tensor::ConcatOp>(c.update)) {
+        // R divides the past and the step: the step's groups are its rows.
+        auto [q, s] = encode(b, loc, c.rows, 0, Value(), kiviScheme);
+        codes = append(b, c.update, q, c.arg);
+        scales = append(b, c.update, s, *scalesArg);
+      } else {
+        const int64_t K = (T + R - 1) / R;
+        SmallVector<int64_t> shape(rowsTy.getShape());
+        shape[2] = K * R;
+        auto groupsTy = RankedTensorType::get(shape, b.getF32Type());
+        Value groups = lq::KVWindowGroupsOp::create(
+            b, loc, groupsTy, ring, p, end, b.getI64IntegerAttr(R));
+        auto [q, s] = encode(b, loc, groups, 0, Value(), kiviScheme);
+        Value cR = arith::ConstantIndexOp::create(b, loc, R);
+        Value g0 = arith::DivSIOp::create(
+            b, loc,
+            arith::IndexCastOp::create(b, loc, b.getIndexType(), p), cR);
+        Value first = arith::MulIOp::create(b, loc, g0, cR);
+        auto at = [&](Value x, Value dest, Value row) {
+          auto xTy = cast<RankedTensorType>(x.getType());
+          SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
+                                               b.getIndexAttr(0), row,
+                                               b.getIndexAttr(0)},
+                                    sizes, ones(4, b.getIndexAttr(1));
+          for (int64_t d : xTy.getShape())
+            sizes.push_back(b.getIndexAttr(d));
+          return tensor::InsertSliceOp::create(b, loc, x, dest, offsets, sizes,
+                                               ones)
+              .getResult();
+        };
+        codes = at(q, c.arg, first);
+        scales = at(s, *scalesArg, g0);
+      }
+      Value view = decode(b, loc, codes, scales, outTy, kiviScheme);
+      Value read =
+          lq::KVWindowReadOp::create(b, loc, view.getType(), view, ring, end);
+      c.windowOut = ring;
+      Value old = c.update->getResult(0);
+      old.replaceUsesWithIf(read, [&](OpOperand &use) {
+        return !isa<func::ReturnOp>(use.getOwner());
+      });
+      updated[old] = {codes, scales, ring};
+      ++numCaches;
+      return success();
+    };
     for (Cache &c : caches) {
       auto floatArgTy = cast<RankedTensorType>(c.arg.getType());
       auto outTy = cast<RankedTensorType>(c.update->getResult(0).getType());
       unsigned argNo = c.arg.getArgNumber();
+      if (c.which == 0 && kiviKeys) {
+        if (failed(kiviCache(c)))
+          return signalPassFailure();
+        continue;
+      }
       if (c.which == 0 ? staticKeys : staticValues) {
         // Static scales: the cache holds codes only.
         c.arg.setType(storedType(floatArgTy, staticScheme));
@@ -609,19 +799,12 @@ struct QuantizeKVCachePass
           return signalPassFailure();
         continue;
       }
-      NamedAttrList attrs;
-      auto name = f.getArgAttrOfType<StringAttr>(argNo, "onnx.name");
-      attrs.set("onnx.name",
-                StringAttr::get(ctx, (name ? name.getValue().str()
-                                           : "arg" + std::to_string(argNo)) +
-                                         ".scales"));
       lq::SchemeAttr sch = scheme[c.which];
-      if (failed(f.insertArgument(argNo + 1, scalesType(floatArgTy, sch),
-                                  attrs.getDictionary(ctx), c.arg.getLoc()))) {
-        f.emitError() << "quantize-kv-cache: cannot add a scales argument";
+      FailureOr<BlockArgument> scalesOr =
+          addScalesArgument(c, scalesType(floatArgTy, sch));
+      if (failed(scalesOr))
         return signalPassFailure();
-      }
-      BlockArgument scalesArg = f.getArgument(argNo + 1);
+      BlockArgument scalesArg = *scalesOr;
       c.arg.setType(storedType(floatArgTy, sch));
 
       OpBuilder b(c.update);

@@ -2,7 +2,7 @@
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static" 2>&1 | FileCheck %s --check-prefix=KEYS
 // KEYS: quantize-kv-cache: scales=static quantizes keys per channel; give key-granularity=per-channel
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 key-granularity=per-channel" 2>&1 | FileCheck %s --check-prefix=DYN
-// DYN: quantize-kv-cache: key-granularity=per-channel needs scales=static
+// DYN: quantize-kv-cache: key-granularity=per-channel scales=dynamic (KIVI) quantizes keys in groups of R tokens held in float until complete; give residual=R > 0 (got residual=0)
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-block" 2>&1 | FileCheck %s --check-prefix=GRAN
 // GRAN: quantize-kv-cache: unknown key-granularity 'per-block' (expected per-token, per-head or per-channel)
 // RUN: not quant-opt %s --split-input-file --quantize-kv-cache="format=int8 scales=static key-granularity=per-head" 2>&1 | FileCheck %s --check-prefix=KEYS

@@ -245,6 +245,22 @@ LogicalResult KVWindowReadOp::verify() {
                         "cache");
 }
 
+LogicalResult KVWindowGroupsOp::verify() {
+  RankedTensorType window = getWindow().getType(),
+                   result = getResult().getType();
+  if (failed(verifyKVWindow(*this, window, result, "result")))
+    return failure();
+  const int64_t R = getGroup(), W = window.getDimSize(2),
+                G = result.getDimSize(2);
+  if (!ShapedType::isDynamic(W) && W < R)
+    return emitOpError("the window (")
+           << W << " slots) must hold a group of " << R << " positions";
+  if (!ShapedType::isDynamic(G) && (G == 0 || G % R != 0))
+    return emitOpError("result must hold whole groups of ")
+           << R << " positions, got " << G;
+  return success();
+}
+
 LogicalResult PackCodesOp::verify() {
   return verifyPackedCodes(*this, getInput().getType(), getResult().getType());
 }

@@ -335,6 +335,51 @@ def LQ_KVWindowReadOp : LQ_Op<"kv_window_read", [Pure,
   let hasVerifier = 1;
 }
 
+def LQ_KVWindowGroupsOp : LQ_Op<"kv_window_groups", [Pure]> {
+  let summary = "The float rows of the token groups an append completes (KIVI keys)";
+  let description = [{
+    KIVI (Liu et al. 2024, arXiv:2402.02750, §3.2-3.3) quantizes keys per
+    channel with one scale per group of `group` = R consecutive positions,
+    computed when the group is complete: a position stays in the float ring
+    `window` `[B, H, W, D]` (position s in slot s mod W, see
+    `lq.kv_window_append`) until its group is complete; then the whole
+    group is quantized with one scale per (batch, head, channel):
+
+        s[b, h, g, d] = max over gR <= u < (g+1)R of |K[b, h, u, d]| / qmax
+
+    A step that appends T rows at `position` p (so `end` = p + T) completes
+    every group whose last position (g+1)R - 1 lies in [p, end). This op
+    reads, from the ring *after* that append, the K · R positions
+    P0 = floor(p / R) · R ... P0 + K · R - 1 (K = result dim 2 / R;
+    K = ceil(T / R) covers every group the step completes, and P0 + K · R
+    stays within a capacity that is a multiple of R whenever end does):
+
+        result[b, h, j, :] = window[b, h, (P0 + j) mod W, :]   if P0 + j < end
+                             0                                  otherwise
+
+    The ring must hold positions [P0, end): fewer than R + T, so a ring of
+    W >= R + T - 1 slots appended with the step's rows does, even when an
+    earlier step wrote padding rows past this step's p (their slots are
+    the positions >= p, rewritten by this step). Groups ending at or after
+    `end` are incomplete: their rows (zeros past `end`) are quantized too
+    but never read (an incomplete group's positions lie in the last R
+    positions, which attention reads from the ring), and a later step that
+    completes them quantizes them again.
+
+    ```mlir
+    %g = lq.kv_window_groups %w, %pos, %end group 32 : tensor<1x4x32x64xf32> -> tensor<1x4x32x64xf32>
+    ```
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$window, I64:$position, I64:$end,
+                       ConfinedAttr<I64Attr, [IntPositive]>:$group);
+  let results = (outs RankedTensorOf<[F32]>:$result);
+  let assemblyFormat = [{
+    $window `,` $position `,` $end `group` $group attr-dict `:` type($window)
+    `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 def LQ_EmbeddingOp : LQ_Op<"embedding", [Pure]> {
   let summary = "Look up rows of an embedding table";
   let description = [{

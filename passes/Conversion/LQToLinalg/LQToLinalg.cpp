@@ -191,7 +191,7 @@ std::optional<std::string> unsupportedReason(Operation *op) {
              "constant; use the runtime kernel (--convert-lq-to-runtime)";
     return std::nullopt;
   }
-  if (isa<KVWindowAppendOp, KVWindowReadOp>(op)) {
+  if (isa<KVWindowAppendOp, KVWindowReadOp, KVWindowGroupsOp>(op)) {
     for (Value v : op->getOperands())
       if (auto t = dyn_cast<RankedTensorType>(v.getType());
           t && !t.hasStaticShape())
@@ -1361,6 +1361,45 @@ struct KVWindowReadLowering : LQPattern<KVWindowReadOp> {
   }
 };
 
+/// result[b, h, j, :] = window[b, h, (P0 + j) mod W, :] for P0 + j < end,
+/// else 0, with P0 = (position / R) * R (KIVI's groups, see the op).
+struct KVWindowGroupsLowering : LQPattern<KVWindowGroupsOp> {
+  using LQPattern::LQPattern;
+  FailureOr<Value> lower(KVWindowGroupsOp op, OpAdaptor adaptor,
+                         ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto resTy = op.getResult().getType();
+    const int64_t W = op.getWindow().getType().getDimSize(2),
+                  R = int64_t(op.getGroup());
+    Value window = adaptor.getWindow();
+    Type index = rewriter.getIndexType();
+    Value pos = arith::IndexCastOp::create(rewriter, loc, index,
+                                           adaptor.getPosition());
+    Value end = arith::IndexCastOp::create(rewriter, loc, index,
+                                           adaptor.getEnd());
+    Value cR = idx(rewriter, loc, R);
+    Value p0 = arith::MulIOp::create(
+        rewriter, loc, arith::DivSIOp::create(rewriter, loc, pos, cR), cR);
+    Value init = tensor::EmptyOp::create(rewriter, loc, resTy.getShape(),
+                                         rewriter.getF32Type());
+    AffineMap id = AffineMap::getMultiDimIdentityMap(4, op.getContext());
+    return generic(
+        rewriter, loc, init, ValueRange{}, {id}, iterators(4),
+        [&](OpBuilder &b, Location l, ValueRange) -> Value {
+          auto [bi, hi, j, di] = loopIndices4(b, l);
+          Value u = arith::AddIOp::create(b, l, p0, j);
+          Value slot = arith::RemSIOp::create(b, l, u, idx(b, l, W));
+          Value v = tensor::ExtractOp::create(b, l, window,
+                                              ValueRange{bi, hi, slot, di});
+          Value written =
+              arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, u, end);
+          return arith::SelectOp::create(
+              b, l, written, v,
+              arith::ConstantOp::create(b, l, b.getF32FloatAttr(0.0f)));
+        });
+  }
+};
+
 /// code[2j + k] = (byte[j] >> 4k) & 0xF over the result viewed as
 /// [..., D/2, 2].
 struct UnpackCodesLowering : LQPattern<UnpackCodesOp> {
@@ -1653,6 +1692,6 @@ void mlir::lq::populateLQToLinalgConversionPatterns(
                DequantizeLowering, QuantizeLowering,
                QuantizedConstantLowering, ComputeScalesLowering,
                PackCodesLowering, UnpackCodesLowering, KVWindowAppendLowering,
-               KVWindowReadLowering>(patterns.getContext());
+               KVWindowReadLowering, KVWindowGroupsLowering>(patterns.getContext());
   patterns.add<HadamardLowering>(patterns.getContext());
 }
