@@ -8,7 +8,9 @@
 // chunks and groups smaller than a chunk) and per-channel scales, scales
 // stored as f32, f16 or E4M3, GQA, chunks of several queries at a position.
 // Rows at or after position + T hold NaN scales and garbage codes, to prove
-// the kernel never reads them.
+// the kernel never reads them. KIVI's per-channel key groups (scales per
+// channel and group of R tokens) beside per-token values, through the
+// windowed entry point.
 //
 //===----------------------------------------------------------------------===//
 
@@ -326,6 +328,77 @@ TEST_P(PerIsaQ, WindowedCacheAttentionMatchesFloat64Reference) {
     expectAttention(q, o, c.B, c.Hq, c.Hkv, c.T, c.D, scale,
                     [&](int64_t t) { return c.pos + t + 1; }, at(k, kr),
                     at(v, vr));
+  }
+}
+
+// KIVI's per-channel keys (--quantize-kv-cache key-granularity=per-channel
+// scales=dynamic residual=R): key scales [B, Hkv, S / R, D] (one per
+// channel and group of R positions), values per token; complete groups
+// below floor(end / R) * R decoded, the last positions from the rings (the
+// key ring of R + T - 1 slots, the value ring of R); groups from
+// floor(end / R) * R on hold NaN scales and garbage codes. Fast path
+// (D % 32 == 0) and rows (odd D / 2), int8 / int4 / FP8, f16 scales.
+TEST_P(PerIsaQ, PerChannelKeyGroupsMatchFloat64Reference) {
+  std::mt19937 rng(31);
+  struct Case {
+    int64_t B, Hq, Hkv, T, S, D, R, vgd;
+    int32_t format, bits;
+    int64_t pos;
+    int32_t scaleType = LQ_RT_SCALE_F32;
+  };
+  const Case cases[] = {
+      {1, 8, 2, 1, 64, 64, 16, 64, LQ_FORMAT_INT, 4, 40},
+      {1, 8, 4, 1, 96, 32, 32, 32, LQ_FORMAT_INT, 4, 70},
+      {2, 4, 2, 3, 40, 64, 8, 32, LQ_FORMAT_INT, 8, 21},
+      {1, 6, 2, 5, 45, 96, 9, 32, LQ_FORMAT_FP8_E4M3, 8, 30},
+      {1, 4, 2, 2, 27, 10, 3, 10, LQ_FORMAT_INT, 4, 17},   // rows
+      {1, 3, 1, 1, 35, 14, 7, 14, LQ_FORMAT_INT, 8, 33},   // rows, odd sizes
+      {1, 8, 2, 1, 64, 64, 16, 64, LQ_FORMAT_INT, 4, 47, LQ_RT_SCALE_F16},
+      {1, 4, 4, 4, 48, 32, 4, 16, LQ_FORMAT_INT, 8, 2},    // end < R
+  };
+  for (const Case &c : cases) {
+    SCOPED_TRACE(::testing::Message() << "format " << c.format << " bits " << c.bits
+                                      << " D=" << c.D << " T=" << c.T << " R=" << c.R
+                                      << " pos=" << c.pos << " scale type " << c.scaleType);
+    const int64_t end = c.pos + c.T, complete = end / c.R * c.R;
+    const int64_t W = c.R + c.T - 1;
+    QTensor k = makeQ(c.B, c.Hkv, c.S, c.D, c.R, 1, c.format, c.bits, complete,
+                      rng, c.scaleType);
+    QTensor v = makeQ(c.B, c.Hkv, c.S, c.D, 1, c.vgd, c.format, c.bits, end, rng,
+                      c.scaleType);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> kr(size_t(c.B * c.Hkv * W * c.D)),
+        vr(size_t(c.B * c.Hkv * c.R * c.D));
+    for (float &x : kr)
+      x = 3 * u(rng);
+    for (float &x : vr)
+      x = 3 * u(rng);
+    lq_rt_view4_t kw{kr.data(), {c.B, c.Hkv, W, c.D},
+                     {c.Hkv * W * c.D, W * c.D, c.D, 1}};
+    lq_rt_view4_t vw{vr.data(), {c.B, c.Hkv, c.R, c.D},
+                     {c.Hkv * c.R * c.D, c.R * c.D, c.D, 1}};
+    lq_rt_kv_window_t win{&kw, &vw, end};
+    std::vector<float> q(size_t(c.B * c.Hq * c.T * c.D)), o(q.size(), -9.0f);
+    for (float &x : q)
+      x = u(rng);
+    lq_rt_view4_t qv{q.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    lq_rt_view4_t ov{o.data(), {c.B, c.Hq, c.T, c.D},
+                     {c.Hq * c.T * c.D, c.T * c.D, c.D, 1}};
+    const float scale = 1.0f / std::sqrt(float(c.D));
+    ASSERT_EQ(lq_rt_attention_at_q_window(&qv, &k.view, &v.view, &ov, scale, 1,
+                                          c.pos, &win),
+              0);
+    auto at = [&](const QTensor &x, const std::vector<float> &ring, int64_t slots) {
+      return [&, slots](int64_t b, int64_t hk, int64_t s, int64_t d) {
+        if (s >= end - slots && s < end)
+          return double(ring[size_t(((b * c.Hkv + hk) * slots + s % slots) * c.D + d)]);
+        return x.decoded[size_t(((b * c.Hkv + hk) * c.S + s) * c.D + d)];
+      };
+    };
+    expectAttention(q, o, c.B, c.Hq, c.Hkv, c.T, c.D, scale,
+                    [&](int64_t t) { return c.pos + t + 1; }, at(k, kr, W),
+                    at(v, vr, c.R));
   }
 }
 

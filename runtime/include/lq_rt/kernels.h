@@ -233,7 +233,11 @@ enum {
  *  quantized cache: rings k / v [B, Hkv, R, Dk/Dv] in f32 holding position s
  *  in slot s mod R (what lq.kv_window_append writes). Positions
  *  max(0, end - R) <= s < end are read from the rings, the others from the
- *  codes. */
+ *  codes; R is each ring's own length (the key ring may be longer: KIVI's
+ *  per-channel keys keep R + T - 1 positions, see --quantize-kv-cache).
+ *  Per-channel key scales over groups of R tokens (KIVI, scale_sizes
+ *  [B, H, S / R, D], element (b, h, s, d) scaled by [b, h, s / R, d]) are
+ *  a qview like any other; the kernel decodes them on its fast path. */
 typedef struct lq_rt_kv_window {
   const lq_rt_view4_t *k;
   const lq_rt_view4_t *v;

@@ -207,13 +207,15 @@ int lq_rt_attention_at_q_window(const lq_rt_view4_t *q,
       q->sizes[1] % k->sizes[1] != 0 || q->sizes[3] != k->sizes[3])
     return -1;
   if (w) {
-    // The rings match the cache but for the positions, and hold at least one.
+    // The rings match the cache but for the positions, and hold at least
+    // one; the key and value rings may differ in length (KIVI's key ring
+    // holds R + T - 1 positions, see --quantize-kv-cache).
     auto fits = [](const lq_rt_view4_t *r, const lq_rt_qview4_t *c) {
       return r && r->data && r->sizes[0] == c->sizes[0] &&
              r->sizes[1] == c->sizes[1] && r->sizes[3] == c->sizes[3] &&
              r->sizes[2] > 0;
     };
-    if (!fits(w->k, k) || !fits(w->v, v) || w->k->sizes[2] != w->v->sizes[2])
+    if (!fits(w->k, k) || !fits(w->v, v))
       return -1;
   }
   const float *kt = fp8Table(k->format), *vt = fp8Table(v->format);
