@@ -173,6 +173,9 @@ def GPTQPass : Pass<"gptq", "func::FuncOp"> {
            "Dampening, a fraction of the mean Hessian diagonal">,
     Option<"blockSize", "block", "int64_t", /*default=*/"128",
            "Columns per lazy-update block">,
+    Option<"precision", "precision", "std::string", /*default=*/"\"f32\"",
+           "Arithmetic of the factorization and updates: f32 (GPTQ's "
+           "reference precision, twice the GEMM rate) or f64">,
     Option<"verbose", "verbose", "bool", /*default=*/"false",
            "Emit a remark with each layer's time">,
     Option<"onlyIndex", "only-index", "int64_t", /*default=*/"-1",
