@@ -2,6 +2,8 @@
 // The lazy-batch (GEMM) update and the blocked factorizations must not change
 // the result: the same checks with blocks of 3 columns (tails included).
 // RUN: quant-opt %s --split-input-file --gptq="bits=4 group=4 block=3" --verify-diagnostics | FileCheck %s
+// float64 arithmetic (precision=f64) gives the same codes on these cases.
+// RUN: quant-opt %s --split-input-file --gptq="bits=4 group=4 block=3 precision=f64" --verify-diagnostics | FileCheck %s
 
 // With an identity Hessian the inputs are uncorrelated: GPTQ has nothing to
 // compensate and must give RTN's codes (see quantize-weights.mlir).
