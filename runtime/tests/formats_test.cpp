@@ -554,6 +554,9 @@ TEST(Int, QuantizeScalar) {
   // quantizer must divide, like np.round(x / scale).
   EXPECT_EQ(lq_int_quantize(0x1.085542p+0f, 0x1.6071aep-1f, 0, 8, 1), 2);
   EXPECT_EQ(lq_int_quantize(0x1.2f68cap+1f, 0x1.a6227ep-3f, 0, 8, 1), 12);
+  // Exact ties round to the even integer, on both signs.
+  for (float t : {-4.5f, -3.5f, -2.5f, -1.5f, -0.5f, 0.5f, 1.5f, 2.5f, 3.5f})
+    EXPECT_EQ(lq_int_quantize(t, 1.0f, 0, 8, 1), int(std::nearbyint(t))) << t;
   EXPECT_EQ(lq_int_dequantize(5, 0.5f, 3), 1.0f);
   EXPECT_EQ(lq_int_dequantize(-8, 0.25f, 0), -2.0f);
 
