@@ -50,6 +50,7 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
     | `lq.linear` on f32, any other weight | `lq_rt_linear_f32` (packed-panel SGEMM; dot products for M <= 4) |
     | `lq.linear` of `lq.dequantize` of int4/int8 (sym, asym) or NF4 constants, groups along K or per channel | `lq_rt_linear_q_f32` (codes decoded in registers; codes repacked per row into an i8 blob, scales and `-zero_point*scale` as f32 `[N, K/g]`) |
     | `lq.linear` of `lq.dequantize` of int8 symmetric activation codes (per tensor or per token) and of constant int8 symmetric per-channel weights (W8A8), CPU | `lq_rt_linear_w8a8` (int32 sums: AVX-512 VNNI / AVX2 / scalar; the weight packed at compile time into 16-column panels of 4-deep K blocks with VNNI's +128 compensation; the codes stay `lq.quantize`'s) |
+    | `lq.linear` of `lq.dequantize` of int8 symmetric activation codes (per tensor or per token) and of constant int4 weights (symmetric or with zero points) in groups of G along K, G % 8 == 0 (W4A8), CPU | `lq_rt_linear_w4a8` (int32 sums per group, f32 over groups: AVX-512 VNNI / AVX2 / scalar; the codes, scales and zero points packed at compile time into 16-column panels of per-group headers and 64-byte nibble blocks) |
     | `lq.attention` on f32 without an explicit mask | `lq_rt_attention_f32` (GQA, causal bottom-right) |
     | `lq.hadamard` on static f32 | `lq_rt_hadamard_f32` (fast Walsh-Hadamard, per block) |
 
@@ -73,8 +74,9 @@ def ConvertLQToRuntimePass : Pass<"convert-lq-to-runtime", "ModuleOp"> {
            "Pack constant f32 linear weights into the CPU kernel's panel "
            "layout at compile time (lq_rt_linear_packed_f32)">,
     Option<"int8Gemm", "int8-gemm", "bool", /*default=*/"true",
-           "W8A8 linears (int8 activation codes x constant int8 weights) "
-           "as lq_rt_linear_w8a8's integer GEMM; false keeps the "
+           "W8A8 / W4A8 linears (int8 activation codes x constant int8 / "
+           "grouped int4 weights) as lq_rt_linear_w8a8's / "
+           "lq_rt_linear_w4a8's integer GEMMs; false keeps the "
            "fake-quantized f32 path (dequantized activations through "
            "lq_rt_linear_q_f32)">
   ];

@@ -498,6 +498,123 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
   }
 };
 
+/// The activation side of an integer linear: lq.dequantize(xq, sx) with
+/// int8 symmetric codes from lq.quantize (a fresh identity-layout buffer,
+/// which the kernel reads as a row-major [M, K] view without a copy) and a
+/// static f32 scale per tensor or per token (one per row of K).
+struct Int8Activation {
+  lq::DequantizeOp dq;
+  int64_t M = 0, nScales = 0;
+  bool perToken = false;
+};
+
+bool isInt8Sym(lq::DequantizeOp dq) {
+  lq::SchemeAttr s = dq.getScheme();
+  auto codesTy = dq.getInput().getType();
+  return s.getFormat() == lq::Format::Int && s.getCodeBits() == 8 &&
+         s.getSymmetric() && !dq.getZeroPoint() && !dq.getGlobalScale() &&
+         codesTy.hasStaticShape() && codesTy.getElementType().isInteger(8);
+}
+
+FailureOr<Int8Activation> matchInt8Activation(lq::LinearOp op, int64_t K,
+                                              PatternRewriter &rewriter) {
+  auto dqx = op.getInput().getDefiningOp<lq::DequantizeOp>();
+  if (!dqx || !isInt8Sym(dqx))
+    return rewriter.notifyMatchFailure(
+        op, "input is not an int8 symmetric lq.dequantize");
+  if (!dqx.getInput().getDefiningOp<lq::QuantizeOp>())
+    return rewriter.notifyMatchFailure(op, "activation codes not lq.quantize");
+  auto xTy = dqx.getInput().getType();
+  if (xTy.getRank() < 2 || xTy.getShape().back() != K)
+    return rewriter.notifyMatchFailure(op, "activation is not [.., M, K]");
+  Int8Activation a;
+  a.dq = dqx;
+  a.M = xTy.getNumElements() / std::max<int64_t>(K, 1);
+  auto sxTy = dyn_cast<RankedTensorType>(dqx.getScales().getType());
+  if (!sxTy || !sxTy.hasStaticShape() || !sxTy.getElementType().isF32())
+    return rewriter.notifyMatchFailure(op, "activation scales not static f32");
+  a.nScales = sxTy.getNumElements();
+  SmallVector<int64_t> xBlock = dqx.getScheme().getBlockShape(xTy.getShape());
+  a.perToken = xBlock.back() == K && a.nScales == a.M;
+  for (size_t i = 0; i + 1 < xBlock.size(); ++i)
+    a.perToken &= xBlock[i] == 1;
+  if (a.nScales != 1 && !a.perToken)
+    return rewriter.notifyMatchFailure(
+        op, "activation scales are neither per tensor nor per token");
+  return a;
+}
+
+/// The codes as a kernel view [M, K] (collapsed, no copy) and the scales as
+/// a tensor of [M] or [1].
+std::pair<Value, Value> int8ActivationOperands(PatternRewriter &rewriter,
+                                               Location loc,
+                                               Int8Activation a) {
+  MLIRContext *ctx = rewriter.getContext();
+  Value xq = a.dq.getInput();
+  auto xTy = a.dq.getInput().getType();
+  Value xBuf = bufferization::ToBufferOp::create(
+      rewriter, loc, MemRefType::get(xTy.getShape(), rewriter.getI8Type()), xq,
+      /*read_only=*/true);
+  if (xTy.getRank() > 2) {
+    SmallVector<ReassociationIndices> r(2);
+    for (int64_t i = 0; i + 1 < xTy.getRank(); ++i)
+      r[0].push_back(i);
+    r[1].push_back(xTy.getRank() - 1);
+    xBuf = memref::CollapseShapeOp::create(rewriter, loc, xBuf, r);
+  }
+  xBuf = memref::CastOp::create(rewriter, loc,
+                                anyLayout(ctx, 2, rewriter.getI8Type()), xBuf);
+  Value sx = a.dq.getScales();
+  auto sxTy = cast<RankedTensorType>(sx.getType());
+  auto sx1Ty = RankedTensorType::get({a.nScales}, rewriter.getF32Type());
+  if (sxTy.getRank() == 0)
+    sx = tensor::ExpandShapeOp::create(rewriter, loc, sx1Ty, sx,
+                                       ArrayRef<ReassociationIndices>{});
+  else if (sxTy.getRank() > 1) {
+    ReassociationIndices all;
+    for (int64_t i = 0; i < sxTy.getRank(); ++i)
+      all.push_back(i);
+    sx = tensor::CollapseShapeOp::create(rewriter, loc, sx1Ty, sx,
+                                         ArrayRef<ReassociationIndices>{all});
+  }
+  return {xBuf, sx};
+}
+
+/// The [M, N] output buffer `out` as the linear's result, expanded back to
+/// its leading dimensions.
+void replaceWithOutput(lq::LinearOp op, PatternRewriter &rewriter, Value out,
+                       int64_t M, int64_t N) {
+  Location loc = op.getLoc();
+  auto y2Ty = RankedTensorType::get({M, N}, rewriter.getF32Type());
+  Value y = bufferization::ToTensorOp::create(rewriter, loc, y2Ty, out,
+                                              /*restrict=*/true,
+                                              /*writable=*/true);
+  auto yTy = op.getResult().getType();
+  if (yTy.getRank() > 2) {
+    SmallVector<ReassociationIndices> r(2);
+    for (int64_t i = 0; i + 1 < yTy.getRank(); ++i)
+      r[0].push_back(i);
+    r[1].push_back(yTy.getRank() - 1);
+    y = tensor::ExpandShapeOp::create(rewriter, loc, yTy, y, r);
+  }
+  rewriter.replaceOp(op, y);
+}
+
+/// A constant blob of packed weight bytes, named after the codes' blob.
+Value packedConstant(PatternRewriter &rewriter, Location loc,
+                     RankedTensorType ty, ArrayRef<int8_t> bytes,
+                     Attribute codesAttr, StringRef suffix) {
+  std::string name = ("lq_" + suffix + "_packed").str();
+  if (auto res = dyn_cast<DenseResourceElementsAttr>(codesAttr))
+    name = (res.getRawHandle().getKey() + "." + suffix).str();
+  return arith::ConstantOp::create(
+      rewriter, loc, ty,
+      cast<TypedAttr>(buildConstant(
+          ty, ArrayRef<char>(reinterpret_cast<const char *>(bytes.data()),
+                             bytes.size()),
+          name, /*inlineSmall=*/false)));
+}
+
 /// W8A8 (--quantize-activations on int8 weights): lq.linear(lq.dequantize(
 /// xq, sx), lq.dequantize(Wq, sw)) with int8 symmetric codes on both sides,
 /// x per tensor (static or dynamic scale) or per token, W per output channel
@@ -515,49 +632,25 @@ struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
   explicit W8A8LinearToRuntime(MLIRContext *ctx)
       : OpRewritePattern(ctx, /*benefit=*/3) {}
 
-  static bool isInt8Sym(lq::DequantizeOp dq) {
-    lq::SchemeAttr s = dq.getScheme();
-    auto codesTy = dq.getInput().getType();
-    return s.getFormat() == lq::Format::Int && s.getCodeBits() == 8 &&
-           s.getSymmetric() && !dq.getZeroPoint() && !dq.getGlobalScale() &&
-           codesTy.hasStaticShape() && codesTy.getElementType().isInteger(8);
-  }
-
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
     if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
         !isStaticF32(op.getResult()))
       return rewriter.notifyMatchFailure(op, "not a static f32 linear");
-    auto dqx = op.getInput().getDefiningOp<lq::DequantizeOp>();
     auto dqw = op.getWeight().getDefiningOp<lq::DequantizeOp>();
-    if (!dqx || !dqw || !isInt8Sym(dqx) || !isInt8Sym(dqw))
+    if (!dqw || !isInt8Sym(dqw))
       return rewriter.notifyMatchFailure(
-          op, "input and weight are not both int8 symmetric lq.dequantize");
-    // The codes must be lq.quantize's: a fresh buffer, which the kernel
-    // reads as a row-major [M, K] view without a copy.
-    if (!dqx.getInput().getDefiningOp<lq::QuantizeOp>())
-      return rewriter.notifyMatchFailure(op, "activation codes not lq.quantize");
-    auto xTy = dqx.getInput().getType();
+          op, "weight is not an int8 symmetric lq.dequantize");
     auto wTy = dqw.getInput().getType();
-    if (xTy.getRank() < 2 || wTy.getRank() != 2)
-      return rewriter.notifyMatchFailure(op, "not [.., M, K] x [N, K]");
+    if (wTy.getRank() != 2)
+      return rewriter.notifyMatchFailure(op, "weight is not [N, K]");
     const int64_t N = wTy.getDimSize(0), K = wTy.getDimSize(1);
-    const int64_t M = xTy.getNumElements() / std::max<int64_t>(K, 1);
-    if (M == 0 || N == 0 || K == 0 || xTy.getShape().back() != K ||
-        K >= 131072)
+    if (N == 0 || K == 0 || K >= 131072)
       return rewriter.notifyMatchFailure(op, "empty linear or K too long");
-    // Activation scales: one, or one per row of K (per token).
-    auto sxTy = dyn_cast<RankedTensorType>(dqx.getScales().getType());
-    if (!sxTy || !sxTy.hasStaticShape() || !sxTy.getElementType().isF32())
-      return rewriter.notifyMatchFailure(op, "activation scales not static f32");
-    const int64_t nsx = sxTy.getNumElements();
-    SmallVector<int64_t> xBlock = dqx.getScheme().getBlockShape(xTy.getShape());
-    bool perToken = xBlock.back() == K && nsx == M;
-    for (size_t i = 0; i + 1 < xBlock.size(); ++i)
-      perToken &= xBlock[i] == 1;
-    if (nsx != 1 && !perToken)
-      return rewriter.notifyMatchFailure(
-          op, "activation scales are neither per tensor nor per token");
+    FailureOr<Int8Activation> act = matchInt8Activation(op, K, rewriter);
+    if (failed(act))
+      return failure();
+    const int64_t M = act->M;
     // Weight: constant codes, one scale per row (block [bn, K]).
     SmallVector<int64_t> wBlock = dqw.getScheme().getBlockShape(wTy.getShape());
     const int64_t bn = wBlock[0];
@@ -590,15 +683,8 @@ struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
                     packed.data());
     const int64_t panels = (N + LQ_RT_W8A8_WIDTH - 1) / LQ_RT_W8A8_WIDTH;
     auto pTy = RankedTensorType::get({panels, lq_rt_w8a8_panel_bytes(K)}, i8);
-    std::string name = "lq_w8a8_packed";
-    if (auto res = dyn_cast<DenseResourceElementsAttr>(codesAttr))
-      name = (res.getRawHandle().getKey() + ".w8a8").str();
-    Value packedV = arith::ConstantOp::create(
-        rewriter, loc, pTy,
-        cast<TypedAttr>(buildConstant(
-            pTy, ArrayRef<char>(reinterpret_cast<const char *>(packed.data()),
-                                packed.size()),
-            name, /*inlineSmall=*/false)));
+    Value packedV =
+        packedConstant(rewriter, loc, pTy, packed, codesAttr, "w8a8");
     std::vector<float> sw(static_cast<size_t>(N));
     for (int64_t n = 0; n < N; ++n)
       sw[n] = scales.size() == 1 ? scales[0] : scales[n / bn];
@@ -610,33 +696,7 @@ struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
                                  sw.size() * sizeof(float)),
             "lq_w8a8_scales", /*inlineSmall=*/true)));
 
-    // The codes as an [M, K] buffer: they come from lq.quantize (a fresh
-    // identity-layout buffer), so the view collapses without a copy.
-    Value xq = dqx.getInput();
-    Value xBuf = bufferization::ToBufferOp::create(
-        rewriter, loc, MemRefType::get(xTy.getShape(), i8), xq,
-        /*read_only=*/true);
-    if (xTy.getRank() > 2) {
-      SmallVector<ReassociationIndices> r(2);
-      for (int64_t i = 0; i + 1 < xTy.getRank(); ++i)
-        r[0].push_back(i);
-      r[1].push_back(xTy.getRank() - 1);
-      xBuf = memref::CollapseShapeOp::create(rewriter, loc, xBuf, r);
-    }
-    xBuf = memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2, i8), xBuf);
-    // The activation scales as [M] or [1].
-    Value sx = dqx.getScales();
-    auto sx1Ty = RankedTensorType::get({nsx}, f32);
-    if (sxTy.getRank() == 0)
-      sx = tensor::ExpandShapeOp::create(rewriter, loc, sx1Ty, sx,
-                                         ArrayRef<ReassociationIndices>{});
-    else if (sxTy.getRank() > 1) {
-      ReassociationIndices all;
-      for (int64_t i = 0; i < sxTy.getRank(); ++i)
-        all.push_back(i);
-      sx = tensor::CollapseShapeOp::create(rewriter, loc, sx1Ty, sx,
-                                           ArrayRef<ReassociationIndices>{all});
-    }
+    auto [xBuf, sx] = int8ActivationOperands(rewriter, loc, *act);
     Value swBuf = inBuffer(rewriter, loc, swV);
     Value out = memref::AllocOp::create(rewriter, loc,
                                         MemRefType::get({M, N}, f32));
@@ -654,19 +714,143 @@ struct W8A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
                    bias ? inBuffer(rewriter, loc, bias) : swBuf,
                    memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out),
                    hasBias});
-    auto y2Ty = RankedTensorType::get({M, N}, f32);
-    Value y = bufferization::ToTensorOp::create(rewriter, loc, y2Ty, out,
-                                                /*restrict=*/true,
-                                                /*writable=*/true);
-    auto yTy = op.getResult().getType();
-    if (yTy.getRank() > 2) {
-      SmallVector<ReassociationIndices> r(2);
-      for (int64_t i = 0; i + 1 < yTy.getRank(); ++i)
-        r[0].push_back(i);
-      r[1].push_back(yTy.getRank() - 1);
-      y = tensor::ExpandShapeOp::create(rewriter, loc, yTy, y, r);
+    replaceWithOutput(op, rewriter, out, M, N);
+    return success();
+  }
+};
+
+/// W4A8 (the w4a8 recipe: GPTQ/RTN int4 weights in groups along K,
+/// --quantize-activations granularity=per-token): lq.linear(lq.dequantize(
+/// xq, sx), lq.dequantize(Wq, sw[, z])) with int8 symmetric activation codes
+/// per token (or per tensor) and constant int4 weights, symmetric or with
+/// zero points, one scale per (output channel, group of G along K),
+/// G % 8 == 0 -> lq_rt_linear_w4a8, an integer GEMM:
+///   y[m, n] = sx[m] * sum_g sw[n, g] * sum_{k in g} xq[m, k] (Wq[n, k] - z[n, g])
+///             (+ bias[n])
+/// with each group's sum in int32 (exact) and the sum over groups in f32 —
+/// llama.cpp Q4_0 x Q8_0's arithmetic (QServe's W4A8, arXiv:2405.04532,
+/// without its second-level scales). It equals the fake-quantized linear it
+/// replaces (dequantized activations x lq_rt_linear_q_f32) up to f32
+/// rounding. As for W8A8 the codes stay lq.quantize's; the weight, its
+/// scales and zero points are packed at compile time by lq_rt_pack_w4a8
+/// (16-column panels; per group a header and 64-byte blocks of nibbles,
+/// vpdpbusd's operand layout). CPU only.
+struct W4A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
+  explicit W4A8LinearToRuntime(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult matchAndRewrite(lq::LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+        !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    auto dqw = op.getWeight().getDefiningOp<lq::DequantizeOp>();
+    if (!dqw)
+      return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
+    lq::SchemeAttr scheme = dqw.getScheme();
+    auto wTy = dqw.getInput().getType();
+    if (scheme.getFormat() != lq::Format::Int || scheme.getCodeBits() != 4 ||
+        dqw.getGlobalScale() || !wTy.hasStaticShape() || wTy.getRank() != 2)
+      return rewriter.notifyMatchFailure(op, "weight is not an int4 matrix");
+    const bool asym = scheme.hasZeroPoint();
+    if (bool(dqw.getZeroPoint()) != asym)
+      return rewriter.notifyMatchFailure(op, "zero point does not fit scheme");
+    const int64_t N = wTy.getDimSize(0), K = wTy.getDimSize(1);
+    SmallVector<int64_t> blk = scheme.getBlockShape(wTy.getShape());
+    const int64_t bn = blk[0], g = blk[1];
+    if (N == 0 || K == 0 || bn <= 0 || N % bn || g <= 0 || g % 8 || K % g ||
+        lq_rt_w4a8_panel_bytes(K, g, asym) < 0)
+      return rewriter.notifyMatchFailure(
+          op, "weight groups are not multiples of 8 tiling K");
+    const int64_t G = K / g;
+    FailureOr<Int8Activation> act = matchInt8Activation(op, K, rewriter);
+    if (failed(act))
+      return failure();
+    const int64_t M = act->M;
+    Attribute codesAttr, scalesAttr, zpAttr;
+    if (!matchPattern(dqw.getInput(), m_Constant(&codesAttr)) ||
+        !matchPattern(dqw.getScales(), m_Constant(&scalesAttr)) ||
+        (asym && !matchPattern(dqw.getZeroPoint(), m_Constant(&zpAttr))))
+      return rewriter.notifyMatchFailure(op, "weight is not constant");
+    std::vector<uint8_t> codes;
+    SmallVector<float> scales;
+    SmallVector<int64_t> zps;
+    if (failed(readCodes(codesAttr, N * K, 4, codes)) ||
+        failed(lq::readFloatElements(scalesAttr, scales)) ||
+        (zpAttr && failed(lq::readIntElements(zpAttr, zps))))
+      return rewriter.notifyMatchFailure(op, "unreadable weight constants");
+    const int64_t nScales = (N / bn) * G;
+    if ((scales.size() != 1 && int64_t(scales.size()) != nScales) ||
+        (asym && zps.size() != scales.size()))
+      return rewriter.notifyMatchFailure(op, "unexpected scale shape");
+    if (zpAttr) {
+      // As the generic lowering reads it (QuantizedLinearToRuntime):
+      // zero-extended when no wider than the codes, else sign-extended.
+      unsigned w = cast<ShapedType>(cast<TypedAttr>(zpAttr).getType())
+                       .getElementTypeBitWidth();
+      if (w <= 4)
+        for (int64_t &z : zps)
+          z &= (int64_t(1) << w) - 1;
     }
-    rewriter.replaceOp(op, y);
+    Value bias = op.getBias();
+    if (bias && (!isStaticF32(bias) ||
+                 cast<RankedTensorType>(bias.getType()).getShape() !=
+                     ArrayRef<int64_t>{N}))
+      return rewriter.notifyMatchFailure(op, "bias is not f32 [N]");
+    // The kernel's operands: codes as int4 values (two's complement when
+    // symmetric, [0, 15] with zero points), scales and zero points [N, G].
+    std::vector<int8_t> q(codes.size());
+    for (size_t i = 0; i < codes.size(); ++i)
+      q[i] = asym ? int8_t(codes[i]) : int8_t(codes[i] >= 8 ? codes[i] - 16
+                                                            : codes[i]);
+    std::vector<float> sw(size_t(N * G));
+    std::vector<int32_t> z(asym ? size_t(N * G) : 0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t gi = 0; gi < G; ++gi) {
+        const size_t i = scales.size() == 1 ? 0 : size_t((n / bn) * G + gi);
+        sw[size_t(n * G + gi)] = scales[i];
+        if (asym) {
+          if (zps[i] < 0 || zps[i] > 15)
+            return rewriter.notifyMatchFailure(op, "zero point not in [0, 15]");
+          z[size_t(n * G + gi)] = int32_t(zps[i]);
+        }
+      }
+    const int64_t panels = (N + LQ_RT_W4A8_WIDTH - 1) / LQ_RT_W4A8_WIDTH;
+    const int64_t pb = lq_rt_w4a8_panel_bytes(K, g, asym);
+    std::vector<int8_t> packed(size_t(panels * pb));
+    if (lq_rt_pack_w4a8(q.data(), sw.data(), asym ? z.data() : nullptr, N, K,
+                        g, packed.data()) != 0)
+      return rewriter.notifyMatchFailure(op, "codes out of the int4 range");
+
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    auto i8 = rewriter.getI8Type();
+    auto pTy = RankedTensorType::get({panels, pb}, i8);
+    Value packedV =
+        packedConstant(rewriter, loc, pTy, packed, codesAttr, "w4a8");
+    auto [xBuf, sx] = int8ActivationOperands(rewriter, loc, *act);
+    Value out = memref::AllocOp::create(
+        rewriter, loc, MemRefType::get({M, N}, rewriter.getF32Type()));
+    Value sxBuf = inBuffer(rewriter, loc, sx);
+    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_w4a8",
+                      {anyLayout(ctx, 2, i8), anyLayout(ctx, 1),
+                       anyLayout(ctx, 2, i8), anyLayout(ctx, 1),
+                       anyLayout(ctx, 2), rewriter.getI64Type(),
+                       rewriter.getI32Type(), rewriter.getI32Type()});
+    auto i32c = [&](int64_t v) -> Value {
+      return arith::ConstantOp::create(rewriter, loc,
+                                       rewriter.getI32IntegerAttr(v));
+    };
+    Value groupV =
+        arith::ConstantOp::create(rewriter, loc, rewriter.getI64IntegerAttr(g));
+    // Without a bias the scales' buffer stands in (never read).
+    func::CallOp::create(
+        rewriter, loc, fn,
+        ValueRange{xBuf, sxBuf, inBuffer(rewriter, loc, packedV),
+                   bias ? inBuffer(rewriter, loc, bias) : sxBuf,
+                   memref::CastOp::create(rewriter, loc, anyLayout(ctx, 2), out),
+                   groupV, i32c(asym ? 1 : 0), i32c(bias ? 1 : 0)});
+    replaceWithOutput(op, rewriter, out, M, N);
     return success();
   }
 };
@@ -1073,9 +1257,10 @@ struct ConvertLQToRuntimePass
     RewritePatternSet patterns(&getContext());
     patterns.add<QuantizedLinearToRuntime, LinearToRuntime, AttentionToRuntime>(
         &getContext(), prefix);
-    // int8 x int8 linears (W8A8): lq_rt's integer GEMM is CPU-only.
+    // int8 x int8 and int8 x int4 linears (W8A8, W4A8): lq_rt's integer
+    // GEMMs are CPU-only.
     if (prefix == "lq_rt_" && int8Gemm)
-      patterns.add<W8A8LinearToRuntime>(&getContext());
+      patterns.add<W8A8LinearToRuntime, W4A8LinearToRuntime>(&getContext());
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
     // The quantized-cache attention kernel exists on both runtimes
     // (lq_rt_attention_at_q_*, lq_rt_cuda_attention_at_q_*).

@@ -156,6 +156,38 @@ void _mlir_ciface_lq_rt_linear_w8a8(MemRef<2, int8_t> *xq, MemRef<1> *xs,
   }
 }
 
+/// W4A8: out[M, N] = xs[m or 0] * sum_g sw[n, g] * (xq . (q - z))_g in
+/// int32 per group (+ bias[n] when has_bias; the compiler passes xs there
+/// otherwise), the int4 weight with its scales and zero points packed by
+/// lq_rt_pack_w4a8 into p [ceil(N/16), panel bytes] at compile time.
+void _mlir_ciface_lq_rt_linear_w4a8(MemRef<2, int8_t> *xq, MemRef<1> *xs,
+                                    MemRef<2, int8_t> *p, MemRef<1> *bias,
+                                    MemRef<2> *out, int64_t group,
+                                    int32_t asymmetric, int32_t hasBias) {
+  const int64_t M = xq->sizes[0], K = xq->sizes[1], N = out->sizes[1];
+  const bool perToken = xs->sizes[0] != 1;
+  if ((perToken && xs->sizes[0] != M) || (xs->strides[0] != 1 && perToken) ||
+      out->sizes[0] != M || xq->strides[1] != 1 || out->strides[1] != 1 ||
+      p->sizes[0] != (N + LQ_RT_W4A8_WIDTH - 1) / LQ_RT_W4A8_WIDTH ||
+      p->sizes[1] != lq_rt_w4a8_panel_bytes(K, group, asymmetric) ||
+      p->strides[1] != 1 || p->strides[0] != p->sizes[1] ||
+      (hasBias && (bias->sizes[0] != N || bias->strides[0] != 1)) ||
+      lq_rt_gemm_w4a8(M, N, K, xq->data(), xq->strides[0], xs->data(),
+                      perToken, p->data(), group, asymmetric,
+                      hasBias ? bias->data() : nullptr, out->data(),
+                      out->strides[0]) != 0) {
+    std::fprintf(stderr,
+                 "lq_rt_linear_w4a8: unsupported arguments (x [%lld, %lld], "
+                 "%lld activation scales, group %lld, packed weight [%lld, "
+                 "%lld] -> out [%lld, %lld])\n",
+                 (long long)M, (long long)K, (long long)xs->sizes[0],
+                 (long long)group, (long long)p->sizes[0],
+                 (long long)p->sizes[1], (long long)out->sizes[0],
+                 (long long)N);
+    std::abort();
+  }
+}
+
 void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,
                                       MemRef<4> *out, float scale,
                                       int32_t causal) {
