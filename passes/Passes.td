@@ -346,6 +346,21 @@ def SpinQuantPass : Pass<"spinquant", "func::FuncOp"> {
     Stiefel manifold). Each matrix must be orthogonal (max |RᵀR - I| <=
     `orth-tol`). R3/R4 stay online Hadamards. Float logits are unchanged
     (`verify=true` checks it on the model).
+
+    `rotations=learn` learns R1/R2 here instead (tools/spinquant/learn.py's
+    method, in C++): Cayley SGD on the Stiefel manifold for `steps` steps
+    (cosine lr from `lr`), minimizing the next-token CE (`loss=kl`: KL to the
+    float model) of the fake-quantized network (`wbits`/`abits`, group
+    `group`, straight-through rounding) on `batch` windows per step of the
+    calibration data (`tokens=` or `tokenizer=` + `text=`, `samples` windows
+    of `seq-len` as --calibrate draws them with `seed`; the last `heldout`
+    give the held-out CE curve), from QuaRot's start (R1 = signs from `seed`
+    times Hadamard, R2 = Hadamard). The differentiable forward is libtorch's,
+    in the plugin liblq_spinquant.so (built where libtorch-dev is installed),
+    loaded only then. Progress goes to stderr; `save=DIR` writes R1.npy,
+    R2.npy and loss.csv for reuse as `rotations=DIR`.
+
+        quant-opt m.mlir --pass-pipeline='builtin.module(func.func(fold-norms,spinquant{rotations=learn tokens=ids.npy seq-len=256 steps=100}))'
   }];
   // verify=true builds a JIT wrapper (func/memref/bufferization ops).
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
@@ -355,7 +370,7 @@ def SpinQuantPass : Pass<"spinquant", "func::FuncOp"> {
   let options = [
     Option<"rotations", "rotations", "std::string", "",
            "Directory holding R1.npy and R2.npy, or a .npz / .safetensors "
-           "file with tensors R1 and R2">,
+           "file with tensors R1 and R2; `learn`: learn them here">,
     Option<"r2", "r2", "bool", /*default=*/"true", "Fuse R2 (R2.npy) into V/O per head">,
     Option<"r3", "r3", "bool", /*default=*/"true", "Online Hadamard on Q and K">,
     Option<"r4", "r4", "bool", /*default=*/"true", "Online Hadamard on the down_proj input">,
@@ -366,6 +381,42 @@ def SpinQuantPass : Pass<"spinquant", "func::FuncOp"> {
            "on ids 1..T and fail unless the logits agree within verify-tol">,
     Option<"verifyTol", "verify-tol", "double", /*default=*/"1e-4",
            "verify: largest max|dlogit| / max|logit| accepted">,
+    // rotations=learn: learn R1/R2 in the pass (liblq_spinquant.so, libtorch).
+    Option<"steps", "steps", "int64_t", /*default=*/"100",
+           "rotations=learn: Cayley SGD steps">,
+    Option<"lr", "lr", "double", /*default=*/"1.5",
+           "rotations=learn: initial learning rate (cosine schedule to 0)">,
+    Option<"tokens", "tokens", "std::string", "",
+           "rotations=learn: calibration token ids (.npy or text, as --calibrate)">,
+    Option<"tokenizer", "tokenizer", "std::string", "",
+           "rotations=learn: SentencePiece model for `text`">,
+    Option<"text", "text", "std::string", "", "rotations=learn: calibration text file">,
+    Option<"samples", "samples", "int64_t", /*default=*/"128",
+           "rotations=learn: calibration windows (the last `heldout` are held out)">,
+    Option<"seqLen", "seq-len", "int64_t", /*default=*/"0",
+           "rotations=learn: tokens per window (0: the model's)">,
+    Option<"batch", "batch", "int64_t", /*default=*/"4",
+           "rotations=learn: windows per step">,
+    Option<"heldout", "heldout", "int64_t", /*default=*/"8",
+           "rotations=learn: windows kept out of learning for the loss curve">,
+    Option<"evalEvery", "eval-every", "int64_t", /*default=*/"10",
+           "rotations=learn: held-out CE every this many steps">,
+    Option<"seed", "seed", "uint64_t", /*default=*/"0",
+           "rotations=learn: window offsets and R1's starting signs (as --quarot)">,
+    Option<"wbits", "wbits", "int64_t", /*default=*/"4",
+           "rotations=learn: weight bits of the fake quantization (16: none)">,
+    Option<"abits", "abits", "int64_t", /*default=*/"4",
+           "rotations=learn: activation bits (per token; 16: none, W4A16)">,
+    Option<"group", "group", "int64_t", /*default=*/"128",
+           "rotations=learn: weight quantization group size">,
+    Option<"loss", "loss", "std::string", /*default=*/"\"ce\"",
+           "rotations=learn: ce (next-token cross-entropy) or kl (to the float model)">,
+    Option<"threads", "threads", "int64_t", /*default=*/"0",
+           "rotations=learn: libtorch threads (0: its default)">,
+    Option<"save", "save", "std::string", "",
+           "rotations=learn: write R1.npy, R2.npy and loss.csv to this directory">,
+    Option<"plugin", "plugin", "std::string", "",
+           "rotations=learn: the learner (default <exe>/../lib/liblq_spinquant.so)">,
   ];
 }
 

@@ -31,6 +31,10 @@ if os.path.exists(os.path.join(config.lq_tools_dir, "lq_rt_cuda_tests")):
     config.available_features.add("lq-rt-cuda")
     llvm_config.add_tool_substitutions(["lq_rt_cuda_tests"], tool_dirs)
 
+# --spinquant rotations=learn's libtorch plugin is built only where libtorch is.
+if os.path.exists(os.path.join(config.lq_obj_root, "lib", "liblq_spinquant.so")):
+    config.available_features.add("spinquant-learn")
+
 # --lower-to-cuda's default output (a fatbin) runs the CUDA toolkit's ptxas
 # and fatbinary; PTX-only tests (cubin-format=isa) need neither.
 # The toolkit is looked up as --lower-to-cuda does (lq::cudaToolkitPath), and

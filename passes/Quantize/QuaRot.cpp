@@ -30,7 +30,10 @@
 // online Hadamards. `--spinquant="rotations=DIR"` fuses R1 = DIR/R1.npy and
 // R2 = DIR/R2.npy ([layers, d, d], or one [d, d] for every layer) exactly
 // where QuaRot fuses its Hadamards, as x -> x R1 and v -> v R2 (row vectors);
-// tools/spinquant/learn.py writes them; rotations=FILE.npz or
+// tools/spinquant/learn.py writes them (rotations=learn learns them here:
+// extractLlama below hands the norm-folded Llama to the libtorch plugin
+// liblq_spinquant.so, SpinQuantLearn/, which is learn.py in C++, and the
+// result is fused by the same code as a file's); rotations=FILE.npz or
 // FILE.safetensors with tensors named R1 and R2 work too (RotationFile.cpp).
 // Each is checked orthogonal on load (max |RᵀR - I| <= orth-tol, 1e-4 by
 // default, else an error naming the file and tensor). It is a pass of
@@ -54,8 +57,10 @@
 //===----------------------------------------------------------------------===//
 
 #include "passes/Passes.h"
+#include "passes/Calibrate/ModelRunner.h"
 #include "passes/Quantize/RotationFile.h"
 #include "passes/Quantize/RotationVerify.h"
+#include "passes/Quantize/SpinQuantLearn/SpinQuantLearn.h"
 #include "passes/Quantize/WeightQuantizer.h"
 
 #include "dialects/LQ/IR/LQOps.h"
@@ -66,6 +71,10 @@
 #include "mlir/IR/Matchers.h"
 
 #include "llvm/ADT/SetVector.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/Path.h"
 
 #include <lq_rt/hadamard.h>
 #include <lq_rt/kernels.h>
@@ -75,7 +84,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <functional>
+
+#include <dlfcn.h>
 
 #include <random>
 
@@ -569,6 +581,16 @@ bool hasLinear(func::FuncOp func) {
   return found;
 }
 
+/// QuaRot's random signs D of R1 = D Hᵀ for `seed` (also where
+/// --spinquant rotations=learn starts).
+SmallVector<float> quarotSigns(uint64_t seed, int64_t D) {
+  std::mt19937_64 rng(seed);
+  SmallVector<float> signs(D);
+  for (float &s : signs)
+    s = (rng() >> 63) ? -1.0f : 1.0f;
+  return signs;
+}
+
 struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
   using Base::Base;
 
@@ -582,11 +604,7 @@ struct QuaRotPass : lq::impl::QuaRotPassBase<QuaRotPass> {
                << "quarot: hidden size " << D
                << " has no Hadamard matrix (supported: 2^k * m, m in {1, 12, "
                   "20, 28, 36, 40, 52, 60, 108, 140, 156, 172})";
-      std::mt19937_64 rng(seed);
-      SmallVector<float> signs(D);
-      for (float &s : signs)
-        s = (rng() >> 63) ? -1.0f : 1.0f;
-      return hadamard(0, signs); // Q = D Hᵀ
+      return hadamard(0, quarotSigns(seed, D)); // Q = D Hᵀ
     };
     fuser.r2Of = [&](lq::AttentionOp attn, int64_t, int64_t,
                      int64_t d) -> FailureOr<Rotation> {
@@ -670,8 +688,481 @@ loadOrthogonal(func::FuncOp func, lq::RotationFile &file, StringRef name,
   return out;
 }
 
+//===----------------------------------------------------------------------===//
+// SpinQuant rotations=learn: the network handed to liblq_spinquant.so
+//===----------------------------------------------------------------------===//
+
+/// The matrix T [n, n] (float64, row-major) with lq.hadamard(x) = x T for row
+/// vectors, times diag(signs) on the left when given: row i = s_i H e_i.
+std::vector<double> hadamardMatrix(int64_t n, ArrayRef<float> signs = {}) {
+  std::vector<float> m(n * n, 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    m[i * n + i] = signs.empty() ? 1.0f : signs[i];
+  lq_rt_hadamard_f32(n, n, 0, m.data(), n);
+  return std::vector<double>(m.begin(), m.end());
+}
+
+/// A Llama found in the IR by the structure QuaRot fuses into (after
+/// --fold-norms): per attention, q/k (through RoPE), v and o_proj; the
+/// attention's residual add feeds the MLP norm, read by gate (through SiLU)
+/// and up, whose product down_proj reads; the last norm is read by lm_head.
+struct LlamaForLearning {
+  lq_spinquant_problem_t problem{};
+  std::vector<lq_spinquant_layer_t> layers;
+  std::deque<Weight> weights; // owns every pointer in `problem` / `layers`
+  int64_t modelSeqLen = 0;
+
+  const float *keep(Weight w) {
+    weights.push_back(std::move(w));
+    return weights.back().data.data();
+  }
+};
+
+/// The single linear the value `v` reaches through single-user layout ops.
+lq::LinearOp linearReading(Value v) {
+  if (!v.hasOneUse())
+    return {};
+  Operation *u = *v.getUsers().begin();
+  while (u && isa<linalg::TransposeOp, tensor::CollapseShapeOp,
+                  tensor::ExpandShapeOp, tensor::ReshapeOp>(u) &&
+         u->getResult(0).hasOneUse())
+    u = *u->getResult(0).getUsers().begin();
+  return dyn_cast_or_null<lq::LinearOp>(u);
+}
+
+/// The residual add reading `lin`'s output (through reshapes), or null.
+Operation *residualAddOf(lq::LinearOp lin) {
+  Value v = lin.getResult();
+  while (v.hasOneUse()) {
+    Operation *u = *v.getUsers().begin();
+    if (isElementwiseAdd(u))
+      return u;
+    if (!isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(u))
+      return nullptr;
+    v = u->getResult(0);
+  }
+  return nullptr;
+}
+
+/// The lq.rms_norm reading `v` (through reshapes), or null.
+lq::RMSNormOp normReading(Value v) {
+  for (Operation *u : v.getUsers()) {
+    if (auto n = dyn_cast<lq::RMSNormOp>(u))
+      return n;
+    if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp>(u))
+      if (auto n = normReading(u->getResult(0)))
+        return n;
+  }
+  return {};
+}
+
+/// Whether the single-input linalg.generic `g` computes SiLU, x·σ(x) (the
+/// raised exporter pattern: exp, add, div or a reciprocal, mul).
+bool looksLikeSiLU(linalg::GenericOp g) {
+  if (g.getNumDpsInputs() != 1)
+    return false;
+  bool exp = false, mul = false;
+  g.getRegion().walk([&](Operation *op) {
+    exp |= op->getName().getStringRef() == "math.exp";
+    mul |= isa<arith::MulFOp, arith::DivFOp>(op);
+  });
+  return exp && mul;
+}
+
+/// Whether `norm`'s scale is all ones (folded into its readers).
+bool isFolded(lq::RMSNormOp norm) {
+  SmallVector<float> g;
+  Attribute attr;
+  return matchPattern(norm.getWeight(), m_Constant(&attr)) &&
+         succeeded(lq::readFloatElements(attr, g)) &&
+         llvm::all_of(g, [](float x) { return x == 1.0f; });
+}
+
+/// Fills `out` with the function's Llama, or emits an error (prefixed
+/// "spinquant (learn)") and fails.
+LogicalResult extractLlama(func::FuncOp func, LlamaForLearning &out) {
+  const char *P = "spinquant (learn): ";
+  SmallVector<lq::EmbeddingOp> embeddings;
+  SmallVector<lq::AttentionOp> attentions;
+  func.walk([&](Operation *op) {
+    if (auto e = dyn_cast<lq::EmbeddingOp>(op))
+      embeddings.push_back(e);
+    else if (auto a = dyn_cast<lq::AttentionOp>(op))
+      attentions.push_back(a);
+  });
+  if (embeddings.size() != 1)
+    return func.emitError() << P << "expected one lq.embedding, found "
+                            << embeddings.size();
+  if (attentions.empty())
+    return func.emitError() << P << "found no lq.attention";
+  lq_spinquant_problem_t &p = out.problem;
+  auto weightOf = [&](lq::LinearOp lin, StringRef role, int64_t rows,
+                      int64_t cols) -> FailureOr<const float *> {
+    if (lin.getBias())
+      return lin.emitError() << P << role << " has a bias (not supported)";
+    auto w = readWeight(lin, lin.getWeight(), (role + " weight").str(), "spinquant");
+    if (failed(w))
+      return failure();
+    if ((rows && w->rows != rows) || (cols && w->cols != cols))
+      return lin.emitError() << P << role << " weight is [" << w->rows << ", "
+                             << w->cols << "], expected [" << rows << ", "
+                             << cols << "]";
+    return out.keep(std::move(*w));
+  };
+  lq::EmbeddingOp emb = embeddings.front();
+  auto table = readWeight(emb, emb.getTable(), "embedding table", "spinquant");
+  if (failed(table))
+    return failure();
+  p.vocab = table->rows, p.dim = table->cols;
+  out.modelSeqLen = cast<ShapedType>(emb.getIds().getType()).getShape().back();
+  p.embedding = out.keep(std::move(*table));
+  p.layers = attentions.size();
+  Value stream = emb.getResult();
+  lq::RotaryOp firstRotary;
+  for (auto [l, attn] : llvm::enumerate(attentions)) {
+    auto here = [&, l = l](Operation *at) {
+      return at->emitError() << P << "layer " << l << ": ";
+    };
+    auto qT = attn.getQuery().getType(), kT = attn.getKey().getType();
+    const int64_t H = qT.getShape()[1], KV = kT.getShape()[1],
+                  hd = qT.getShape().back();
+    if (l == 0)
+      p.heads = H, p.kv_heads = KV, p.head_dim = hd;
+    else if (H != p.heads || KV != p.kv_heads || hd != p.head_dim)
+      return here(attn) << "head counts differ from layer 0's";
+    if (!attn.getCausal() || attn.getMask() || attn.getPosition())
+      return here(attn) << "the attention must be causal, without a mask or a "
+                           "KV-cache position (learn on the prefill model)";
+    if (std::abs(attn.getEffectiveScale() * std::sqrt(double(hd)) - 1) > 1e-6)
+      return here(attn) << "attention scale is not 1/sqrt(head size)";
+    // q, k: an lq.linear through layout ops, RoPE, layout ops.
+    auto projThroughRope = [&](Value v, lq::RotaryOp &rot) -> lq::LinearOp {
+      rot = throughLayout(v).getDefiningOp<lq::RotaryOp>();
+      if (!rot)
+        return {};
+      return throughLayout(rot.getInput()).getDefiningOp<lq::LinearOp>();
+    };
+    lq::RotaryOp qRot, kRot;
+    lq::LinearOp q = projThroughRope(attn.getQuery(), qRot);
+    lq::LinearOp k = projThroughRope(attn.getKey(), kRot);
+    lq::LinearOp v = throughLayout(attn.getValue()).getDefiningOp<lq::LinearOp>();
+    lq::LinearOp o = linearReading(attn.getResult());
+    if (!q || !k || !v || !o)
+      return here(attn) << "expected q/k = RoPE(lq.linear), v = lq.linear and "
+                           "the output read by one lq.linear (o_proj), "
+                           "through reshapes/transposes";
+    if (!firstRotary)
+      firstRotary = qRot;
+    lq::RMSNormOp attnNorm = normReading(stream);
+    if (!attnNorm || throughReshapes(q.getInput()) != attnNorm.getResult() ||
+        throughReshapes(k.getInput()) != attnNorm.getResult() ||
+        throughReshapes(v.getInput()) != attnNorm.getResult())
+      return here(attn) << "q/k/v_proj do not read the RMSNorm of the "
+                           "residual stream";
+    if (!isFolded(attnNorm))
+      return attnNorm.emitError() << P << "lq.rms_norm with a scale other "
+                                          "than ones: run --fold-norms first";
+    Operation *add1 = residualAddOf(o);
+    if (!add1)
+      return here(o) << "o_proj does not add into the residual stream";
+    lq::RMSNormOp ffnNorm = normReading(add1->getResult(0));
+    SmallVector<lq::LinearOp> readers;
+    if (!ffnNorm || !lq::collectLinearUsers(ffnNorm.getResult(), readers) ||
+        readers.size() != 2)
+      return here(add1) << "expected an RMSNorm read by two linears "
+                           "(gate_proj, up_proj) after the attention";
+    if (!isFolded(ffnNorm))
+      return ffnNorm.emitError() << P << "lq.rms_norm with a scale other "
+                                         "than ones: run --fold-norms first";
+    // gate: the reader a SiLU generic reads; up: the other.
+    lq::LinearOp gate, up;
+    for (lq::LinearOp r : readers)
+      for (Operation *u : r.getResult().getUsers())
+        if (auto g = dyn_cast<linalg::GenericOp>(u); g && looksLikeSiLU(g))
+          gate = r;
+    for (lq::LinearOp r : readers)
+      if (r != gate)
+        up = r;
+    lq::LinearOp down;
+    if (gate && up && up.getResult().hasOneUse())
+      if (auto mul = dyn_cast<linalg::GenericOp>(*up.getResult().getUsers().begin()))
+        down = linearReading(mul.getResult(0));
+    if (!gate || !up || !down)
+      return here(ffnNorm) << "expected a SwiGLU MLP: down_proj(silu(gate_proj(x)) "
+                              "* up_proj(x))";
+    Operation *add2 = residualAddOf(down);
+    if (!add2)
+      return here(down) << "down_proj does not add into the residual stream";
+    stream = add2->getResult(0);
+    const int64_t D = p.dim, F = cast<ShapedType>(gate.getType()).getShape().back();
+    if (l == 0)
+      p.hidden = F;
+    auto wq = weightOf(q, "q_proj", H * hd, D), wk = weightOf(k, "k_proj", KV * hd, D),
+         wv = weightOf(v, "v_proj", KV * hd, D), wo = weightOf(o, "o_proj", D, H * hd),
+         wg = weightOf(gate, "gate_proj", p.hidden, D),
+         wu = weightOf(up, "up_proj", p.hidden, D),
+         wd = weightOf(down, "down_proj", D, p.hidden);
+    if (failed(wq) || failed(wk) || failed(wv) || failed(wo) || failed(wg) ||
+        failed(wu) || failed(wd))
+      return failure();
+    out.layers.push_back({*wq, *wk, *wv, *wo, *wg, *wu, *wd});
+    p.eps = attnNorm.getEpsilon().convertToFloat();
+  }
+  lq::RMSNormOp finalNorm = normReading(stream);
+  SmallVector<lq::LinearOp> heads;
+  if (!finalNorm || !lq::collectLinearUsers(finalNorm.getResult(), heads) ||
+      heads.size() != 1)
+    return func.emitError() << P << "expected the last RMSNorm to be read by "
+                                    "one linear (lm_head)";
+  if (!isFolded(finalNorm))
+    return finalNorm.emitError() << P << "lq.rms_norm with a scale other than "
+                                         "ones: run --fold-norms first";
+  auto head = weightOf(heads.front(), "lm_head", p.vocab, p.dim);
+  if (failed(head))
+    return failure();
+  p.lm_head = *head;
+  p.layer = out.layers.data();
+
+  // RoPE: rotate-half over the whole head, tables cos/sin(p θ_r) from
+  // position 0 with θ_r = base^(-2r/d); `base` recovered from position 1.
+  if (firstRotary.getInterleaved())
+    return firstRotary.emitError() << P << "interleaved RoPE is not supported "
+                                           "(rotate-half only)";
+  SmallVector<float> cosT, sinT;
+  Attribute ca, sa;
+  auto tabT = cast<ShapedType>(firstRotary.getCos().getType());
+  const int64_t R = tabT.getShape().back(), T = tabT.getShape().front();
+  if (!matchPattern(firstRotary.getCos(), m_Constant(&ca)) ||
+      !matchPattern(firstRotary.getSin(), m_Constant(&sa)) ||
+      failed(lq::readFloatElements(ca, cosT)) ||
+      failed(lq::readFloatElements(sa, sinT)) || T < 2 || 2 * R != p.head_dim ||
+      R < 2)
+    return firstRotary.emitError()
+           << P << "RoPE tables must be constant [T >= 2, head size / 2]";
+  const double theta1 = std::atan2(sinT[R + 1], cosT[R + 1]);
+  double base = std::pow(theta1, -double(p.head_dim) / 2);
+  if (std::abs(base - std::round(base)) <= 1e-4 * base)
+    base = std::round(base);
+  for (int64_t r = 0; r < R; ++r) {
+    const double want = std::pow(base, -2.0 * r / double(p.head_dim));
+    if (std::abs(cosT[r] - 1) > 1e-6 || std::abs(sinT[r]) > 1e-6 ||
+        std::abs(std::atan2(sinT[R + r], cosT[R + r]) - want) > 1e-5)
+      return firstRotary.emitError()
+             << P << "RoPE tables are not cos/sin(p * base^(-2r/d)) from "
+                     "position 0 (rope scaling is not supported)";
+  }
+  p.rope_theta = base;
+  return success();
+}
+
+struct LearnProgress {
+  int64_t steps;
+  std::string lossName;
+};
+
+void printLearnProgress(void *ctx, const lq_spinquant_step_t *s) {
+  auto *lp = static_cast<LearnProgress *>(ctx);
+  llvm::errs() << "spinquant: step " << s->step << "/" << lp->steps;
+  if (s->step > 0)
+    llvm::errs() << llvm::format("  lr %.3f  train %s %.4f", s->lr,
+                                 lp->lossName.c_str(), s->train_loss);
+  if (!std::isnan(s->heldout_ce))
+    llvm::errs() << llvm::format("  held-out CE %.4f", s->heldout_ce);
+  llvm::errs() << llvm::format("  (%.1f s)\n", s->seconds);
+}
+
+/// Writes an f64 array as .npy; false on failure.
+bool writeNpyF64(const std::string &path, ArrayRef<int64_t> shape,
+                 const double *data) {
+  lq_tensor_t t{};
+  t.dtype = LQ_DTYPE_F64;
+  t.rank = shape.size();
+  for (size_t i = 0; i < shape.size(); ++i)
+    t.shape[i] = shape[i];
+  t.data = const_cast<double *>(data);
+  return lq_npy_write(path.c_str(), &t) == LQ_RT_OK;
+}
+
 struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
   using Base::Base;
+
+  /// rotations=learn: checks the options, finds the Llama, loads the
+  /// learner plugin and the calibration windows, learns, and hands back R1
+  /// (n1 = D) and R2 per layer (n2 = d) as Rᵀ in float, as loadOrthogonal.
+  LogicalResult learn(func::FuncOp func, int64_t &n1, int64_t &n2,
+                      std::vector<std::vector<float>> &rot1,
+                      std::vector<std::vector<float>> &rot2) {
+    auto err = [&]() {
+      InFlightDiagnostic d = func.emitError();
+      d << "spinquant: rotations=learn: ";
+      return d;
+    };
+    if (!r2 || !r4)
+      return err() << "R1/R2 are learned with R2 and R4 in place: "
+                      "r2=false and r4=false are not supported";
+    if (steps < 1)
+      return err() << "steps=" << int64_t(steps) << ": give at least 1 step";
+    if (!(lr > 0))
+      return err() << "lr=" << llvm::formatv("{0}", double(lr)).str() << ": the learning rate must be positive";
+    if (batch < 1)
+      return err() << "batch=" << int64_t(batch) << ": give at least 1 window per step";
+    if (heldout < 1 || samples <= heldout)
+      return err() << "samples=" << int64_t(samples) << ", heldout=" << int64_t(heldout)
+                   << ": need heldout >= 1 and samples > heldout";
+    if (wbits < 2 || wbits > 16 || abits < 2 || abits > 16)
+      return err() << "wbits=" << int64_t(wbits) << " abits=" << int64_t(abits)
+                   << ": bits must be in [2, 16] (16: not quantized)";
+    if (group < 0)
+      return err() << "group=" << int64_t(group) << " must be >= 0";
+    if (loss != "ce" && loss != "kl")
+      return err() << "loss=" << std::string(loss) << ": expected ce or kl";
+    if (tokens.empty() && (tokenizer.empty() || text.empty()))
+      return err() << "needs calibration data: tokens=FILE.npy, or "
+                      "tokenizer=FILE text=FILE";
+    LlamaForLearning m;
+    if (failed(extractLlama(func, m)))
+      return failure();
+    lq_spinquant_problem_t &p = m.problem;
+    if (lq_rt_hadamard_factor(p.dim) == 0 || lq_rt_hadamard_factor(p.hidden) == 0 ||
+        (p.head_dim & (p.head_dim - 1)))
+      return err() << "hidden size " << p.dim << ", MLP size " << p.hidden
+                   << " or head size " << p.head_dim
+                   << " has no Hadamard matrix (R1/R4 start, R2 needs a power of two)";
+    lq::TokenSource src;
+    src.tokens = tokens, src.tokenizer = tokenizer, src.text = text;
+    src.samples = samples, src.seed = seed;
+    const int64_t window = seqLen > 0 ? int64_t(seqLen) : m.modelSeqLen;
+    std::vector<std::vector<int64_t>> windows;
+    if (failed(lq::loadTokenWindows(func.getLoc(), "spinquant", src, window,
+                                    windows, p.vocab)))
+      return failure();
+    if (int64_t(windows.size()) <= heldout)
+      return err() << windows.size() << " calibration windows, heldout="
+                   << int64_t(heldout) << ": none left to learn on";
+    std::vector<int64_t> ids;
+    for (const auto &w : windows)
+      ids.insert(ids.end(), w.begin(), w.end());
+
+    std::string lib = plugin;
+    if (lib.empty()) {
+      std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+      SmallString<256> path(
+          llvm::sys::path::parent_path(llvm::sys::path::parent_path(exe)));
+      llvm::sys::path::append(path, "lib", "liblq_spinquant.so");
+      lib = path.str().str();
+    }
+    // libtorch loads only here (~1 s); the plugin stays loaded (libtorch
+    // does not support being unloaded).
+    void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle)
+      return err() << "cannot load the learner '" << lib << "' (" << dlerror()
+                   << "): quant-opt was built without libtorch: install "
+                      "libtorch-dev and rebuild, or pass rotations=FILE";
+    auto learnFn = reinterpret_cast<lq_spinquant_learn_fn>(
+        dlsym(handle, "lq_spinquant_learn"));
+    if (!learnFn)
+      return err() << "'" << lib << "' has no lq_spinquant_learn";
+
+    std::vector<double> r1Start =
+        hadamardMatrix(p.dim, quarotSigns(seed, p.dim));
+    std::vector<double> r2Start = hadamardMatrix(p.head_dim);
+    std::vector<double> t4 = hadamardMatrix(p.hidden);
+    std::vector<double> r1(p.dim * p.dim), r2(p.layers * p.head_dim * p.head_dim);
+    std::vector<lq_spinquant_step_t> curve(steps + 1);
+    p.abi_version = LQ_SPINQUANT_ABI_VERSION;
+    p.r1_start = r1Start.data(), p.r2_start = r2Start.data(), p.t4 = t4.data();
+    p.tokens = ids.data(), p.num_seqs = windows.size(), p.seq_len = window;
+    p.heldout = heldout;
+    p.steps = steps, p.batch = batch, p.eval_every = evalEvery, p.lr = lr;
+    p.wbits = wbits, p.abits = abits, p.group = group;
+    p.loss_kl = loss == "kl";
+    p.threads = threads;
+    LearnProgress progress{steps, loss == "kl" ? "KL" : "CE"};
+    p.progress = printLearnProgress, p.progress_ctx = &progress;
+    p.r1 = r1.data(), p.r2 = r2.data(), p.curve = curve.data();
+    llvm::errs() << "spinquant: learning R1 [" << p.dim << ", " << p.dim
+                 << "] and " << p.layers << " R2 [" << p.head_dim << ", "
+                 << p.head_dim << "] on " << (windows.size() - heldout)
+                 << " windows of " << window << " tokens (" << heldout
+                 << " held out): W" << wbits << "A" << abits << ", " << steps
+                 << " steps, lr " << llvm::format("%g", double(lr)) << ", batch "
+                 << batch << "\n";
+    if (learnFn(&p) != 0)
+      return err() << "learning failed: " << p.error;
+    llvm::errs() << llvm::format(
+        "spinquant: held-out CE: float %.4f, W%dA%d no rotation %.4f, start "
+        "%.4f, learned %.4f (%.1f s)\n",
+        p.float_ce, int(wbits), int(abits), p.norot_ce, curve[0].heldout_ce,
+        curve[steps].heldout_ce, curve[steps].seconds);
+
+    // Orthogonal by construction (exact Cayley steps); checked anyway.
+    auto orthError = [](const double *m, int64_t n) {
+      double worst = 0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = i; j < n; ++j) {
+          double dot = 0;
+          for (int64_t k = 0; k < n; ++k)
+            dot += m[k * n + i] * m[k * n + j];
+          worst = std::max(worst, std::abs(dot - (i == j ? 1.0 : 0.0)));
+        }
+      return worst;
+    };
+    double worst = orthError(r1.data(), p.dim);
+    for (int64_t l = 0; l < p.layers; ++l)
+      worst = std::max(worst, orthError(r2.data() + l * p.head_dim * p.head_dim,
+                                        p.head_dim));
+    if (!(worst <= orthTol))
+      return err() << "the learned rotations are not orthogonal: max |R^T R - "
+                      "I| = "
+                   << worst;
+
+    if (!save.empty()) {
+      std::string dir = save;
+      if (auto ec = llvm::sys::fs::create_directories(dir))
+        return err() << "save=" << dir << ": " << ec.message();
+      auto at = [&](StringRef f) {
+        SmallString<256> path(dir);
+        llvm::sys::path::append(path, f);
+        return path.str().str();
+      };
+      if (!writeNpyF64(at("R1.npy"), {p.dim, p.dim}, r1.data()) ||
+          !writeNpyF64(at("R2.npy"), {p.layers, p.head_dim, p.head_dim},
+                       r2.data()))
+        return err() << "save=" << dir << ": cannot write R1.npy/R2.npy ("
+                     << lq_rt_last_error() << ")";
+      std::error_code ec;
+      llvm::raw_fd_ostream csv(at("loss.csv"), ec);
+      if (ec)
+        return err() << "save=" << dir << ": " << ec.message();
+      csv << "step,lr,train_" << loss << ",heldout_ce,seconds\n";
+      for (const lq_spinquant_step_t &s : curve) {
+        csv << s.step << ",";
+        if (s.step > 0)
+          csv << llvm::format("%.6f,%.6f", s.lr, s.train_loss);
+        else
+          csv << ",";
+        csv << ",";
+        if (!std::isnan(s.heldout_ce))
+          csv << llvm::format("%.6f", s.heldout_ce);
+        csv << llvm::format(",%.2f\n", s.seconds);
+      }
+    }
+
+    auto transposedF32 = [](const double *m, int64_t n) {
+      std::vector<float> t(n * n);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < n; ++j)
+          t[j * n + i] = static_cast<float>(m[i * n + j]);
+      return t;
+    };
+    n1 = p.dim, n2 = p.head_dim;
+    rot1 = {transposedF32(r1.data(), p.dim)};
+    rot2.clear();
+    for (int64_t l = 0; l < p.layers; ++l)
+      rot2.push_back(
+          transposedF32(r2.data() + l * p.head_dim * p.head_dim, p.head_dim));
+    return success();
+  }
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
@@ -681,18 +1172,23 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
       func.emitError() << "spinquant: give rotations=DIR (a directory with "
                           "R1.npy and R2.npy, or FILE.npz / FILE.safetensors "
                           "with tensors R1 and R2, e.g. from "
-                          "tools/spinquant/learn.py)";
+                          "tools/spinquant/learn.py; or rotations=learn)";
       return signalPassFailure();
     }
+    std::string r1Path, r2Path;
+    int64_t n1 = 0, n2 = 0;
+    std::vector<std::vector<float>> rot1, rot2;
+    if (rotations == "learn") {
+      if (failed(learn(func, n1, n2, rot1, rot2)))
+        return signalPassFailure();
+      r1Path = "the learned R1", r2Path = "the learned R2";
+    } else {
     lq::RotationFile file;
     std::string error;
     if (!file.open(rotations, error)) {
       func.emitError() << "spinquant: " << error;
       return signalPassFailure();
     }
-    std::string r1Path, r2Path;
-    int64_t n1 = 0, n2 = 0;
-    std::vector<std::vector<float>> rot1, rot2;
     {
       auto r = loadOrthogonal(func, file, "R1", /*allowStack=*/false, orthTol,
                               n1, r1Path);
@@ -706,6 +1202,7 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
       if (failed(r))
         return signalPassFailure();
       rot2 = std::move(*r);
+    }
     }
 
     RotationFuser fuser;

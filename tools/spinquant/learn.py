@@ -41,6 +41,12 @@ writes DIR/R1.npy [D, D], DIR/R2.npy [layers, d, d] (float64), DIR/loss.csv;
 tensors R1 and R2 instead (rotations_io.py next to this file converts).
 --check compares the float forward (no rotation, no quantization) with
 ref_logits.npy next to the model and exits.
+--match-pass does what `--spinquant="rotations=learn"` does (its C++ port,
+passes/Quantize/SpinQuantLearn), for checking one against the other: the
+held-out sequences are the last --heldout ones and batches are taken in order
+(cycling) instead of at random, R1 starts from --quarot's signs for --seed
+(std::mt19937_64), and the norm scales are folded in float32 with a float32
+epsilon, as --fold-norms and the IR have them.
 """
 import argparse, csv, ctypes, math, os, re, sys, time
 
@@ -91,9 +97,12 @@ def load_llama(path):
 class Model:
     """The norm-folded network (fp64 master copies, float32 compute)."""
 
-    def __init__(self, path, n_heads, n_kv_heads, theta, eps):
+    def __init__(self, path, n_heads, n_kv_heads, theta, eps, f32_fold=False):
         emb, layers, gfinal, head = load_llama(path)
         t = lambda a: torch.tensor(a, dtype=torch.float64)
+        if f32_fold:  # as --fold-norms: W' = float32(γ W)
+            t = lambda a: torch.tensor(a, dtype=torch.float32)
+            eps = float(np.float32(eps))
         self.E = t(emb)
         self.D = self.E.shape[1]
         self.layers = []
@@ -104,6 +113,11 @@ class Model:
                 o=t(p["o_proj"]), gate=gf * t(p["gate_proj"]), up=gf * t(p["up_proj"]),
                 down=t(p["down_proj"])))
         self.head = t(gfinal)[:, None] * t(head)
+        if f32_fold:
+            self.E, self.head = self.E.double(), self.head.double()
+            for p in self.layers:
+                for k in p:
+                    p[k] = p[k].double()
         self.H, self.KV = n_heads, n_kv_heads
         self.hd = self.layers[0]["q"].shape[1] // n_heads
         self.hidden = self.layers[0]["gate"].shape[1]
@@ -121,6 +135,35 @@ def lq_hadamard_matrix(lib, n):
     if rt.lq_rt_hadamard_f32(n, n, 0, x.ctypes.data, n) != 0:
         sys.exit(f"lq_rt has no Hadamard matrix of size {n}")
     return torch.tensor(x, dtype=torch.float64)  # row i = H e_i
+
+
+def mt19937_64(seed):
+    """std::mt19937_64's outputs (for --match-pass's R1 signs)."""
+    M = (1 << 64) - 1
+    mt = [seed & M]
+    for i in range(1, 312):
+        mt.append((6364136223846793005 * (mt[-1] ^ (mt[-1] >> 62)) + i) & M)
+    idx = 312
+    while True:
+        if idx >= 312:
+            for i in range(312):
+                x = (mt[i] & ~0x7FFFFFFF & M) | (mt[(i + 1) % 312] & 0x7FFFFFFF)
+                mt[i] = mt[(i + 156) % 312] ^ (x >> 1) ^ (0xB5026F5AA96619E9 if x & 1 else 0)
+            idx = 0
+        y = mt[idx]
+        idx += 1
+        y ^= (y >> 29) & 0x5555555555555555
+        y ^= (y << 17) & 0x71D67FFFEDA60000
+        y ^= (y << 37) & 0xFFF7EEE000000000
+        y ^= y >> 43
+        yield y & M
+
+
+def quarot_hadamard(lib, n, seed):
+    """--quarot{seed}'s R1 = D Hᵀ (D from std::mt19937_64(seed))."""
+    g = mt19937_64(seed)
+    s = torch.tensor([-1.0 if next(g) >> 63 else 1.0 for _ in range(n)], dtype=torch.float64)
+    return s[:, None] * lq_hadamard_matrix(lib, n)
 
 
 def random_hadamard(lib, n, gen):
@@ -273,11 +316,14 @@ def main():
     ap.add_argument("--lq-rt", default=None, help="liblq_rt.so (default: build*/lib next to this tree)")
     ap.add_argument("--format", choices=("npy", "safetensors", "npz"), default="npy",
                     help="R1.npy + R2.npy, or one rotations.safetensors / rotations.npz")
+    ap.add_argument("--match-pass", action="store_true",
+                    help="deterministic batches and start, f32 norm folding: what "
+                         "--spinquant rotations=learn does (for the cross-check)")
     ap.add_argument("--check", action="store_true",
                     help="float forward vs ref_logits.npy next to the model, then exit")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    m = Model(a.model, a.heads, a.kv_heads, a.theta, a.eps)
+    m = Model(a.model, a.heads, a.kv_heads, a.theta, a.eps, f32_fold=a.match_pass)
     mdir = os.path.dirname(a.model)
 
     if a.check:
@@ -309,14 +355,17 @@ def main():
     nseq = len(toks) // a.seq
     seqs = torch.tensor(toks[: nseq * a.seq].reshape(nseq, a.seq))
     gen = torch.Generator().manual_seed(a.seed)
-    perm = torch.randperm(nseq, generator=gen)
-    held = seqs[perm[: a.heldout]]        # fixed, for the loss curve
-    train = seqs[perm[a.heldout:]]
+    if a.match_pass:
+        held, train = seqs[nseq - a.heldout:], seqs[: nseq - a.heldout]
+    else:
+        perm = torch.randperm(nseq, generator=gen)
+        held = seqs[perm[: a.heldout]]        # fixed, for the loss curve
+        train = seqs[perm[a.heldout:]]
     print(f"{nseq} sequences of {a.seq} tokens: {len(train)} to learn on, "
           f"{len(held)} held out for the curve; W{a.wbits}A{a.abits}, "
           f"{a.steps} steps, lr {a.lr}, batch {a.batch}", flush=True)
 
-    R1 = random_hadamard(lib, m.D, gen)
+    R1 = quarot_hadamard(lib, m.D, a.seed) if a.match_pass else random_hadamard(lib, m.D, gen)
     R2 = [lq_hadamard_matrix(lib, m.hd) for _ in m.layers]
     T4 = lq_hadamard_matrix(lib, m.hidden)
 
@@ -352,7 +401,10 @@ def main():
     print(f"step 0  held-out CE {hl0:.4f} (start: random-sign Hadamard R1, Hadamard R2, as QuaRot)", flush=True)
     for step in range(1, a.steps + 1):
         lr = 0.5 * a.lr * (1 + math.cos(math.pi * (step - 1) / a.steps))
-        idx = torch.randint(0, len(train), (a.batch,), generator=gen)
+        if a.match_pass:
+            idx = torch.tensor([((step - 1) * a.batch + i) % len(train) for i in range(a.batch)])
+        else:
+            idx = torch.randint(0, len(train), (a.batch,), generator=gen)
         P1 = R1.clone().requires_grad_(True)
         P2 = [r.clone().requires_grad_(True) for r in R2]
         loss = ce(train[idx], P1, P2, a.loss)
