@@ -121,6 +121,9 @@ const Variant kVariants[] = {
     // (lq_rt_gemm_w8a8 on the compile-time packed layout; x is already
     // quantized, as lq.quantize leaves it in a compiled model).
     {"int8 x int8 (w8a8)", -3, 8, false, 0},
+    // W4A8: int8 activation codes x int4 sym weights in groups of 128, int32
+    // sums per group (lq_rt_gemm_w4a8; scales inside the packed panels).
+    {"int8 x int4 g128 (w4a8)", -4, 4, false, 128},
     {"int4 asym g128", LQ_FORMAT_INT, 4, true, 128},
     {"int4 sym g32", LQ_FORMAT_INT, 4, false, 32},
     {"nf4 g64", LQ_FORMAT_NF4, 4, false, 64},
@@ -151,6 +154,21 @@ Weight makeWeight(const Variant &v, int64_t N, int64_t K, std::mt19937 &rng) {
     for (float &s : w.scales)
       s = 0.01f + 0.01f * d(rng);
     return w;
+  }
+  if (v.format == -4) {
+    std::vector<int8_t> codes(size_t(N * K));
+    for (int8_t &c : codes)
+      c = int8_t(byte(rng) % 16 - 8);
+    std::vector<float> scales(size_t(N * (K / v.group)));
+    for (float &s : scales)
+      s = 0.01f + 0.01f * d(rng);
+    w.codes.resize(size_t(lq_rt_packed_w4a8_size(N, K, v.group, 0)));
+    if (lq_rt_pack_w4a8(codes.data(), scales.data(), nullptr, N, K, v.group,
+                        reinterpret_cast<int8_t *>(w.codes.data())) != 0) {
+      std::fprintf(stderr, "pack_w4a8 rejected %s\n", v.name);
+      std::exit(1);
+    }
+    return w; // bytes(): the packed panels, scales included
   }
   if (v.format < 0) {
     w.f32.resize(size_t(N * K));
@@ -234,7 +252,14 @@ int main(int argc, char **argv) {
       }
       auto call = [&](int i) {
         const Weight &w = copies[size_t(i) % copies.size()];
-        if (v.format == -3) {
+        if (v.format == -4) {
+          if (lq_rt_gemm_w4a8(M, N, K, xq.data(), K, sx.data(), 1,
+                              reinterpret_cast<const int8_t *>(w.codes.data()),
+                              v.group, 0, nullptr, y.data(), N) != 0) {
+            std::fprintf(stderr, "gemm_w4a8 rejected %s\n", v.name);
+            std::exit(1);
+          }
+        } else if (v.format == -3) {
           if (lq_rt_gemm_w8a8(M, N, K, xq.data(), K, sx.data(), 1,
                               reinterpret_cast<const int8_t *>(w.codes.data()),
                               w.scales.data(), nullptr, y.data(), N) != 0) {

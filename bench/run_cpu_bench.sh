@@ -11,18 +11,25 @@
 #                  only (its bandwidth-bound regime); WIDE=0 skips it
 #   WORK=build-bench  scratch directory for .so files, inputs, the wide model (git-ignored)
 #   LLAMACPP=1     also llama.cpp (llama-bench, from node-llama-cpp 3.21.1's source) on GGUFs of
-#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a8-dynamic, w4a16-rtn.
+#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a8-dynamic, w4a16-rtn
+#                  and w4a8-rtn (Q4_0 is measured once and reported beside both int4 recipes).
 #                  Built by bench/llamacpp/build.sh (idempotent; build-llamacpp/, or
 #                  LLAMACPP_DIR). Default: on when that build succeeds, skipped (with a note)
 #                  when it fails; LLAMACPP=1 makes a failed build an error, LLAMACPP=0 skips it.
 #   LLAMACPP_ARGS=  extra llama-bench arguments (e.g. "-fa 0": flash attention off; default auto)
+#   RECIPES="..."  the lq recipes to run (default: float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn;
+#                  a subset runs only those rows and the llama.cpp types paired with them)
+#   OUT_NAME=cpu   writes bench/results/OUT_NAME.{md,json} (a partial run: another name, so cpu.md
+#                  keeps the full table)
 #
 # Models and shapes (static, as quant-compile needs them):
 #   prefill: models/pd-llama-6m/model.onnx, --dim batch=1 --dim seq=128 (128 tokens)
 #   decode:  model_kv.onnx, --dim batch=1 --dim seq=1 --dim past_seq=127 (one token after a
 #            random KV cache of 127)
 # lq recipes: float, w8a16, w8a8-dynamic (int8 activations per token, computed at run time,
-# x int8 weights: the integer GEMM), w4a16-rtn (none needs calibration). ORT always runs the
+# x int8 weights: the integer GEMM), w4a16-rtn, w4a8-rtn (int4 RTN weights x dynamic per-token
+# int8 activations: lq_rt_linear_w4a8's integer GEMM; w4a8's format with RTN instead of GPTQ
+# weights, so no calibration, the same kernel and speed) (none needs calibration). ORT always runs the
 # float32 ONNX with graphOptimizationLevel 'all' (bench/ort/run.js), so the quantized rows'
 # ratios compare lq's quantized model with ORT's float32 one.
 # llama.cpp (LLAMACPP): `llama-bench -t THREADS -o json`, prefill `-p 128 -n 0 -r 30`, decode
@@ -51,7 +58,8 @@ out=$root/bench/results
 threads=${THREADS:-1 2}
 reps=${REPS:-3}
 wide=${WIDE:-1}
-recipes="float w8a16 w8a8-dynamic w4a16-rtn"
+recipes=${RECIPES:-float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn}
+outname=${OUT_NAME:-cpu}
 T=128
 PAST=127
 pd=$root/models/pd-llama-6m
@@ -92,8 +100,10 @@ llamacpp=${LLAMACPP:-auto}
 lcdir=${LLAMACPP_DIR:-$root/build-llamacpp}
 [[ $lcdir = /* ]] || lcdir=$PWD/$lcdir
 # GGUF type : lq recipe. Q8_0 pairs with w8a8-dynamic: both quantize the
-# activations per row at run time and multiply int8 by int8.
-lc_pairs="f32:float q8_0:w8a8-dynamic q4_0:w4a16-rtn"
+# activations per row at run time and multiply int8 by int8; Q4_0 pairs with
+# w4a16-rtn (the same int4 weights, f32 activations) and w4a8-rtn (int8 x int4,
+# Q4_0's arithmetic). Types none of whose recipes run are skipped.
+lc_pairs="f32:float q8_0:w8a8-dynamic q4_0:w4a16-rtn,w4a8-rtn"
 read -r -a lcextra <<<"${LLAMACPP_ARGS:-}"
 lc_check=$work/llamacpp-check.txt
 : >"$lc_check"
@@ -173,7 +183,7 @@ for m in "${models[@]}"; do
   done
 done
 # End-to-end compile time of pd-llama-6m (float prefill), REPS times in all.
-for ((k = 2; k <= reps; ++k)); do compile pd-llama-6m "$pd/model.onnx" prefill float "$k"; done
+[[ " $recipes " == *" float "* ]] && for ((k = 2; k <= reps; ++k)); do compile pd-llama-6m "$pd/model.onnx" prefill float "$k"; done
 
 # --- Timings (interleaved: rep -> threads -> model -> mode -> ORT, lq recipes) ----------------
 for ((rep = 1; rep <= reps; ++rep)); do
@@ -204,12 +214,17 @@ for ((rep = 1; rep <= reps; ++rep)); do
           # seconds: median llama-bench sample (one prefill of T tokens, or one decoded token)
           if [[ $mode == prefill ]]; then lcargs=(-p $T -n 0 -r $n_lq); else lcargs=(-p 0 -n 1 -d $PAST -r $n_lq); fi
           for pq in $lc_pairs; do
-            IFS=: read -r qt r <<<"$pq"
+            IFS=: read -r qt rs <<<"$pq"
+            paired=()
+            for r in ${rs//,/ }; do [[ " $recipes " == *" $r "* ]] && paired+=("$r"); done
+            [[ ${#paired[@]} -gt 0 ]] || continue
             j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" ${lcextra[@]+"${lcextra[@]}"} -o json 2>/dev/null)
             s=$(echo "$j" | $py -c 'import json, statistics, sys
 r = json.load(sys.stdin)[0]
 print(statistics.median(r["samples_ns"]) / 1e9 / (1 if r["n_prompt"] else r["n_gen"]))')
-            echo "{\"kind\": \"llamacpp\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"gguf\": \"${qt^^}\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
+            for r in "${paired[@]}"; do
+              echo "{\"kind\": \"llamacpp\", \"model\": \"$name\", \"mode\": \"$mode\", \"recipe\": \"$r\", \"gguf\": \"${qt^^}\", \"threads\": $t, \"rep\": $rep, \"seconds\": $s}" >>"$raw"
+            done
           done
         fi
       done
@@ -222,10 +237,10 @@ t_end=$(date +%s)
 # --- Report --------------------------------------------------------------------------------
 lscpu >"$work/lscpu.txt"
 $py - "$raw" "$out" "$work/lscpu.txt" "$load_start" "$load_end" "$((t_end - t_start))" "$reps" \
-    "$T" "$PAST" "$recipes" "$lc_check" "${LLAMACPP_ARGS:-}" "${models[@]}" <<'PY'
+    "$T" "$PAST" "$recipes" "$lc_check" "${LLAMACPP_ARGS:-}" "$outname" "${models[@]}" <<'PY'
 import json, os, statistics, sys
-raw, out, lscpu, load0, load1, wall, reps, T, P, recipes, lc_check, lc_args = sys.argv[1:13]
-models = [m.split(':') for m in sys.argv[13:]]
+raw, out, lscpu, load0, load1, wall, reps, T, P, recipes, lc_check, lc_args, outname = sys.argv[1:14]
+models = [m.split(':') for m in sys.argv[14:]]
 lc_check = [l.strip() for l in open(lc_check) if l.strip()]
 rows = [json.loads(l) for l in open(raw)]
 info = dict(l.split(':', 1) for l in open(lscpu) if ':' in l)
@@ -242,7 +257,7 @@ for r in sel(kind='compile'):
 vocab_dim = {m[0]: int(m[5]) * int(m[6]) for m in models}
 def read_bytes(model, mode, recipe):
     # weight_bytes less an untied f32 Gather table (decode reads one row of it)
-    extra = params[(model, mode, recipe)] - params[(model, mode, 'float')]
+    extra = params[(model, mode, recipe)] - params.get((model, mode, 'float'), params[(model, mode, recipe)])
     wb = wbytes[(model, mode, recipe)]
     return wb - 4 * vocab_dim[model] if extra == vocab_dim[model] else wb
 res = []
@@ -265,7 +280,8 @@ for name, _, _, _, _, _, _, modes in models:
                 if mode == 'decode':
                     x['roofline_weight_bytes'] = wb / (bw[t] * 1e9) / s
                     x['roofline_read_bytes'] = rb / (bw[t] * 1e9) / s
-                    x['ort_roofline'] = wbytes[(name, mode, 'float')] / (bw[t] * 1e9) / ort_s
+                    if (name, mode, 'float') in wbytes:
+                        x['ort_roofline'] = wbytes[(name, mode, 'float')] / (bw[t] * 1e9) / ort_s
                 c = sel(kind='llamacpp', model=name, mode=mode, recipe=rc, threads=t)
                 if c:
                     lc_s = med([r['seconds'] for r in c])
@@ -280,7 +296,7 @@ doc = dict(command='bench/run_cpu_bench.sh', peer='onnxruntime-node 1.30.0 (CPU 
            hypervisor=info.get('Hypervisor vendor'), flags_avx512='avx512f' in info.get('Flags', ''),
            load_average_start=load0, load_average_end=load1, wall_s=int(wall), reps=int(reps),
            read_bandwidth_gbps=bw, prefill_tokens=int(T), decode_past=int(P), rows=res, raw=rows)
-json.dump(doc, open(os.path.join(out, 'cpu.json'), 'w'), indent=1)
+json.dump(doc, open(os.path.join(out, outname + '.json'), 'w'), indent=1)
 
 L = ['# lq vs onnxruntime-node on CPU (same machine, same run)', '',
      f"Machine: {info.get('Model name')} ({info.get('Vendor ID')}, family {info.get('CPU family')} model {info.get('Model')}), "
@@ -315,7 +331,9 @@ if has_lc:
           'int8 per token, scales computed at run time; int8 x int8 GEMM with int32 sums; lm_head int8 weight-only) '
           '↔ Q8_0 (int8 symmetric, blocks of 32 along K, f16 scales; everything incl. the tied embedding/lm_head); '
           'lq w8a16 (the same int8 weights, f32 activations) has no llama.cpp pair; '
-          'lq w4a16-rtn (int4 symmetric, groups of 128 along K, f32 scales; lm_head int8 per channel) ↔ Q4_0 '
+          'lq w4a16-rtn (int4 symmetric, groups of 128 along K, f32 scales; lm_head int8 per channel) and '
+          'lq w4a8-rtn (the same int4 weights x int8 activations per token, scales computed at run time: int32 sums '
+          'per group of 128, f32 over groups; lm_head W8A8) ↔ Q4_0 '
           '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q6_K, llama-quantize\'s default, which decoded '
           '~10% faster than a Q8_0 lm_head). '
           'llama.cpp\'s Q8_0/Q4_0 matmuls quantize the activations to Q8_0 on the fly (integer dot products: '
@@ -330,16 +348,16 @@ L += ['| model | phase | threads | recipe | lq tok/s | ORT f32 tok/s | lq / ORT 
       '|---|---|---:|---|---:|---:|---:|' + ('---|---:|---:|' if has_lc else '') + '---:|---:|---:|---:|---:|']
 for x in res:
     dec = x['mode'] == 'decode'
-    pct = lambda k: f"{100 * x[k]:.0f}%" if dec else '–'
+    pct = lambda k: f"{100 * x[k]:.0f}%" if dec and k in x else '–'
     L.append(f"| {x['model']} | {x['mode']} | {x['threads']} | {x['recipe']} | {x['lq_tok_s']:,.1f} | "
              f"{x['ort_tok_s']:,.1f} | {x['ratio']:.2f}x | " +
              ((f"{x['llamacpp_gguf']} | {x['llamacpp_tok_s']:,.1f} | {x['ratio_llamacpp']:.2f}x | " if 'llamacpp_s' in x
                else '– | – | – | ') if has_lc else '') +
              f"{x['weight_bytes']/1e6:.1f} / {x['read_bytes']/1e6:.1f} | "
              f"{pct('roofline_weight_bytes')} | {pct('roofline_read_bytes')} | {pct('ort_roofline')} | {x['compile_s']:.1f} |")
-pc = compile_s[('pd-llama-6m', 'prefill', 'float')]
-L += ['', f"Compile time of pd-llama-6m end to end (ONNX -> .so, float, seq 128): median {med(pc):.1f} s of "
+pc = compile_s.get(('pd-llama-6m', 'prefill', 'float'), [])
+if pc: L += ['', f"Compile time of pd-llama-6m end to end (ONNX -> .so, float, seq 128): median {med(pc):.1f} s of "
       f"{len(pc)} ({', '.join(f'{v:.1f}' for v in pc)}); other compile times measured once.", '']
-open(os.path.join(out, 'cpu.md'), 'w').write('\n'.join(L))
+open(os.path.join(out, outname + '.md'), 'w').write('\n'.join(L))
 print('\n'.join(L))
 PY

@@ -123,6 +123,12 @@ const Recipe recipes[] = {
              "activations (needs calibration)",
      "{cal-h},func.func(gptq{bits=4 group=128},quantize-weights,"
      "quantize-activations{granularity=per-token})"},
+    // w4a8's format with round-to-nearest weights: llama.cpp Q4_0's
+    // counterpart (no calibration; the same lq_rt_linear_w4a8 kernel).
+    {"w4a8-rtn", "int4 weights, groups of 128, round to nearest + dynamic "
+                 "per-token int8 activations (no calibration)",
+     "func.func(quantize-weights{bits=4 group=128},"
+     "quantize-activations{granularity=per-token})"},
     {"mxfp4-a", "MXFP4 weights and activations (E8M0 scale per 32, computed "
                 "at run time for activations)",
      "func.func(quantize-weights{format=mxfp4},"
@@ -152,10 +158,11 @@ const Recipe recipes[] = {
      "func.func(gptq{bits=4 group=128},quantize-weights,"
      "quantize-activations{format=int4},quantize-kv-cache{format=int4})"},
     // SpinQuant (arXiv:2405.16406): QuaRot's structure with R1/R2 learned
-    // offline (tools/spinquant/learn.py takes minutes), so the recipe takes
-    // them from --rotations.
+    // (minutes): from --rotations, or, without it (or `--rotations learn`),
+    // by the pass itself on the calibration data (rotations=learn).
     {"w4a4kv4-spinquant", "SpinQuant (learned R1/R2 from --rotations "
-                          "DIR|FILE.npz|FILE.safetensors, online R3/R4 "
+                          "DIR|FILE.npz|FILE.safetensors, or learned here on "
+                          "the calibration data without it; online R3/R4 "
                           "Hadamards) + int4 GPTQ weights (groups of 128) + "
                           "per-token int4 activations + int4 KV cache (needs "
                           "calibration)",
@@ -268,9 +275,19 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
     if (at != std::string::npos)
       quantize.replace(at, strlen(key), calibrate(hessian));
   }
-  // {rotations}: learned rotations (w4a4kv4-spinquant), from --rotations.
-  if (size_t at = quantize.find("{rotations}"); at != std::string::npos)
-    quantize.replace(at, strlen("{rotations}"), options.rotations);
+  // {rotations}: learned rotations (w4a4kv4-spinquant), from --rotations;
+  // without it (or with `learn`) the pass learns them on the calibration data.
+  if (size_t at = quantize.find("{rotations}"); at != std::string::npos) {
+    std::string r = options.rotations;
+    if (r.empty() || r == "learn") {
+      r = "learn ";
+      if (!options.calibrationTokens.empty())
+        r += "tokens=" + options.calibrationTokens;
+      else
+        r += "tokenizer=" + options.tokenizer + " text=" + options.calibrationText;
+    }
+    quantize.replace(at, strlen("{rotations}"), r);
+  }
   // {data}: the calibration data for assign-mixed-precision metric=kl (its
   // first min(4, samples) windows are calibrate's first ones).
   if (size_t at = quantize.find("{data}"); at != std::string::npos) {
@@ -582,12 +599,6 @@ static LogicalResult compileImpl(const CompileOptions &options,
   auto start = std::chrono::steady_clock::now();
   Location fileLoc = FileLineColLoc::get(&context, options.input, 0, 0);
   StringRef in(options.input);
-  if (recipeNeedsRotations(options) && options.rotations.empty())
-    return emitError(fileLoc)
-           << "recipe '" << options.recipe
-           << "' needs learned rotations: give --rotations DIR (R1.npy, "
-              "R2.npy), FILE.npz or FILE.safetensors (tensors R1 and R2), "
-              "e.g. from tools/spinquant/learn.py";
 
   // 1. Graph.
   OwningOpRef<ModuleOp> module;
