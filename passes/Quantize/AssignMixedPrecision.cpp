@@ -95,6 +95,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <thread>
 
 namespace mlir::lq {
 #define GEN_PASS_DEF_ASSIGNMIXEDPRECISIONPASS
@@ -227,59 +228,77 @@ std::string bytesText(uint64_t bits) {
   return bits % 8 == 0 ? std::to_string(bits / 8) : fmt(double(bits) / 8);
 }
 
-/// What the JIT'd model's logits callback does: record the float
-/// reference distribution of a window, or add the KL of a candidate's.
-struct KLState {
-  bool reference = true;
-  size_t window = 0;
+/// The float reference of one calibration window, per row r of its logits:
+/// the next-token distribution p_r and Σ_v p_rv log p_rv (minus its entropy).
+struct KLReference {
+  std::vector<double> p;       // [rows, vocab]
+  std::vector<double> negEnt;  // [rows]
+};
+
+/// What the JIT'd model's logits callback does for the window running on
+/// this thread: record the float reference, or add the candidate's KL. With
+/// lq = z - lse(z) for the candidate's logits z,
+///   KL(p || q) = Σ_v p_v (log p_v - z_v + lse) = negEnt - Σ_v p_v z_v + lse
+/// (Σ p = 1): one exp per logit (for lse) and a dot product, instead of a
+/// log-softmax of both and an exp per term.
+struct KLRun {
+  KLReference *ref = nullptr;
+  bool reference = false;
   int64_t rows = 0, vocab = 0;
-  std::vector<std::vector<double>> refLogp; // per window, [rows, vocab]
   double klSum = 0;
   bool finite = true;
 };
-KLState *activeKL = nullptr;
+thread_local KLRun *activeKL = nullptr;
 
-/// log-softmax of one row, in double.
-void logSoftmax(const float *z, int64_t stride, int64_t V, double *out) {
+/// log-sum-exp of one row, in double.
+double logSumExp(const float *z, int64_t stride, int64_t V) {
   double m = -std::numeric_limits<double>::infinity();
   for (int64_t v = 0; v < V; ++v)
     m = std::max(m, double(z[v * stride]));
   double sum = 0;
   for (int64_t v = 0; v < V; ++v)
     sum += std::exp(double(z[v * stride]) - m);
-  double lse = m + std::log(sum);
-  for (int64_t v = 0; v < V; ++v)
-    out[v] = double(z[v * stride]) - lse;
+  return m + std::log(sum);
 }
 
 /// Called by the JIT'd model with its logits as [rows, vocab].
 extern "C" void lqMixedLogits(lq::MemRef2DF32 *x) {
-  KLState *st = activeKL;
-  if (!st)
+  KLRun *run = activeKL;
+  if (!run)
     return;
   const int64_t R = x->sizes[0], V = x->sizes[1];
+  const int64_t rs = x->strides[0], vs = x->strides[1];
   const float *base = x->aligned + x->offset;
-  st->rows = R;
-  st->vocab = V;
-  if (st->reference) {
-    std::vector<double> &lp = st->refLogp[st->window];
-    lp.resize(R * V);
-    for (int64_t r = 0; r < R; ++r)
-      logSoftmax(base + r * x->strides[0], x->strides[1], V, &lp[r * V]);
+  run->rows = R;
+  run->vocab = V;
+  KLReference &ref = *run->ref;
+  if (run->reference) {
+    ref.p.resize(R * V);
+    ref.negEnt.resize(R);
+    for (int64_t r = 0; r < R; ++r) {
+      const float *z = base + r * rs;
+      double lse = logSumExp(z, vs, V), negEnt = 0;
+      double *p = &ref.p[r * V];
+      for (int64_t v = 0; v < V; ++v) {
+        double lp = double(z[v * vs]) - lse;
+        p[v] = std::exp(lp);
+        negEnt += p[v] * lp;
+      }
+      ref.negEnt[r] = negEnt;
+    }
     return;
   }
-  const std::vector<double> &ref = st->refLogp[st->window];
-  std::vector<double> lq(V);
   for (int64_t r = 0; r < R; ++r) {
-    logSoftmax(base + r * x->strides[0], x->strides[1], V, lq.data());
-    const double *lp = &ref[r * V];
-    double kl = 0;
+    const float *z = base + r * rs;
+    const double *p = &ref.p[r * V];
+    double dot = 0;
     for (int64_t v = 0; v < V; ++v)
-      kl += std::exp(lp[v]) * (lp[v] - lq[v]);
+      dot += p[v] * double(z[v * vs]);
+    double kl = ref.negEnt[r] - dot + logSumExp(z, vs, V);
     if (!std::isfinite(kl))
-      st->finite = false;
+      run->finite = false;
     // Rounding can leave a tiny negative sum; KL itself is >= 0.
-    st->klSum += std::max(0.0, kl);
+    run->klSum += std::max(0.0, kl);
   }
 }
 
@@ -877,22 +896,39 @@ struct AssignMixedPrecisionPass
                                 std::chrono::steady_clock::now() - start)
                                 .count();
 
-    KLState state;
-    state.refLogp.resize(windows.size());
-    activeKL = &state;
-    llvm::scope_exit clear([] { activeKL = nullptr; });
+    // Windows run concurrently, one per thread, each with lq_rt's pool at one
+    // thread: the model's GEMMs are small (M = one window), and a fork-join
+    // per GEMM cost more than it saved. Each window's KL is summed in window
+    // order, so the result does not depend on the thread count.
+    const int savedThreads = lq_rt_get_num_threads();
+    const int64_t numWindows = int64_t(windows.size());
+    const int threads = int(std::min<int64_t>(savedThreads, numWindows));
+    lq_rt_set_num_threads(1);
+    llvm::scope_exit restore([&] { lq_rt_set_num_threads(savedThreads); });
+    std::vector<KLReference> refs(numWindows);
+    std::vector<KLRun> perWindow(numWindows);
     lq::MemRef1DF32 flatDesc = {flat.data(), flat.data(), 0, {total}, {1}};
-    auto runAll = [&] {
-      for (size_t w = 0; w < windows.size(); ++w) {
-        state.window = w;
-        lq::IdsDescriptor ids = lq::idsDescriptor(windows[w]);
-        call(&ids, &flatDesc);
-      }
+    auto runAll = [&](bool reference) {
+      auto work = [&](int t) {
+        for (int64_t w = t; w < numWindows; w += threads) {
+          perWindow[w] = KLRun();
+          perWindow[w].ref = &refs[w];
+          perWindow[w].reference = reference;
+          activeKL = &perWindow[w];
+          lq::IdsDescriptor ids = lq::idsDescriptor(windows[w]);
+          call(&ids, &flatDesc);
+          activeKL = nullptr;
+        }
+      };
+      std::vector<std::thread> pool;
+      for (int t = 1; t < threads; ++t)
+        pool.emplace_back(work, t);
+      work(0);
+      for (std::thread &t : pool)
+        t.join();
     };
     // The float reference, once.
-    state.reference = true;
-    runAll();
-    state.reference = false;
+    runAll(/*reference=*/true);
     int64_t runs = 0, totalRuns = 0;
     for (Layer &L : layers)
       for (Choice &c : L.choices)
@@ -908,13 +944,18 @@ struct AssignMixedPrecisionPass
         lq::QuantizedWeight q = lq::quantizeRTN(c.scheme, w, L.N, L.K);
         std::vector<float> deq = lq::dequantize(c.scheme, q);
         std::copy(deq.begin(), deq.end(), flat.begin() + offset[i]);
-        state.klSum = 0;
-        runAll();
+        runAll(/*reference=*/false);
         std::copy(w.begin(), w.end(), flat.begin() + offset[i]);
-        if (!state.finite)
-          return L.op.emitError() << what << ": non-finite logits with this "
-                                  << "linear in " << c.spec.name;
-        c.sens = state.klSum / double(state.rows * int64_t(windows.size()));
+        double klSum = 0;
+        int64_t rows = 0;
+        for (const KLRun &run : perWindow) {
+          if (!run.finite)
+            return L.op.emitError() << what << ": non-finite logits with this "
+                                    << "linear in " << c.spec.name;
+          klSum += run.klSum;
+          rows += run.rows;
+        }
+        c.sens = klSum / double(std::max<int64_t>(rows, 1));
         ++runs;
       }
       if (progress) {
