@@ -44,6 +44,7 @@ log "wall (parse + gptq + print): $(echo "$(date +%s.%N) - $start" | bc) s, CPU 
 log "## 2a. Hessian kernel: $SAMPLES calls of $T tokens, K=$K (load $(load))"
 clang++-22 -O3 -march=native -std=c++17 -Iruntime/include bench/hessian_speed.cpp \
   -L"$BUILD/lib" -llq_rt -Wl,-rpath,"$PWD/$BUILD/lib" -lpthread -o "$BUILD/bin/hessian_speed"
+log "$("$BUILD/bin/hessian_speed" "$K" "$T" 1 peak | tail -n +2)"
 log "$("$BUILD/bin/hessian_speed" "$K" "$T" "$SAMPLES" new)"
 log "previous path on $OLD_CALLS calls (x $SAMPLES/$OLD_CALLS for $SAMPLES; load $(load)):"
 log "$("$BUILD/bin/hessian_speed" "$K" "$T" "$OLD_CALLS" old)"

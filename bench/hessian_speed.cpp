@@ -6,7 +6,10 @@
 //        what passes/Calibrate uses;
 //   old: the previous code of passes/Calibrate: transpose, full K x K
 //        lq_rt_sgemm_nt, fold all K² entries into the double sum.
-// Also checks the two agree. Usage: hessian_speed K M CALLS [new|old|both]
+// Also checks the two agree, and `peak` measures the machine's f32 FMA
+// throughput (independent 16-lane FMA chains on every lq_rt thread), the
+// ceiling the SYRK's GFLOP/s is to be read against.
+// Usage: hessian_speed K M CALLS [new|old|both|peak]
 #include "lq_rt/gram.h"
 #include "lq_rt/kernels.h"
 
@@ -17,6 +20,8 @@
 #include <cstring>
 #include <random>
 #include <vector>
+
+#include <thread>
 
 #include <sys/resource.h>
 
@@ -32,6 +37,44 @@ static double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+/// `iters` rounds of 12 independent FMA chains of 16 floats (one AVX-512
+/// register each; two AVX2 registers): 384 flops per round, no memory.
+__attribute__((noinline)) static float fmaChains(int64_t iters, float seed) {
+  typedef float v16 __attribute__((vector_size(64)));
+  v16 acc[12], a, b;
+  for (int j = 0; j < 16; ++j) {
+    a[j] = 0.999f + seed * 1e-6f;
+    b[j] = 1e-3f * float(j);
+  }
+  for (int i = 0; i < 12; ++i)
+    acc[i] = a * float(i);
+  for (int64_t it = 0; it < iters; ++it)
+#pragma clang loop unroll(full)
+    for (int i = 0; i < 12; ++i)
+      acc[i] = acc[i] * a + b;
+  float s = 0;
+  for (int i = 0; i < 12; ++i)
+    for (int j = 0; j < 16; ++j)
+      s += acc[i][j];
+  return s;
+}
+
+/// f32 FMA GFLOP/s with `threads` threads running fmaChains concurrently.
+static double fmaPeak(int threads) {
+  const int64_t iters = 200000000 / 12;
+  std::vector<std::thread> ts;
+  std::vector<float> sink(threads);
+  double t0 = now();
+  for (int t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] { sink[t] = fmaChains(iters, float(t)); });
+  for (auto &t : ts)
+    t.join();
+  double t = now() - t0;
+  if (sink[0] == 12345.0f) // keep the result alive
+    std::printf(" ");
+  return double(iters) * 12 * 16 * 2 * threads / t * 1e-9;
 }
 
 int main(int argc, char **argv) {
@@ -50,6 +93,11 @@ int main(int argc, char **argv) {
   std::printf("K=%lld, %d calls of M=%lld tokens (%lld rows), %d threads, %s\n",
               (long long)K, calls, (long long)M, (long long)M * calls,
               lq_rt_get_num_threads(), lq_rt_isa());
+  if (!strcmp(which, "peak")) {
+    for (int t = 1; t <= lq_rt_get_num_threads(); ++t)
+      std::printf("f32 FMA peak, %d thread(s): %.1f GFLOP/s\n", t, fmaPeak(t));
+    return 0;
+  }
   std::vector<double> hNew, hOld;
   if (!strcmp(which, "new") || !strcmp(which, "both")) {
     hNew.assign(size_t(K * K), 0.0);
