@@ -515,14 +515,18 @@ struct QuantizeKVCachePass
     return success();
   }
 
-  /// Slots of KIVI's key ring for a step of T rows at a run-time position:
-  /// R + T - 1, so that the positions of the group holding the step's first
-  /// row that precede it survive in the ring whatever padding rows the
-  /// previous step wrote past it (the ring then holds every position from
-  /// p - R + 1 on; see lq.kv_window_groups).
-  int64_t kiviSlots(const Cache &c) {
+  /// Slots of the float ring of a cache appended T rows at a run-time
+  /// position: R + T - 1. A step of T rows may be padded (lq_generate runs
+  /// the last prompt chunk and every decode step of a T-token model with
+  /// padding rows past the real ones, which the next step overwrites); with
+  /// R + T - 1 slots the ring still holds every position from p - R + 1
+  /// on, so the real query at p reads its last R positions in float as a
+  /// one-token step would, and KIVI's groups find the rows that precede p
+  /// (see lq.kv_window_groups). A graph-level cache (no padding, KIVI
+  /// groups made of the step's own rows) keeps R.
+  int64_t windowSlots(const Cache &c) {
     if (isa<tensor::ConcatOp>(c.update))
-      return residual; // a graph-level step completes exactly its own groups
+      return residual;
     return residual + cast<RankedTensorType>(c.rows.getType()).getDimSize(2) - 1;
   }
 
@@ -673,7 +677,7 @@ struct QuantizeKVCachePass
                             Value view, unsigned windowAt) -> LogicalResult {
       if (residual > 0) {
         auto floatTy = cast<RankedTensorType>(c.update->getResult(0).getType());
-        if (failed(addWindowArgument(f, c, windowAt, floatTy)))
+        if (failed(addWindowArgument(f, c, windowAt, floatTy, windowSlots(c))))
           return failure();
         auto [read, ring] =
             overlayWindow(b, c.update->getLoc(), view, c.window, c.rows,
@@ -721,7 +725,7 @@ struct QuantizeKVCachePass
       if (failed(scalesArg))
         return failure();
       c.arg.setType(storedType(floatArgTy, kiviScheme));
-      if (failed(addWindowArgument(f, c, argNo + 2, outTy, kiviSlots(c))))
+      if (failed(addWindowArgument(f, c, argNo + 2, outTy, windowSlots(c))))
         return failure();
       OpBuilder b(c.update);
       Location loc = c.update->getLoc();

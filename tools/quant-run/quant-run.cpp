@@ -217,7 +217,9 @@ int kvMemory(lq_model_t *model, const std::string &budgetText, bool json) {
       windowBytes += b;
       continue;
     }
-    capacity = info.shape[2];
+    // The longest per-position tensor (KIVI's key scales hold one row per
+    // R positions).
+    capacity = std::max<int64_t>(capacity, info.shape[2]);
     bytes += b;
   }
   if (capacity <= 0)
