@@ -94,7 +94,8 @@ static cl::opt<std::string> rotations(
     "rotations",
     cl::desc("Learned rotations for w4a4kv4-spinquant: a directory with "
              "R1.npy and R2.npy, or FILE.npz / FILE.safetensors with tensors "
-             "R1 and R2 (tools/spinquant/learn.py)"),
+             "R1 and R2 (tools/spinquant/learn.py); none or `learn`: learned "
+             "in the pass on the calibration data"),
     cl::init(""));
 static cl::opt<int64_t> calibrationSamples(
     "calibration-samples", cl::desc("Calibration windows"), cl::init(32));
