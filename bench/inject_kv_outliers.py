@@ -14,6 +14,7 @@ bench/kv_cache.sh also measures the int4 cache with and without QuaRot's R3 on
 this copy.
 """
 import argparse
+import re
 
 import numpy as np
 import onnx
@@ -34,8 +35,12 @@ for n in m.graph.node:
     if n.op_type != "MatMul":
         continue
     for proj in ("q_proj", "k_proj"):
-        if f"/{proj}/" in n.name:
-            layer = n.name.split("/")[2]
+        # model.onnx: /model/layers.N/self_attn/q_proj/MatMul; model_kv.onnx:
+        # /q_proj/MatMul, /q_proj_1/MatMul, ... (the suffix numbers layers).
+        hit = re.search(rf"/{proj}(_\d+)?/", n.name)
+        if hit:
+            parts = n.name.split("/")
+            layer = parts[2] if len(parts) > 3 else (hit.group(1) or "_0")
             weights[(layer, proj)] = n.input[1]
 layers = sorted({l for l, _ in weights})
 if not layers:

@@ -29,6 +29,11 @@
 #     per 16 channels, f32 / f16 scales), on the original model, after R3
 #     and on the outlier copy; cache bytes per token measured on step
 #     models. KV_SECTION=nvfp4 runs only this section (appended).
+#  8. KIVI's float window (residual=R). KV_SECTION=residual (appended).
+#  9. KIVI's per-channel keys (key-granularity=per-channel scales=dynamic
+#     residual=R) vs per-token keys with the same window, in the long
+#     teacher-forced decode, also on the outlier copy; bytes per token.
+#     KV_SECTION=kivi runs only this section (appended).
 #
 # usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
 # Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
@@ -271,6 +276,59 @@ print(f\"| $n | {d['kv_bytes_per_token']:.0f} | {d['window_bytes']:.0f} |\")"
     echo
   } >> "$RES"
 }
+# 9. KIVI's per-channel keys (--quantize-kv-cache key-granularity=per-channel
+# scales=dynamic residual=R): keys quantized per channel with a scale per
+# group of R positions once the group is complete, values per token, the
+# last R positions in float; vs per-token keys with the same window, in the
+# teacher-forced decode of 2 (and on the outlier copy of 1b, whose float
+# function and hence float-cache logits are the original's).
+kivi_section() {
+  local out=$BUILD/bench-kv-kivi
+  mkdir -p "$out"
+  [ -f "$out/outliers_kv.onnx" ] ||
+    $PY bench/inject_kv_outliers.py "$MODEL/model_kv.onnx" "$out/outliers_kv.onnx" >&2
+  local -a names=()
+  kcomp() { # name onnx kv-format
+    echo "== kivi section: $1" >&2
+    "$BIN/quant-compile" -q "$2" "${STEP[@]}" --kv-cache 1024 --kv-format "$3" \
+      -o "$out/step-$1.so"
+    names+=("$1")
+  }
+  local kv=$MODEL/model_kv.onnx ol=$out/outliers_kv.onnx
+  kcomp int4-r0 "$kv" "int4"
+  kcomp int4-r32 "$kv" "int4 residual=32"
+  kcomp int4-kivi-r32 "$kv" "int4 key-granularity=per-channel residual=32"
+  kcomp int4-kivi-r32-f16 "$kv" "int4 key-granularity=per-channel residual=32 scale-type=f16"
+  kcomp int4-r128 "$kv" "int4 residual=128"
+  kcomp int4-kivi-r128 "$kv" "int4 key-granularity=per-channel residual=128"
+  kcomp int8-r32 "$kv" "int8 residual=32"
+  kcomp int8-kivi-r32 "$kv" "int8 key-granularity=per-channel residual=32"
+  kcomp outliers-int4-r32 "$ol" "int4 residual=32"
+  kcomp outliers-int4-kivi-r32 "$ol" "int4 key-granularity=per-channel residual=32"
+  teacher_forced "$out" "${names[@]}"
+  {
+    echo "## 9. KIVI's per-channel keys: int4 / int8 keys per channel over groups of R tokens vs per token ($NGEN-token teacher-forced decode, as in 2)"
+    echo
+    echo "\`KV_SECTION=kivi bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
+    echo "\`--kv-format \"int4 key-granularity=per-channel residual=R\"\` (kivi): a key position stays in the float"
+    echo "ring until its group of R positions is complete, then the group is quantized with one scale per"
+    echo "(layer, head, channel) (KIVI, arXiv:2402.02750, §3.2-3.3; symmetric amax / qmax where KIVI uses"
+    echo "asymmetric min/max); values per token. rR: per-token keys and values with the same window."
+    echo "outliers-*: the copy of 1b whose keys have 4 channels x10 (queries / 10, same float function)."
+    echo "Reference: the float cache's logits on the original model."
+    echo
+    decode_table "$out" "${names[@]}"
+    echo
+    echo "| cache | bytes / token | fixed window bytes (all layers) |"
+    echo "|---|---|---|"
+    for n in "${names[@]}"; do
+      "$BIN/quant-run" "$out/step-$n.so" --kv-budget 1GiB --json | $PY -c "
+import json, sys; d = json.load(sys.stdin)
+print(f\"| $n | {d['kv_bytes_per_token']:.0f} | {d['window_bytes']:.0f} |\")"
+    done
+    echo
+  } >> "$RES"
+}
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
 ROT='func.func(fold-norms,quarot{seed=0}),canonicalize,cse'
@@ -287,6 +345,10 @@ if [ "${KV_SECTION:-all}" = nvfp4 ]; then
 fi
 if [ "${KV_SECTION:-all}" = residual ]; then
   residual_section
+  exit 0
+fi
+if [ "${KV_SECTION:-all}" = kivi ]; then
+  kivi_section
   exit 0
 fi
 if [ "${KV_SECTION:-all}" = nvfp4-decode ]; then

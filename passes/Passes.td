@@ -584,8 +584,7 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     scales (no `.scales` argument/result for keys). Values stay per token
     and dynamic unless `value-granularity=per-channel` (then static too, from
     `lq.v_absmax`). Run-time values beyond the calibrated range saturate to
-    the largest code. A missing calibration is an error. Dynamic per-channel
-    keys (KIVI's float residual window) are not implemented. Keys rotated
+    the largest code. A missing calibration is an error. Keys rotated
     by `--quarot` (R3, a Hadamard after RoPE) lose their outlier channels
     and quantize far better per token (QuaRot, arXiv:2404.00456).
 
@@ -610,7 +609,19 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     s mod R, `lq.kv_cache` for runtime-managed caches) is updated with
     `lq.kv_window_append` and attention reads
     `lq.kv_window_read(dequantize(...), ring, position + T)`. Keys/values
-    computed in the same call read their last R positions in float.
+    computed in the same call read their last R positions in float. A
+    runtime-managed cache's ring has R + T - 1 slots for steps of T rows
+    (padded steps then never evict the last R real positions).
+
+    `key-granularity=per-channel scales=dynamic residual=R` (KIVI §3.2-3.3):
+    keys per channel with a scale per (batch, head, group of R positions,
+    channel), computed when the group is complete; until then the key is
+    read from the float ring. Key codes `[B, H, C, D]` with scheme
+    `block = [1, 1, R, 1]` and key scales `[B, H, C / R, D]`; a step reads
+    the groups it completes back from the ring (`lq.kv_window_groups`),
+    quantizes them and writes them over their positions. Needs R > 0 and a
+    capacity that is a multiple of R (graph-level caches: past and step
+    lengths). Values keep `value-granularity`.
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
                            "mlir::tensor::TensorDialect"];
@@ -629,7 +640,9 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
            /*default=*/"\"per-token\"",
            "per-token (dynamic, `group` channels per scale), per-head "
            "(dynamic, one scale per token and head: group = head dim) or "
-           "per-channel (needs scales=static)">,
+           "per-channel (scales=static: constants from --calibrate; "
+           "scales=dynamic: KIVI, a scale per channel and group of "
+           "`residual` tokens, needs residual > 0)">,
     Option<"valueGranularity", "value-granularity", "std::string",
            /*default=*/"\"per-token\"",
            "per-token (dynamic, also with scales=static), per-head or "

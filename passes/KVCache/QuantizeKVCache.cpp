@@ -75,24 +75,67 @@
 // takes one per call).
 //
 // residual=R keeps the R most recent positions in float as well (KIVI
-// §3.2: the newest tokens, which attention weighs most, stay exact). Every
-// appended row is still quantized into the cache when it arrives: a row's
-// codes depend only on that row (per-token scales) or on constants (static
-// per-channel scales), so quantizing on append gives the codes KIVI writes
-// when the row leaves the window. Beside the cache, a float ring [B, H, R, D]
-// (one more argument/result, `<name>.window`, fed back like the cache)
-// holds position s in slot s mod R, and attention reads
+// §3.2: the newest tokens, which attention weighs most, stay exact). With
+// per-token or static scales every appended row is still quantized into the
+// cache when it arrives: a row's codes depend only on that row (per-token
+// scales) or on constants (static per-channel scales), so quantizing on
+// append gives the codes KIVI writes when the row leaves the window. Beside
+// the cache, a float ring [B, H, W, D] (one more argument/result,
+// `<name>.window`, fed back like the cache) holds position s in slot
+// s mod W, and attention reads
 //
 //   lq.kv_window_read(dequantize(codes, scales), ring', end = p + T)
 //   ring' = lq.kv_window_append(ring, new rows, p)
 //
-// i.e. positions [end - R, end) from the ring and the rest dequantized; the
+// i.e. positions [end - W, end) from the ring and the rest dequantized; the
 // CPU lowering fuses both into the quantized-cache attention kernel. Slots
-// are absolute positions, so a step that rewrites positions (the padded last
-// chunk of a chunked prefill is overwritten by the next step) stays
-// consistent. Keys/values computed in the same call (no cache) read their
-// last R positions in float the same way. The window costs R · D · 4 bytes
-// per head and layer, whatever the context.
+// are absolute positions. A runtime-managed cache's step of T rows may be
+// padded (lq_generate pads the last prompt chunk and every decode step of a
+// T-token model; the next step overwrites the padding), so its ring has
+// W = R + T - 1 slots: padding written past the real rows never evicts the
+// last R real positions, and the real query at p reads positions
+// [p - R + 1, p] in float as a one-token step would (W = R for T = 1, for
+// graph-level caches and for keys/values computed in the same call, which
+// read the last R of their S positions in float). The window costs
+// W · D · 4 bytes per head and layer, whatever the context.
+//
+// KIVI's per-channel keys (key-granularity=per-channel scales=dynamic
+// residual=R; Liu et al. 2024, arXiv:2402.02750, §3.2-3.3): keys have
+// outlier channels, so a scale per channel beats a scale per token, and
+// KIVI computes it at run time over groups of R tokens. A key stays in the
+// float ring until its group is complete; then the whole group is quantized
+// with one scale per (batch, head, group, channel):
+//
+//   s_b,h,g,d = max over gR <= u < (g+1)R |K_b,h,u,d| / qmax
+//   q_b,h,u,d = round(K_b,h,u,d / s_b,h,g,d)          scheme block [1, 1, R, 1]
+//
+// Key codes [B, H, C, D] (C a multiple of R) and key scales
+// [B, H, C / R, D] (f16 with scale-type=f16). A step of T rows at p
+// completes the groups whose last position (g+1)R - 1 lies in [p, p + T);
+// their rows are the step's and those of [gR, p), which lie in the ring
+// (gR > p - R). So the step appends to the ring first, then
+//
+//   groups  = lq.kv_window_groups(ring', p, end)     the ceil(T/R) groups from
+//                                                    floor(p/R)·R, zeros past end
+//   codes'  = insert_slice(quantize(groups, s), codes @ floor(p/R)·R)
+//   scales' = insert_slice(s = compute_scales(groups), scales @ floor(p/R))
+//
+// The last written group may be incomplete: its codes (of rows past `end`
+// set to 0) are never read, because attention reads positions >= end - W
+// from the ring and end - W <= floor(end/R)·R; the step that completes it
+// quantizes it again. A group completed by padding rows is likewise
+// quantized again by the next step, which rewrites those positions: with
+// W = R + T - 1 slots the ring still holds the group's real rows before p
+// (the previous step wrote up to p + T - 2, which evicts only positions
+// below p - R from a ring of R + T - 1 slots), so every group's final
+// codes come from real rows (test: an 8-token-chunk model decodes like the
+// one-token model). Values keep their own granularity (per token by
+// default; per-channel values stay static). A graph-level cache needs past
+// and step lengths that are multiples of R (the step's groups are then its
+// own rows); keys computed in the same call quantize their floor(S/R)
+// complete groups and keep the rest float. On the CPU the quantized-cache
+// attention kernel reads key scales [b, h, t/R, d] beside the codes (no
+// float copy of the cache).
 //
 //===----------------------------------------------------------------------===//
 
