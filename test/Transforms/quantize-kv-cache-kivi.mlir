@@ -5,6 +5,8 @@
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 key-granularity=per-channel residual=4" --convert-lq-to-runtime | FileCheck %s --check-prefix=FUSED
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 key-granularity=per-channel residual=4" --convert-lq-to-linalg | FileCheck %s --check-prefix=LINALG
 // RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 key-granularity=per-channel residual=4" --kv-cache-in-place | FileCheck %s --check-prefix=INPLACE
+// lq_rt_cuda's attention has no window: the view stays generic (linalg).
+// RUN: quant-opt %s --split-input-file --quantize-kv-cache="format=int4 key-granularity=per-channel residual=4" --convert-lq-to-runtime="prefix=lq_rt_cuda_" --convert-lq-to-linalg | FileCheck %s --check-prefix=CUDA
 
 // key-granularity=per-channel scales=dynamic residual=R (KIVI): key codes
 // [B, H, C, D] with a scale per (batch, head, group of R positions,
@@ -48,6 +50,11 @@
 // FUSED: bufferization.to_buffer %{{.+}} read_only : tensor<1x1x16x2xi8>
 // FUSED: bufferization.to_buffer %{{.+}} read_only : tensor<1x1x16x1xf32>
 // FUSED: call @lq_rt_attention_at_q_i8_window(
+
+// CUDA-LABEL: func.func @step
+// CUDA-NOT: {{lq\.[a-z_]+ %}}
+// CUDA-NOT: lq_rt_cuda_attention_at_q
+// CUDA: return
 
 // LINALG-LABEL: func.func @step
 // LINALG-NOT: lq.kv_window
