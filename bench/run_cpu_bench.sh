@@ -333,7 +333,7 @@ if has_lc:
           'lq w8a16 (the same int8 weights, f32 activations) has no llama.cpp pair; '
           'lq w4a16-rtn (int4 symmetric, groups of 128 along K, f32 scales; lm_head int8 per channel) and '
           'lq w4a8-rtn (the same int4 weights x int8 activations per token, scales computed at run time: int32 sums '
-          'per group of 128, f32 over groups; lm_head W8A8) ↔ Q4_0 '
+          'per group of 128, f32 over groups; lm_head int8 weight-only with f32 activations, as in w4a16-rtn: quantize-activations leaves the head\'s input float) ↔ Q4_0 '
           '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q6_K, llama-quantize\'s default, which decoded '
           '~10% faster than a Q8_0 lm_head). '
           'llama.cpp\'s Q8_0/Q4_0 matmuls quantize the activations to Q8_0 on the fly (integer dot products: '
