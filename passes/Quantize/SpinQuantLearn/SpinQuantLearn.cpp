@@ -341,20 +341,3 @@ extern "C" int lq_spinquant_learn(lq_spinquant_problem_t *p) {
     return fail(p, std::string("libtorch: ") + e.what());
   }
 }
-
-extern "C" int lq_spinquant_float_logits(lq_spinquant_problem_t *p,
-                                         const int64_t *ids, int64_t n,
-                                         float *logits) {
-  try {
-    if (std::string e = checkProblem(*p); !e.empty())
-      return fail(p, e);
-    torch::NoGradGuard g;
-    const Model m(*p);
-    Tensor t = torch::from_blob(const_cast<int64_t *>(ids), {1, n}, torch::kLong);
-    Tensor out = forward(m, t, Tensor(), {}, Tensor(), {16, 16, 0}).contiguous();
-    std::memcpy(logits, out.data_ptr<float>(), sizeof(float) * n * m.V);
-    return 0;
-  } catch (const std::exception &e) {
-    return fail(p, std::string("libtorch: ") + e.what());
-  }
-}

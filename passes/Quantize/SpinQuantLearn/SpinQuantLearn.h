@@ -81,15 +81,6 @@ typedef struct lq_spinquant_problem {
 typedef int (*lq_spinquant_learn_fn)(lq_spinquant_problem_t *problem);
 int lq_spinquant_learn(lq_spinquant_problem_t *problem);
 
-/* The float forward (no rotation, no quantization) of `problem`'s model on
- * `ids` [n], writing logits [n, vocab]; 0 on success. For checking that the
- * pass handed the plugin the network the IR computes. */
-typedef int (*lq_spinquant_float_logits_fn)(lq_spinquant_problem_t *problem,
-                                            const int64_t *ids, int64_t n,
-                                            float *logits);
-int lq_spinquant_float_logits(lq_spinquant_problem_t *problem,
-                              const int64_t *ids, int64_t n, float *logits);
-
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

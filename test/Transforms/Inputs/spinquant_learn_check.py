@@ -28,10 +28,12 @@ def compare(cpp, py):
             assert orth < 1e-6, f"{name} not orthogonal: {orth}"
     assert worst <= 1e-6, f"rotations differ by {worst}"
     rc, rp = rows(cpp), rows(py)
-    assert len(rc) == len(rp) >= 3, (len(rc), len(rp))
+    assert len(rc) == len(rp) >= 2, (len(rc), len(rp))
     loss = 0.0
     for c, p in zip(rc, rp):
-        for k in ("lr", "train_ce", "heldout_ce"):
+        for k in c:
+            if k in ("step", "seconds"):
+                continue
             if c[k] or p[k]:
                 loss = max(loss, abs(float(c[k]) - float(p[k])))
     assert loss <= 1e-6, f"losses differ by {loss}"
