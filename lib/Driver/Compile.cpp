@@ -200,15 +200,6 @@ const Recipe recipes[] = {
 };
 } // namespace
 
-bool recipeNeedsRotations(const CompileOptions &options) {
-  if (!options.pipeline.empty())
-    return false;
-  for (const Recipe &r : recipes)
-    if (r.name == options.recipe)
-      return r.pipeline.contains("{rotations}");
-  return false;
-}
-
 ArrayRef<std::pair<StringRef, StringRef>> listRecipes() {
   static const auto list = [] {
     std::vector<std::pair<StringRef, StringRef>> l;

@@ -1032,6 +1032,10 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
     src.tokens = tokens, src.tokenizer = tokenizer, src.text = text;
     src.samples = samples, src.seed = seed;
     const int64_t window = seqLen > 0 ? int64_t(seqLen) : m.modelSeqLen;
+    if (window < 2)
+      return err() << "windows of " << window
+                   << " tokens have no next token to predict: give seq-len >= 2 "
+                      "(or a model with a static sequence length >= 2)";
     std::vector<std::vector<int64_t>> windows;
     if (failed(lq::loadTokenWindows(func.getLoc(), "spinquant", src, window,
                                     windows, p.vocab)))
@@ -1056,8 +1060,9 @@ struct SpinQuantPass : lq::impl::SpinQuantPassBase<SpinQuantPass> {
     void *handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!handle)
       return err() << "cannot load the learner '" << lib << "' (" << dlerror()
-                   << "): quant-opt was built without libtorch: install "
-                      "libtorch-dev and rebuild, or pass rotations=FILE";
+                   << "): lq was built without libtorch: install "
+                      "libtorch-dev and rebuild, or pass learned rotations "
+                      "(rotations=FILE, quant-compile --rotations FILE)";
     auto learnFn = reinterpret_cast<lq_spinquant_learn_fn>(
         dlsym(handle, "lq_spinquant_learn"));
     if (!learnFn)

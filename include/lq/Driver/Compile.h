@@ -59,9 +59,6 @@ struct CompileOptions {
   std::string rotations;
 };
 
-/// Whether the recipe (no --pipeline) takes `rotations`.
-bool recipeNeedsRotations(const CompileOptions &options);
-
 /// The recipes quant-compile knows, with one line of description each.
 llvm::ArrayRef<std::pair<llvm::StringRef, llvm::StringRef>> listRecipes();
 

@@ -19,8 +19,8 @@
 // schedule to 0. This is tools/spinquant/learn.py ported one-to-one to
 // libtorch's C++ API (same operations in the same order and precision, so on
 // the same batches both give the same R1/R2: test/Transforms/
-// spinquant-learn-crosscheck.test): the rotated network, in the passes'
-// row-vector convention (weights here are [in, out], y = x W):
+// spinquant-learn.test). The rotated network, in the passes' row-vector
+// convention (weights here are [in, out], y = x W):
 //   E' = E R1; q/k/v/gate/up/lm_head W' = R1ᵀ W; o_proj W' = R2ᵀ W R1 (R2
 //   block-diagonal per head); v_proj W' = R1ᵀ W R2; down_proj: online
 //   Hadamard R4 on its input (x -> x T4), W' = T4ᵀ W R1.

@@ -151,15 +151,17 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
   const int64_t T = in[tokIdx].shape[1];
   // The cache holds `capacity` tokens; the last step writes T rows at most
   // at position capacity - T.
-  // (A KIVI float window, `<name>.window`, holds the last R positions
-  // whatever the capacity: not a cache to size by.)
+  // Its length is the longest cache input's: KIVI's per-channel key scales
+  // have one row per group of R positions, and a float window
+  // (`<name>.window`) holds the last R + T - 1 positions whatever the
+  // capacity, so neither is a cache to size by.
   int64_t capacity = -1;
   for (size_t i = 0; i < nIn; ++i) {
     const char *name = lq_model_input_name(m, i);
     const size_t len = std::strlen(name);
     const bool window = len >= 7 && std::strcmp(name + len - 7, ".window") == 0;
-    if (isCache[i] && !window && capacity < 0)
-      capacity = in[i].shape[2];
+    if (isCache[i] && !window)
+      capacity = std::max<int64_t>(capacity, in[i].shape[2]);
   }
   if (capacity < 0)
     return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT,

@@ -208,8 +208,9 @@ int lq_rt_attention_at_q_window(const lq_rt_view4_t *q,
     return -1;
   if (w) {
     // The rings match the cache but for the positions, and hold at least
-    // one; the key and value rings may differ in length (KIVI's key ring
-    // holds R + T - 1 positions, see --quantize-kv-cache).
+    // one. --quantize-kv-cache gives keys and values rings of one length
+    // (R + T - 1 positions); the kernel reads each ring by its own length,
+    // so it does not require them to match.
     auto fits = [](const lq_rt_view4_t *r, const lq_rt_qview4_t *c) {
       return r && r->data && r->sizes[0] == c->sizes[0] &&
              r->sizes[1] == c->sizes[1] && r->sizes[3] == c->sizes[3] &&
