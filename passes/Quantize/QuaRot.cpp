@@ -923,11 +923,10 @@ LogicalResult extractLlama(func::FuncOp func, LlamaForLearning &out) {
   p.lm_head = *head;
   p.layer = out.layers.data();
 
-  // RoPE: rotate-half over the whole head, tables cos/sin(p θ_r) from
-  // position 0 with θ_r = base^(-2r/d); `base` recovered from position 1.
-  if (firstRotary.getInterleaved())
-    return firstRotary.emitError() << P << "interleaved RoPE is not supported "
-                                           "(rotate-half only)";
+  // RoPE over the whole head (rotate-half or interleaved pairs), tables
+  // cos/sin(p θ_r) from position 0 with θ_r = base^(-2r/d); `base`
+  // recovered from position 1.
+  p.rope_interleaved = firstRotary.getInterleaved() ? 1 : 0;
   SmallVector<float> cosT, sinT;
   Attribute ca, sa;
   auto tabT = cast<ShapedType>(firstRotary.getCos().getType());

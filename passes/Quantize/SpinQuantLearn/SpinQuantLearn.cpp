@@ -82,11 +82,21 @@ Tensor fqAct(const Tensor &x, int bits) {
   return torch::clamp(RoundSTE::apply(x / s), -qmax, qmax) * s;
 }
 
-Tensor rope(const Tensor &x, const Tensor &cos, const Tensor &sin) {
+/// RoPE on the last dimension: pair i is (i, i + hd/2) (rotate-half, HF
+/// Llama) or (2i, 2i+1) (`interleaved`, llama2.c / GPT-J); cos/sin are
+/// [T, hd/2], one angle per pair.
+Tensor rope(const Tensor &x, const Tensor &cos, const Tensor &sin,
+            bool interleaved) {
   const int64_t h = x.size(-1) / 2;
   using torch::indexing::None;
   using torch::indexing::Slice;
   using torch::indexing::Ellipsis;
+  if (interleaved) {
+    Tensor x0 = x.index({Ellipsis, Slice(0, None, 2)});
+    Tensor x1 = x.index({Ellipsis, Slice(1, None, 2)});
+    return torch::stack({x0 * cos - x1 * sin, x0 * sin + x1 * cos}, -1)
+        .flatten(-2);
+  }
   return x * torch::cat({cos, cos}, -1) +
          torch::cat({-x.index({Ellipsis, Slice(h, None)}),
                      x.index({Ellipsis, Slice(None, h)})},
@@ -109,6 +119,7 @@ struct Model {
   std::vector<Layer> layers;
   int64_t H, KV, hd, hidden, D, V;
   double theta, eps;
+  bool interleaved;
 
   explicit Model(const lq_spinquant_problem_t &p) {
     auto in = [](const float *w, int64_t out, int64_t inDim) {
@@ -120,6 +131,7 @@ struct Model {
     };
     D = p.dim, V = p.vocab, H = p.heads, KV = p.kv_heads, hd = p.head_dim;
     hidden = p.hidden, theta = p.rope_theta, eps = p.eps;
+    interleaved = p.rope_interleaved != 0;
     E = torch::from_blob(const_cast<float *>(p.embedding), {V, D}, torch::kFloat)
             .to(torch::kDouble);
     head = in(p.lm_head, V, D);
@@ -172,8 +184,8 @@ Tensor forward(const Model &m, const Tensor &ids, const Tensor &R1,
     Tensor q = lin(h, rin(p.q)).view({B, T, m.H, hd}).transpose(1, 2);
     Tensor k = lin(h, rin(p.k)).view({B, T, m.KV, hd}).transpose(1, 2);
     Tensor v = lin(h, wv).view({B, T, m.KV, hd}).transpose(1, 2);
-    q = rope(q, cos, sin);
-    k = rope(k, cos, sin);
+    q = rope(q, cos, sin, m.interleaved);
+    k = rope(k, cos, sin, m.interleaved);
     const int64_t rep = m.H / m.KV;
     k = k.repeat_interleave(rep, 1);
     v = v.repeat_interleave(rep, 1);

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define LQ_SPINQUANT_ABI_VERSION 1
+#define LQ_SPINQUANT_ABI_VERSION 2
 
 typedef struct lq_spinquant_layer {
   const float *q, *k, *v;   /* [heads*hd, dim], [kv*hd, dim], [kv*hd, dim] */
@@ -44,9 +44,10 @@ typedef struct lq_spinquant_step {
 
 typedef struct lq_spinquant_problem {
   int32_t abi_version;      /* LQ_SPINQUANT_ABI_VERSION */
-  /* The norm-folded Llama (SwiGLU MLP, rotate-half RoPE, causal GQA). */
+  /* The norm-folded Llama (SwiGLU MLP, RoPE, causal GQA). */
   int64_t vocab, dim, hidden, layers, heads, kv_heads, head_dim;
   double rope_theta;        /* RoPE base: angle of pair i at position p = p / theta^(2i/hd) */
+  int32_t rope_interleaved; /* pairs (2i, 2i+1) (llama2.c, GPT-J) instead of (i, i + hd/2) */
   double eps;               /* RMSNorm epsilon */
   const float *embedding;   /* [vocab, dim] */
   const float *lm_head;     /* [vocab, dim] */
