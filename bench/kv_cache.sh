@@ -33,7 +33,8 @@
 #  9. KIVI's per-channel keys (key-granularity=per-channel scales=dynamic
 #     residual=R) vs per-token keys with the same window, in the long
 #     teacher-forced decode, also on the outlier copy; bytes per token.
-#     KV_SECTION=kivi runs only this section (appended).
+#     KV_SECTION=kivi runs only this section (appended); KV_SECTION=kivi-speed
+#     times decode with those caches at contexts 256, 1024 and 3968 (appended).
 #
 # usage: bench/kv_cache.sh [build-dir] [eval-windows] [decode-tokens]
 # Writes bench/results/kv-cache-pd-llama-6m.md (and .json for quant-eval).
@@ -312,7 +313,7 @@ kivi_section() {
     echo "\`KV_SECTION=kivi bench/kv_cache.sh $BUILD $WINDOWS $NGEN\`, $(date -u '+%Y-%m-%d %H:%M UTC')."
     echo "\`--kv-format \"int4 key-granularity=per-channel residual=R\"\` (kivi): a key position stays in the float"
     echo "ring until its group of R positions is complete, then the group is quantized with one scale per"
-    echo "(layer, head, channel) (KIVI, arXiv:2402.02750, §3.2-3.3; symmetric amax / qmax where KIVI uses"
+    echo "(layer, head, group of R positions, channel) (KIVI, arXiv:2402.02750, §3.2-3.3; symmetric amax / qmax where KIVI uses"
     echo "asymmetric min/max); values per token. rR: per-token keys and values with the same window."
     echo "outliers-*: the copy of 1b whose keys have 4 channels x10 (queries / 10, same float function)."
     echo "Reference: the float cache's logits on the original model."
@@ -328,6 +329,51 @@ print(f\"| $n | {d['kv_bytes_per_token']:.0f} | {d['window_bytes']:.0f} |\")"
     done
     echo
   } >> "$RES"
+}
+# 9b. Decode speed with KIVI's caches vs context (KV_SECTION=kivi-speed): as
+# 4 (1 thread, w4a16-rtn weights, capacity 4096, in-place), float cache vs
+# int4 per token (no window) vs int4 per token + window 32 vs int4 KIVI keys
+# (window 32).
+kivi_speed_section() {
+  local out=$BUILD/bench-kv-kivi-speed ctx r n
+  mkdir -p "$out"
+  local -a names=(float int4-r0 int4-r32 int4-kivi-r32)
+  local -A fmt=([int4-r0]="int4" [int4-r32]="int4 residual=32"
+                [int4-kivi-r32]="int4 key-granularity=per-channel residual=32")
+  for n in "${names[@]}"; do
+    echo "== kivi-speed: $n" >&2
+    local args=(--recipe w4a16-rtn)
+    [ "$n" != float ] && args+=(--kv-format "${fmt[$n]}")
+    "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 4096 "${args[@]}" -o "$out/$n.so"
+  done
+  {
+    echo "### 9b. Decode tokens/s with KIVI's caches vs context (1 thread, w4a16-rtn weights, capacity 4096)"
+    echo
+    echo "\`KV_SECTION=kivi-speed bench/kv_cache.sh $BUILD\`, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)."
+    echo "Median of 5 rounds of 128 new tokens after a prompt of the given length (random ids); the"
+    echo "models run in turn within each round."
+    echo
+    echo "| context | float | int4 (no window) | int4 + window 32 | int4 KIVI keys, window 32 | KIVI / float | KIVI / int4 + window |"
+    echo "|---|---|---|---|---|---|---|"
+  } >> "$RES"
+  for ctx in 256 1024 3968; do
+    $PY -c "import numpy as np; np.save('$out/prompt.npy', np.random.default_rng(0).integers(3, 4000, $ctx).astype(np.int64))"
+    local -A runs=()
+    for r in 1 2 3 4 5; do
+      for n in "${names[@]}"; do
+        runs[$n]+=" $("$BIN/quant-run" "$out/$n.so" --tokens-file "$out/prompt.npy" --generate 128 --threads 1 --json |
+          $PY -c "import json,sys; print(json.load(sys.stdin)['decode_tok_s'])")"
+      done
+    done
+    local row=()
+    for n in "${names[@]}"; do
+      row+=("$(printf '%s\n' ${runs[$n]} | sort -g | sed -n 3p)")
+    done
+    $PY -c "
+f, a, b, k = [float(x) for x in '${row[*]}'.split()]
+print(f'| {$ctx} | {f:.0f} | {a:.0f} | {b:.0f} | {k:.0f} | {k / f:.2f}x | {k / b:.2f}x |')" >> "$RES"
+  done
+  echo >> "$RES"
 }
 EVAL=(--window $WINDOW --max-windows "$WINDOWS" --tokenizer "$MODEL/tokenizer.model" --text "$MODEL/eval.txt")
 R3='func.func(fold-norms,quarot{seed=0 r1=false r2=false r4=false}),canonicalize,cse'
@@ -345,6 +391,10 @@ if [ "${KV_SECTION:-all}" = nvfp4 ]; then
 fi
 if [ "${KV_SECTION:-all}" = residual ]; then
   residual_section
+  exit 0
+fi
+if [ "${KV_SECTION:-all}" = kivi-speed ]; then
+  kivi_speed_section
   exit 0
 fi
 if [ "${KV_SECTION:-all}" = kivi ]; then
