@@ -40,6 +40,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "w4a8.h"
+#include "int_dot_isa.h"
 
 #include "../core/threads.h"
 #include "lq_rt/kernels.h"
@@ -92,30 +93,8 @@ void scalarPanels(const Args &a, int64_t p0, int64_t p1) {
   }
 }
 
-enum class Impl { Vnni, Avx2, Scalar };
-
-bool cpuHasVnni() {
-#if defined(__x86_64__)
-  static const bool has = __builtin_cpu_supports("avx512f") &&
-                          __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512vnni");
-  return has;
-#else
-  return false;
-#endif
-}
-
-/// Follows lq_rt_isa() (so lq_rt_force_isa picks the kernel in tests), as
-/// lq_rt_gemm_w8a8 does: AVX-512 without VNNI runs the AVX2 kernel.
-Impl current() {
-  const char *isa = lq_rt_isa();
-  if (!std::strcmp(isa, "scalar"))
-    return Impl::Scalar;
-  if (!std::strcmp(isa, "avx512") && cpuHasVnni())
-    return Impl::Vnni;
-  return Impl::Avx2;
-}
+using Impl = IntDotImpl;
+Impl current() { return intDotImpl(); }
 
 bool goodShape(int64_t K, int64_t group) {
   return K >= 0 && K < (int64_t(1) << 20) && group >= 8 && group % 8 == 0 &&

@@ -1,0 +1,46 @@
+//===- int_dot_isa.h - Which integer dot-product kernel runs -------*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// The integer GEMMs (W8A8, W4A8) have three kernels: AVX-512 VNNI
+// (vpdpbusd, needs +BW/VL), AVX2 (vpmaddubsw / vpmaddwd) and scalar. The
+// choice follows lq_rt_isa(), so lq_rt_force_isa picks the kernel in tests;
+// an AVX-512 CPU without VNNI runs the AVX2 kernel.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LQ_RT_CPU_INT_DOT_ISA_H
+#define LQ_RT_CPU_INT_DOT_ISA_H
+
+#include "lq_rt/kernels.h"
+
+#include <cstring>
+
+namespace lq_rt {
+
+enum class IntDotImpl { Vnni, Avx2, Scalar };
+
+inline bool cpuHasVnni() {
+#if defined(__x86_64__)
+  static const bool has = __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+#else
+  return false;
+#endif
+}
+
+inline IntDotImpl intDotImpl() {
+  const char *isa = lq_rt_isa();
+  if (!std::strcmp(isa, "scalar"))
+    return IntDotImpl::Scalar;
+  if (!std::strcmp(isa, "avx512") && cpuHasVnni())
+    return IntDotImpl::Vnni;
+  return IntDotImpl::Avx2;
+}
+
+} // namespace lq_rt
+
+#endif // LQ_RT_CPU_INT_DOT_ISA_H
