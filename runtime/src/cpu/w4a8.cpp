@@ -228,21 +228,8 @@ int lq_rt_gemm_w4a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
         C[m * ldc + n] = epilogue(0.0f, sx[a.perToken ? m : 0], bias, n);
     return 0;
   }
-  auto body = [&](int64_t p0, int64_t p1) {
-    switch (impl) {
-    case Impl::Vnni: return avx512vnni::panels(a, p0, p1);
-    case Impl::Avx2: return avx2::panels(a, p0, p1);
-    case Impl::Scalar: return scalarPanels(a, p0, p1);
-    }
-  };
-  // The thresholds of the other GEMMs: below them a fork/join costs more
-  // than the work.
-  const bool parallel = M * N * K >= (int64_t(1) << 20) ||
-                        (M <= 4 && N * K >= (int64_t(1) << 17));
-  if (parallel)
-    lq_rt::parallelFor(a.panels, body);
-  else
-    body(0, a.panels);
+  lq_rt::runIntDotPanels(impl, a, M, N, K, avx512vnni::panels, avx2::panels,
+                         scalarPanels);
   return 0;
 }
 

@@ -158,21 +158,8 @@ int lq_rt_gemm_w8a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
   }
   Args a{M,  N,  K4,  (N + kWidth - 1) / kWidth, lq_rt_w8a8_panel_bytes(K),
          x,  packed, sx, per_token != 0, sw, bias, C, ldc};
-  auto body = [&](int64_t p0, int64_t p1) {
-    switch (impl) {
-    case Impl::Vnni: return avx512vnni::panels(a, p0, p1);
-    case Impl::Avx2: return avx2::panels(a, p0, p1);
-    case Impl::Scalar: return scalarPanels(a, p0, p1);
-    }
-  };
-  // The thresholds of the other GEMMs: below them a fork/join costs more
-  // than the work.
-  const bool parallel = M * N * K >= (int64_t(1) << 20) ||
-                        (M <= 4 && N * K >= (int64_t(1) << 17));
-  if (parallel)
-    lq_rt::parallelFor(a.panels, body);
-  else
-    body(0, a.panels);
+  lq_rt::runIntDotPanels(impl, a, M, N, K, avx512vnni::panels, avx2::panels,
+                         scalarPanels);
   return 0;
 }
 
