@@ -109,7 +109,14 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
                         // a static cache and no causal mask.
                         {1, 4, 2, 9, 9, 17, 33, 1, -1},  {2, 6, 3, 12, 20, 32, 40, 1, -1},
                         {1, 4, 2, 10, 30, 16, 16, 1, 5}, {1, 2, 2, 16, 16, 8, 8, 0, -1},
-                        {1, 8, 4, 8, 64, 32, 32, 0, 20}};
+                        {1, 8, 4, 8, 64, 32, 32, 0, 20},
+                        // Long decode steps: keys in blocks of a vector's
+                        // width, values four at a time, then the tails;
+                        // 1-8 rows per KV head, a causal chunk of 2, head
+                        // dims that are and are not a vector's multiple.
+                        {1, 8, 4, 1, 150, 32, 32, 1, -1}, {1, 16, 4, 2, 70, 64, 64, 1, 60},
+                        {1, 8, 8, 1, 40, 16, 16, 1, -1},  {1, 8, 4, 1, 50, 24, 24, 1, 48},
+                        {2, 6, 2, 1, 45, 32, 16, 0, -1}};
   for (const Case &c : cases) {
     std::vector<float> q, k, v, o;
     auto qv = contiguous(q, c.B, c.Hq, c.T, c.D), kv = contiguous(k, c.B, c.Hkv, c.S, c.D),

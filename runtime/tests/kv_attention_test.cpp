@@ -235,6 +235,16 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
       {1, 4, 2, 3, 17, 32, 1, 16, LQ_FORMAT_INT, 4, 1, 5, LQ_RT_SCALE_F16},
       {1, 4, 1, 2, 13, 10, 1, 10, LQ_FORMAT_INT, 4, 1, 4, LQ_RT_SCALE_F16},
       {1, 6, 2, 1, 20, 32, 1, 32, LQ_FORMAT_FP8_E5M2, 8, 1, 19, LQ_RT_SCALE_F16},
+      // Long contexts: the templated decode path (blocks of keys reduced
+      // together, four values per pass) plus its tails; 1-8 query rows per
+      // KV head, several chunks with a scale each, causal chunks of 2.
+      {1, 8, 4, 1, 150, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 149},
+      {1, 6, 2, 1, 77, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 76},
+      {1, 16, 4, 1, 99, 64, 1, 32, LQ_FORMAT_INT, 8, 1, 98},
+      {1, 8, 2, 2, 70, 128, 1, 64, LQ_FORMAT_FP8_E4M3, 8, 1, 60},
+      {1, 4, 4, 1, 100, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 99, LQ_RT_SCALE_F16},
+      {2, 8, 4, 1, 96, 32, 32, 1, LQ_FORMAT_INT, 4, 1, 95}, // KIVI keys
+      {1, 8, 4, 1, 70, 32, 1, 32, LQ_FORMAT_INT, 8, 0, 69},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(::testing::Message() << "format " << c.format << " bits " << c.bits
@@ -286,6 +296,8 @@ TEST_P(PerIsaQ, WindowedCacheAttentionMatchesFloat64Reference) {
       {2, 4, 4, 1, 20, 32, 16, 32, LQ_FORMAT_NVFP4, 4, 5},  // R > written
       {1, 4, 2, 2, 17, 10, 10, 5, LQ_FORMAT_INT, 4, 9},     // row path
       {1, 6, 2, 1, 33, 64, 64, 1, LQ_FORMAT_FP8_E4M3, 8, 31}, // R = 1
+      {1, 8, 4, 1, 120, 32, 32, 32, LQ_FORMAT_INT, 4, 100}, // long: fast, then ring
+      {1, 8, 4, 2, 90, 32, 32, 8, LQ_FORMAT_INT, 8, 80},
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(::testing::Message() << "format " << c.format << " D=" << c.D

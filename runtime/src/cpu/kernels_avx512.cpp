@@ -23,7 +23,30 @@ static inline void vstore(float *p, vf v) { _mm512_storeu_ps(p, v); }
 static inline vf vfma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 static inline vf vset1(float x) { return _mm512_set1_ps(x); }
 static inline vf vzero() { return _mm512_setzero_ps(); }
+static inline vf vmax(vf a, vf b) { return _mm512_max_ps(a, b); }
 static inline float vsum(vf v) { return _mm512_reduce_add_ps(v); }
+// Lane i of the result = the horizontal sum of a[i], i < 16: a transposing
+// reduction (15 shuffle pairs and adds, one permute), ~3 ops per input
+// where 16 vsum calls cost ~8 each. Attention's scores use it: one dot
+// product per cached key and query head.
+static inline vf blockSum(const vf *a) {
+  __m512 b[8], c[4], d[2];
+  for (int i = 0; i < 8; ++i) // lanes 0-7: a[2i] folded to 8, 8-15: a[2i+1]
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                         _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i) // 128-bit lane k: a[4i + k] folded to 4
+    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; ++i) // lane k: a[8i + k], a[8i + 4 + k], 2 each
+    d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0x44),
+                         _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], 0xEE));
+  // Lane 4k + j: a[4j + k].
+  const __m512 e = _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], 0x88),
+                                 _mm512_shuffle_ps(d[0], d[1], 0xDD));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10,
+                                          14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, e);
+}
 // Quantized-code decoders (see kernels_q_impl.inc): a 16-entry table is one
 // vpermps, and vpermps reads only the low 4 bits of each index.
 struct Lut4 {

@@ -21,7 +21,9 @@ static inline void vstore(float *p, vf v) { *p = v; }
 static inline vf vfma(vf a, vf b, vf c) { return a * b + c; }
 static inline vf vset1(float x) { return x; }
 static inline vf vzero() { return 0.0f; }
+static inline vf vmax(vf a, vf b) { return std::max(a, b); }
 static inline float vsum(vf v) { return v; }
+static inline vf blockSum(const vf *a) { return a[0]; }
 // Quantized-code decoders (see kernels_q_impl.inc).
 struct Lut4 {
   const float *t;
