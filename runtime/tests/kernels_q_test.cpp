@@ -213,6 +213,25 @@ TEST_P(QPerIsa, LongRowsCrossPanelBlocks) {
     checkLinear(q, M, rng);
 }
 
+TEST_P(QPerIsa, DecodeRowsBothSidesOfTheRowGemvLimit) {
+  // M = 1 decode: 8-bit rows shorter than 4096 bytes go one row at a time,
+  // longer rows and 4-bit codes four rows at a time; odd N leaves a
+  // tail of blocks, and N * K is large enough for the rows to be split
+  // between threads.
+  const Case c = std::get<1>(GetParam());
+  std::mt19937 rng(4096);
+  std::vector<int64_t> ks;
+  if (c.group > 0)
+    ks = {c.group * (4096 / c.group), c.group * (4096 / c.group + 1)};
+  else
+    ks = {4096 - 13, 4096, 4096 + 77};
+  for (int64_t K : ks) {
+    QWeight q = quantize(c.kind, 37, K, c.group > 0 ? c.group : K, rng);
+    SCOPED_TRACE(std::string(name(c.kind)) + " K=" + std::to_string(K));
+    checkLinear(q, 1, rng);
+  }
+}
+
 const Case kCases[] = {
     {Kind::Int8Sym, 32},  {Kind::Int8Sym, 128},  {Kind::Int8Sym, 0},
     {Kind::Int8Asym, 32}, {Kind::Int8Asym, 128}, {Kind::Int8Asym, 0},
