@@ -6,7 +6,8 @@
 // timed through lq_rt_attention_at_f32 (float cache) and
 // lq_rt_attention_at_q (int8 / int4 / FP8 E4M3 codes, one f32 scale per head
 // and token, the layout --quantize-kv-cache writes; NVFP4: E2M1 codes with
-// an E4M3 scale per 16 channels, format=nvfp4), on the same machine in
+// an E4M3 scale per 16 channels, format=nvfp4; int4 KIVI keys: a scale per
+// channel and 32 tokens, values per token), on the same machine in
 // the same run. Caches are rotated over enough copies to exceed the L3 cache
 // when one copy fits in it, so long contexts read DRAM as a whole model's
 // layers would. Prints a markdown table: microseconds (median of 15
@@ -36,8 +37,8 @@ int main(int argc, char **argv) {
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   std::uniform_int_distribution<int> byte(0, 255);
-  std::printf("| context | f32 cache (us) | int8 (us) | int4 (us) | fp8 e4m3 (us) | nvfp4 (us) | int8 vs f32 | int4 vs f32 | nvfp4 vs f32 |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| context | f32 cache (us) | int8 (us) | int4 (us) | fp8 e4m3 (us) | int4 KIVI keys (us) | nvfp4 (us) | int8 vs f32 | int4 vs f32 | KIVI vs f32 | nvfp4 vs f32 |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int64_t S : {1024, 4096, 16384, 65536}) {
     const int64_t pos = S - 1;
     // Enough copies that the rotation spans > 64 MiB of float cache.
@@ -61,7 +62,7 @@ int main(int argc, char **argv) {
       for (auto &x : c8[c]) x = uint8_t(byte(rng) % 255); // no -128
       for (auto &x : c4[c]) x = uint8_t(byte(rng));
       for (auto &x : cf8[c]) x = uint8_t(byte(rng) & 0x77); // finite E4M3
-      sc[c].assign(2 * Hkv * S, 0.01f);
+      sc[c].assign(2 * Hkv * S + Hkv * S * D / 32, 0.01f); // + KIVI key scales
       sc8[c].assign(2 * Hkv * S * (D / 16), uint8_t(0x20)); // E4M3 2^-3
     }
     lq_rt_view4_t qv{q.data(), {1, Hq, 1, D}, {Hq * D, D, D, 1}};
@@ -115,6 +116,19 @@ int main(int argc, char **argv) {
         },
         quant(c8, 8, LQ_FORMAT_INT), quant(c4, 4, LQ_FORMAT_INT),
         quant(cf8, 8, LQ_FORMAT_FP8_E4M3),
+        [&](int c) { // KIVI: int4 keys with a scale per channel and 32 tokens
+          const int64_t half = Hkv * S * D / 2;
+          auto k = qview(c4[c].data(), sc[c].data(), 4, LQ_FORMAT_INT);
+          const int64_t ss[4] = {1, Hkv, S / 32, D},
+                        sst[4] = {Hkv * (S / 32) * D, (S / 32) * D, D, 1};
+          for (int i = 0; i < 4; ++i) {
+            k.scale_sizes[i] = ss[i];
+            k.scale_strides[i] = sst[i];
+          }
+          auto v = qview(c4[c].data() + half, sc[c].data() + Hkv * S, 4, LQ_FORMAT_INT);
+          if (lq_rt_attention_at_q(&qv, &k, &v, &ov, scale, 1, pos) != 0)
+            std::abort();
+        },
         [&](int c) {
           const int64_t half = Hkv * S * D / 2;
           auto k = nvview(c4[c].data(), sc8[c].data());
@@ -138,9 +152,10 @@ int main(int argc, char **argv) {
       return t[i][t[i].size() / 2];
     };
     double f32 = median(0), i8 = median(1), i4 = median(2), f8 = median(3),
-           n4 = median(4);
-    std::printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.2fx |\n",
-                (long long)S, f32, i8, i4, f8, n4, f32 / i8, f32 / i4, f32 / n4);
+           kivi = median(4), n4 = median(5);
+    std::printf("| %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2fx | %.2fx | %.2fx | %.2fx |\n",
+                (long long)S, f32, i8, i4, f8, kivi, n4, f32 / i8, f32 / i4,
+                f32 / kivi, f32 / n4);
     std::fflush(stdout);
   }
   return 0;
