@@ -624,7 +624,7 @@ def QuantizeKVCachePass : Pass<"quantize-kv-cache", "func::FuncOp"> {
     lengths). Values keep `value-granularity`.
   }];
   let dependentDialects = ["mlir::lq::LQDialect", "mlir::arith::ArithDialect",
-                           "mlir::tensor::TensorDialect"];
+                           "mlir::scf::SCFDialect", "mlir::tensor::TensorDialect"];
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"int8\"",
            "int8, int4, fp8-e4m3, fp8-e5m2 or nvfp4 (E2M1 codes, an E4M3 "

@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 namespace mlir::lq {
@@ -27,6 +28,35 @@ namespace mlir::lq {
 using namespace mlir;
 
 namespace {
+
+/// Whether `v` is `arg` with rows appended: an insert_slice into it, a
+/// window append to it, or an scf.if whose branches yield either (KIVI's
+/// keys are rewritten only by the steps that complete a group). Collects the
+/// ops that use `arg` on the way (the appends and the yields of `arg`).
+static bool appendsTo(Value v, BlockArgument arg,
+                      llvm::SmallPtrSetImpl<Operation *> &appends) {
+  Operation *def = v.getDefiningOp();
+  if (auto ins = dyn_cast_or_null<tensor::InsertSliceOp>(def)) {
+    appends.insert(ins);
+    return ins.getDest() == arg;
+  }
+  if (auto win = dyn_cast_or_null<mlir::lq::KVWindowAppendOp>(def)) {
+    appends.insert(win);
+    return win.getWindow() == arg;
+  }
+  auto ifOp = dyn_cast_or_null<scf::IfOp>(def);
+  if (!ifOp || ifOp.getElseRegion().empty())
+    return false;
+  unsigned i = cast<OpResult>(v).getResultNumber();
+  for (scf::YieldOp yield : {ifOp.thenYield(), ifOp.elseYield()}) {
+    Value y = yield.getOperand(i);
+    if (y == arg)
+      appends.insert(yield);
+    else if (!appendsTo(y, arg, appends))
+      return false;
+  }
+  return true;
+}
 
 struct KVCacheInPlacePass
     : lq::impl::KVCacheInPlacePassBase<KVCacheInPlacePass> {
@@ -51,15 +81,15 @@ struct KVCacheInPlacePass
       Value result = r >= 0 && r < int64_t(ret.getNumOperands())
                          ? ret.getOperand(unsigned(r))
                          : Value();
-      Operation *def = result ? result.getDefiningOp() : nullptr;
-      Value dest;
-      if (auto ins = dyn_cast_or_null<tensor::InsertSliceOp>(def))
-        dest = ins.getDest();
-      else if (auto win = dyn_cast_or_null<mlir::lq::KVWindowAppendOp>(def))
-        dest = win.getWindow();
       // In place only when the append is the argument's one reader: then
       // nothing reads the old contents after the write.
-      if (!dest || dest != arg || !arg.hasOneUse()) {
+      llvm::SmallPtrSet<Operation *, 4> appends;
+      const bool inPlace =
+          result && appendsTo(result, arg, appends) &&
+          llvm::all_of(arg.getUses(), [&](OpOperand &use) {
+            return appends.contains(use.getOwner());
+          });
+      if (!inPlace) {
         emitError(arg.getLoc()) << "kv-cache-in-place: cache argument " << i
                       << " is not appended to by its only use and returned "
                          "as result "

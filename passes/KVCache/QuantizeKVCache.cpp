@@ -145,6 +145,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 #include <cmath>
@@ -784,32 +785,53 @@ struct QuantizeKVCachePass
         codes = append(b, c.update, q, c.arg);
         scales = append(b, c.update, s, *scalesArg);
       } else {
+        // Only a step that completes a group (a multiple of R in
+        // (p, end]: floor(end / R) > floor(p / R)) quantizes; the others
+        // leave codes and scales as they are. Quantizing every step (the
+        // incomplete group too, never read) cost a decode step of
+        // pd-llama-6m ~60 us, in scalar generated loops.
         const int64_t K = (T + R - 1) / R;
-        SmallVector<int64_t> shape(rowsTy.getShape());
-        shape[2] = K * R;
-        auto groupsTy = RankedTensorType::get(shape, b.getF32Type());
-        Value groups = lq::KVWindowGroupsOp::create(
-            b, loc, groupsTy, ring, p, end, b.getI64IntegerAttr(R));
-        auto [q, s] = encode(b, loc, groups, 0, Value(), kiviScheme);
-        Value cR = arith::ConstantIndexOp::create(b, loc, R);
-        Value g0 = arith::DivSIOp::create(
-            b, loc,
-            arith::IndexCastOp::create(b, loc, b.getIndexType(), p), cR);
-        Value first = arith::MulIOp::create(b, loc, g0, cR);
-        auto at = [&](Value x, Value dest, Value row) {
-          auto xTy = cast<RankedTensorType>(x.getType());
-          SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
-                                               b.getIndexAttr(0), row,
-                                               b.getIndexAttr(0)},
-                                    sizes, ones(4, b.getIndexAttr(1));
-          for (int64_t d : xTy.getShape())
-            sizes.push_back(b.getIndexAttr(d));
-          return tensor::InsertSliceOp::create(b, loc, x, dest, offsets, sizes,
-                                               ones)
-              .getResult();
-        };
-        codes = at(q, c.arg, first);
-        scales = at(s, *scalesArg, g0);
+        Value i64R = i64Const(b, loc, R);
+        Value completes = arith::CmpIOp::create(
+            b, loc, arith::CmpIPredicate::sgt,
+            arith::DivSIOp::create(b, loc, end, i64R),
+            arith::DivSIOp::create(b, loc, p, i64R));
+        auto ifOp = scf::IfOp::create(
+            b, loc, TypeRange{c.arg.getType(), scalesArg->getType()},
+            completes, /*withElseRegion=*/true);
+        {
+          OpBuilder::InsertionGuard guard(b);
+          b.setInsertionPointToStart(ifOp.thenBlock());
+          SmallVector<int64_t> shape(rowsTy.getShape());
+          shape[2] = K * R;
+          auto groupsTy = RankedTensorType::get(shape, b.getF32Type());
+          Value groups = lq::KVWindowGroupsOp::create(
+              b, loc, groupsTy, ring, p, end, b.getI64IntegerAttr(R));
+          auto [q, s] = encode(b, loc, groups, 0, Value(), kiviScheme);
+          Value cR = arith::ConstantIndexOp::create(b, loc, R);
+          Value g0 = arith::DivSIOp::create(
+              b, loc,
+              arith::IndexCastOp::create(b, loc, b.getIndexType(), p), cR);
+          Value first = arith::MulIOp::create(b, loc, g0, cR);
+          auto at = [&](Value x, Value dest, Value row) {
+            auto xTy = cast<RankedTensorType>(x.getType());
+            SmallVector<OpFoldResult> offsets = {b.getIndexAttr(0),
+                                                 b.getIndexAttr(0), row,
+                                                 b.getIndexAttr(0)},
+                                      sizes, ones(4, b.getIndexAttr(1));
+            for (int64_t d : xTy.getShape())
+              sizes.push_back(b.getIndexAttr(d));
+            return tensor::InsertSliceOp::create(b, loc, x, dest, offsets,
+                                                 sizes, ones)
+                .getResult();
+          };
+          scf::YieldOp::create(
+              b, loc, ValueRange{at(q, c.arg, first), at(s, *scalesArg, g0)});
+          b.setInsertionPointToStart(ifOp.elseBlock());
+          scf::YieldOp::create(b, loc, ValueRange{c.arg, *scalesArg});
+        }
+        codes = ifOp.getResult(0);
+        scales = ifOp.getResult(1);
       }
       Value view = decode(b, loc, codes, scales, outTy, kiviScheme);
       Value read =
@@ -915,9 +937,16 @@ struct QuantizeKVCachePass
       unsigned argNo = c.arg.getArgNumber();
       if (!f.getArgAttr(argNo, "lq.kv_cache"))
         continue;
+      // The stored codes: the append's result, or for KIVI's keys the
+      // scf.if that rewrites the groups a step completes (result 0).
       Value codes;
-      for (OpOperand &use : c.arg.getUses())
-        codes = use.getOwner()->getResult(0);
+      for (OpOperand &use : c.arg.getUses()) {
+        Operation *owner = use.getOwner();
+        if (auto ifOp = dyn_cast_or_null<scf::IfOp>(owner->getParentOp()))
+          codes = ifOp.getResult(0);
+        else if (owner->getNumResults() > 0)
+          codes = owner->getResult(0);
+      }
       auto it = codesResult.find(codes);
       if (it == codesResult.end()) {
         f.removeArgAttr(argNo, "lq.kv_cache");

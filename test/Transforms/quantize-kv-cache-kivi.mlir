@@ -24,6 +24,13 @@
 // CHECK: %[[POS:.+]] = arith.index_cast %[[I]] : index to i64
 // CHECK: %[[W:.+]] = lq.kv_window_append %[[PKW]], %{{.+}}, %[[POS]] : tensor<1x1x4x4xf32>, tensor<1x1x1x4xf32>
 // CHECK: %[[END:.+]] = arith.addi %[[POS]], %{{.+}} : i64
+// Only a step that completes a group (floor(end / R) > floor(p / R))
+// quantizes it; the others keep codes and scales.
+// CHECK: %[[C4:.+]] = arith.constant 4 : i64
+// CHECK: %[[EG:.+]] = arith.divsi %[[END]], %[[C4]] : i64
+// CHECK: %[[PG:.+]] = arith.divsi %[[POS]], %[[C4]] : i64
+// CHECK: %[[DONE:.+]] = arith.cmpi sgt, %[[EG]], %[[PG]] : i64
+// CHECK: %[[IF:.+]]:2 = scf.if %[[DONE]] -> (tensor<1x1x16x2xi8>, tensor<1x1x4x4xf32>) {
 // CHECK: %[[G:.+]] = lq.kv_window_groups %[[W]], %[[POS]], %[[END]] group 4 : tensor<1x1x4x4xf32> -> tensor<1x1x4x4xf32>
 // CHECK: %[[S:.+]] = lq.compute_scales %[[G]] for <format = int, bits = 4, block = [1, 1, 4, 1]> : (tensor<1x1x4x4xf32>) -> tensor<1x1x1x4xf32>
 // CHECK: %[[Q:.+]] = lq.quantize %[[G]], %[[S]]
@@ -32,11 +39,15 @@
 // CHECK: %[[FIRST:.+]] = arith.muli %[[G0]]
 // CHECK: %[[KC:.+]] = tensor.insert_slice %[[PQ]] into %[[PK]][0, 0, %[[FIRST]], 0] [1, 1, 4, 2] [1, 1, 1, 1] : tensor<1x1x4x2xi8> into tensor<1x1x16x2xi8>
 // CHECK: %[[KS:.+]] = tensor.insert_slice %[[S]] into %[[PKS]][0, 0, %[[G0]], 0] [1, 1, 1, 4] [1, 1, 1, 1] : tensor<1x1x1x4xf32> into tensor<1x1x4x4xf32>
-// CHECK: %[[U:.+]] = lq.unpack_codes %[[KC]]
-// CHECK: %[[K:.+]] = lq.dequantize %[[U]], %[[KS]] : (tensor<1x1x16x4xi4, #lq.scheme<format = int, bits = 4, block = [1, 1, 4, 1]>>, tensor<1x1x4x4xf32>) -> tensor<1x1x16x4xf32>
+// CHECK: scf.yield %[[KC]], %[[KS]]
+// CHECK: } else {
+// CHECK: scf.yield %[[PK]], %[[PKS]]
+// CHECK: }
+// CHECK: %[[U:.+]] = lq.unpack_codes %[[IF]]#0
+// CHECK: %[[K:.+]] = lq.dequantize %[[U]], %[[IF]]#1 : (tensor<1x1x16x4xi4, #lq.scheme<format = int, bits = 4, block = [1, 1, 4, 1]>>, tensor<1x1x4x4xf32>) -> tensor<1x1x16x4xf32>
 // CHECK: %[[KV:.+]] = lq.kv_window_read %[[K]], %[[W]], %[[END]]
 // CHECK: lq.attention %{{.*}}, %[[KV]], %{{.*}} position
-// CHECK: return %{{.*}}, %[[KC]], %[[KS]], %[[W]], %{{.+}}, %{{.+}}, %{{.+}} :
+// CHECK: return %{{.*}}, %[[IF]]#0, %[[IF]]#1, %[[W]], %{{.+}}, %{{.+}}, %{{.+}} :
 
 // F16-LABEL: func.func @step
 // F16-SAME: tensor<1x1x16x4xi8, #lq.scheme<format = int, bits = 8, block = [1, 1, 4, 1]>> {lq.kv_cache = 1 : i64, onnx.name = "past_key.0"}
@@ -64,6 +75,7 @@
 // In place: codes, key scales and both rings are written into the caller's
 // buffers (each appended to by its only use).
 // INPLACE-LABEL: func.func @step
+// INPLACE-SAME: tensor<1x1x16x2xi8> {bufferization.writable = true, lq.kv_cache_in_place, onnx.name = "past_key.0"}
 // INPLACE-SAME: tensor<1x1x4x4xf32> {bufferization.writable = true, lq.kv_cache_in_place, onnx.name = "past_key.0.scales"}
 // INPLACE-SAME: tensor<1x1x4x4xf32> {bufferization.writable = true, lq.kv_cache_in_place, onnx.name = "past_key.0.window"}
 // INPLACE-SAME: -> (tensor<1x2x1x4xf32> {onnx.name = "out"})
