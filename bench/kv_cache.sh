@@ -332,13 +332,13 @@ print(f\"| $n | {d['kv_bytes_per_token']:.0f} | {d['window_bytes']:.0f} |\")"
 }
 # 9b. Decode speed with KIVI's caches vs context (KV_SECTION=kivi-speed): as
 # 4 (1 thread, w4a16-rtn weights, capacity 4096, in-place), float cache vs
-# int4 per token (no window) vs int4 per token + window 32 vs int4 KIVI keys
-# (window 32).
+# int8 and int4 per token (no window) vs int4 per token + window 32 vs int4
+# KIVI keys (window 32).
 kivi_speed_section() {
   local out=$BUILD/bench-kv-kivi-speed ctx r n
   mkdir -p "$out"
-  local -a names=(float int4-r0 int4-r32 int4-kivi-r32)
-  local -A fmt=([int4-r0]="int4" [int4-r32]="int4 residual=32"
+  local -a names=(float int8-r0 int4-r0 int4-r32 int4-kivi-r32)
+  local -A fmt=([int8-r0]="int8" [int4-r0]="int4" [int4-r32]="int4 residual=32"
                 [int4-kivi-r32]="int4 key-granularity=per-channel residual=32")
   for n in "${names[@]}"; do
     echo "== kivi-speed: $n" >&2
@@ -347,14 +347,14 @@ kivi_speed_section() {
     "$BIN/quant-compile" -q "$MODEL/model_kv.onnx" "${STEP[@]}" --kv-cache 4096 "${args[@]}" -o "$out/$n.so"
   done
   {
-    echo "### 9b. Decode tokens/s with KIVI's caches vs context (1 thread, w4a16-rtn weights, capacity 4096)"
+    echo "### 9b. Decode tokens/s: float vs int8 vs int4 caches, with KIVI's, vs context (1 thread, w4a16-rtn weights, capacity 4096)"
     echo
     echo "\`KV_SECTION=kivi-speed bench/kv_cache.sh $BUILD\`, $(date -u '+%Y-%m-%d %H:%M UTC'), load $(cut -d' ' -f1-3 /proc/loadavg)."
     echo "Median of 5 rounds of 128 new tokens after a prompt of the given length (random ids); the"
     echo "models run in turn within each round."
     echo
-    echo "| context | float | int4 (no window) | int4 + window 32 | int4 KIVI keys, window 32 | KIVI / float | KIVI / int4 + window |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| context | float | int8 | int4 | int4 + window 32 | int4 KIVI keys, window 32 | int8 / float | int4 / float | int4 + window / float | KIVI / float |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
   } >> "$RES"
   for ctx in 256 1024 3968; do
     $PY -c "import numpy as np; np.save('$out/prompt.npy', np.random.default_rng(0).integers(3, 4000, $ctx).astype(np.int64))"
@@ -370,8 +370,8 @@ kivi_speed_section() {
       row+=("$(printf '%s\n' ${runs[$n]} | sort -g | sed -n 3p)")
     done
     $PY -c "
-f, a, b, k = [float(x) for x in '${row[*]}'.split()]
-print(f'| {$ctx} | {f:.0f} | {a:.0f} | {b:.0f} | {k:.0f} | {k / f:.2f}x | {k / b:.2f}x |')" >> "$RES"
+f, e, a, b, k = [float(x) for x in '${row[*]}'.split()]
+print(f'| {$ctx} | {f:.0f} | {e:.0f} | {a:.0f} | {b:.0f} | {k:.0f} | {e / f:.2f}x | {a / f:.2f}x | {b / f:.2f}x | {k / f:.2f}x |')" >> "$RES"
   done
   echo >> "$RES"
 }
