@@ -65,6 +65,29 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
                                        : _mm256_cvtepu8_epi32(v));
   }
 }
+// FP8 bytes to f32 without a table (see kernels_avx512.cpp).
+template <bool E5M2> static inline vf fp8ToF32(const uint8_t *p) {
+  const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+  const __m256i mag = _mm256_and_si256(b, _mm256_set1_epi32(0x7F));
+  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24);
+  const __m256 x = _mm256_castsi256_ps(
+      _mm256_or_si256(_mm256_slli_epi32(mag, E5M2 ? 21 : 20), sign));
+  __m256 f = _mm256_mul_ps(x, _mm256_set1_ps(E5M2 ? 0x1p112f : 0x1p120f));
+  if constexpr (E5M2) {
+    const __m256 inf = _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7C)));
+    const __m256 nan = _mm256_castsi256_ps(_mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7C)));
+    f = _mm256_blendv_ps(f, _mm256_castsi256_ps(_mm256_or_si256(
+                                sign, _mm256_set1_epi32(0x7f800000))), inf);
+    return _mm256_blendv_ps(f, _mm256_set1_ps(NAN), nan);
+  } else {
+    const __m256 nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7F)));
+    return _mm256_blendv_ps(f, _mm256_set1_ps(NAN), nan);
+  }
+}
+template <bool E5M2> static inline void decodeFp8(const uint8_t *p, vf *out) {
+  for (int j = 0; j < 4; ++j)
+    out[j] = fp8ToF32<E5M2>(p + 8 * j);
+}
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
 #include "kernels_kv_impl.inc"

@@ -65,6 +65,33 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
                                        : _mm512_cvtepu8_epi32(v));
   }
 }
+// FP8 bytes to f32 without a table (the KV cache's fast path): the byte's
+// exponent and mantissa bits are moved into an f32's and rebiased by one
+// multiply (2^(127-7) for E4M3, 2^(127-15) for E5M2), which is exact for
+// normals and subnormals alike; E4M3FN's S.1111.111 is NaN, E5M2's
+// exponent 31 is inf (mantissa 0) or NaN.
+template <bool E5M2> static inline vf fp8ToF32(const uint8_t *p) {
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+  const __m512i mag = _mm512_and_si512(b, _mm512_set1_epi32(0x7F));
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
+  const __m512 x = _mm512_castsi512_ps(
+      _mm512_or_si512(_mm512_slli_epi32(mag, E5M2 ? 21 : 20), sign));
+  __m512 f = _mm512_mul_ps(x, _mm512_set1_ps(E5M2 ? 0x1p112f : 0x1p120f));
+  if constexpr (E5M2) {
+    const __mmask16 inf = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7C));
+    const __mmask16 nan = _mm512_cmpgt_epi32_mask(mag, _mm512_set1_epi32(0x7C));
+    f = _mm512_mask_mov_ps(f, inf, _mm512_castsi512_ps(_mm512_or_si512(
+                                       sign, _mm512_set1_epi32(0x7f800000))));
+    return _mm512_mask_mov_ps(f, nan, _mm512_set1_ps(NAN));
+  } else {
+    const __mmask16 nan = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7F));
+    return _mm512_mask_mov_ps(f, nan, _mm512_set1_ps(NAN));
+  }
+}
+template <bool E5M2> static inline void decodeFp8(const uint8_t *p, vf *out) {
+  out[0] = fp8ToF32<E5M2>(p);
+  out[1] = fp8ToF32<E5M2>(p + 16);
+}
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
 #include "kernels_kv_impl.inc"

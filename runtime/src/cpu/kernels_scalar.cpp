@@ -39,6 +39,10 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
   for (int i = 0; i < 32; ++i)
     out[i] = Signed ? float(int8_t(p[i])) : float(p[i]);
 }
+template <bool E5M2> static inline void decodeFp8(const uint8_t *p, vf *out) {
+  for (int i = 0; i < 32; ++i)
+    out[i] = E5M2 ? lq_fp8_e5m2_to_f32(p[i]) : lq_fp8_e4m3fn_to_f32(p[i]);
+}
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
 #include "kernels_kv_impl.inc"
