@@ -213,18 +213,23 @@ TEST_P(QPerIsa, LongRowsCrossPanelBlocks) {
     checkLinear(q, M, rng);
 }
 
-TEST_P(QPerIsa, DecodeRowsBothSidesOfTheRowGemvLimit) {
-  // M = 1 decode: 8-bit rows shorter than 4096 bytes go one row at a time,
-  // longer rows and 4-bit codes four rows at a time; odd N leaves a
-  // tail of blocks, and N * K is large enough for the rows to be split
-  // between threads.
+TEST_P(QPerIsa, DecodeRowsBothSidesOfTheRowGemvLimits) {
+  // M = 1 decode: rows shorter than 4096 bytes go one row at a time (8-bit
+  // ones, and 4-bit ones from 1024 bytes), other rows four at a time: K on
+  // both sides of 2048, 4096 and 8192 codes. Odd N leaves a tail of blocks,
+  // and N * K is large enough for the rows to be split between threads.
   const Case c = std::get<1>(GetParam());
   std::mt19937 rng(4096);
   std::vector<int64_t> ks;
-  if (c.group > 0)
-    ks = {c.group * (4096 / c.group), c.group * (4096 / c.group + 1)};
-  else
-    ks = {4096 - 13, 4096, 4096 + 77};
+  for (int64_t b : {2048, 4096, 8192}) {
+    if (c.group > 0) {
+      ks.push_back(c.group * (b / c.group));
+      ks.push_back(c.group * (b / c.group + 1));
+    } else {
+      ks.push_back(b - 13);
+      ks.push_back(b + 77);
+    }
+  }
   for (int64_t K : ks) {
     QWeight q = quantize(c.kind, 37, K, c.group > 0 ? c.group : K, rng);
     SCOPED_TRACE(std::string(name(c.kind)) + " K=" + std::to_string(K));
