@@ -450,6 +450,55 @@ TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
     EXPECT_EQ(x, -9.0f); // nothing written
 }
 
+// Every finite FP8 code through the decode paths (the vector ones move the
+// byte's bits into an f32's and rebias; subnormals included): zero queries
+// give every key the weight 1 / S, and each value channel holds one code,
+// so each output channel is that code's value / S, checked exactly.
+TEST_P(PerIsaQ, EveryFiniteFp8CodeDecodesExactly) {
+  constexpr int64_t S = 32, D = 32; // a vector block of keys, one chunk
+  for (int32_t format : {LQ_FORMAT_FP8_E4M3, LQ_FORMAT_FP8_E5M2}) {
+    std::vector<int> codes;
+    for (int c = 0; c < 256; ++c)
+      if (std::isfinite(decodeCode(format, 8, c)))
+        codes.push_back(c);
+    for (size_t first = 0; first < codes.size(); first += D) {
+      std::vector<uint8_t> k(S * D, 0), v(S * D, 0);
+      std::vector<float> ks(S, 1.0f), vs(S, 1.0f);
+      std::vector<double> want(D, 0.0);
+      for (int64_t d = 0; d < D && first + size_t(d) < codes.size(); ++d) {
+        const int c = codes[first + size_t(d)];
+        v[size_t((d % S) * D + d)] = uint8_t(c); // row d mod S, channel d
+        want[size_t(d)] = decodeCode(format, 8, c) / double(S);
+      }
+      auto view = [&](std::vector<uint8_t> &c, std::vector<float> &sc) {
+        lq_rt_qview4_t x{};
+        const int64_t sz[4] = {1, 1, S, D}, st[4] = {S * D, S * D, D, 1};
+        const int64_t ss[4] = {1, 1, S, 1}, sst[4] = {S, S, 1, 1};
+        for (int i = 0; i < 4; ++i) {
+          x.sizes[i] = sz[i];
+          x.strides[i] = st[i];
+          x.scale_sizes[i] = ss[i];
+          x.scale_strides[i] = sst[i];
+        }
+        x.codes = c.data();
+        x.scales = sc.data();
+        x.bits = 8;
+        x.format = format;
+        return x;
+      };
+      lq_rt_qview4_t kv = view(k, ks), vv = view(v, vs);
+      std::vector<float> q(D, 0.0f), o(D, -1.0f);
+      lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
+      lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
+      ASSERT_EQ(lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1), 0);
+      for (int64_t d = 0; d < D; ++d)
+        EXPECT_NEAR(o[size_t(d)], want[size_t(d)], 1e-6 * std::fabs(want[size_t(d)]))
+            << "format " << format << " code "
+            << (first + size_t(d) < codes.size() ? codes[first + size_t(d)] : -1);
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, PerIsaQ,
                          ::testing::Values("avx512", "avx2", "scalar"));
 
