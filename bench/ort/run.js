@@ -11,6 +11,9 @@
 //   --warmup N    untimed runs first (default 3)
 //   --opt LEVEL   graphOptimizationLevel: disabled|basic|extended|all (default all: speed;
 //                 use basic for exact references)
+//   --dump DIR    also write the inputs (DIR/NAME.npy) and the first output
+//                 (DIR/ort-OUTPUT.npy), so another engine can be fed the same data
+//                 and compared
 //
 // Inputs: token ids are deterministic pseudo-random ids below the vocab size
 // (64 is safe for every model here); past_key.i / past_value.i are random
@@ -27,7 +30,8 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const a = {threads: 1, runs: 20, warmup: 3, opt: 'all', model: null, mode: null, n: 0};
+  const a = {threads: 1, runs: 20, warmup: 3, opt: 'all', model: null, mode: null, n: 0,
+             dump: null};
   for (let i = 0; i < argv.length; ++i) {
     const k = argv[i];
     const val = () => {
@@ -45,6 +49,7 @@ function parseArgs(argv) {
     else if (k === '--runs') a.runs = int(val());
     else if (k === '--warmup') a.warmup = int(val());
     else if (k === '--opt') a.opt = val();
+    else if (k === '--dump') a.dump = val();
     else if (k === '-h' || k === '--help') usage();
     else if (k.startsWith('--')) usage(`unknown option '${k}'`);
     else if (!a.model) a.model = k;
@@ -56,6 +61,22 @@ function parseArgs(argv) {
   if (a.runs < 1) usage('--runs must be >= 1');
   if (!['disabled', 'basic', 'extended', 'all'].includes(a.opt)) usage(`bad --opt '${a.opt}'`);
   return a;
+}
+
+// A NumPy .npy file (format 1.0, little-endian) of a float32 / int64 tensor.
+function writeNpy(file, tensor) {
+  const fs = require('fs');
+  const descr = tensor.type === 'float32' ? '<f4' : tensor.type === 'int64' ? '<i8' : null;
+  if (!descr) throw new Error(`--dump: no .npy writer for ${tensor.type}`);
+  const shape = tensor.dims.length === 1 ? `(${tensor.dims[0]},)` : `(${tensor.dims.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
+  const head = Buffer.alloc(10);
+  head.write('\x93NUMPY', 0, 'latin1');
+  head[6] = 1; head[7] = 0; head.writeUInt16LE(header.length, 8);
+  const d = tensor.data;
+  fs.writeFileSync(file, Buffer.concat([head, Buffer.from(header, 'latin1'),
+                                        Buffer.from(d.buffer, d.byteOffset, d.byteLength)]));
 }
 
 // Small deterministic generator (xorshift32), so every run feeds the same data.
@@ -108,6 +129,13 @@ async function main() {
   if (a.mode === 'decode' && Object.keys(feeds).length < 2)
     throw new Error('--decode needs a model with past_key/past_value inputs (model_kv.onnx)');
 
+  if (a.dump) {
+    require('fs').mkdirSync(a.dump, {recursive: true});
+    for (const [name, t] of Object.entries(feeds)) writeNpy(`${a.dump}/${name}.npy`, t);
+    const out = await session.run(feeds);
+    const first = session.outputNames[0];
+    writeNpy(`${a.dump}/ort-${first}.npy`, out[first]);
+  }
   for (let i = 0; i < a.warmup; ++i) await session.run(feeds);
   const times = [];
   for (let i = 0; i < a.runs; ++i) {
