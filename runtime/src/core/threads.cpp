@@ -17,17 +17,36 @@
 namespace lq_rt {
 namespace {
 
+/// A spin-wait hint (x86 PAUSE): frees the core's resources for the other
+/// hyper-thread and saves power while a flag is polled.
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/// A fixed set of workers that run parts of one job at a time.
+///
+/// Parts are claimed, not assigned: the caller and the workers take part
+/// indices from one counter until none is left, so a worker that is not
+/// running when a job is published (a busy or oversubscribed machine, where
+/// a 2-thread decode step fell to 1/20 of its 1-thread speed waiting for a
+/// descheduled worker at every GEMV) simply gets no part, and the caller
+/// never waits for work that has not started. A decode step runs ~50 short
+/// jobs, so publishing one costs an atomic store while the workers spin;
+/// the mutex and the futex wake-up are paid only when some have gone to
+/// sleep.
 class Pool {
 public:
   explicit Pool(int threads) : size(threads < 1 ? 1 : threads) {
     for (int i = 1; i < size; ++i)
-      workers.emplace_back([this, i] { loop(i); });
+      workers.emplace_back([this] { loop(); });
   }
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(mutex);
       stop = true;
-      ++generation;
+      generation.fetch_add(1, std::memory_order_seq_cst);
     }
     cv.notify_all();
     for (auto &t : workers)
@@ -41,16 +60,39 @@ public:
       return;
     }
     std::lock_guard<std::mutex> serialize(runMutex);
-    job = {fn, ctx, n, parts};
-    pending.store(parts - 1, std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      generation.fetch_add(1, std::memory_order_release);
+    const uint64_t g = generation.load(std::memory_order_relaxed) + 1;
+    // A seqlock publishes the job: ticket 0 while the fields are written,
+    // then (tag(generation) << 32 | next part).
+    job.ticket.store(0, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    job.fn.store(fn, std::memory_order_relaxed);
+    job.ctx.store(ctx, std::memory_order_relaxed);
+    job.n.store(n, std::memory_order_relaxed);
+    job.parts.store(parts, std::memory_order_relaxed);
+    job.done.store(0, std::memory_order_relaxed);
+    job.ticket.store(tag(g) << 32, std::memory_order_release);
+    if (sleeping.load(std::memory_order_seq_cst) == 0) {
+      generation.fetch_add(1, std::memory_order_seq_cst);
+      if (sleeping.load(std::memory_order_seq_cst) != 0) {
+        std::lock_guard<std::mutex> lock(mutex);
+        cv.notify_all();
+      }
+    } else {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        generation.fetch_add(1, std::memory_order_seq_cst);
+      }
+      cv.notify_all();
     }
-    cv.notify_all();
-    chunk(0);
-    while (pending.load(std::memory_order_acquire) != 0)
-      std::this_thread::yield();
+    const Job j{fn, ctx, n, parts};
+    work(j, g);
+    // Parts still running on workers: short, so spin (a sched_yield per
+    // check cost ~1 us), yielding only if they take long.
+    for (int spins = 0; job.done.load(std::memory_order_acquire) != parts; ++spins)
+      if (spins < 1000)
+        cpuRelax();
+      else
+        std::this_thread::yield();
   }
 
   int size;
@@ -62,33 +104,68 @@ private:
     int64_t n;
     int parts;
   };
+  /// The published job. Workers may read it while the caller writes the
+  /// next one (a worker that wakes late), hence atomics and the seqlock.
+  struct SharedJob {
+    std::atomic<void (*)(void *, int64_t, int64_t)> fn{nullptr};
+    std::atomic<void *> ctx{nullptr};
+    std::atomic<int64_t> n{0};
+    std::atomic<int> parts{0};
+    std::atomic<int> done{0};
+    std::atomic<uint64_t> ticket{0}; // tag(generation) << 32 | next part
+  };
 
-  void chunk(int i) {
-    if (i >= job.parts)
-      return;
-    int64_t begin = job.n * i / job.parts, end = job.n * (i + 1) / job.parts;
-    job.fn(job.ctx, begin, end);
+  /// The generation in the ticket's high 32 bits: never 0 (the seqlock's
+  /// "being written"), wrapping after 2^32 - 1 jobs.
+  static uint64_t tag(uint64_t g) { return g % 0xffffffffu + 1; }
+
+  /// Claims and runs parts of job `j` of generation `g` until none is left.
+  void work(const Job &j, uint64_t g) {
+    uint64_t t = job.ticket.load(std::memory_order_relaxed);
+    while ((t >> 32) == tag(g) && int64_t(t & 0xffffffffu) < j.parts) {
+      if (!job.ticket.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel,
+                                            std::memory_order_relaxed))
+        continue;
+      const int64_t i = int64_t(t & 0xffffffffu);
+      j.fn(j.ctx, j.n * i / j.parts, j.n * (i + 1) / j.parts);
+      job.done.fetch_add(1, std::memory_order_acq_rel);
+      t = job.ticket.load(std::memory_order_relaxed);
+    }
   }
 
-  void loop(int index) {
+  void loop() {
     uint64_t seen = 0;
     while (true) {
-      // Spin for a while, then sleep until the next generation.
+      // Spin for ~200 us (the clock read once per 256 checks), then sleep
+      // until the next generation.
       auto spinUntil = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-      while (generation.load(std::memory_order_acquire) == seen &&
-             std::chrono::steady_clock::now() < spinUntil)
-        ;
+      for (unsigned i = 1; generation.load(std::memory_order_acquire) == seen; ++i) {
+        cpuRelax();
+        if (i % 256 == 0 && std::chrono::steady_clock::now() >= spinUntil)
+          break;
+      }
       if (generation.load(std::memory_order_acquire) == seen) {
         std::unique_lock<std::mutex> lock(mutex);
+        sleeping.fetch_add(1, std::memory_order_seq_cst);
         cv.wait(lock, [&] { return generation.load() != seen; });
+        sleeping.fetch_sub(1, std::memory_order_seq_cst);
       }
       seen = generation.load(std::memory_order_acquire);
       if (stop)
         return;
-      if (index < job.parts) {
-        chunk(index);
-        pending.fetch_sub(1, std::memory_order_acq_rel);
-      }
+      // Read the job of generation `seen` (retry if the caller is writing
+      // it; skip it if a later one replaced it: its parts were done).
+      const uint64_t t0 = job.ticket.load(std::memory_order_acquire);
+      if ((t0 >> 32) != tag(seen))
+        continue;
+      const Job j{job.fn.load(std::memory_order_relaxed),
+                  job.ctx.load(std::memory_order_relaxed),
+                  job.n.load(std::memory_order_relaxed),
+                  job.parts.load(std::memory_order_relaxed)};
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if ((job.ticket.load(std::memory_order_relaxed) >> 32) != tag(seen))
+        continue;
+      work(j, seen);
     }
   }
 
@@ -96,9 +173,9 @@ private:
   std::mutex mutex, runMutex;
   std::condition_variable cv;
   std::atomic<uint64_t> generation{0};
-  std::atomic<int> pending{0};
+  std::atomic<int> sleeping{0}; // workers blocked on cv
   bool stop = false;
-  Job job{};
+  SharedJob job;
 };
 
 int defaultThreads() {

@@ -14,9 +14,11 @@ namespace lq_rt {
 int numThreads();
 
 /// Runs fn(ctx, begin, end) over [0, n) split into contiguous chunks, one per
-/// thread, and returns when all are done. Workers spin briefly before
-/// sleeping: a decode step is many calls of ~10 µs each, where a futex
-/// wake-up would cost as much as the work.
+/// thread, and returns when all are done. The caller and the workers claim
+/// chunks from a shared counter, so a worker that is not running gets none
+/// (the caller never waits for work that has not started). Workers spin
+/// briefly before sleeping: a decode step is many calls of ~10 µs each,
+/// where a futex wake-up would cost as much as the work.
 void parallelFor(int64_t n, void (*fn)(void *ctx, int64_t begin, int64_t end),
                  void *ctx);
 
