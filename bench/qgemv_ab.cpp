@@ -15,7 +15,8 @@
 //   qgemv_ab [--hot] [--time S] [--reps R] [--shapes wide|big|all]
 //            LIB.so [LIB.so ...]
 //
-// Threads: $LQ_NUM_THREADS, read by each library's pool. Build:
+// Threads: $LQ_NUM_THREADS, read by each library's pool and used for the
+// bandwidth (1 if unset). Build:
 //   clang++-22 -O3 -march=native -std=c++17 -Iruntime/include \
 //     bench/qgemv_ab.cpp -ldl -lpthread -o qgemv_ab
 //
@@ -34,6 +35,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -62,21 +64,38 @@ template <typename F> double medianTime(const F &fn, double minTime) {
 
 volatile float gSink;
 
-/// One thread summing 256 MiB, 16 accumulators (vectorized by -O3).
-double readBandwidth() {
+/// `threads` threads summing 256 MiB, 16 accumulators each (vectorized by
+/// -O3).
+double readBandwidth(int threads) {
   const size_t n = size_t(256) << 20 >> 2;
   std::vector<float> buf(n);
   for (size_t i = 0; i < n; ++i)
     buf[i] = float(i & 1023) * 1e-3f;
+  auto sumRange = [&](size_t b, size_t e) {
+    float acc[16] = {};
+    for (size_t i = b; i + 16 <= e; i += 16)
+      for (int j = 0; j < 16; ++j)
+        acc[j] += buf[i + j];
+    float s = 0;
+    for (float a : acc)
+      s += a;
+    return s;
+  };
   double t = medianTime(
       [&](int) {
-        float acc[16] = {};
-        for (size_t i = 0; i + 16 <= n; i += 16)
-          for (int j = 0; j < 16; ++j)
-            acc[j] += buf[i + j];
+        std::vector<std::thread> pool;
+        std::vector<float> part(static_cast<size_t>(threads));
+        const size_t chunk = n / size_t(threads);
+        for (int w = 1; w < threads; ++w)
+          pool.emplace_back([&, w] {
+            part[size_t(w)] = sumRange(w * chunk, w + 1 == threads ? n : (w + 1) * chunk);
+          });
+        part[0] = sumRange(0, threads == 1 ? n : chunk);
+        for (auto &th : pool)
+          th.join();
         float s = 0;
-        for (float a : acc)
-          s += a;
+        for (float p : part)
+          s += p;
         gSink = s;
       },
       0.5);
@@ -148,9 +167,11 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  const double bw = readBandwidth();
-  std::printf("read bandwidth (1 thread) %.2f GB/s; %s weights; %d reps\n", bw,
-              hot ? "cache-hot" : "DRAM (rotated)", reps);
+  const char *env = std::getenv("LQ_NUM_THREADS");
+  const int threads = env && std::atoi(env) > 0 ? std::atoi(env) : 1;
+  const double bw = readBandwidth(threads);
+  std::printf("read bandwidth (%d thread(s)) %.2f GB/s; %s weights; %d reps\n",
+              threads, bw, hot ? "cache-hot" : "DRAM (rotated)", reps);
 
   std::vector<Case> cases;
   if (shapes == "wide" || shapes == "all") {
