@@ -13,7 +13,7 @@
 // max |y|).
 //
 //   qgemv_ab [--hot] [--time S] [--reps R] [--shapes wide|big|all]
-//            LIB.so [LIB.so ...]
+//            [--isa avx512|avx2|scalar] LIB.so [LIB.so ...]
 //
 // Threads: $LQ_NUM_THREADS, read by each library's pool and used for the
 // bandwidth (1 if unset). Build:
@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
   double minTime = 0.15;
   int reps = 5;
   std::string shapes = "all";
+  const char *isa = nullptr;
   std::vector<std::string> libs;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -141,11 +142,14 @@ int main(int argc, char **argv) {
       reps = std::atoi(argv[++i]);
     else if (a == "--shapes" && i + 1 < argc)
       shapes = argv[++i];
+    else if (a == "--isa" && i + 1 < argc)
+      isa = argv[++i];
     else if (!a.empty() && a[0] != '-')
       libs.push_back(a);
     else {
       std::fprintf(stderr, "usage: %s [--hot] [--time S] [--reps R] "
-                           "[--shapes wide|big|all] LIB.so [LIB.so ...]\n",
+                           "[--shapes wide|big|all] [--isa avx512|avx2|scalar] "
+                           "LIB.so [LIB.so ...]\n",
                    argv[0]);
       return 2;
     }
@@ -164,6 +168,12 @@ int main(int argc, char **argv) {
     fns.push_back(reinterpret_cast<QGemm>(dlsym(h, "lq_rt_qgemm_nt")));
     if (!fns.back()) {
       std::fprintf(stderr, "qgemv_ab: %s has no lq_rt_qgemm_nt\n", l.c_str());
+      return 1;
+    }
+    using ForceIsa = int (*)(const char *);
+    auto force = reinterpret_cast<ForceIsa>(dlsym(h, "lq_rt_force_isa"));
+    if (isa && (!force || !force(isa))) {
+      std::fprintf(stderr, "qgemv_ab: %s cannot run ISA %s\n", l.c_str(), isa);
       return 1;
     }
   }
