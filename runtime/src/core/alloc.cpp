@@ -20,11 +20,15 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "output_blocks.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iterator>
 #include <map>
+#include <mutex>
+#include <unordered_set>
 
 namespace {
 
@@ -137,3 +141,43 @@ void _mlir_memref_to_llvm_free(void *p) {
 }
 
 } // extern "C"
+
+// Output blocks (output_blocks.h): a registry, so lq_tensor_free can tell
+// them from malloc'ed data without reading memory before a foreign pointer.
+namespace lq_rt {
+namespace {
+std::mutex outputMutex;
+std::unordered_set<void *> &outputBlocks() {
+  static auto *blocks = new std::unordered_set<void *>; // outlives exit-time frees
+  return *blocks;
+}
+} // namespace
+
+void *allocateOutput(size_t bytes) {
+  void *p = allocate(kAlign, bytes);
+  if (p)
+    adoptOutput(p);
+  return p;
+}
+
+void adoptOutput(void *block) {
+  std::lock_guard<std::mutex> lock(outputMutex);
+  outputBlocks().insert(block);
+}
+
+bool releaseOutput(void *p) {
+  {
+    std::lock_guard<std::mutex> lock(outputMutex);
+    if (!p || outputBlocks().erase(p) == 0)
+      return false;
+  }
+  _mlir_memref_to_llvm_free(p);
+  return true;
+}
+
+void freeTensorData(void *p) {
+  if (!releaseOutput(p))
+    std::free(p);
+}
+
+} // namespace lq_rt

@@ -18,6 +18,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lq_rt/lq_rt.h"
+#include "output_blocks.h"
 #include "status.h"
 
 #include <algorithm>
@@ -234,7 +235,7 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
       bool fedBack = false;
       for (size_t i = 0; i < nIn; ++i)
         if (isCache[i] && cacheOut[i] == o) {
-          std::free(in[i].data);
+          lq_rt::freeTensorData(in[i].data); // calloc'ed, or an output
           in[i].data = outs[o].data;
           fedBack = true;
         }
@@ -275,7 +276,7 @@ lq_rt_status_t lq_generate(lq_model_t *m, const int64_t *prompt,
   double t1 = now();
   for (size_t i = 0; i < nIn; ++i)
     if (isCache[i])
-      std::free(in[i].data);
+      lq_rt::freeTensorData(in[i].data); // calloc'ed, or an output
   *nOut = produced;
   if (stats) {
     stats->prompt_tokens = int64_t(nPrompt);

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "lq_rt/lq_rt.h"
+#include "output_blocks.h"
 #include "status.h"
 
 #include <dlfcn.h>
@@ -341,9 +342,14 @@ lq_rt_status_t lq_model_run(lq_model_t *m, const lq_tensor_t *inputs,
   args.push_back(result.data());
   m->main(args.data());
 
-  // Copy each output (any strides) into a fresh contiguous buffer, then free
-  // the model's buffer unless it is a constant (MLIR marks globals with
-  // 0xdeadbeef) or one of the inputs.
+  // Each output's buffer is handed over when it can be (see below); else it
+  // is copied (any strides) into a fresh contiguous block and the model's
+  // buffer freed, unless it is a constant (MLIR marks globals with
+  // 0xdeadbeef) or one of the inputs. Output blocks come from lq_rt's
+  // allocator (output_blocks.h): no malloc / page faults per call.
+  std::vector<char *> allocatedOf(numOutputs);
+  for (size_t o = 0, off = 0; o < numOutputs; off += 3 + 2 * m->outputs[o].shape.size(), ++o)
+    std::memcpy(&allocatedOf[o], &result[off], sizeof(void *));
   size_t off = 0;
   lq_rt_status_t status = LQ_RT_OK;
   for (size_t o = 0; o < numOutputs; ++o) {
@@ -361,7 +367,24 @@ lq_rt_status_t lq_model_run(lq_model_t *m, const lq_tensor_t *inputs,
       t.shape[k] = sizes[k];
     size_t es = lq_dtype_size(p.dtype);
     int64_t n = lq_tensor_numel(&t);
-    t.data = std::malloc(n > 0 ? size_t(n) * es : 1);
+    bool isInput = false;
+    for (size_t i = 0; i < numInputs; ++i)
+      isInput |= allocated == static_cast<char *>(inputs[i].data);
+    bool shared = false; // another output returns the same buffer
+    for (size_t q = 0; q < numOutputs; ++q)
+      shared |= q != o && allocatedOf[q] == allocated;
+    const bool owned = allocated && allocated != reinterpret_cast<char *>(0xdeadbeef) &&
+                       !isInput;
+    // The model's own block, row-major from its start: the output is that
+    // block, no copy.
+    if (m->lqAllocator && owned && !shared && allocated == aligned && offset == 0 &&
+        n > 0 && isRowMajor(sizes, strides, r)) {
+      lq_rt::adoptOutput(allocated);
+      t.data = allocated;
+      off += 3 + 2 * r;
+      continue;
+    }
+    t.data = lq_rt::allocateOutput(n > 0 ? size_t(n) * es : 1);
     if (!t.data) {
       status = lq_rt_fail(LQ_RT_ERROR_OUT_OF_MEMORY, "cannot allocate output");
     } else if (isRowMajor(sizes, strides, r)) {
@@ -380,17 +403,10 @@ lq_rt_status_t lq_model_run(lq_model_t *m, const lq_tensor_t *inputs,
         }
       }
     }
-    bool isInput = false;
-    for (size_t i = 0; i < numInputs; ++i)
-      isInput |= allocated == static_cast<char *>(inputs[i].data);
     bool seenBefore = false;
-    for (size_t q = 0, qoff = 0; q < o; qoff += 3 + 2 * m->outputs[q].shape.size(), ++q) {
-      char *prev;
-      std::memcpy(&prev, &result[qoff], sizeof(void *));
-      seenBefore |= prev == allocated;
-    }
-    if (allocated && allocated != reinterpret_cast<char *>(0xdeadbeef) &&
-        !isInput && !seenBefore) {
+    for (size_t q = 0; q < o; ++q)
+      seenBefore |= allocatedOf[q] == allocated;
+    if (owned && !seenBefore) {
       if (m->lqAllocator)
         _mlir_memref_to_llvm_free(allocated);
       else

@@ -2,6 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+#include "output_blocks.h"
 #include "status.h"
 
 #include <cstdarg>
@@ -57,7 +58,7 @@ int64_t lq_tensor_numel(const lq_tensor_t *t) {
 void lq_tensor_free(lq_tensor_t *t) {
   if (!t)
     return;
-  std::free(t->data);
+  lq_rt::freeTensorData(t->data); // an output block, or malloc'ed
   t->data = nullptr;
 }
 
