@@ -47,7 +47,7 @@ def main():
     model = onnx.load(a.input)
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    nodes, replaced, dropped = [], 0, set()
+    nodes, replaced, dropped, done = [], 0, set(), set()
     for node in graph.node:
         b = inits.get(node.input[1]) if node.op_type == "MatMul" else None
         w = numpy_helper.to_array(b) if b is not None else None
@@ -55,10 +55,12 @@ def main():
             nodes.append(node)
             continue
         k, n = w.shape
-        packed, scales = quantize(w, g)
         qname, sname = node.input[1] + ".q4", node.input[1] + ".scales"
-        graph.initializer.extend([numpy_helper.from_array(packed, qname),
-                                  numpy_helper.from_array(scales, sname)])
+        if node.input[1] not in done:  # a weight shared by MatMuls: once
+            packed, scales = quantize(w, g)
+            graph.initializer.extend([numpy_helper.from_array(packed, qname),
+                                      numpy_helper.from_array(scales, sname)])
+            done.add(node.input[1])
         nodes.append(helper.make_node(
             "MatMulNBits", [node.input[0], qname, sname], list(node.output),
             name=(node.name or node.output[0]) + ".nbits", domain="com.microsoft",

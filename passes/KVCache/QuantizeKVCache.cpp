@@ -115,10 +115,12 @@
 // their rows are the step's and those of [gR, p), which lie in the ring
 // (gR > p - R). So the step appends to the ring first, then
 //
-//   groups  = lq.kv_window_groups(ring', p, end)     the ceil(T/R) groups from
+//   if floor(end/R) > floor(p/R):                    (the step completes a group)
+//     groups  = lq.kv_window_groups(ring', p, end)   the ceil(T/R) groups from
 //                                                    floor(p/R)·R, zeros past end
-//   codes'  = insert_slice(quantize(groups, s), codes @ floor(p/R)·R)
-//   scales' = insert_slice(s = compute_scales(groups), scales @ floor(p/R))
+//     codes'  = insert_slice(quantize(groups, s), codes @ floor(p/R)·R)
+//     scales' = insert_slice(s = compute_scales(groups), scales @ floor(p/R))
+//   else codes' = codes, scales' = scales            (scf.if)
 //
 // The last written group may be incomplete: its codes (of rows past `end`
 // set to 0) are never read, because attention reads positions >= end - W
@@ -942,8 +944,11 @@ struct QuantizeKVCachePass
       Value codes;
       for (OpOperand &use : c.arg.getUses()) {
         Operation *owner = use.getOwner();
-        if (auto ifOp = dyn_cast_or_null<scf::IfOp>(owner->getParentOp()))
-          codes = ifOp.getResult(0);
+        auto ifOp = dyn_cast_or_null<scf::IfOp>(owner->getParentOp());
+        if (ifOp && ifOp->getNumResults() == 2 &&
+            ifOp.getResult(0).getType() == c.arg.getType() &&
+            (isa<scf::YieldOp>(owner) || isa<tensor::InsertSliceOp>(owner)))
+          codes = ifOp.getResult(0); // kiviCache's gated group write
         else if (owner->getNumResults() > 0)
           codes = owner->getResult(0);
       }

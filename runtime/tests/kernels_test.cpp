@@ -116,7 +116,8 @@ TEST_P(PerIsa, AttentionMatchesFloat64Reference) {
                         // dims that are and are not a vector's multiple.
                         {1, 8, 4, 1, 150, 32, 32, 1, -1}, {1, 16, 4, 2, 70, 64, 64, 1, 60},
                         {1, 8, 8, 1, 40, 16, 16, 1, -1},  {1, 8, 4, 1, 50, 24, 24, 1, 48},
-                        {2, 6, 2, 1, 45, 32, 16, 0, -1}};
+                        {2, 6, 2, 1, 45, 32, 16, 0, -1},  {1, 10, 2, 1, 60, 32, 32, 1, -1},
+                        {1, 14, 2, 1, 40, 32, 32, 1, -1}, {1, 12, 2, 1, 37, 64, 64, 1, 30}};
   for (const Case &c : cases) {
     std::vector<float> q, k, v, o;
     auto qv = contiguous(q, c.B, c.Hq, c.T, c.D), kv = contiguous(k, c.B, c.Hkv, c.S, c.D),

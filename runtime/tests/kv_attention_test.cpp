@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include <xmmintrin.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -245,6 +247,9 @@ TEST_P(PerIsaQ, QuantizedCacheAttentionMatchesFloat64Reference) {
       {1, 4, 4, 1, 100, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 99, LQ_RT_SCALE_F16},
       {2, 8, 4, 1, 96, 32, 32, 1, LQ_FORMAT_INT, 4, 1, 95}, // KIVI keys
       {1, 8, 4, 1, 70, 32, 1, 32, LQ_FORMAT_INT, 8, 0, 69},
+      {1, 10, 2, 1, 70, 32, 1, 32, LQ_FORMAT_INT, 4, 1, 69}, // 5 rows
+      {1, 12, 2, 1, 66, 32, 1, 32, LQ_FORMAT_INT, 8, 1, 65}, // 6 rows
+      {1, 7, 1, 1, 50, 64, 1, 32, LQ_FORMAT_FP8_E5M2, 8, 1, 49}, // 7 rows
   };
   for (const Case &c : cases) {
     SCOPED_TRACE(::testing::Message() << "format " << c.format << " bits " << c.bits
@@ -490,11 +495,82 @@ TEST_P(PerIsaQ, EveryFiniteFp8CodeDecodesExactly) {
       std::vector<float> q(D, 0.0f), o(D, -1.0f);
       lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
       lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
-      ASSERT_EQ(lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1), 0);
+      // With denormals-are-zero and flush-to-zero set (as -ffast-math
+      // executables run): FP8 subnormals are normal f32 values and must not
+      // pass through an f32 subnormal on the way.
+      const unsigned csr = _mm_getcsr();
+      _mm_setcsr(csr | 0x8040u);
+      const int rc = lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1);
+      _mm_setcsr(csr);
+      ASSERT_EQ(rc, 0);
       for (int64_t d = 0; d < D; ++d)
         EXPECT_NEAR(o[size_t(d)], want[size_t(d)], 1e-6 * std::fabs(want[size_t(d)]))
             << "format " << format << " code "
             << (first + size_t(d) < codes.size() ? codes[first + size_t(d)] : -1);
+    }
+  }
+}
+
+// The same for keys: key s holds one code x_s at channel s, scaled per token
+// by a power of two f_s that brings |x_s f_s| into [1, 2), and the query is
+// all ones, so score s is y_s = x_s f_s exactly; values are one-hot (code
+// 1.0 at channel s), so output channel s is softmax(y)_s. A wrong mantissa
+// bit moves y_s by >= 1/8, a wrong exponent or sign by more.
+TEST_P(PerIsaQ, EveryFiniteFp8KeyCodeDecodesExactly) {
+  constexpr int64_t S = 32, D = 32;
+  for (int32_t format : {LQ_FORMAT_FP8_E4M3, LQ_FORMAT_FP8_E5M2}) {
+    const uint8_t one = format == LQ_FORMAT_FP8_E4M3 ? 0x38 : 0x3C;
+    ASSERT_EQ(decodeCode(format, 8, one), 1.0);
+    std::vector<int> codes;
+    for (int c = 0; c < 256; ++c)
+      if (std::isfinite(decodeCode(format, 8, c)))
+        codes.push_back(c);
+    for (size_t first = 0; first < codes.size(); first += S) {
+      std::vector<uint8_t> k(S * D, 0), v(S * D, 0);
+      std::vector<float> ks(S, 1.0f), vs(S, 1.0f);
+      std::vector<double> y(S, 0.0);
+      for (int64_t s = 0; s < S; ++s) {
+        v[size_t(s * D + s)] = one;
+        if (first + size_t(s) >= codes.size())
+          continue;
+        const int c = codes[first + size_t(s)];
+        const double x = decodeCode(format, 8, c);
+        k[size_t(s * D + s)] = uint8_t(c);
+        ks[size_t(s)] = x == 0 ? 1.0f : std::ldexp(1.0f, -std::ilogb(x));
+        y[size_t(s)] = x * double(ks[size_t(s)]);
+      }
+      auto view = [&](std::vector<uint8_t> &c, std::vector<float> &sc) {
+        lq_rt_qview4_t x{};
+        const int64_t sz[4] = {1, 1, S, D}, st[4] = {S * D, S * D, D, 1};
+        const int64_t ss[4] = {1, 1, S, 1}, sst[4] = {S, S, 1, 1};
+        for (int i = 0; i < 4; ++i) {
+          x.sizes[i] = sz[i];
+          x.strides[i] = st[i];
+          x.scale_sizes[i] = ss[i];
+          x.scale_strides[i] = sst[i];
+        }
+        x.codes = c.data();
+        x.scales = sc.data();
+        x.bits = 8;
+        x.format = format;
+        return x;
+      };
+      lq_rt_qview4_t kv = view(k, ks), vv = view(v, vs);
+      std::vector<float> q(D, 1.0f), o(D, -1.0f);
+      lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
+      lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
+      ASSERT_EQ(lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1), 0);
+      double mx = -INFINITY, sum = 0;
+      for (double t : y)
+        mx = std::max(mx, t);
+      for (double t : y)
+        sum += std::exp(t - mx);
+      for (int64_t s = 0; s < S; ++s) {
+        const double want = std::exp(y[size_t(s)] - mx) / sum;
+        EXPECT_NEAR(o[size_t(s)], want, 1e-5 * want)
+            << "format " << format << " code "
+            << (first + size_t(s) < codes.size() ? codes[first + size_t(s)] : -1);
+      }
     }
   }
 }

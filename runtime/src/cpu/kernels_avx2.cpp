@@ -70,9 +70,14 @@ template <bool E5M2> static inline vf fp8ToF32(const uint8_t *p) {
   const __m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
   const __m256i mag = _mm256_and_si256(b, _mm256_set1_epi32(0x7F));
   const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24);
-  const __m256 x = _mm256_castsi256_ps(
-      _mm256_or_si256(_mm256_slli_epi32(mag, E5M2 ? 21 : 20), sign));
-  __m256 f = _mm256_mul_ps(x, _mm256_set1_ps(E5M2 ? 0x1p112f : 0x1p120f));
+  const __m256i normal = _mm256_add_epi32(_mm256_slli_epi32(mag, E5M2 ? 21 : 20),
+                                          _mm256_set1_epi32((E5M2 ? 112 : 120) << 23));
+  const __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(mag),
+                                   _mm256_set1_ps(E5M2 ? 0x1p-16f : 0x1p-9f));
+  const __m256 isSub = _mm256_castsi256_ps(
+      _mm256_cmpgt_epi32(_mm256_set1_epi32(E5M2 ? 4 : 8), mag));
+  __m256 f = _mm256_blendv_ps(_mm256_castsi256_ps(normal), sub, isSub);
+  f = _mm256_or_ps(f, _mm256_castsi256_ps(sign));
   if constexpr (E5M2) {
     const __m256 inf = _mm256_castsi256_ps(_mm256_cmpeq_epi32(mag, _mm256_set1_epi32(0x7C)));
     const __m256 nan = _mm256_castsi256_ps(_mm256_cmpgt_epi32(mag, _mm256_set1_epi32(0x7C)));

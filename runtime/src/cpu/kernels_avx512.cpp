@@ -65,18 +65,24 @@ template <bool Signed> static inline void decode8(const uint8_t *p, vf *out) {
                                        : _mm512_cvtepu8_epi32(v));
   }
 }
-// FP8 bytes to f32 without a table (the KV cache's fast path): the byte's
-// exponent and mantissa bits are moved into an f32's and rebiased by one
-// multiply (2^(127-7) for E4M3, 2^(127-15) for E5M2), which is exact for
-// normals and subnormals alike; E4M3FN's S.1111.111 is NaN, E5M2's
+// FP8 bytes to f32 without a table (the KV cache's fast path). Normal codes:
+// the byte's exponent and mantissa bits are moved into an f32's and the
+// exponent rebiased by an integer add (+120 for E4M3, +112 for E5M2);
+// subnormal codes (exponent 0) are their mantissa times 2^-9 / 2^-16, from
+// an integer conversion. No f32 subnormal is ever formed, so a host that
+// sets DAZ/FTZ decodes the same values. E4M3FN's S.1111.111 is NaN; E5M2's
 // exponent 31 is inf (mantissa 0) or NaN.
 template <bool E5M2> static inline vf fp8ToF32(const uint8_t *p) {
   const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
   const __m512i mag = _mm512_and_si512(b, _mm512_set1_epi32(0x7F));
   const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-  const __m512 x = _mm512_castsi512_ps(
-      _mm512_or_si512(_mm512_slli_epi32(mag, E5M2 ? 21 : 20), sign));
-  __m512 f = _mm512_mul_ps(x, _mm512_set1_ps(E5M2 ? 0x1p112f : 0x1p120f));
+  const __m512i normal = _mm512_add_epi32(_mm512_slli_epi32(mag, E5M2 ? 21 : 20),
+                                          _mm512_set1_epi32((E5M2 ? 112 : 120) << 23));
+  const __m512 sub = _mm512_mul_ps(_mm512_cvtepi32_ps(mag),
+                                   _mm512_set1_ps(E5M2 ? 0x1p-16f : 0x1p-9f));
+  const __mmask16 isSub = _mm512_cmplt_epi32_mask(mag, _mm512_set1_epi32(E5M2 ? 4 : 8));
+  __m512 f = _mm512_mask_mov_ps(_mm512_castsi512_ps(normal), isSub, sub);
+  f = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
   if constexpr (E5M2) {
     const __mmask16 inf = _mm512_cmpeq_epi32_mask(mag, _mm512_set1_epi32(0x7C));
     const __mmask16 nan = _mm512_cmpgt_epi32_mask(mag, _mm512_set1_epi32(0x7C));
