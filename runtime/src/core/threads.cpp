@@ -45,7 +45,7 @@ public:
   ~Pool() {
     {
       std::lock_guard<std::mutex> lock(mutex);
-      stop = true;
+      stop.store(true, std::memory_order_relaxed);
       generation.fetch_add(1, std::memory_order_seq_cst);
     }
     cv.notify_all();
@@ -151,7 +151,7 @@ private:
         sleeping.fetch_sub(1, std::memory_order_seq_cst);
       }
       seen = generation.load(std::memory_order_acquire);
-      if (stop)
+      if (stop.load(std::memory_order_relaxed))
         return;
       // Read the job of generation `seen` (retry if the caller is writing
       // it; skip it if a later one replaced it: its parts were done).
@@ -174,7 +174,7 @@ private:
   std::condition_variable cv;
   std::atomic<uint64_t> generation{0};
   std::atomic<int> sleeping{0}; // workers blocked on cv
-  bool stop = false;
+  std::atomic<bool> stop{false}; // read by workers outside the mutex
   SharedJob job;
 };
 
