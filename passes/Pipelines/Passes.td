@@ -21,10 +21,14 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
   let description = [{
     `memref.copy` between contiguous buffers lowers to `llvm.memcpy`; any other
     copy becomes a call to `memrefCopy` from MLIR's C runner utilities, which a
-    compiled model must not depend on. This pass rewrites those copies to
-    `linalg.copy`, which `convert-linalg-to-loops` turns into plain loops.
+    compiled model must not depend on. This pass rewrites those copies: when
+    their trailing dimensions form a dense block of at least 16 elements in
+    both buffers, to loops over the leading dimensions of `memref.copy`s of
+    the blocks (contiguous: `llvm.memcpy`); otherwise to `linalg.copy`, which
+    `convert-linalg-to-loops` turns into plain loops.
   }];
-  let dependentDialects = ["linalg::LinalgDialect"];
+  let dependentDialects = ["linalg::LinalgDialect", "scf::SCFDialect",
+                           "arith::ArithDialect"];
 }
 
 def ApproximateMathPass : Pass<"lq-approximate-math", "func::FuncOp"> {
