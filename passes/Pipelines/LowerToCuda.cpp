@@ -700,7 +700,12 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
   lq::addBufferizationPasses(pm);
 
   // Loops, shaped for the GPU, then kernels.
-  pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());
+  {
+    // Element copies, which the next passes map to GPU threads.
+    ExpandStridedCopiesPassOptions copies;
+    copies.denseBlocks = false;
+    pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass(copies));
+  }
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createCanonicalizerPass());
   {

@@ -29,6 +29,12 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
   }];
   let dependentDialects = ["linalg::LinalgDialect", "scf::SCFDialect",
                            "arith::ArithDialect"];
+  let options = [
+    Option<"denseBlocks", "dense-blocks", "bool", /*default=*/"true",
+           "Copy dense trailing blocks with memref.copy (CPU); false: every "
+           "strided copy becomes linalg.copy (the GPU pipeline maps those "
+           "loops to threads)">,
+  ];
 }
 
 def ApproximateMathPass : Pass<"lq-approximate-math", "func::FuncOp"> {

@@ -98,7 +98,7 @@ struct ExpandStridedCopiesPass
     });
     for (memref::CopyOp copy : copies) {
       OpBuilder b(copy);
-      if (failed(copyContiguousBlocks(b, copy)))
+      if (!denseBlocks || failed(copyContiguousBlocks(b, copy)))
         linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(),
                                copy.getTarget());
       copy.erase();
