@@ -455,17 +455,67 @@ TEST(QuantizedCacheAttention, RejectsUnsupportedCaches) {
     EXPECT_EQ(x, -9.0f); // nothing written
 }
 
-// Every finite FP8 code through the decode paths (the vector ones move the
-// byte's bits into an f32's and rebias; subnormals included): zero queries
-// give every key the weight 1 / S, and each value channel holds one code,
-// so each output channel is that code's value / S, checked exactly.
+/// The FP8 code tests below: S = 32 keys (a vector block) of D = 32 channels
+/// (one chunk), f32 scales, one query row.
+constexpr int64_t kFp8S = 32, kFp8D = 32;
+
+/// The codes of `format` with a finite value.
+std::vector<int> finiteFp8Codes(int32_t format) {
+  std::vector<int> codes;
+  for (int c = 0; c < 256; ++c)
+    if (std::isfinite(decodeCode(format, 8, c)))
+      codes.push_back(c);
+  return codes;
+}
+
+/// A [1, 1, 32, 32] FP8 cache view with one scale per token.
+lq_rt_qview4_t fp8View(int32_t format, std::vector<uint8_t> &codes,
+                       std::vector<float> &scales) {
+  constexpr int64_t S = kFp8S, D = kFp8D;
+  lq_rt_qview4_t x{};
+  const int64_t sz[4] = {1, 1, S, D}, st[4] = {S * D, S * D, D, 1};
+  const int64_t ss[4] = {1, 1, S, 1}, sst[4] = {S, S, 1, 1};
+  for (int i = 0; i < 4; ++i) {
+    x.sizes[i] = sz[i];
+    x.strides[i] = st[i];
+    x.scale_sizes[i] = ss[i];
+    x.scale_strides[i] = sst[i];
+  }
+  x.codes = codes.data();
+  x.scales = scales.data();
+  x.bits = 8;
+  x.format = format;
+  return x;
+}
+
+/// Attention of one query row `q` over the 32 keys / values (scale 1), run
+/// with denormals-are-zero and flush-to-zero set (as -ffast-math
+/// executables run): FP8 subnormals are normal f32 values and must not pass
+/// through an f32 subnormal on the way.
+std::vector<float> fp8Attention(int32_t format, std::vector<uint8_t> &k,
+                                std::vector<float> &ks, std::vector<uint8_t> &v,
+                                std::vector<float> &vs, std::vector<float> q) {
+  constexpr int64_t D = kFp8D;
+  lq_rt_qview4_t kv = fp8View(format, k, ks), vv = fp8View(format, v, vs);
+  std::vector<float> o(D, -1.0f);
+  lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
+  lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040u);
+  const int rc = lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, kFp8S - 1);
+  _mm_setcsr(csr);
+  EXPECT_EQ(rc, 0);
+  return o;
+}
+
+// Every finite FP8 code through the value decode paths (the vector ones move
+// the byte's bits into an f32's and rebias; subnormals included): zero
+// queries give every key the weight 1 / S, and each value channel holds one
+// code, so each output channel is that code's value / S, checked exactly.
 TEST_P(PerIsaQ, EveryFiniteFp8CodeDecodesExactly) {
-  constexpr int64_t S = 32, D = 32; // a vector block of keys, one chunk
+  constexpr int64_t S = kFp8S, D = kFp8D;
   for (int32_t format : {LQ_FORMAT_FP8_E4M3, LQ_FORMAT_FP8_E5M2}) {
-    std::vector<int> codes;
-    for (int c = 0; c < 256; ++c)
-      if (std::isfinite(decodeCode(format, 8, c)))
-        codes.push_back(c);
+    const std::vector<int> codes = finiteFp8Codes(format);
     for (size_t first = 0; first < codes.size(); first += D) {
       std::vector<uint8_t> k(S * D, 0), v(S * D, 0);
       std::vector<float> ks(S, 1.0f), vs(S, 1.0f);
@@ -475,34 +525,8 @@ TEST_P(PerIsaQ, EveryFiniteFp8CodeDecodesExactly) {
         v[size_t((d % S) * D + d)] = uint8_t(c); // row d mod S, channel d
         want[size_t(d)] = decodeCode(format, 8, c) / double(S);
       }
-      auto view = [&](std::vector<uint8_t> &c, std::vector<float> &sc) {
-        lq_rt_qview4_t x{};
-        const int64_t sz[4] = {1, 1, S, D}, st[4] = {S * D, S * D, D, 1};
-        const int64_t ss[4] = {1, 1, S, 1}, sst[4] = {S, S, 1, 1};
-        for (int i = 0; i < 4; ++i) {
-          x.sizes[i] = sz[i];
-          x.strides[i] = st[i];
-          x.scale_sizes[i] = ss[i];
-          x.scale_strides[i] = sst[i];
-        }
-        x.codes = c.data();
-        x.scales = sc.data();
-        x.bits = 8;
-        x.format = format;
-        return x;
-      };
-      lq_rt_qview4_t kv = view(k, ks), vv = view(v, vs);
-      std::vector<float> q(D, 0.0f), o(D, -1.0f);
-      lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
-      lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
-      // With denormals-are-zero and flush-to-zero set (as -ffast-math
-      // executables run): FP8 subnormals are normal f32 values and must not
-      // pass through an f32 subnormal on the way.
-      const unsigned csr = _mm_getcsr();
-      _mm_setcsr(csr | 0x8040u);
-      const int rc = lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1);
-      _mm_setcsr(csr);
-      ASSERT_EQ(rc, 0);
+      const std::vector<float> o =
+          fp8Attention(format, k, ks, v, vs, std::vector<float>(D, 0.0f));
       for (int64_t d = 0; d < D; ++d)
         EXPECT_NEAR(o[size_t(d)], want[size_t(d)], 1e-6 * std::fabs(want[size_t(d)]))
             << "format " << format << " code "
@@ -517,14 +541,11 @@ TEST_P(PerIsaQ, EveryFiniteFp8CodeDecodesExactly) {
 // 1.0 at channel s), so output channel s is softmax(y)_s. A wrong mantissa
 // bit moves y_s by >= 1/8, a wrong exponent or sign by more.
 TEST_P(PerIsaQ, EveryFiniteFp8KeyCodeDecodesExactly) {
-  constexpr int64_t S = 32, D = 32;
+  constexpr int64_t S = kFp8S, D = kFp8D;
   for (int32_t format : {LQ_FORMAT_FP8_E4M3, LQ_FORMAT_FP8_E5M2}) {
     const uint8_t one = format == LQ_FORMAT_FP8_E4M3 ? 0x38 : 0x3C;
     ASSERT_EQ(decodeCode(format, 8, one), 1.0);
-    std::vector<int> codes;
-    for (int c = 0; c < 256; ++c)
-      if (std::isfinite(decodeCode(format, 8, c)))
-        codes.push_back(c);
+    const std::vector<int> codes = finiteFp8Codes(format);
     for (size_t first = 0; first < codes.size(); first += S) {
       std::vector<uint8_t> k(S * D, 0), v(S * D, 0);
       std::vector<float> ks(S, 1.0f), vs(S, 1.0f);
@@ -539,27 +560,8 @@ TEST_P(PerIsaQ, EveryFiniteFp8KeyCodeDecodesExactly) {
         ks[size_t(s)] = x == 0 ? 1.0f : std::ldexp(1.0f, -std::ilogb(x));
         y[size_t(s)] = x * double(ks[size_t(s)]);
       }
-      auto view = [&](std::vector<uint8_t> &c, std::vector<float> &sc) {
-        lq_rt_qview4_t x{};
-        const int64_t sz[4] = {1, 1, S, D}, st[4] = {S * D, S * D, D, 1};
-        const int64_t ss[4] = {1, 1, S, 1}, sst[4] = {S, S, 1, 1};
-        for (int i = 0; i < 4; ++i) {
-          x.sizes[i] = sz[i];
-          x.strides[i] = st[i];
-          x.scale_sizes[i] = ss[i];
-          x.scale_strides[i] = sst[i];
-        }
-        x.codes = c.data();
-        x.scales = sc.data();
-        x.bits = 8;
-        x.format = format;
-        return x;
-      };
-      lq_rt_qview4_t kv = view(k, ks), vv = view(v, vs);
-      std::vector<float> q(D, 1.0f), o(D, -1.0f);
-      lq_rt_view4_t qv{q.data(), {1, 1, 1, D}, {D, D, D, 1}};
-      lq_rt_view4_t ov{o.data(), {1, 1, 1, D}, {D, D, D, 1}};
-      ASSERT_EQ(lq_rt_attention_at_q(&qv, &kv, &vv, &ov, 1.0f, 1, S - 1), 0);
+      const std::vector<float> o =
+          fp8Attention(format, k, ks, v, vs, std::vector<float>(D, 1.0f));
       double mx = -INFINITY, sum = 0;
       for (double t : y)
         mx = std::max(mx, t);
