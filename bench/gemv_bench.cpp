@@ -20,6 +20,8 @@
 #include <lq_rt/formats.h>
 #include <lq_rt/kernels.h>
 
+#include "read_bandwidth.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -28,7 +30,6 @@
 #include <cstring>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -57,50 +58,6 @@ double timeIt(const F &fn, double minTime, int minIters) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
-}
-
-// Defeats dead-code elimination of the bandwidth kernel.
-volatile float gSink;
-
-/// STREAM-like read bandwidth: sum a buffer far larger than the caches with
-/// `threads` threads, 16 independent accumulators each (vectorized by -O3).
-double readBandwidth(int threads, double minTime) {
-  const size_t n = size_t(256) << 20 >> 2; // 256 MiB of floats
-  std::vector<float> buf(n);
-  for (size_t i = 0; i < n; ++i)
-    buf[i] = float(i & 1023) * 1e-3f;
-  auto sumRange = [&](size_t b, size_t e) {
-    float acc[16] = {};
-    size_t i = b;
-    for (; i + 16 <= e; i += 16)
-      for (int j = 0; j < 16; ++j)
-        acc[j] += buf[i + j];
-    float s = 0;
-    for (int j = 0; j < 16; ++j)
-      s += acc[j];
-    for (; i < e; ++i)
-      s += buf[i];
-    return s;
-  };
-  double t = timeIt(
-      [&](int) {
-        std::vector<std::thread> pool;
-        std::vector<float> part(threads);
-        size_t chunk = n / threads;
-        for (int w = 1; w < threads; ++w)
-          pool.emplace_back([&, w] {
-            part[w] = sumRange(w * chunk, w + 1 == threads ? n : (w + 1) * chunk);
-          });
-        part[0] = sumRange(0, threads == 1 ? n : chunk);
-        for (auto &th : pool)
-          th.join();
-        float s = 0;
-        for (float p : part)
-          s += p;
-        gSink = s;
-      },
-      minTime, 5);
-  return double(n) * 4 / t / 1e9;
 }
 
 struct Variant {
@@ -219,7 +176,7 @@ int main(int argc, char **argv) {
   }
   const double minTime = quick ? 0.1 : 0.5;
   const int threads = lq_rt_get_num_threads();
-  const double bw = readBandwidth(threads, minTime);
+  const double bw = lq_bench::readBandwidthGBs(threads, minTime);
   std::printf("isa %s (w8a8: %s), %d thread(s), read bandwidth %.2f GB/s\n",
               lq_rt_isa(), lq_rt_w8a8_isa(), threads, bw);
 

@@ -26,6 +26,8 @@
 
 #include <dlfcn.h>
 
+#include "read_bandwidth.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,7 +37,6 @@
 #include <cstring>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -60,46 +61,6 @@ template <typename F> double medianTime(const F &fn, double minTime) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
-}
-
-volatile float gSink;
-
-/// `threads` threads summing 256 MiB, 16 accumulators each (vectorized by
-/// -O3).
-double readBandwidth(int threads) {
-  const size_t n = size_t(256) << 20 >> 2;
-  std::vector<float> buf(n);
-  for (size_t i = 0; i < n; ++i)
-    buf[i] = float(i & 1023) * 1e-3f;
-  auto sumRange = [&](size_t b, size_t e) {
-    float acc[16] = {};
-    for (size_t i = b; i + 16 <= e; i += 16)
-      for (int j = 0; j < 16; ++j)
-        acc[j] += buf[i + j];
-    float s = 0;
-    for (float a : acc)
-      s += a;
-    return s;
-  };
-  double t = medianTime(
-      [&](int) {
-        std::vector<std::thread> pool;
-        std::vector<float> part(static_cast<size_t>(threads));
-        const size_t chunk = n / size_t(threads);
-        for (int w = 1; w < threads; ++w)
-          pool.emplace_back([&, w] {
-            part[size_t(w)] = sumRange(w * chunk, w + 1 == threads ? n : (w + 1) * chunk);
-          });
-        part[0] = sumRange(0, threads == 1 ? n : chunk);
-        for (auto &th : pool)
-          th.join();
-        float s = 0;
-        for (float p : part)
-          s += p;
-        gSink = s;
-      },
-      0.5);
-  return double(n) * 4 / t / 1e9;
 }
 
 struct Case {
@@ -179,7 +140,7 @@ int main(int argc, char **argv) {
   }
   const char *env = std::getenv("LQ_NUM_THREADS");
   const int threads = env && std::atoi(env) > 0 ? std::atoi(env) : 1;
-  const double bw = readBandwidth(threads);
+  const double bw = lq_bench::readBandwidthGBs(threads, 0.5);
   std::printf("read bandwidth (%d thread(s)) %.2f GB/s; %s weights; %d reps\n",
               threads, bw, hot ? "cache-hot" : "DRAM (rotated)", reps);
 
