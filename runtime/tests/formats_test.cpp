@@ -142,6 +142,7 @@ TEST(FormatInfo, NamesBitsGroups) {
       {LQ_FORMAT_MXFP8_E4M3, "mxfp8_e4m3", 8, 32, 448.0f},
       {LQ_FORMAT_MXFP8_E5M2, "mxfp8_e5m2", 8, 32, 57344.0f},
       {LQ_FORMAT_NVFP4, "nvfp4", 4, 16, 6.0f},
+      {LQ_FORMAT_BF16, "bf16", 16, 0, 0x1.fep127f},
   };
   for (const Row &r : rows) {
     SCOPED_TRACE(r.name);
@@ -152,7 +153,7 @@ TEST(FormatInfo, NamesBitsGroups) {
     EXPECT_EQ(lq_format_element_max(r.f), r.maxElem);
   }
   EXPECT_EQ(lq_format_element_bits(LQ_FORMAT_INT, 7), 7u);
-  EXPECT_EQ(lq_format_name(static_cast<lq_format_t>(10)), nullptr);
+  EXPECT_EQ(lq_format_name(static_cast<lq_format_t>(11)), nullptr);
   EXPECT_EQ(lq_format_element_bits(static_cast<lq_format_t>(42), 4), 0u);
   // OCP MX v1.0 Table 1 emax values.
   EXPECT_EQ(lq_format_element_emax(LQ_FORMAT_MXFP4), 2);

@@ -55,6 +55,7 @@ typedef enum lq_format {
   LQ_FORMAT_MXFP8_E4M3 = 7,
   LQ_FORMAT_MXFP8_E5M2 = 8,
   LQ_FORMAT_NVFP4 = 9,      /* f4E2M1 elements, E4M3 scale per 16, plus one f32 tensor scale */
+  LQ_FORMAT_BF16 = 10,      /* bfloat16 elements (16-bit codes), one per-tensor scale of 1 */
 } lq_format_t;
 // clang-format on
 
@@ -67,13 +68,14 @@ unsigned lq_format_element_bits(lq_format_t f, unsigned int_bits);
 int64_t lq_format_required_group(lq_format_t f);
 
 /// Lower-case stable name: "int", "nf4", "fp8_e4m3", "fp8_e5m2", "mxfp4",
-/// "mxfp6_e2m3", "mxfp6_e3m2", "mxfp8_e4m3", "mxfp8_e5m2", "nvfp4".
+/// "mxfp6_e2m3", "mxfp6_e3m2", "mxfp8_e4m3", "mxfp8_e5m2", "nvfp4", "bf16".
 /// Returns NULL for a value outside the enum, so it doubles as a validity
 /// check.
 const char *lq_format_name(lq_format_t f);
 
 /// Largest finite element value of a floating-point or codebook format
-/// (448, 57344, 6, 7.5, 28, and 1 for NF4). Returns 0 for LQ_FORMAT_INT and
+/// (448, 57344, 6, 7.5, 28, 1 for NF4, 0x1.fep127 for BF16). Returns 0 for
+/// LQ_FORMAT_INT and
 /// unknown formats.
 float lq_format_element_max(lq_format_t f);
 
@@ -159,6 +161,17 @@ float lq_e8m0_to_f32(uint8_t code);
 /// x / X encoded with saturation, which may clip values in
 /// (max_elem, 2^(elem_emax+1)) to max_elem, as the spec prescribes.
 uint8_t lq_mx_shared_exponent(float amax, int elem_emax);
+
+/// bfloat16 (S.8E.7M, the top half of an IEEE float32; the element of
+/// LQ_FORMAT_BF16, 16-bit codes, so not a lq_encode_element format). The
+/// encoder rounds to nearest, ties to even (the result of an exact
+/// round-to-nearest-even of the 16 dropped bits), keeps signs and
+/// infinities, overflows to +-Inf as IEEE rounding does (values at or above
+/// 0x1.ffp127 in magnitude), and turns a NaN into a quiet NaN with its sign
+/// (payload's top bits kept, quiet bit set), never into Inf. Decoding is
+/// exact: the code shifted left by 16.
+uint16_t lq_bf16_from_f32(float x);
+float lq_bf16_to_f32(uint16_t code);
 
 /// The 16 NF4 values of QLoRA, bit-identical to bitsandbytes' table.
 extern const float lq_nf4_codebook[16];

@@ -167,6 +167,44 @@ int lq_rt_gemm_w4a8(int64_t M, int64_t N, int64_t K, const int8_t *xq,
 /** The implementation lq_rt_gemm_w4a8 runs now (as lq_rt_w8a8_isa). */
 const char *lq_rt_w4a8_isa(void);
 
+/** BF16 weights, f32 activations (llama.cpp's BF16 GGUF type):
+ *
+ *  C[m, n] = sum_k A[m, k] * bf16(W[n, k])   (+ bias[n])
+ *
+ *  A [M, K] f32 with row stride lda; W [N, K] bfloat16 codes
+ *  (lq_bf16_from_f32), pre-packed by lq_rt_pack_bf16 into ceil(N / 16)
+ *  panels of ceil(K / 2) blocks of 64 bytes, block b of panel p holding
+ *  W[16 p + j][2 b + i] as uint16 element 2 j + i (zero past N and K): the
+ *  operand layout of AVX-512 BF16's vdpbf16ps, and for the f32 kernels one
+ *  shift (even k) and one mask (odd k) widen a block to exact f32 weights.
+ *  Two arithmetics:
+ *   - widen: weights widened exactly to f32, products and sums in f32 FMAs
+ *     (AVX-512F, AVX2+FMA, scalar): activations stay exact;
+ *   - dpbf16: activations rounded to bf16 (nearest even) once per call, then
+ *     vdpbf16ps (products exact in f32, sums in f32; denormal inputs and
+ *     results flushed to zero), as llama.cpp's and oneDNN's BF16 GEMMs do:
+ *     twice the multiply-adds per instruction of an f32 FMA.
+ *  Automatic choice: dpbf16 for M >= LQ_RT_BF16_DOT_MIN_ROWS on a CPU with
+ *  avx512_bf16 while lq_rt_isa() is "avx512"; widen otherwise (a decode
+ *  step is memory-bound either way, so it keeps its activations exact). */
+#define LQ_RT_BF16_WIDTH 16
+#define LQ_RT_BF16_DOT_MIN_ROWS 8
+/** Bytes of the packed weight: ceil(N / 16) * ceil(K / 2) * 64. */
+int64_t lq_rt_packed_bf16_size(int64_t N, int64_t K);
+void lq_rt_pack_bf16(const uint16_t *w, int64_t N, int64_t K, uint16_t *out);
+/** Returns 0, or -1 (writing nothing) for negative sizes, lda < K,
+ *  ldc < N or a null operand (bias may be NULL). Threads split the panels. */
+int lq_rt_gemm_bf16(int64_t M, int64_t N, int64_t K, const float *A,
+                    int64_t lda, const uint16_t *packed, const float *bias,
+                    float *C, int64_t ldc);
+/** The kernel lq_rt_gemm_bf16 runs for M rows: "avx512-bf16" (dpbf16),
+ *  "avx512", "avx2" or "scalar" (widen). */
+const char *lq_rt_bf16_isa(int64_t M);
+/** Forces the kernel ("avx512-bf16" for every M, "avx512", "avx2",
+ *  "scalar"; NULL: automatic, following lq_rt_isa()). Returns 0 if this CPU
+ *  cannot run it (nothing changes then). For tests and benchmarks. */
+int lq_rt_force_bf16_isa(const char *name);
+
 /** A strided 4-D f32 view (strides in elements). */
 typedef struct lq_rt_view4 {
   float *data;

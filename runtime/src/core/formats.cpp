@@ -224,6 +224,8 @@ unsigned lq_format_element_bits(lq_format_t f, unsigned int_bits) {
   case LQ_FORMAT_MXFP8_E4M3:
   case LQ_FORMAT_MXFP8_E5M2:
     return 8;
+  case LQ_FORMAT_BF16:
+    return 16;
   }
   return 0;
 }
@@ -258,6 +260,8 @@ const char *lq_format_name(lq_format_t f) {
     return "mxfp8_e5m2";
   case LQ_FORMAT_NVFP4:
     return "nvfp4";
+  case LQ_FORMAT_BF16:
+    return "bf16";
   }
   return nullptr;
 }
@@ -265,6 +269,8 @@ const char *lq_format_name(lq_format_t f) {
 float lq_format_element_max(lq_format_t f) {
   if (f == LQ_FORMAT_NF4)
     return 1.0f;
+  if (f == LQ_FORMAT_BF16)
+    return lq_bf16_to_f32(0x7F7F);
   const MiniFloat *m = elementMini(f);
   return m ? decodeMini(*m, m->maxCode) : 0.0f;
 }
@@ -290,6 +296,26 @@ uint8_t lq_fp6_e3m2_from_f32(float x) { return encodeMini(kE3M2, x); }
 float lq_fp6_e3m2_to_f32(uint8_t code) { return decodeMini(kE3M2, code); }
 uint8_t lq_fp4_e2m1_from_f32(float x) { return encodeMini(kE2M1, x); }
 float lq_fp4_e2m1_to_f32(uint8_t code) { return decodeMini(kE2M1, code); }
+
+// bfloat16: RNE on the bit pattern. Adding 0x7FFF + (bit 16) to the
+// float's bits rounds the low 16 bits half to even (a carry into the
+// exponent is the correct rounding up, up to Inf); NaN is handled apart so
+// that the addition cannot carry a NaN payload into Inf or the sign.
+uint16_t lq_bf16_from_f32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u)
+    return uint16_t((u >> 16) | 0x0040u);
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+float lq_bf16_to_f32(uint16_t code) {
+  const uint32_t u = uint32_t(code) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
 
 uint8_t lq_e8m0_from_f32(float x) {
   if (std::isnan(x))

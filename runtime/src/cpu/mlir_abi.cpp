@@ -125,6 +125,28 @@ void _mlir_ciface_lq_rt_linear_q_f32(MemRef<2> *x, MemRef<2, int8_t> *codes,
   }
 }
 
+/// BF16 weights: out[M, N] = x[M, K] . w[N, K]^T with w bfloat16 codes
+/// packed by lq_rt_pack_bf16 into p [ceil(N/16), ceil(K/2) * 32] (uint16)
+/// at compile time.
+void _mlir_ciface_lq_rt_linear_bf16(MemRef<2> *x, MemRef<2, uint16_t> *p,
+                                    MemRef<2> *out) {
+  const int64_t M = x->sizes[0], K = x->sizes[1], N = out->sizes[1];
+  if (out->sizes[0] != M || x->strides[1] != 1 || out->strides[1] != 1 ||
+      p->sizes[0] != (N + LQ_RT_BF16_WIDTH - 1) / LQ_RT_BF16_WIDTH ||
+      p->sizes[1] != (K + 1) / 2 * 2 * LQ_RT_BF16_WIDTH ||
+      p->strides[1] != 1 || p->strides[0] != p->sizes[1] ||
+      lq_rt_gemm_bf16(M, N, K, x->data(), x->strides[0], p->data(), nullptr,
+                      out->data(), out->strides[0]) != 0) {
+    std::fprintf(stderr,
+                 "lq_rt_linear_bf16: unsupported arguments (x [%lld, %lld], "
+                 "packed weight [%lld, %lld] -> out [%lld, %lld])\n",
+                 (long long)M, (long long)K, (long long)p->sizes[0],
+                 (long long)p->sizes[1], (long long)out->sizes[0],
+                 (long long)N);
+    std::abort();
+  }
+}
+
 /// W8A8: out[M, N] = xs[m or 0] * sw[n] * (xq[M, K] . w[N, K]^T) in int32
 /// (+ bias[n] when has_bias; the compiler passes sw there otherwise), w
 /// packed by lq_rt_pack_w8a8 into p [ceil(N/16), panel bytes] at compile
