@@ -10,7 +10,10 @@
 // checks the quantized panel path against the f32 SGEMM. "f32 packed" is the
 // layout compiled models use for constant weights (lq_rt_sgemm_packed).
 //
-//   gemv_bench [--json FILE] [--quick]
+//   gemv_bench [--json FILE] [--quick] [--only NAME,...]
+//
+// --only: just the variants whose names contain one of the comma-separated
+// strings (e.g. --only "f32 packed,bf16").
 //
 // Threads: $LQ_NUM_THREADS (the bandwidth kernel uses as many). Built and
 // run by bench/run_gemv_bench.sh.
@@ -84,6 +87,10 @@ const Variant kVariants[] = {
     {"int4 asym g128", LQ_FORMAT_INT, 4, true, 128},
     {"int4 sym g32", LQ_FORMAT_INT, 4, false, 32},
     {"nf4 g64", LQ_FORMAT_NF4, 4, false, 64},
+    // bfloat16 weights (lq_rt_gemm_bf16 on the compile-time packed layout):
+    // decode widens them to f32 exactly, M >= 8 runs vdpbf16ps where the
+    // CPU has AVX-512 BF16.
+    {"bf16", -5, 16, false, 0},
 };
 
 /// One copy of a weight in lq_rt_qgemm_nt's layout (or f32).
@@ -110,6 +117,15 @@ Weight makeWeight(const Variant &v, int64_t N, int64_t K, std::mt19937 &rng) {
     w.scales.resize(size_t(N));
     for (float &s : w.scales)
       s = 0.01f + 0.01f * d(rng);
+    return w;
+  }
+  if (v.format == -5) {
+    std::vector<uint16_t> codes(size_t(N * K));
+    for (uint16_t &c : codes)
+      c = lq_bf16_from_f32(d(rng));
+    w.codes.resize(size_t(lq_rt_packed_bf16_size(N, K)));
+    lq_rt_pack_bf16(codes.data(), N, K,
+                    reinterpret_cast<uint16_t *>(w.codes.data()));
     return w;
   }
   if (v.format == -4) {
@@ -164,21 +180,34 @@ struct Row {
 int main(int argc, char **argv) {
   const char *jsonPath = nullptr;
   bool quick = false;
+  std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
       jsonPath = argv[++i];
     else if (!std::strcmp(argv[i], "--quick"))
       quick = true;
-    else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--quick]\n", argv[0]);
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      std::string list = argv[++i];
+      for (size_t a = 0, b; a <= list.size(); a = b + 1) {
+        b = list.find(',', a);
+        if (b == std::string::npos)
+          b = list.size();
+        if (b > a)
+          only.push_back(list.substr(a, b - a));
+      }
+    } else {
+      std::fprintf(stderr, "usage: %s [--json FILE] [--quick] [--only NAME,...]\n",
+                   argv[0]);
       return 2;
     }
   }
   const double minTime = quick ? 0.1 : 0.5;
   const int threads = lq_rt_get_num_threads();
   const double bw = lq_bench::readBandwidthGBs(threads, minTime);
-  std::printf("isa %s (w8a8: %s), %d thread(s), read bandwidth %.2f GB/s\n",
-              lq_rt_isa(), lq_rt_w8a8_isa(), threads, bw);
+  std::printf("isa %s (w8a8: %s, bf16: %s decode / %s M=64), %d thread(s), "
+              "read bandwidth %.2f GB/s\n",
+              lq_rt_isa(), lq_rt_w8a8_isa(), lq_rt_bf16_isa(1),
+              lq_rt_bf16_isa(64), threads, bw);
 
   const int64_t shapes[][3] = {{1, 4096, 4096}, {1, 4096, 11008},
                                {1, 768, 256},   {64, 4096, 4096}};
@@ -195,6 +224,11 @@ int main(int argc, char **argv) {
       v = int8_t(int(rng() % 255) - 127);
     std::vector<float> sx(size_t(M), 0.004f);
     for (const Variant &v : kVariants) {
+      if (!only.empty() &&
+          std::none_of(only.begin(), only.end(), [&](const std::string &o) {
+            return std::strstr(v.name, o.c_str()) != nullptr;
+          }))
+        continue;
       if (M > 1 && v.format >= 0 &&
           (v.group == 0 || !std::strcmp(v.name, "int4 sym g32")))
         continue; // prefill: one int8, one int4, NF4
@@ -209,7 +243,14 @@ int main(int argc, char **argv) {
       }
       auto call = [&](int i) {
         const Weight &w = copies[size_t(i) % copies.size()];
-        if (v.format == -4) {
+        if (v.format == -5) {
+          if (lq_rt_gemm_bf16(M, N, K, x.data(), K,
+                              reinterpret_cast<const uint16_t *>(w.codes.data()),
+                              nullptr, y.data(), N) != 0) {
+            std::fprintf(stderr, "gemm_bf16 rejected %s\n", v.name);
+            std::exit(1);
+          }
+        } else if (v.format == -4) {
           if (lq_rt_gemm_w4a8(M, N, K, xq.data(), K, sx.data(), 1,
                               reinterpret_cast<const int8_t *>(w.codes.data()),
                               v.group, 0, nullptr, y.data(), N) != 0) {

@@ -11,13 +11,14 @@
 #                  only (its bandwidth-bound regime); WIDE=0 skips it
 #   WORK=build-bench  scratch directory for .so files, inputs, the wide model (git-ignored)
 #   LLAMACPP=1     also llama.cpp (llama-bench, from node-llama-cpp 3.21.1's source) on GGUFs of
-#                  pd-llama-6m: F32, Q8_0, Q4_0, paired with lq's float, w8a8-dynamic, w4a16-rtn
-#                  and w4a8-rtn (Q4_0 is measured once and reported beside both int4 recipes).
+#                  pd-llama-6m: F32, Q8_0, Q4_0, BF16, paired with lq's float, w8a8-dynamic, w4a16-rtn
+#                  and w4a8-rtn, bf16 (Q4_0 is measured once and reported beside both int4 recipes;
+#                  BF16 only when that llama.cpp's llama-quantize makes it).
 #                  Built by bench/llamacpp/build.sh (idempotent; build-llamacpp/, or
 #                  LLAMACPP_DIR). Default: on when that build succeeds, skipped (with a note)
 #                  when it fails; LLAMACPP=1 makes a failed build an error, LLAMACPP=0 skips it.
 #   LLAMACPP_ARGS=  extra llama-bench arguments (e.g. "-fa 0": flash attention off; default auto)
-#   RECIPES="..."  the lq recipes to run (default: float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn;
+#   RECIPES="..."  the lq recipes to run (default: float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn bf16;
 #                  a subset runs only those rows and the llama.cpp types paired with them)
 #   OUT_NAME=cpu   writes bench/results/OUT_NAME.{md,json} (a partial run: another name, so cpu.md
 #                  keeps the full table)
@@ -58,7 +59,7 @@ out=$root/bench/results
 threads=${THREADS:-1 2}
 reps=${REPS:-3}
 wide=${WIDE:-1}
-recipes=${RECIPES:-float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn}
+recipes=${RECIPES:-float w8a16 w8a8-dynamic w4a16-rtn w4a8-rtn bf16}
 outname=${OUT_NAME:-cpu}
 T=128
 PAST=127
@@ -103,7 +104,9 @@ lcdir=${LLAMACPP_DIR:-$root/build-llamacpp}
 # activations per row at run time and multiply int8 by int8; Q4_0 pairs with
 # w4a16-rtn (the same int4 weights, f32 activations) and w4a8-rtn (int8 x int4,
 # Q4_0's arithmetic). Types none of whose recipes run are skipped.
-lc_pairs="f32:float q8_0:w8a8-dynamic q4_0:w4a16-rtn,w4a8-rtn"
+# BF16 pairs with lq's bf16 recipe (bfloat16 weights, f32 activations), when
+# bench/llamacpp/build.sh could make its GGUF.
+lc_pairs="f32:float q8_0:w8a8-dynamic q4_0:w4a16-rtn,w4a8-rtn bf16:bf16"
 read -r -a lcextra <<<"${LLAMACPP_ARGS:-}"
 lc_check=$work/llamacpp-check.txt
 : >"$lc_check"
@@ -218,6 +221,7 @@ for ((rep = 1; rep <= reps; ++rep)); do
             paired=()
             for r in ${rs//,/ }; do [[ " $recipes " == *" $r "* ]] && paired+=("$r"); done
             [[ ${#paired[@]} -gt 0 ]] || continue
+            [[ -f $lcdir/gguf/pd-llama-6m-$qt.gguf ]] || continue # e.g. no BF16 in this llama.cpp
             j=$("$lcdir/build/bin/llama-bench" -m "$lcdir/gguf/pd-llama-6m-$qt.gguf" -t "$t" "${lcargs[@]}" ${lcextra[@]+"${lcextra[@]}"} -o json 2>/dev/null)
             s=$(echo "$j" | $py -c 'import json, statistics, sys
 r = json.load(sys.stdin)[0]
@@ -290,7 +294,7 @@ for name, _, _, _, _, _, _, modes in models:
                 res.append(x)
 doc = dict(command='bench/run_cpu_bench.sh', peer='onnxruntime-node 1.30.0 (CPU EP, graphOptimizationLevel all)',
            cpu=info.get('Model name'), cpus=info.get('CPU(s)'), l3=info.get('L3 cache'),
-           peer_llamacpp=('llama.cpp from node-llama-cpp 3.21.1 (ggml 0.23.0, 80fb11a), llama-bench, GGUF F32/Q8_0/Q4_0 '
+           peer_llamacpp=('llama.cpp from node-llama-cpp 3.21.1 (ggml 0.23.0, 80fb11a), llama-bench, GGUF F32/Q8_0/Q4_0/BF16 '
                           '(bench/llamacpp/build.sh)') if any(r['kind'] == 'llamacpp' for r in rows) else None,
            llamacpp_logits_check=lc_check, llamacpp_args=lc_args,
            hypervisor=info.get('Hypervisor vendor'), flags_avx512='avx512f' in info.get('Flags', ''),
@@ -337,7 +341,11 @@ if has_lc:
           '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q6_K, llama-quantize\'s default, which decoded '
           '~10% faster than a Q8_0 lm_head). '
           'llama.cpp\'s Q8_0/Q4_0 matmuls quantize the activations to Q8_0 on the fly (integer dot products: '
-          'W8A8/W4A8 arithmetic), lq\'s a16 recipes keep f32 activations. "lq / llama.cpp" > 1: lq is faster.', '']
+          'W8A8/W4A8 arithmetic), lq\'s a16 recipes keep f32 activations. '
+          'lq bf16 (bfloat16 weights for every linear incl. lm_head, f32 activations: decode widens the weights to f32 '
+          'exactly, prefill runs AVX-512 BF16 vdpbf16ps on activations rounded to bf16 where the CPU has it) ↔ BF16 '
+          '(every matrix incl. the tied embedding/lm_head; ggml\'s BF16 dot rounds the activations to bf16). '
+          '"lq / llama.cpp" > 1: lq is faster.', '']
     if lc_check:
         L += ['Same model: llama.cpp\'s logits vs PyTorch\'s `ref_logits.npy` (8 tokens; rel_err = max|diff| / max|ref|; '
               'batch = prefill, step = one token at a time over the KV cache):', '']

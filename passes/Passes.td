@@ -121,7 +121,7 @@ def QuantizeWeightsPass : Pass<"quantize-weights", "func::FuncOp"> {
   let options = [
     Option<"format", "format", "std::string", /*default=*/"\"int\"",
            "int, nf4, fp8-e4m3, fp8-e5m2, mxfp4, mxfp6-e2m3, mxfp6-e3m2, "
-           "mxfp8-e4m3, mxfp8-e5m2, nvfp4">,
+           "mxfp8-e4m3, mxfp8-e5m2, nvfp4, bf16 (per tensor, scale 1)">,
     Option<"bits", "bits", "unsigned", /*default=*/"4", "Bits for format=int (2..8)">,
     Option<"group", "group", "int64_t", /*default=*/"0",
            "Weights per group along K; -1 = per output channel; 0 = the "

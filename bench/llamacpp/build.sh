@@ -13,7 +13,8 @@
 #    cmake finds it. Compiler: cmake's default (CC/CXX to change it).
 # 3. llama_logits.cpp (the logits check's driver) against that libllama.
 # 4. convert_pd_llama.py: checkpoint.pt -> gguf/pd-llama-6m-f32.gguf with llama.cpp's gguf-py.
-# 5. llama-quantize -> pd-llama-6m-q8_0.gguf and pd-llama-6m-q4_0.gguf, its defaults: Q8_0 is
+# 5. llama-quantize -> pd-llama-6m-q8_0.gguf, pd-llama-6m-q4_0.gguf (and pd-llama-6m-bf16.gguf
+#    when it supports BF16), its defaults: Q8_0 is
 #    Q8_0 throughout; Q4_0 makes the tied embedding (which is also the lm_head) Q6_K, every
 #    other matrix Q4_0 (lq's w4a16-rtn keeps its lm_head in int8 per channel; with
 #    `--output-tensor-type q8_0` llama.cpp decoded ~10% slower here, so the default, the
@@ -99,11 +100,18 @@ quant() { # type out extra-args (redone when the F32 GGUF or the arguments chang
 }
 quant Q8_0 "$dir/gguf/pd-llama-6m-q8_0.gguf"
 quant Q4_0 "$dir/gguf/pd-llama-6m-q4_0.gguf"
+# BF16 (GGML_TYPE_BF16, every matrix incl. the tied embedding/lm_head; the peer of lq's bf16
+# recipe): optional, skipped with a note when this llama.cpp's llama-quantize lacks it.
+bf16=$dir/gguf/pd-llama-6m-bf16.gguf
+if ! (quant BF16 "$bf16"); then
+  echo "   llama-quantize cannot make BF16; no BF16 peer"; rm -f "$bf16"
+fi
 
 # --- 6. same model? ----------------------------------------------------------------------
 echo "== logits vs PyTorch (ref_logits.npy)"
+bf16s=(); [[ -f $bf16 ]] && bf16s=("$bf16")
 $py "$here/check_logits.py" "$bin/llama_logits" "$mdir" "$f32" "$dir/gguf/pd-llama-6m-q8_0.gguf" \
-  "$dir/gguf/pd-llama-6m-q4_0.gguf" --max-rel-err 1e-5
+  "$dir/gguf/pd-llama-6m-q4_0.gguf" ${bf16s[@]+"${bf16s[@]}"} --max-rel-err 1e-5
 
 echo "llama-bench: $bin/llama-bench"
-echo "gguf: $f32 $dir/gguf/pd-llama-6m-q8_0.gguf $dir/gguf/pd-llama-6m-q4_0.gguf"
+echo "gguf: $f32 $dir/gguf/pd-llama-6m-q8_0.gguf $dir/gguf/pd-llama-6m-q4_0.gguf ${bf16s[*]:-}"

@@ -115,6 +115,9 @@ const Recipe recipes[] = {
      "func.func(quantize-weights{format=mxfp4})"},
     {"nvfp4", "NVFP4 weights (E2M1, E4M3 scale per 16, f32 tensor scale)",
      "func.func(quantize-weights{format=nvfp4})"},
+    {"bf16", "bfloat16 weights (round to nearest even) for every linear "
+             "incl. lm_head, f32 activations (llama.cpp's BF16)",
+     "func.func(quantize-weights{format=bf16 lm-head=same})"},
     {"w8a8-dynamic", "int8 weights per channel + dynamic per-token int8 "
                      "activations (no calibration)",
      "func.func(quantize-weights{bits=8 group=-1},"

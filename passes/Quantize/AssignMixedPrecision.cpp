@@ -199,6 +199,9 @@ uint64_t storedBits(lq::SchemeAttr scheme, MLIRContext *ctx, int64_t N,
   case lq::Format::NVFP4:
     bits += uint64_t(N) * G * 8 + 32;
     break;
+  case lq::Format::BF16: // one f32 scale per tensor
+    bits += 32;
+    break;
   default:
     bits += uint64_t(N) * G * 8;
   }

@@ -32,12 +32,27 @@ FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
                                 .Case("mxfp8-e4m3", Format::MXFP8E4M3)
                                 .Case("mxfp8-e5m2", Format::MXFP8E5M2)
                                 .Case("nvfp4", Format::NVFP4)
+                                .Case("bf16", Format::BF16)
                                 .Default(std::nullopt);
   if (!f)
     return emitError(loc) << "unknown weight format '" << format
                           << "' (int, nf4, fp8-e4m3, fp8-e5m2, mxfp4, "
                              "mxfp6-e2m3, mxfp6-e3m2, mxfp8-e4m3, mxfp8-e5m2, "
-                             "nvfp4)";
+                             "nvfp4, bf16)";
+  auto diag = [&] { return emitError(loc); };
+  if (*f == Format::BF16) {
+    // One per-tensor scale (1.0): bfloat16 needs no groups.
+    if (group != 0)
+      return emitError(loc) << "format 'bf16' is per tensor: it takes no "
+                               "group, got group="
+                            << group;
+    SchemeAttr s = SchemeAttr::getChecked(diag, ctx, *f, 0u, int64_t(-1),
+                                          int64_t(0), ArrayRef<int64_t>{},
+                                          symmetric);
+    if (!s) // getChecked emitted why
+      return failure();
+    return s;
+  }
   int64_t required = lq_format_required_group(static_cast<lq_format_t>(*f));
   if (required > 0 && group > 0 && group != required)
     return emitError(loc) << "format '" << format << "' uses groups of "
@@ -50,10 +65,13 @@ FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
     return emitError(loc) << "group " << group
                           << " does not divide the weight's K (" << K << ")";
   int64_t axis = group > 0 ? 1 : 0;
-  auto diag = [&] { return emitError(loc); };
-  return SchemeAttr::getChecked(diag, ctx, *f, *f == Format::Int ? bits : 0,
-                                axis, group > 0 ? group : 0,
-                                ArrayRef<int64_t>{}, symmetric);
+  SchemeAttr s = SchemeAttr::getChecked(diag, ctx, *f,
+                                        *f == Format::Int ? bits : 0, axis,
+                                        group > 0 ? group : 0,
+                                        ArrayRef<int64_t>{}, symmetric);
+  if (!s) // getChecked emitted why (e.g. sym=false on a float format)
+    return failure();
+  return s;
 }
 
 int64_t groupSizeOf(SchemeAttr scheme, int64_t K) {
@@ -66,6 +84,13 @@ QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
   q.rows = rows;
   q.cols = cols;
   q.groupSize = groupSizeOf(scheme, cols);
+  if (scheme.getFormat() == Format::BF16) {
+    q.codes16.resize(w.size());
+    for (size_t i = 0; i < w.size(); ++i)
+      q.codes16[i] = lq_bf16_from_f32(w[i]);
+    q.scales.assign(1, 1.0f);
+    return q;
+  }
   int64_t groups = rows * q.groupsPerRow();
   q.codes.resize(rows * cols);
   auto format = static_cast<lq_format_t>(scheme.getFormat());
@@ -174,6 +199,12 @@ uint8_t quantizeWithScale(SchemeAttr scheme, const QuantizedWeight &q,
 }
 
 std::vector<float> dequantize(SchemeAttr scheme, const QuantizedWeight &q) {
+  if (scheme.getFormat() == Format::BF16) {
+    std::vector<float> out(q.codes16.size());
+    for (size_t i = 0; i < out.size(); ++i)
+      out[i] = lq_bf16_to_f32(q.codes16[i]) * q.scales[0];
+    return out;
+  }
   std::vector<float> out(q.codes.size());
   auto format = static_cast<lq_format_t>(scheme.getFormat());
   for (size_t i = 0; i < out.size(); ++i) {
@@ -198,6 +229,16 @@ Value buildDequantize(OpBuilder &b, Location loc, SchemeAttr scheme,
   int64_t N = q.rows, K = q.cols, G = q.groupsPerRow();
   auto codesTy =
       RankedTensorType::get({N, K}, scheme.getStorageType(ctx), scheme);
+  if (scheme.getFormat() == Format::BF16) {
+    // bfloat16 codes and one f32 scale [1, 1].
+    Value codes = arith::ConstantOp::create(
+        b, loc, codesTy, cast<TypedAttr>(buildBf16CodesAttr(codesTy, q.codes16)));
+    auto ty = RankedTensorType::get({1, 1}, b.getF32Type());
+    Value scales = arith::ConstantOp::create(
+        b, loc, ty, DenseElementsAttr::get(ty, ArrayRef<float>(q.scales)));
+    return DequantizeOp::create(b, loc, RankedTensorType::get({N, K}, floatType),
+                                codes, scales, Value(), Value());
+  }
   Value codes = arith::ConstantOp::create(
       b, loc, codesTy, cast<TypedAttr>(buildCodesAttr(codesTy, q.codes)));
   SmallVector<int64_t> scaleShape = {N, G};

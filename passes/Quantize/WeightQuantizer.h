@@ -32,12 +32,14 @@ struct QuantizedWeight {
   std::vector<int32_t> zeroPoints; // asymmetric int
   std::vector<uint8_t> scaleCodes; // mx: E8M0, nvfp4: E4M3 per group
   float globalScale = 1.0f;        // nvfp4
+  std::vector<uint16_t> codes16;   // bf16: one bfloat16 per element (codes empty)
 
   int64_t groupsPerRow() const { return cols / groupSize; }
 };
 
 /// The scheme for an [N, K] weight: `format` is int|nf4|fp8-e4m3|fp8-e5m2|
-/// mxfp4|mxfp6-e2m3|mxfp6-e3m2|mxfp8-e4m3|mxfp8-e5m2|nvfp4; `group` < 0
+/// mxfp4|mxfp6-e2m3|mxfp6-e3m2|mxfp8-e4m3|mxfp8-e5m2|nvfp4|bf16 (bf16: per
+/// tensor, `group` must be 0); `group` < 0
 /// means per output channel (one group of K), 0 the format's default. Emits a diagnostic at `loc`
 /// and fails on impossible combinations.
 FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
@@ -48,6 +50,8 @@ FailureOr<SchemeAttr> weightScheme(MLIRContext *ctx, Location loc,
 int64_t groupSizeOf(SchemeAttr scheme, int64_t K);
 
 /// Round-to-nearest quantization of every group (lq_rt's reference codecs).
+/// bf16: codes16 = the nearest-even bfloat16 of each weight (NaN kept) and
+/// one scale of 1.0 (`clip` is ignored).
 /// With `clip` (one ratio in (0, 1] per group, row-major like the scales),
 /// each group's range [min(x, 0), max(x, 0)] is first shrunk by its ratio:
 /// the values are clamped to [r·lo, r·hi] before the codec computes the
@@ -57,7 +61,8 @@ QuantizedWeight quantizeRTN(SchemeAttr scheme, ArrayRef<float> w, int64_t rows,
                             int64_t cols, ArrayRef<float> clip = {});
 
 /// Quantizes one group with a fixed scale (GPTQ's inner loop): returns the
-/// code and writes the dequantized value to `deq`.
+/// code and writes the dequantized value to `deq`. Not for bf16 (16-bit
+/// codes; GPTQ and AWQ reject it).
 uint8_t quantizeWithScale(SchemeAttr scheme, const QuantizedWeight &q,
                           int64_t row, int64_t group, float x, float &deq);
 

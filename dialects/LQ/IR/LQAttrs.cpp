@@ -26,7 +26,8 @@ static_assert(static_cast<int>(Format::Int) == LQ_FORMAT_INT &&
                   static_cast<int>(Format::MXFP6E3M2) == LQ_FORMAT_MXFP6_E3M2 &&
                   static_cast<int>(Format::MXFP8E4M3) == LQ_FORMAT_MXFP8_E4M3 &&
                   static_cast<int>(Format::MXFP8E5M2) == LQ_FORMAT_MXFP8_E5M2 &&
-                  static_cast<int>(Format::NVFP4) == LQ_FORMAT_NVFP4,
+                  static_cast<int>(Format::NVFP4) == LQ_FORMAT_NVFP4 &&
+                  static_cast<int>(Format::BF16) == LQ_FORMAT_BF16,
               "lq::Format must mirror lq_format_t");
 
 void LQDialect::registerAttributes() {
@@ -58,6 +59,9 @@ LogicalResult SchemeAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << name << "'";
   if (axis < -1)
     return emitError() << "'axis' must be >= 0, got " << axis;
+  if (format == Format::BF16 && (axis >= 0 || group != 0 || !block.empty()))
+    return emitError() << "format 'bf16' is per tensor (one scale, 1.0 from "
+                          "RTN): it takes no 'axis', 'group' or 'block'";
   if (group < 0)
     return emitError() << "'group' must be positive, got " << group;
   if (group > 0 && axis < 0)
@@ -112,6 +116,8 @@ Type SchemeAttr::getStorageType(MLIRContext *ctx) const {
   case Format::MXFP4:
   case Format::NVFP4:
     return Float4E2M1FNType::get(ctx);
+  case Format::BF16:
+    return BFloat16Type::get(ctx);
   }
   return {};
 }

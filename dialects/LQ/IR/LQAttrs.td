@@ -20,7 +20,8 @@ def LQ_Format : I32EnumAttr<"Format", "element format of a quantized tensor", [
     I32EnumAttrCase<"MXFP6E3M2", 6, "mxfp6_e3m2">,
     I32EnumAttrCase<"MXFP8E4M3", 7, "mxfp8_e4m3">,
     I32EnumAttrCase<"MXFP8E5M2", 8, "mxfp8_e5m2">,
-    I32EnumAttrCase<"NVFP4", 9, "nvfp4">]> {
+    I32EnumAttrCase<"NVFP4", 9, "nvfp4">,
+    I32EnumAttrCase<"BF16", 10, "bf16">]> {
   let cppNamespace = "::mlir::lq";
   let genSpecializedAttr = 0;
 }
@@ -51,7 +52,7 @@ def LQ_SchemeAttr : LQ_Attr<"Scheme", "scheme",
 
     | field | meaning |
     |---|---|
-    | `format` | `int`, `nf4`, `fp8_e4m3`, `fp8_e5m2`, `mxfp4`, `mxfp6_e2m3`, `mxfp6_e3m2`, `mxfp8_e4m3`, `mxfp8_e5m2`, `nvfp4` |
+    | `format` | `int`, `nf4`, `fp8_e4m3`, `fp8_e5m2`, `mxfp4`, `mxfp6_e2m3`, `mxfp6_e3m2`, `mxfp8_e4m3`, `mxfp8_e5m2`, `nvfp4`, `bf16` |
     | `bits` | code width; required for `int` (2..8), implied by every other format |
     | `axis` | per-channel: the axis with one scale per index; per-group: the axis cut into groups |
     | `group` | elements per group along `axis` (MX: 32, NVFP4: 16) |
@@ -67,12 +68,20 @@ def LQ_SchemeAttr : LQ_Attr<"Scheme", "scheme",
     Storage types: `int` → `iN` (signed codes when symmetric, unsigned codes
     in the same bits otherwise); `nf4` → `i4` (index into the NF4 codebook);
     `fp8_*` / `mxfp8_*` → `f8E4M3FN` / `f8E5M2`; `mxfp6_*` → `f6E2M3FN` /
-    `f6E3M2FN`; `mxfp4`, `nvfp4` → `f4E2M1FN`.
+    `f6E3M2FN`; `mxfp4`, `nvfp4` → `f4E2M1FN`; `bf16` → `bf16`.
+
+    `bf16` (bfloat16 weights, llama.cpp's BF16 type) is per tensor only (no
+    `axis`, `group` or `block`): a code is the round-to-nearest-even bfloat16
+    of x / scale (NaN stays NaN), and RTN writes one scale of 1.0, so the
+    codes are the weights themselves. The scale operand is kept (any value
+    dequantizes as code * scale) so that bf16 reads like every other format;
+    the CPU kernel `lq_rt_linear_bf16` takes the scale-1 form.
 
     ```mlir
     #w4 = #lq.scheme<format = int, bits = 4, axis = 1, group = 128, symmetric = false>
     #mx = #lq.scheme<format = mxfp4, axis = 1, group = 32>
     #fp8 = #lq.scheme<format = fp8_e4m3, block = [128, 128]>
+    #bf16 = #lq.scheme<format = bf16>
     ```
   }];
   let parameters = (ins

@@ -103,6 +103,22 @@ ElementsAttr mlir::lq::buildCodesAttr(RankedTensorType type,
   return DenseResourceElementsAttr::get(type, "lq_codes", std::move(blob));
 }
 
+ElementsAttr mlir::lq::buildBf16CodesAttr(RankedTensorType type,
+                                          ArrayRef<uint16_t> codes) {
+  if (type.getNumElements() <= kMaxInlineCodes) {
+    SmallVector<APFloat> values;
+    for (uint16_t c : codes)
+      values.push_back(APFloat(APFloat::BFloat(), APInt(16, c)));
+    return DenseElementsAttr::get(type, values);
+  }
+  std::vector<char> bytes(codes.size() * 2);
+  for (size_t i = 0; i < codes.size(); ++i)
+    llvm::support::endian::write16le(bytes.data() + 2 * i, codes[i]);
+  AsmResourceBlob blob =
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(uint64_t));
+  return DenseResourceElementsAttr::get(type, "lq_codes", std::move(blob));
+}
+
 /// Folds quantize(dequantize(q, s, zp, g), s, zp, g) to q: decoding and
 /// re-encoding with the same scales is exact. The reverse round trip,
 /// dequantize(quantize(x)), is lossy and never folded.
@@ -134,6 +150,15 @@ OpFoldResult QuantizeOp::fold(FoldAdaptor adaptor) {
     return {};
 
   SchemeAttr scheme = getScheme();
+  if (scheme.getFormat() == Format::BF16) {
+    // Per tensor: codes = bf16(x / scale), the runtime's codec.
+    if (scales.size() != 1)
+      return {};
+    std::vector<uint16_t> codes(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      codes[i] = lq_bf16_from_f32(scales[0] == 0.0f ? 0.0f : x[i] / scales[0]);
+    return buildBf16CodesAttr(resultTy, codes);
+  }
   ArrayRef<int64_t> shape = resultTy.getShape();
   SmallVector<int64_t> blockShape = scheme.getBlockShape(shape);
   SmallVector<int64_t> scaleShape = scheme.getScaleShape(shape);

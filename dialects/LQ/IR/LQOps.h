@@ -28,6 +28,9 @@ LogicalResult readIntElements(Attribute attr, SmallVectorImpl<int64_t> &out);
 /// readers see values, else a packed `dense_resource` blob in the layout of
 /// <lq_rt/formats.h>.
 ElementsAttr buildCodesAttr(RankedTensorType type, ArrayRef<uint8_t> codes);
+/// The same for 16-bit codes (bf16): inline `dense` when small, else a
+/// `dense_resource` blob of little-endian 16-bit values.
+ElementsAttr buildBf16CodesAttr(RankedTensorType type, ArrayRef<uint16_t> codes);
 
 /// Element count above which quantized constants become `dense_resource`.
 inline constexpr int64_t kMaxInlineCodes = 256;

@@ -1082,7 +1082,8 @@ struct DequantizeLowering : LQPattern<DequantizeOp> {
     unsigned bits = scheme.getCodeBits();
     Format format = scheme.getFormat();
     std::optional<MiniFloat> mini = getMiniFloat(storage);
-    if (format != Format::Int && format != Format::NF4 && !mini)
+    if (format != Format::Int && format != Format::NF4 &&
+        format != Format::BF16 && !mini)
       return rewriter.notifyMatchFailure(op, "unknown storage type");
 
     CodecOperands ops = codecOperands(
@@ -1113,6 +1114,11 @@ struct DequantizeLowering : LQPattern<DequantizeOp> {
             Value i = arith::IndexCastUIOp::create(b, l, b.getIndexType(),
                                                    codeBits(b, l, code));
             v = tensor::ExtractOp::create(b, l, table, ValueRange{i});
+          } else if (format == Format::BF16) {
+            // Exact: the code is the top half of the f32.
+            v = bitsToF32(b, l,
+                          arith::ShLIOp::create(b, l, codeBits(b, l, code),
+                                                i32c(b, l, 16)));
           } else {
             v = decodeMiniFloat(b, l, codeBits(b, l, code), *mini);
           }
@@ -1141,7 +1147,8 @@ struct QuantizeLowering : LQPattern<QuantizeOp> {
     unsigned bits = scheme.getCodeBits();
     Format format = scheme.getFormat();
     std::optional<MiniFloat> mini = getMiniFloat(storage);
-    if (format != Format::Int && format != Format::NF4 && !mini)
+    if (format != Format::Int && format != Format::NF4 &&
+        format != Format::BF16 && !mini)
       return rewriter.notifyMatchFailure(op, "unknown storage type");
 
     CodecOperands ops = codecOperands(
@@ -1204,6 +1211,19 @@ struct QuantizeLowering : LQPattern<QuantizeOp> {
               Value isNan =
                   arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, v, v);
               code = arith::SelectOp::create(b, l, isNan, i32c(b, l, 7), code);
+            } else if (format == Format::BF16) {
+              // lq_bf16_from_f32: round the low 16 bits to nearest even
+              // (bits + 0x7FFF + bit 16), NaN -> its top half, quieted.
+              Value u = arith::BitcastOp::create(b, l, i32, v);
+              Value hi = arith::ShRUIOp::create(b, l, u, i32c(b, l, 16));
+              Value odd = arith::AndIOp::create(b, l, hi, i32c(b, l, 1));
+              Value r = arith::AddIOp::create(
+                  b, l, u, arith::AddIOp::create(b, l, odd, i32c(b, l, 0x7FFF)));
+              r = arith::ShRUIOp::create(b, l, r, i32c(b, l, 16));
+              Value qnan = arith::OrIOp::create(b, l, hi, i32c(b, l, 0x40));
+              Value isNan =
+                  arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNO, v, v);
+              code = arith::SelectOp::create(b, l, isNan, qnan, r);
             } else {
               code = encodeMiniFloat(b, l, v, *mini);
             }

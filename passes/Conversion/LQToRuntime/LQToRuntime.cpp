@@ -615,6 +615,96 @@ Value packedConstant(PatternRewriter &rewriter, Location loc,
           name, /*inlineSmall=*/false)));
 }
 
+/// lq.linear(x, lq.dequantize(codes : bf16, scale)) with constant bfloat16
+/// codes and a scale of 1 (the `bf16` format as --quantize-weights writes
+/// it) -> lq_rt_linear_bf16: the codes packed at compile time by
+/// lq_rt_pack_bf16 (16-column panels of 2-deep K blocks, vdpbf16ps's
+/// operand order) into an i16 [ceil(N/16), ceil(K/2) * 32] constant; the
+/// kernel widens them exactly to f32 in registers (decode) or runs
+/// vdpbf16ps (prefill), so no f32 weight is ever materialized. CPU only; a
+/// bias is added after the call like every other linear's.
+struct Bf16LinearToRuntime : OpRewritePattern<lq::LinearOp> {
+  Bf16LinearToRuntime(MLIRContext *ctx)
+      : OpRewritePattern(ctx, /*benefit=*/3) {}
+
+  LogicalResult matchAndRewrite(lq::LinearOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+        !isStaticF32(op.getResult()))
+      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    if (op.getInput().getType().getNumElements() == 0)
+      return rewriter.notifyMatchFailure(op, "empty linear");
+    auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
+    if (!dq || dq.getScheme().getFormat() != lq::Format::BF16)
+      return rewriter.notifyMatchFailure(op, "weight is not bf16");
+    auto qTy = dq.getInput().getType();
+    if (qTy.getRank() != 2 || !qTy.hasStaticShape())
+      return rewriter.notifyMatchFailure(op, "weight is not a static matrix");
+    const int64_t N = qTy.getDimSize(0), K = qTy.getDimSize(1);
+    if (N == 0 || K == 0)
+      return rewriter.notifyMatchFailure(op, "empty weight");
+    Attribute codesAttr, scalesAttr;
+    SmallVector<float> scales;
+    if (!matchPattern(dq.getInput(), m_Constant(&codesAttr)) ||
+        !matchPattern(dq.getScales(), m_Constant(&scalesAttr)) ||
+        failed(lq::readFloatElements(scalesAttr, scales)))
+      return rewriter.notifyMatchFailure(op, "operands are not constants");
+    if (!llvm::all_of(scales, [](float s) { return s == 1.0f; }))
+      return rewriter.notifyMatchFailure(op, "bf16 scale is not 1");
+    // The codes' bit patterns, row-major.
+    std::vector<uint16_t> codes(size_t(N * K));
+    ArrayRef<char> raw;
+    if (auto dense = dyn_cast<DenseElementsAttr>(codesAttr)) {
+      if (dense.isSplat()) {
+        uint16_t c = uint16_t(
+            dense.getSplatValue<APFloat>().bitcastToAPInt().getZExtValue());
+        std::fill(codes.begin(), codes.end(), c);
+      } else {
+        raw = dense.getRawData();
+      }
+    } else if (auto res = dyn_cast<DenseResourceElementsAttr>(codesAttr)) {
+      if (AsmResourceBlob *blob = res.getRawHandle().getBlob())
+        raw = blob->getData();
+    }
+    if (!raw.empty()) {
+      if (raw.size() != codes.size() * 2)
+        return rewriter.notifyMatchFailure(op, "unreadable bf16 codes");
+      for (size_t i = 0; i < codes.size(); ++i)
+        codes[i] = uint16_t(uint8_t(raw[2 * i]) | uint8_t(raw[2 * i + 1]) << 8);
+    } else if (!isa<DenseElementsAttr>(codesAttr) ||
+               !cast<DenseElementsAttr>(codesAttr).isSplat()) {
+      return rewriter.notifyMatchFailure(op, "unreadable bf16 codes");
+    }
+
+    MLIRContext *ctx = op.getContext();
+    Location loc = op.getLoc();
+    std::vector<uint16_t> packed(size_t(lq_rt_packed_bf16_size(N, K) / 2));
+    lq_rt_pack_bf16(codes.data(), N, K, packed.data());
+    const int64_t panels = (N + LQ_RT_BF16_WIDTH - 1) / LQ_RT_BF16_WIDTH;
+    auto i16 = rewriter.getIntegerType(16);
+    auto pTy = RankedTensorType::get(
+        {panels, (K + 1) / 2 * 2 * LQ_RT_BF16_WIDTH}, i16);
+    std::string name = "lq_bf16_packed";
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(codesAttr))
+      name = (res.getRawHandle().getKey() + ".bf16").str();
+    Value packedV = arith::ConstantOp::create(
+        rewriter, loc, pTy,
+        cast<TypedAttr>(buildConstant(
+            pTy,
+            ArrayRef<char>(reinterpret_cast<const char *>(packed.data()),
+                           packed.size() * 2),
+            name, /*inlineSmall=*/false)));
+    auto fn = declare(op->getParentOfType<ModuleOp>(), "lq_rt_linear_bf16",
+                      {anyLayout(ctx, 2), anyLayout(ctx, 2, i16),
+                       anyLayout(ctx, 2)});
+    return replaceLinear(op, rewriter, [&](Value x2, Value out) {
+      func::CallOp::create(
+          rewriter, loc, fn,
+          ValueRange{x2, inBuffer(rewriter, loc, packedV), out});
+    });
+  }
+};
+
 /// W8A8 (--quantize-activations on int8 weights): lq.linear(lq.dequantize(
 /// xq, sx), lq.dequantize(Wq, sw)) with int8 symmetric codes on both sides,
 /// x per tensor (static or dynamic scale) or per token, W per output channel
@@ -1261,6 +1351,10 @@ struct ConvertLQToRuntimePass
     // GEMMs are CPU-only.
     if (prefix == "lq_rt_" && int8Gemm)
       patterns.add<W8A8LinearToRuntime, W4A8LinearToRuntime>(&getContext());
+    // bfloat16 weights: lq_rt_linear_bf16 (CPU only; elsewhere they are
+    // dequantized like the formats without a kernel).
+    if (prefix == "lq_rt_")
+      patterns.add<Bf16LinearToRuntime>(&getContext());
     patterns.add<HadamardToRuntime>(&getContext(), prefix);
     // The quantized-cache attention kernel exists on both runtimes
     // (lq_rt_attention_at_q_*, lq_rt_cuda_attention_at_q_*).

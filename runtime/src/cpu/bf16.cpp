@@ -174,14 +174,7 @@ int lq_rt_gemm_bf16(int64_t M, int64_t N, int64_t K, const float *A,
   std::vector<uint32_t> xb;
   if (impl == Impl::Dpbf16) {
     xb.resize(size_t(M * K2));
-    for (int64_t m = 0; m < M; ++m) {
-      const float *x = A + m * lda;
-      for (int64_t b = 0; b < K2; ++b) {
-        const uint32_t lo = lq_bf16_from_f32(x[2 * b]);
-        const uint32_t hi = 2 * b + 1 < K ? lq_bf16_from_f32(x[2 * b + 1]) : 0;
-        xb[m * K2 + b] = lo | hi << 16;
-      }
-    }
+    avx512bf16::roundRows(A, lda, M, K, K2, xb.data());
   }
   Args a{M, N, K, K2, (N + kWidth - 1) / kWidth, A, lda, xb.data(), packed,
          bias, C, ldc};

@@ -40,6 +40,11 @@ void panels(const Args &a, int64_t p0, int64_t p1);
 }
 namespace avx512bf16 {
 void panels(const Args &a, int64_t p0, int64_t p1);
+/// xb[m][b] = the bf16 pair (A[m, 2b], A[m, 2b + 1]) (0 past K), rounded
+/// to nearest even by vcvtne2ps2bf16 (as lq_bf16_from_f32, but denormal
+/// inputs become zero, which vdpbf16ps would make of them anyway).
+void roundRows(const float *A, int64_t lda, int64_t M, int64_t K, int64_t K2,
+               uint32_t *xb);
 }
 namespace avx2 {
 void panels(const Args &a, int64_t p0, int64_t p1);

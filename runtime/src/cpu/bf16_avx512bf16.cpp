@@ -10,7 +10,9 @@
 // f32 lanes, products exact (8-bit significands), sums rounded to f32 (and
 // denormals flushed: Intel SDM, VDPBF16PS). A packed block is 16 columns x 2
 // k in exactly that order, and x is the bf16 pair (x[m, 2b], x[m, 2b + 1])
-// broadcast to every lane (bf16.cpp rounds the activations once per call),
+// broadcast to every lane (roundRows rounds the activations once per call,
+// 32 at a time with vcvtne2ps2bf16: a scalar loop there cost as much as the
+// GEMM itself for K = 768, N = 256),
 // so one instruction does 32 multiply-adds of one row against 16 columns:
 // twice an f32 FMA's. Tiles: 8 rows x 2 panels (16 accumulators) for
 // prefill; M <= 4 rows x 4 panels when forced onto a decode step (tests).
@@ -83,6 +85,31 @@ template <int NP> void rows(const Args &a, int64_t p) {
 }
 
 } // namespace
+
+void roundRows(const float *A, int64_t lda, int64_t M, int64_t K, int64_t K2,
+               uint32_t *xb) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float *x = A + m * lda;
+    uint32_t *out = xb + m * K2;
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + k + 16),
+                                             _mm512_loadu_ps(x + k));
+      _mm512_storeu_si512(out + k / 2, (__m512i)v);
+    }
+    if (k < K) {
+      const __mmask16 lo = __mmask16(K - k >= 16 ? 0xFFFF : (1u << (K - k)) - 1);
+      const __mmask16 hi =
+          __mmask16(K - k <= 16 ? 0 : (1u << (K - k - 16)) - 1);
+      const __m512bh v =
+          _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + k + 16),
+                              _mm512_maskz_loadu_ps(lo, x + k));
+      const int64_t pairs = (K - k + 1) / 2;
+      _mm512_mask_storeu_epi32(out + k / 2, __mmask16((1u << pairs) - 1),
+                               (__m512i)v);
+    }
+  }
+}
 
 void panels(const Args &a, int64_t p0, int64_t p1) {
   int64_t p = p0;

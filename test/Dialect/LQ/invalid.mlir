@@ -433,3 +433,33 @@ func.func @block_whole_dim_scales(%x: tensor<2x4x3x8xf32>, %s: tensor<2x4x1x8xf3
   %q = lq.quantize %x, %s : (tensor<2x4x3x8xf32>, tensor<2x4x1x8xf32>) -> tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
   return %q : tensor<2x4x3x8xi8, #lq.scheme<format = int, bits = 8, block = [0, 1, 0, 1]>>
 }
+
+// -----
+
+// expected-error @+1 {{format 'bf16' is per tensor (one scale, 1.0 from RTN): it takes no 'axis', 'group' or 'block'}}
+func.func private @bf16_group() -> tensor<4x64xbf16, #lq.scheme<format = bf16, axis = 1, group = 32>>
+
+// -----
+
+// expected-error @+1 {{format 'bf16' is per tensor (one scale, 1.0 from RTN): it takes no 'axis', 'group' or 'block'}}
+func.func private @bf16_channel() -> tensor<4x64xbf16, #lq.scheme<format = bf16, axis = 0>>
+
+// -----
+
+// expected-error @+1 {{format 'bf16' is per tensor (one scale, 1.0 from RTN): it takes no 'axis', 'group' or 'block'}}
+func.func private @bf16_block() -> tensor<4x64xbf16, #lq.scheme<format = bf16, block = [2, 32]>>
+
+// -----
+
+// expected-error @+1 {{'symmetric = false' needs format 'int', got 'bf16'}}
+func.func private @bf16_asym() -> tensor<4xbf16, #lq.scheme<format = bf16, symmetric = false>>
+
+// -----
+
+// expected-error @+1 {{'bits' is implied by format 'bf16' (16), got 8}}
+func.func private @bf16_bits() -> tensor<4xbf16, #lq.scheme<format = bf16, bits = 8>>
+
+// -----
+
+// expected-error @+1 {{element type 'f16' does not match the storage type 'bf16' of format 'bf16'}}
+func.func private @bf16_storage() -> tensor<4xf16, #lq.scheme<format = bf16>>
