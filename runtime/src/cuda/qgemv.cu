@@ -801,6 +801,213 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
 }
 
 //===----------------------------------------------------------------------===//
+// int4 kernel for batch 1 with the weights staged through shared memory.
+//===----------------------------------------------------------------------===//
+//
+// Why a fourth CUDA-core kernel: qgemvI4K holds its loads in flight in
+// registers, R rows x 16 bytes per lane, so one H200 multiprocessor keeps
+// only ~16-32 KB of weights in flight, and with programmatic dependent launch
+// only the first round's weights (a few KB per block) are requested before
+// the previous kernel ends. At 4096 x 4096 (8.9 MB) every launch then pays a
+// DRAM ramp-up and a tail: 47% of the copy bandwidth, where a kernel that
+// only reads the same bytes reaches 53%.
+//
+// Here the weights go global -> shared memory with cp.async (sm_80+; 16-byte
+// copies that bypass L1 and the registers), through a ring of `stages`
+// stages of stageRows whole rows (codes, scales, biases; planI4S in
+// qgemv_plan.h). One block per multiprocessor owns ~N / sms rows and issues
+// the copies of its first `stages` stages *before* griddepcontrol.wait (the
+// weights are constants no earlier kernel writes), up to ~100 KB per block:
+// for a 4096 x 4096 matrix that is all of its weights, so the weight stream of
+// one GEMV overlaps the previous kernel's math, reduction and tail. The
+// activations are read and the outputs written only after the wait.
+//
+// The math is qgemvI4K's: a row group of wpr warps covers a row, thread t of
+// the group owns chunk t (32 codes) of every row, with its 32 activations
+// permuted once into registers (i4LoadX); a warp takes R rows of the stage
+// at a time (i4Dequant / fp4Dequant, half2 products, warpReduceRows), and
+// the wpr warps of a row meet in shared memory in a fixed order
+// (deterministic). P row groups (P x wpr <= 16 warps) work on different rows
+// of the same stage. Each ring slot is refilled as soon as the round that
+// read it ends (two __syncthreads per round).
+//
+// DQ and ASYM as in qgemvI4K. Rows past N inside the last block are never
+// copied; their stale shared memory only feeds sums that are dropped.
+
+__device__ __forceinline__ uint32_t smemAddr(const void *p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cpAsync16(void *dst, const void *src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16;\n" ::"r"(
+                   smemAddr(dst)),
+               "l"(src)
+               : "memory");
+#else
+  *static_cast<uint4 *>(dst) = *static_cast<const uint4 *>(src);
+#endif
+}
+__device__ __forceinline__ void cpAsync4(void *dst, const void *src) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(
+                   smemAddr(dst)),
+               "l"(src)
+               : "memory");
+#else
+  *static_cast<float *>(dst) = *static_cast<const float *>(src);
+#endif
+}
+__device__ __forceinline__ void cpAsyncCommit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+/// Waits until at most n of this thread's cp.async groups are pending
+/// (wait_group takes an immediate: n < kI4SMaxStages).
+__device__ __forceinline__ void cpAsyncWaitPending(int n) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  switch (n) {
+#define LQ_WAIT(K)                                                             \
+  case K:                                                                      \
+    asm volatile("cp.async.wait_group " #K ";\n" ::: "memory");               \
+    break;
+    LQ_WAIT(1)
+    LQ_WAIT(2)
+    LQ_WAIT(3)
+    LQ_WAIT(4)
+    LQ_WAIT(5)
+    LQ_WAIT(6)
+    LQ_WAIT(7)
+#undef LQ_WAIT
+  default:
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+  }
+#endif
+}
+
+template <int R, bool ASYM, int DQ>
+__global__ void __launch_bounds__(kI4SMaxThreads, 2)
+    qgemvI4S(int N, const __half *A, const uint4 *codes, int chunks,
+             const float *scales, const float *biases, int cpg, int cpgShift,
+             int G, int P, int rowsPerBlock, int stages, int stageBytes,
+             void *C, bool cF16) {
+  static_assert(DQ == 0 || !ASYM, "FP4 has no biases");
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int T = blockDim.x, t = threadIdx.x, lane = t & 31;
+  const int CT = T / P;            // threads of a row group (wpr warps)
+  const int wpr = CT >> 5;         // warps per row group
+  const int grp = t / CT, c = t % CT, wig = c >> 5;
+  const int stageRows = P * R;
+  const int n0 = blockIdx.x * rowsPerBlock;
+  const int rows = min(rowsPerBlock, N - n0);
+  const int rounds = (rows + stageRows - 1) / stageRows;
+  float *part = reinterpret_cast<float *>(smem + size_t(stages) * stageBytes);
+  const int64_t stageCodes = int64_t(stageRows) * chunks; // uint4 per stage
+
+  // Copies round i's rows into ring slot `slot` (one commit group per call
+  // site, issued by the caller).
+  auto copyStage = [&](int i, int slot) {
+    unsigned char *base = smem + size_t(slot) * stageBytes;
+    const int r0 = i * stageRows;
+    const int here = min(stageRows, rows - r0);
+    if (here <= 0)
+      return;
+    uint4 *sc = reinterpret_cast<uint4 *>(base);
+    const uint4 *gc = codes + int64_t(n0 + r0) * chunks;
+    const int units = here * chunks;
+    for (int u = t; u < units; u += T)
+      cpAsync16(sc + u, gc + u);
+    float *ss = reinterpret_cast<float *>(sc + stageCodes);
+    const float *gs = scales + int64_t(n0 + r0) * G;
+    for (int u = t; u < here * G; u += T)
+      cpAsync4(ss + u, gs + u);
+    if (ASYM) {
+      float *sb = ss + int64_t(stageRows) * G;
+      const float *gb = biases + int64_t(n0 + r0) * G;
+      for (int u = t; u < here * G; u += T)
+        cpAsync4(sb + u, gb + u);
+    }
+  };
+  for (int s = 0; s < stages; ++s) {
+    if (s < rounds)
+      copyStage(s, s);
+    cpAsyncCommit();
+  }
+  pdlWait();
+  pdlLaunchDependents();
+
+  __half2 xp[16];
+  float xs = 0.f;
+  const bool live = c < chunks;
+  if (live) {
+    xs = i4LoadX<ASYM>(reinterpret_cast<const uint4 *>(A) + int64_t(c) * 4,
+                       xp);
+  } else {
+#pragma unroll
+    for (int i = 0; i < 16; ++i)
+      xp[i] = bitsh2(0u);
+  }
+  const int cs = DQ == 2 ? 2 * c : c; // DQ 2: half chunks
+  const int gi = cpgShift >= 0 ? cs >> cpgShift : cs / cpg;
+  const int gi1 =
+      DQ == 2 ? (cpgShift >= 0 ? (cs + 1) >> cpgShift : (cs + 1) / cpg) : 0;
+  constexpr int kRowShift = 5 - (R >= 32   ? 5
+                                 : R >= 16 ? 4
+                                 : R >= 8  ? 3
+                                 : R >= 4  ? 2
+                                 : R >= 2  ? 1
+                                           : 0);
+  const int myRow = (lane >> kRowShift) & (R - 1);
+  const bool writer = (lane & ((1 << kRowShift) - 1)) == 0;
+
+  for (int i = 0; i < rounds; ++i) {
+    cpAsyncWaitPending(stages - 1);
+    __syncthreads();
+    const unsigned char *base = smem + size_t(i % stages) * stageBytes;
+    const uint4 *sc = reinterpret_cast<const uint4 *>(base);
+    const float *ss = reinterpret_cast<const float *>(sc + stageCodes);
+    const float *sb = ss + int64_t(stageRows) * G;
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+      const int lr = grp + P * r; // row of the stage
+      acc[r] = 0.f;
+      if (live) {
+        const uint4 w = sc[int64_t(lr) * chunks + c];
+        const float s0 = ss[lr * G + gi];
+        __half2 q[16];
+        if constexpr (DQ == 0)
+          i4Dequant<ASYM>(w, q);
+        else
+          fp4Dequant(w, q);
+        if constexpr (DQ == 2)
+          acc[r] = fmaf(ss[lr * G + gi1], i4DotRange<8, 16>(q, xp),
+                        s0 * i4DotRange<0, 8>(q, xp));
+        else
+          acc[r] = s0 * i4Dot(q, xp);
+        if (ASYM)
+          acc[r] = fmaf(sb[lr * G + gi], xs, acc[r]);
+      }
+    }
+    const float s = warpReduceRows<R>(acc, lane);
+    if (writer)
+      part[wig * rowsPerBlock + i * stageRows + grp + P * myRow] = s;
+    __syncthreads(); // the slot is read: refill it
+    if (i + stages < rounds)
+      copyStage(i + stages, i % stages);
+    cpAsyncCommit();
+  }
+  cpAsyncWaitPending(0);
+  __syncthreads();
+  for (int i = t; i < rows; i += T) {
+    float s = 0.f;
+    for (int k = 0; k < wpr; ++k)
+      s += part[k * rowsPerBlock + i];
+    store(C, n0 + i, s, cF16);
+  }
+}
+
+//===----------------------------------------------------------------------===//
 // int4 kernel on the tensor cores: mma.sync m16n8k16, the batch as N = 8.
 //===----------------------------------------------------------------------===//
 //
@@ -1235,6 +1442,56 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   return err;
 }
 
+/// Launches qgemvI4S<R, ASYM, DQ> as planned by planI4S (R rows per round,
+/// at most maxStages ring stages and rowsPerBlock rows per block; 0:
+/// automatic). Returns false without launching when the plan does not fit
+/// (rows longer than 16384 codes, or more shared memory than the budget).
+template <int R, bool ASYM, int DQ>
+bool launchI4S(int maxStages, int rowsPerBlock, cudaStream_t st, int N,
+               const __half *A, const uint4 *codes, int chunks,
+               const float *scales, const float *biases, int cpg, int G,
+               void *C, bool cF16, cudaError_t *err) {
+  const I4SPlan p =
+      planI4S(N, chunks, G, ASYM, R, maxStages, rowsPerBlock, smCount());
+  if (!p.ok)
+    return false;
+  auto kernel = qgemvI4S<R, ASYM, DQ>;
+  // Opt in to more than 48 KB of dynamic shared memory once per instance
+  // (raised to the largest request seen).
+  static std::atomic<size_t> optedIn{48u << 10};
+  if (p.smem > optedIn.load(std::memory_order_relaxed)) {
+    *err = cudaFuncSetAttribute(kernel,
+                                cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                int(p.smem));
+    if (*err != cudaSuccess)
+      return true;
+    optedIn.store(p.smem, std::memory_order_relaxed);
+  }
+  const int shift = (cpg & (cpg - 1)) == 0 ? __builtin_ctz(unsigned(cpg)) : -1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(p.blocks));
+  cfg.blockDim = dim3(unsigned(p.threads));
+  cfg.dynamicSmemBytes = p.smem;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  static const int cc = computeCapability();
+  cfg.numAttrs = gI4KPdl && cc >= 90 ? 1 : 0;
+  *err = cudaLaunchKernelEx(&cfg, kernel, N, A, codes, chunks, scales, biases,
+                            cpg, shift, G, p.P, p.rowsPerBlock, p.stages,
+                            int(p.stageBytes), C, cF16);
+  if (*err != cudaSuccess && cfg.numAttrs != 0) {
+    (void)cudaGetLastError(); // the attribute refused: launch plainly
+    cfg.numAttrs = 0;
+    *err = cudaLaunchKernelEx(&cfg, kernel, N, A, codes, chunks, scales,
+                              biases, cpg, shift, G, p.P, p.rowsPerBlock,
+                              p.stages, int(p.stageBytes), C, cF16);
+  }
+  return true;
+}
+
 /// kernel 6 / 7: qgemvI4K with ld.global.cs / ld.global.nc.L1::no_allocate
 /// weight loads, 8: no-allocate loads with the next round prefetched; R rows
 /// per round (4 or 8), U rounds of R rows per block and KS warps per block
@@ -1245,6 +1502,29 @@ bool launchI4KConfig(I4Config cf, bool asym, int64_t N, cudaStream_t st,
                      const float *scales, const float *biases, int64_t cpg,
                      int64_t G, void *C, bool cF16, cudaError_t *err,
                      int dq = 0) {
+  if (cf.kernel == 9) {
+    // qgemvI4S; a shape it cannot take falls back to qgemvI4K's choice.
+#define LQ_I4S(RR, AS, DQ)                                                     \
+  launchI4S<RR, AS, DQ>(cf.U, cf.KS, st, int(N), A, codes, int(chunks),        \
+                        scales, biases, int(cpg), int(G), C, cF16, err)
+    const int R = cf.R == 4 ? 4 : 2;
+    bool launched = false;
+    if (R == 2)
+      launched = asym      ? LQ_I4S(2, true, 0)
+                 : dq == 1 ? LQ_I4S(2, false, 1)
+                 : dq == 2 ? LQ_I4S(2, false, 2)
+                           : LQ_I4S(2, false, 0);
+    else
+      launched = asym      ? LQ_I4S(4, true, 0)
+                 : dq == 1 ? LQ_I4S(4, false, 1)
+                 : dq == 2 ? LQ_I4S(4, false, 2)
+                           : LQ_I4S(4, false, 0);
+#undef LQ_I4S
+    if (launched)
+      return true;
+    const I4KChoice c = i4kChoose(N, chunks, smCount());
+    cf = {c.kernel, c.R, 0, c.warps};
+  }
 #define LQ_I4K_DQ(RR, LL, PF, AS, DQ)                                          \
   launchI4K<RR, LL, PF, AS, DQ>(cf.KS, cf.U, st, int(N), A, codes,             \
                                 int(chunks), scales, biases, int(cpg), int(G), \
