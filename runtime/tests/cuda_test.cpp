@@ -316,69 +316,6 @@ TEST(CudaGemvPlan, BatchOneChoiceFollowsRun5Sweep) {
       }
 }
 
-TEST(CudaGemvPlan, StagedKernelPlan) {
-  using namespace lq::cuda;
-  // 4096 x 4096, groups of 128 (128 chunks, 32 f32 scales per row) on 132
-  // SMs, R = 2: 4 row groups of 4 warps, stages of 8 rows (16 KB of codes +
-  // 1 KB of scales), 32 rows per block in 4 rounds, all 4 stages in the ring
-  // (the whole block's weights requested before griddepcontrol.wait).
-  I4SPlan p = planI4S(4096, 128, 32, false, 2, 0, 0, 132);
-  ASSERT_TRUE(p.ok);
-  EXPECT_EQ(p.wpr, 4);
-  EXPECT_EQ(p.P, 4);
-  EXPECT_EQ(p.threads, 512);
-  EXPECT_EQ(p.stageRows, 8);
-  EXPECT_EQ(p.stageBytes, size_t(8 * (2048 + 128)));
-  EXPECT_EQ(p.rowsPerBlock, 32);
-  EXPECT_EQ(p.blocks, 128);
-  EXPECT_EQ(p.stages, 4);
-  EXPECT_EQ(p.smem, size_t(4 * 8 * (2048 + 128) + 4 * 32 * 4));
-  // 4096 x 14336: one row group of 14 warps, 2-row stages, 16 rounds per
-  // block; the ring is as deep as 100 KB allows (6 stages of 15232 bytes).
-  p = planI4S(4096, 448, 112, false, 2, 0, 0, 132);
-  ASSERT_TRUE(p.ok);
-  EXPECT_EQ(p.threads, 448);
-  EXPECT_EQ(p.P, 1);
-  EXPECT_EQ(p.stageBytes, size_t(2 * (7168 + 448)));
-  EXPECT_EQ(p.rowsPerBlock, 32);
-  EXPECT_EQ(p.stages, 6);
-  // Rows longer than 512 chunks (K > 16384): no plan.
-  EXPECT_FALSE(planI4S(4096, 513, 129, false, 2, 0, 0, 132).ok);
-  // Asymmetric rows carry biases after the scales.
-  p = planI4S(333, 95, 95, true, 4, 0, 0, 132);
-  ASSERT_TRUE(p.ok);
-  EXPECT_EQ(p.stageBytes % 16, 0u);
-  EXPECT_GE(p.stageBytes, size_t(p.stageRows) * (95 * 16 + 95 * 8));
-  for (int64_t N : {1, 7, 333, 4096, 14336, 128256})
-    for (int64_t chunks : {1, 45, 95, 128, 344, 448, 512})
-      for (int R : {2, 4})
-        for (int st : {0, 1, 3})
-          for (int rpb : {0, 8, 64}) {
-            const std::string at = "N=" + std::to_string(N) +
-                                   " chunks=" + std::to_string(chunks) +
-                                   " R=" + std::to_string(R);
-            p = planI4S(N, chunks, (chunks + 3) / 4, false, R, st, rpb, 132);
-            if (!p.ok) { // only when one stage and the sums overflow
-              const size_t sums = size_t(p.wpr) * p.rowsPerBlock * 4;
-              EXPECT_GT(sums + p.stageBytes, kI4SBudget) << at;
-              continue;
-            }
-            EXPECT_LE(p.threads, kI4SMaxThreads) << at;
-            EXPECT_EQ(p.threads % 32, 0) << at;
-            EXPECT_GE(32 * p.wpr, chunks) << at;
-            EXPECT_LT(32 * (p.wpr - 1), chunks) << at;
-            EXPECT_EQ(p.rowsPerBlock % p.stageRows, 0) << at;
-            EXPECT_GE(int64_t(p.blocks) * p.rowsPerBlock, N) << at;
-            EXPECT_LT(int64_t(p.blocks - 1) * p.rowsPerBlock, N) << at;
-            EXPECT_GE(p.stages, 1) << at;
-            EXPECT_LE(p.stages, kI4SMaxStages) << at;
-            EXPECT_LE(p.stages, p.rowsPerBlock / p.stageRows) << at;
-            if (st > 0)
-              EXPECT_LE(p.stages, st) << at;
-            EXPECT_LE(p.smem, kI4SBudget) << at;
-          }
-}
-
 TEST(CudaNoDriver, KernelsReportNoDevice) {
   REQUIRE_NO_GPU();
   expectNoDevice(qgemm(1, 8, 64, LQ_DTYPE_F16, LQ_FORMAT_INT, 4, 32));

@@ -30,7 +30,6 @@
 
 #include "../tests/cuda_checks.h"
 #include "../tests/cuda_kv_checks.h"
-#include "../src/cuda/qgemv_plan.h"
 
 #include <cublasLt.h>
 #include <cuda_fp16.h>
@@ -238,12 +237,7 @@ void runChecks(int cc) {
       {2, 4, 2, 1}, {2, 4, 2, 4}, {3, 1, 2, 1},  {3, 1, 2, 4}, {3, 1, 2, 8},
       {4, 1, 2, 1}, {4, 1, 2, 8}, {7, 8, 0, 0},  {6, 8, 0, 0}, {7, 4, 0, 0},
       {6, 4, 1, 2}, {7, 8, 1, 2}, {7, 8, 3, 16}, {6, 8, 2, 5}, {7, 4, 3, 1},
-      {8, 8, 0, 0}, {8, 4, 0, 0}, {8, 8, 1, 2},  {8, 4, 3, 5},
-      // qgemvI4S (kernel 9): R = 2 / 4, automatic ring; one stage (no
-      // overlap), two stages over many rounds (rows per block 64), 8 rows
-      // per block (the last block partial), 3 stages.
-      {9, 2, 0, 0}, {9, 4, 0, 0}, {9, 2, 1, 0},  {9, 2, 2, 64},
-      {9, 4, 3, 8}, {9, 2, 3, 1}};
+      {8, 8, 0, 0}, {8, 4, 0, 0}, {8, 8, 1, 2},  {8, 4, 3, 5}};
   for (auto &cf : cfgs) {
     // R = 4 (CUDA cores) and qgemvI4K exist for batch 1 only (other
     // batches take the automatic choice); the tensor-core kernels need
@@ -277,10 +271,7 @@ void runChecks(int cc) {
   }
   // Dependent GEMVs on one stream (the second reads the first's output):
   // with programmatic dependent launch, then without, then the old kernel.
-  const int chainCfgs[][5] = {{9, 2, 0, 0, 1},
-                              {9, 4, 2, 8, 1},
-                              {9, 2, 0, 0, 0},
-                              {7, 8, 0, 0, 1},
+  const int chainCfgs[][5] = {{7, 8, 0, 0, 1},
                               {6, 4, 1, 2, 1},
                               {8, 8, 1, 2, 1},
                               {7, 8, 0, 0, 0},
@@ -347,8 +338,7 @@ void runChecks(int cc) {
   // NVFP4 (two scales per chunk, also groups of 48) and MXFP4 (g32, g96).
   const int fp4Cfgs[][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {7, 8, 0, 0},
                             {8, 4, 0, 0}, {6, 8, 2, 5}, {7, 4, 3, 1},
-                            {8, 8, 1, 2}, {9, 2, 0, 0}, {9, 4, 2, 8},
-                            {9, 2, 1, 0}};
+                            {8, 8, 1, 2}};
   struct Fp4Shape {
     int64_t N, K, g;
     lq_format_t f;
@@ -721,13 +711,8 @@ void runTimings(const lq_cuda_device_info_t &info) {
     const double gNoPdlUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     const double noPdlUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
     lq_cuda_bench_qgemv_pdl(1);
-    // The previous automatic choice: qgemvI4K as i4kChoose shapes it.
-    const lq::cuda::I4KChoice prev =
-        lq::cuda::i4kChoose(N, K / 32, info.multiprocessors);
-    lq_cuda_bench_qgemv_config(prev.kernel, prev.R, 0, prev.warps);
+    lq_cuda_bench_qgemv_config(2, 2, 2, 1);
     const double prevGUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
-    const double prevUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
-    lq_cuda_bench_qgemv_config(0, 0, 0, 0);
     // Floors for this byte count: a kernel that only reads the same codes
     // and scales (one wave of 256-thread blocks), and an empty kernel, both
     // in graph replays.
@@ -753,12 +738,7 @@ void runTimings(const lq_cuda_device_info_t &info) {
         {2, 2, 2, 1}, {2, 4, 2, 2},  {3, 1, 2, 8},  {7, 8, 0, 0}, {6, 8, 0, 0},
         {7, 4, 0, 0}, {6, 4, 0, 0},  {7, 8, 1, 0},  {7, 8, 2, 0}, {7, 8, 0, 4},
         {7, 4, 0, 4}, {7, 8, 0, 16}, {7, 4, 0, 16}, {8, 8, 0, 0}, {8, 4, 0, 0},
-        {8, 4, 0, 4}, {8, 4, 1, 0},  {7, 8, 1, 4},  {7, 4, 1, 4}, {7, 8, 0, 2},
-        // qgemvI4S: R, ring stages (0: as many as fit 100 KB), rows per
-        // block (0: N / SMs).
-        {9, 2, 0, 0}, {9, 4, 0, 0}, {9, 2, 2, 0},  {9, 2, 4, 0}, {9, 4, 2, 0},
-        {9, 2, 0, 16}, {9, 4, 0, 16}, {9, 2, 0, 64}, {9, 4, 0, 64},
-        {9, 2, 1, 0}};
+        {8, 4, 0, 4}, {8, 4, 1, 0},  {7, 8, 1, 4},  {7, 4, 1, 4}, {7, 8, 0, 2}};
     for (auto &cf : sweep) {
       lq_cuda_bench_qgemv_config(cf[0], cf[1], cf[2], cf[3]);
       const double t = timeGraphUs(qgemv(1), 20, 4 * nbuf);
@@ -822,17 +802,11 @@ void runTimings(const lq_cuda_device_info_t &info) {
             "(graph **%.0f%%**) |",
             (long long)N, (long long)K, us, gUs, bw, copyBW, pct(us),
             pct(gUs)));
-    row(fmt("| W4A16 GEMV int4 g128: previous choice (qgemvI4K k%d R=%d, "
-            "%d warps) | N=%lld K=%lld M=1 | %.2f (graph %.2f) | - | copy "
-            "%.0f GB/s | %.0f%% (graph %.0f%%; lq is %.2fx) |",
-            prev.kernel, prev.R, prev.warps, (long long)N, (long long)K,
-            prevUs, prevGUs, copyBW, pct(prevUs), pct(prevGUs),
-            prevGUs / gUs));
-    row(fmt("| W4A16 GEMV int4 g128: lq without PDL | N=%lld K=%lld M=1 | "
-            "graph %.2f (launched %.2f) | - | copy %.0f GB/s | %.0f%% "
-            "(launched %.0f%%) |",
-            (long long)N, (long long)K, gNoPdlUs, noPdlUs, copyBW,
-            pct(gNoPdlUs), pct(noPdlUs)));
+    row(fmt("| W4A16 GEMV int4 g128: previous choice (qgemvI4 R=2) / lq "
+            "without PDL | N=%lld K=%lld M=1 | graph %.2f / %.2f (launched "
+            "%.2f) | - | copy %.0f GB/s | %.0f%% / %.0f%% (launched %.0f%%) |",
+            (long long)N, (long long)K, prevGUs, gNoPdlUs, noPdlUs, copyBW,
+            pct(prevGUs), pct(gNoPdlUs), pct(noPdlUs)));
     row(fmt("| floors: read-only kernel over the same bytes / empty kernel | "
             "N=%lld K=%lld | graph %.2f / %.2f | %.0f GB/s | copy %.0f GB/s | "
             "%.0f%% (lq graph is %.0f%% of the read-only kernel's rate) |",
@@ -895,18 +869,13 @@ void runTimings(const lq_cuda_device_info_t &info) {
       };
       gemv(0);
       CK(cudaStreamSynchronize(stream));
-      double us = 0, gUs = 0, oneRowUs = 0, prevUs = 0;
+      double us = 0, gUs = 0, oneRowUs = 0;
       if (err.empty()) {
         us = timeUs(gemv, 20, 30, 4 * nbuf);
         gUs = timeGraphUs(gemv, 20, 4 * nbuf);
         if (ft.bits == 4) { // the one-row-per-warp table kernel (k1)
           lq_cuda_bench_qgemv_config(1, 0, 0, 0);
           oneRowUs = timeGraphUs(gemv, 20, 4 * nbuf);
-          // qgemvI4K as i4kChoose shapes it (the previous choice)
-          const lq::cuda::I4KChoice prev =
-              lq::cuda::i4kChoose(N, K / 32, info.multiprocessors);
-          lq_cuda_bench_qgemv_config(prev.kernel, prev.R, 0, prev.warps);
-          prevUs = timeGraphUs(gemv, 20, 4 * nbuf);
           lq_cuda_bench_qgemv_config(0, 0, 0, 0);
         }
       }
@@ -919,21 +888,15 @@ void runTimings(const lq_cuda_device_info_t &info) {
                 "**%.0f%%**) |",
                 ft.name, (long long)N, (long long)K, us, gUs,
                 wBytes / (us * 1e-6) / 1e9, copyBW, pct(us), pct(gUs)));
-      if (err.empty() && prevUs > 0)
-        row(fmt("| %s GEMV, previous choice (qgemvI4K) | N=%lld K=%lld M=1 | "
-                "graph %.2f | - | copy %.0f GB/s | %.0f%% (lq is %.2fx) |",
-                ft.name, (long long)N, (long long)K, prevUs, copyBW,
-                pct(prevUs), prevUs / gUs));
-      if (!err.empty())
+      else
         row(fmt("| %s GEMV (lq) | N=%lld K=%lld M=1 | error: %s | - | - | - |",
                 ft.name, (long long)N, (long long)K, err.c_str()));
       std::printf("%s GEMV N=%lld K=%lld M=1: %.2f us launched, %.2f us graph "
                   "(%.0f%% of copy)",
                   ft.name, (long long)N, (long long)K, us, gUs, pct(gUs));
       if (oneRowUs > 0)
-        std::printf("; one-row table kernel %.2f us graph (%.0f%%); qgemvI4K "
-                    "%.2f us graph (%.0f%%)",
-                    oneRowUs, pct(oneRowUs), prevUs, pct(prevUs));
+        std::printf("; one-row table kernel %.2f us graph (%.0f%%)", oneRowUs,
+                    pct(oneRowUs));
       std::printf(" %s\n", err.c_str());
       std::fflush(stdout);
       for (int i = 0; i < nbuf; ++i) {

@@ -125,64 +125,6 @@ inline I4KChoice i4kChoose(int64_t N, int64_t chunks, int sms) {
   return c;
 }
 
-/// Launch of qgemvI4S (qgemv.cu: batch 1, weights staged through shared
-/// memory with cp.async). A row group of wpr = ceil(chunks / 32) warps
-/// covers a row, one 16-byte chunk per thread; P = the largest power of two
-/// with P x wpr <= 16 row groups work side by side, R rows each per round, so
-/// a stage holds stageRows = P x R whole rows (codes, then scales, then
-/// biases when asymmetric). A block owns rowsPerBlock rows (about N / sms,
-/// rounded up to whole stages: one block per multiprocessor), walked in
-/// rounds of one stage through a ring of `stages` stage buffers: as many as
-/// fit in `budget` bytes (so that two blocks, this kernel's and the next
-/// one's, fit on a multiprocessor together), at most the block's rounds and
-/// at most kI4SMaxStages. The warps' partial sums meet in wpr x rowsPerBlock
-/// floats after the ring. ok = false when a row needs more than 16 warps
-/// (K > 16384 codes) or one stage and the sums exceed the budget.
-constexpr int kI4SMaxThreads = 512;
-constexpr int kI4SMaxStages = 8;
-constexpr size_t kI4SBudget = size_t(100) << 10;
-
-struct I4SPlan {
-  bool ok;
-  int wpr, P, threads, stageRows, rowsPerBlock, blocks, stages;
-  size_t stageBytes, smem;
-};
-
-inline I4SPlan planI4S(int64_t N, int64_t chunks, int64_t G, bool asym, int R,
-                       int maxStages, int rowsPerBlock, int sms,
-                       size_t budget = kI4SBudget) {
-  I4SPlan p = {};
-  const int64_t wpr = (chunks + 31) / 32;
-  if (N < 1 || chunks < 1 || G < 1 || R < 1 || wpr > kI4SMaxThreads / 32)
-    return p;
-  p.wpr = int(wpr);
-  p.P = 1;
-  while (2 * p.P * p.wpr <= kI4SMaxThreads / 32)
-    p.P *= 2;
-  p.threads = 32 * p.wpr * p.P;
-  p.stageRows = p.P * R;
-  const size_t rowBytes = size_t(chunks) * 16 + size_t(G) * 4 * (asym ? 2 : 1);
-  p.stageBytes = (size_t(p.stageRows) * rowBytes + 15) / 16 * 16;
-  const int64_t target =
-      rowsPerBlock > 0 ? rowsPerBlock
-                       : (N + std::max(1, sms) - 1) / std::max(1, sms);
-  const int64_t rounds = std::max<int64_t>(
-      1, (target + p.stageRows - 1) / p.stageRows);
-  p.rowsPerBlock = int(rounds * p.stageRows);
-  p.blocks = int((N + p.rowsPerBlock - 1) / p.rowsPerBlock);
-  const size_t sums = size_t(p.wpr) * size_t(p.rowsPerBlock) * sizeof(float);
-  if (sums + p.stageBytes > budget)
-    return p;
-  const int64_t fit = int64_t((budget - sums) / p.stageBytes);
-  int64_t stages = std::min<int64_t>({fit, rounds, kI4SMaxStages});
-  if (maxStages > 0)
-    stages = std::min<int64_t>(stages, maxStages);
-  p.stages = int(std::max<int64_t>(1, stages));
-  p.smem = size_t(p.stages) * p.stageBytes + sums;
-  p.ok = true;
-  return p;
-}
-
 } // namespace lq::cuda
 
 #endif // LQ_RT_SRC_CUDA_QGEMV_PLAN_H
