@@ -80,6 +80,9 @@
 // next round prefetched), R rows per round, U groups of R rows per block and
 // KS warps per block (0: automatic).
 extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
+extern "C" void lq_cuda_bench_attention_q_splits(int minTiles,
+                                                 int blocksPerSM);
+extern "C" void lq_cuda_bench_attention_f32_split(int on);
 // Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on);
 // Prefill path of lq_cuda_qgemm_tc_nt (qgemm_tc.cu): 0 automatic, 1 the WMMA
@@ -410,25 +413,47 @@ void runChecks(int cc) {
                                         true, e);
           });
   }
-  check("attention causal GQA 2x4/2x5x9 D16 Dv12", 1e-5, [](std::string *e) {
-    return lqref::checkAttention(21, 2, 4, 2, 5, 9, 16, 12, true, -1, false,
-                                 e);
-  });
-  check("attention full 1x3x7x7 D33 Dv5", 1e-5, [](std::string *e) {
-    return lqref::checkAttention(22, 1, 3, 3, 7, 7, 33, 5, false, -1, false,
-                                 e);
-  });
-  check("attention_at position=5 of 16 keys", 1e-5, [](std::string *e) {
-    return lqref::checkAttention(23, 1, 4, 1, 2, 16, 8, 8, true, 5, false, e);
-  });
-  check("attention causal S=3000 (big shared memory)", 1e-5,
-        [](std::string *e) {
-          return lqref::checkAttention(25, 1, 2, 1, 3, 3000, 64, 64, true, -1,
-                                       false, e);
-        });
-  check("_mlir_ciface_lq_rt_cuda_attention_f32", 1e-5, [](std::string *e) {
-    return lqref::checkAttention(24, 2, 2, 1, 4, 6, 8, 8, true, -1, true, e);
-  });
+  // Float attention through attentionQ<kF32> (the default), through its
+  // one-block-per-query-row kernel, and with one tile per key split.
+  for (int mode = 0; mode < 3; ++mode) {
+    lq_cuda_bench_attention_f32_split(mode != 1);
+    lq_cuda_bench_attention_q_splits(mode == 2 ? 1 : 0, mode == 2 ? 64 : 0);
+    const char *m = mode == 0   ? "split kernel"
+                    : mode == 1 ? "one block per row"
+                                : "split kernel, 1 tile per split";
+    const uint32_t sd = 21 + 100 * uint32_t(mode);
+    check(fmt("attention causal GQA 2x4/2x5x9 D16 Dv12 (%s)", m), 1e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd, 2, 4, 2, 5, 9, 16, 12, true, -1,
+                                         false, e);
+          });
+    check(fmt("attention full 1x3x7x7 D33 Dv5 (%s)", m), 1e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd + 1, 1, 3, 3, 7, 7, 33, 5, false,
+                                         -1, false, e);
+          });
+    check(fmt("attention_at position=5 of 16 keys (%s)", m), 1e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd + 2, 1, 4, 1, 2, 16, 8, 8, true, 5,
+                                         false, e);
+          });
+    check(fmt("attention causal S=3000 (%s)", m), 1e-5, [sd](std::string *e) {
+      return lqref::checkAttention(sd + 4, 1, 2, 1, 3, 3000, 64, 64, true, -1,
+                                   false, e);
+    });
+    check(fmt("attention decode GQA Hq32/Hkv8 D128 S4096 (%s)", m), 3e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd + 5, 1, 32, 8, 1, 4096, 128, 128,
+                                         true, -1, false, e);
+          });
+    check(fmt("_mlir_ciface_lq_rt_cuda_attention_f32 (%s)", m), 1e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd + 3, 2, 2, 1, 4, 6, 8, 8, true, -1,
+                                         true, e);
+          });
+  }
+  lq_cuda_bench_attention_f32_split(1);
+  lq_cuda_bench_attention_q_splits(0, 0);
   check("_mlir_ciface_lq_rt_cuda_linear_f32 5x37x129", 1e-5,
         [](std::string *e) {
           return lqref::checkLinearF32Ciface(31, 5, 37, 129, e);

@@ -108,6 +108,13 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+/// lq_cuda_attention_at_f32 through the flash-decoding kernel of the
+/// quantized cache (below), for K/V views with unit inner strides.
+bool attentionF32Split(const lq_cuda_view4_t *q, const lq_cuda_view4_t *k,
+                       const lq_cuda_view4_t *v, const lq_cuda_view4_t *out,
+                       float scale, int causal, int64_t position, void *stream,
+                       lq_cuda_status_t *status);
+
 View view(const lq_cuda_view4_t *x) {
   View r;
   r.data = x->data;
@@ -155,6 +162,9 @@ lq_cuda_attention_at_f32(const lq_cuda_view4_t *q, const lq_cuda_view4_t *k,
                 "lq_cuda_attention_f32: position %lld + %lld queries exceeds "
                 "the %lld keys",
                 (long long)position, (long long)T, (long long)S);
+  lq_cuda_status_t split = LQ_CUDA_OK;
+  if (attentionF32Split(q, k, v, out, scale, causal, position, stream, &split))
+    return split;
   if (lq_cuda_status_t s = ensureDevice())
     return s;
   const size_t smem = size_t(D + position + T) * sizeof(float);
@@ -223,7 +233,7 @@ struct QV {
   int64_t cs0, cs1, cs2; // byte strides of b, h, s
   const void *scales;
   int64_t ss0, ss1, ss2, ss3; // 0 for a broadcast batch / head
-  int64_t gs, gd;             // tokens and channels per scale
+  int32_t gs, gd;             // tokens and channels per scale (< 2^31)
   int32_t fmt, bits, stype;
   float global;
   int unit;      // elements per load: 1 or 4 (8-bit), 2 or 8 (4-bit)
@@ -284,10 +294,79 @@ __device__ __forceinline__ float scaleAt(const QV &x, int64_t i) {
   return f * x.global;
 }
 
+/// The code formats an attentionQ instance decodes at compile time, K and V
+/// alike (kAny: each view's format at run time, e.g. int8 keys with int4
+/// values); kF32: a float cache read as is (lq_cuda_attention_at_f32).
+enum : int { kAny = 0, kI8, kI4, kE4M3, kE5M2, kNvfp4, kF32 };
+
+template <int F>
+__device__ __forceinline__ float decodeCodeT(const QV &x, uint32_t c) {
+  if constexpr (F == kI8)
+    return float(int8_t(uint8_t(c)));
+  else if constexpr (F == kI4)
+    return float(int(c ^ 8u) - 8);
+  else if constexpr (F == kE4M3)
+    return e4m3ToF32(c);
+  else if constexpr (F == kE5M2)
+    return e5m2ToF32(c);
+  else if constexpr (F == kNvfp4)
+    return e2m1ToF32(c);
+  else
+    return decodeCode(x, c);
+}
+
+/// Which load units (x.unit) a format can have: 8-bit codes 4 or 1, 4-bit
+/// codes 8 or 2 (qv); instantiating only those keeps the build small.
+template <int F> constexpr bool unitPossible(int U) {
+  if constexpr (F == kI8 || F == kE4M3 || F == kE5M2)
+    return U == 4 || U == 1;
+  else if constexpr (F == kI4 || F == kNvfp4)
+    return U == 8 || U == 2;
+  else if constexpr (F == kF32)
+    return false;
+  else
+    return true;
+}
+
+/// Scale row of token s: s / gs in 32 bits (S < 2^31), none for per-token
+/// scales (a 64-bit division costs ~70 instructions per load).
+__device__ __forceinline__ int64_t tokenGroup(const QV &x, int64_t s) {
+  return x.gs == 1 ? s : int64_t(int32_t(s) / x.gs);
+}
+
+/// Rows [s0, s0 + kKT) of head (b, h) of a float cache (kF32) copied into
+/// buf[row][d]; 16-byte loads when x.unit is 4.
+__device__ void copyTileF32(const QV &x, int64_t b, int64_t h, int64_t s0,
+                            int64_t send, int D, float *buf, int pitch) {
+  const uint8_t *base = x.codes + b * x.cs0 + h * x.cs1;
+  if (x.unit == 4 && pitch % 4 == 0) {
+    const int upr = D / 4, n = kKT * upr;
+#pragma unroll 4
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+      const int sl = i / upr, d0 = (i - sl * upr) * 4;
+      const int64_t s = s0 + sl;
+      float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+      if (s < send)
+        v = __ldg(reinterpret_cast<const float4 *>(base + s * x.cs2) +
+                  d0 / 4);
+      *reinterpret_cast<float4 *>(buf + sl * pitch + d0) = v;
+    }
+    return;
+  }
+  const int n = kKT * D;
+  for (int i = threadIdx.x; i < n; i += blockDim.x) {
+    const int sl = i / D, d = i - sl * D;
+    const int64_t s = s0 + sl;
+    buf[sl * pitch + d] =
+        s < send ? __ldg(reinterpret_cast<const float *>(base + s * x.cs2) + d)
+                 : 0.f;
+  }
+}
+
 /// Rows [s0, s0 + kKT) of head (b, h) of `x`, decoded with their scales
 /// into buf[row][d] (row pitch `pitch`); rows at or past `send` are zeros.
 /// U elements per load (x.unit); `vec`: 16-byte stores (pitch % 4 == 0).
-template <int U>
+template <int F, int U>
 __device__ void decodeTileU(const QV &x, int64_t b, int64_t h, int64_t s0,
                             int64_t send, int D, float *buf, int pitch,
                             bool vec) {
@@ -306,7 +385,7 @@ __device__ void decodeTileU(const QV &x, int64_t b, int64_t h, int64_t s0,
         val[u] = 0.f;
     } else {
       const uint8_t *row = base + s * x.cs2;
-      const int64_t srow = sbase + (s / x.gs) * x.ss2;
+      const int64_t srow = sbase + tokenGroup(x, s) * x.ss2;
       uint32_t w;
       if constexpr (U == 4)
         w = __ldg(reinterpret_cast<const unsigned *>(row + d0));
@@ -320,11 +399,11 @@ __device__ void decodeTileU(const QV &x, int64_t b, int64_t h, int64_t s0,
         const float f = scaleAt(x, srow + (d0 / x.gd) * x.ss3);
 #pragma unroll
         for (int u = 0; u < U; ++u)
-          val[u] = decodeCode(x, (w >> (shift * u)) & mask) * f;
+          val[u] = decodeCodeT<F>(x, (w >> (shift * u)) & mask) * f;
       } else {
 #pragma unroll
         for (int u = 0; u < U; ++u)
-          val[u] = decodeCode(x, (w >> (shift * u)) & mask) *
+          val[u] = decodeCodeT<F>(x, (w >> (shift * u)) & mask) *
                    scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
       }
     }
@@ -344,14 +423,31 @@ __device__ void decodeTileU(const QV &x, int64_t b, int64_t h, int64_t s0,
   }
 }
 
+template <int F>
 __device__ void decodeTile(const QV &x, int64_t b, int64_t h, int64_t s0,
                            int64_t send, int D, float *buf, int pitch) {
+  if constexpr (F == kF32) {
+    copyTileF32(x, b, h, s0, send, D, buf, pitch);
+    return;
+  }
   const bool vec = pitch % 4 == 0;
   switch (x.unit) {
-  case 8: decodeTileU<8>(x, b, h, s0, send, D, buf, pitch, vec); break;
-  case 4: decodeTileU<4>(x, b, h, s0, send, D, buf, pitch, vec); break;
-  case 2: decodeTileU<2>(x, b, h, s0, send, D, buf, pitch, vec); break;
-  default: decodeTileU<1>(x, b, h, s0, send, D, buf, pitch, vec); break;
+  case 8:
+    if constexpr (unitPossible<F>(8))
+      decodeTileU<F, 8>(x, b, h, s0, send, D, buf, pitch, vec);
+    break;
+  case 4:
+    if constexpr (unitPossible<F>(4))
+      decodeTileU<F, 4>(x, b, h, s0, send, D, buf, pitch, vec);
+    break;
+  case 2:
+    if constexpr (unitPossible<F>(2))
+      decodeTileU<F, 2>(x, b, h, s0, send, D, buf, pitch, vec);
+    break;
+  default:
+    if constexpr (unitPossible<F>(1))
+      decodeTileU<F, 1>(x, b, h, s0, send, D, buf, pitch, vec);
+    break;
   }
 }
 
@@ -366,7 +462,7 @@ struct Staged {
   float f[kStage];
 };
 
-template <int U>
+template <int F, int U>
 __device__ __forceinline__ void stageTileU(const QV &x, int64_t b, int64_t h,
                                            int64_t s0, int64_t send, int D,
                                            Staged &st) {
@@ -394,11 +490,11 @@ __device__ __forceinline__ void stageTileU(const QV &x, int64_t b, int64_t h,
     else
       st.w[j] = __ldg(row + d0);
     if (x.oneScale)
-      st.f[j] = scaleAt(x, sbase + (s / x.gs) * x.ss2 + (d0 / x.gd) * x.ss3);
+      st.f[j] = scaleAt(x, sbase + tokenGroup(x, s) * x.ss2 + (d0 / x.gd) * x.ss3);
   }
 }
 
-template <int U>
+template <int F, int U>
 __device__ __forceinline__ void storeTileU(const QV &x, int64_t b, int64_t h,
                                            int64_t s0, int64_t send, int D,
                                            const Staged &st, float *buf,
@@ -422,12 +518,12 @@ __device__ __forceinline__ void storeTileU(const QV &x, int64_t b, int64_t h,
     } else if (x.oneScale) {
 #pragma unroll
       for (int u = 0; u < U; ++u)
-        val[u] = decodeCode(x, (st.w[j] >> (shift * u)) & mask) * st.f[j];
+        val[u] = decodeCodeT<F>(x, (st.w[j] >> (shift * u)) & mask) * st.f[j];
     } else {
-      const int64_t srow = sbase + (s / x.gs) * x.ss2;
+      const int64_t srow = sbase + tokenGroup(x, s) * x.ss2;
 #pragma unroll
       for (int u = 0; u < U; ++u)
-        val[u] = decodeCode(x, (st.w[j] >> (shift * u)) & mask) *
+        val[u] = decodeCodeT<F>(x, (st.w[j] >> (shift * u)) & mask) *
                  scaleAt(x, srow + ((d0 + u) / x.gd) * x.ss3);
     }
     float *dst = buf + sl * pitch + d0;
@@ -446,27 +542,53 @@ __device__ __forceinline__ void storeTileU(const QV &x, int64_t b, int64_t h,
   }
 }
 
+template <int F>
 __device__ __forceinline__ void stageTile(const QV &x, int64_t b, int64_t h,
                                           int64_t s0, int64_t send, int D,
                                           Staged &st) {
   switch (x.unit) {
-  case 8: stageTileU<8>(x, b, h, s0, send, D, st); break;
-  case 4: stageTileU<4>(x, b, h, s0, send, D, st); break;
-  case 2: stageTileU<2>(x, b, h, s0, send, D, st); break;
-  default: stageTileU<1>(x, b, h, s0, send, D, st); break;
+  case 8:
+    if constexpr (unitPossible<F>(8))
+      stageTileU<F, 8>(x, b, h, s0, send, D, st);
+    break;
+  case 4:
+    if constexpr (unitPossible<F>(4))
+      stageTileU<F, 4>(x, b, h, s0, send, D, st);
+    break;
+  case 2:
+    if constexpr (unitPossible<F>(2))
+      stageTileU<F, 2>(x, b, h, s0, send, D, st);
+    break;
+  default:
+    if constexpr (unitPossible<F>(1))
+      stageTileU<F, 1>(x, b, h, s0, send, D, st);
+    break;
   }
 }
 
+template <int F>
 __device__ __forceinline__ void storeTile(const QV &x, int64_t b, int64_t h,
                                           int64_t s0, int64_t send, int D,
                                           const Staged &st, float *buf,
                                           int pitch) {
   const bool vec = pitch % 4 == 0;
   switch (x.unit) {
-  case 8: storeTileU<8>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
-  case 4: storeTileU<4>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
-  case 2: storeTileU<2>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
-  default: storeTileU<1>(x, b, h, s0, send, D, st, buf, pitch, vec); break;
+  case 8:
+    if constexpr (unitPossible<F>(8))
+      storeTileU<F, 8>(x, b, h, s0, send, D, st, buf, pitch, vec);
+    break;
+  case 4:
+    if constexpr (unitPossible<F>(4))
+      storeTileU<F, 4>(x, b, h, s0, send, D, st, buf, pitch, vec);
+    break;
+  case 2:
+    if constexpr (unitPossible<F>(2))
+      storeTileU<F, 2>(x, b, h, s0, send, D, st, buf, pitch, vec);
+    break;
+  default:
+    if constexpr (unitPossible<F>(1))
+      storeTileU<F, 1>(x, b, h, s0, send, D, st, buf, pitch, vec);
+    break;
   }
 }
 
@@ -505,6 +627,7 @@ __device__ __forceinline__ float *outAt(const View &o, const QShape &p,
 }
 
 // At most 96 registers (5 blocks per SM; the staged tile takes 32).
+template <int F>
 __global__ void __launch_bounds__(kQThreads, 5)
     attentionQ(View q, QV k, QV v, View o, QShape p, float *part) {
   extern __shared__ float sm[];
@@ -545,16 +668,17 @@ __global__ void __launch_bounds__(kQThreads, 5)
 
   // Register staging when a tile's units fit (D <= 128 for int8, <= 256
   // for int4 / NVFP4 with aligned rows); else the looping decoder.
-  const bool staged = kKT * (D / k.unit) <= kStage * int(blockDim.x) &&
+  const bool staged = F != kF32 &&
+                      kKT * (D / k.unit) <= kStage * int(blockDim.x) &&
                       kKT * (Dv / v.unit) <= kStage * int(blockDim.x);
   Staged kst, vst;
   for (int64_t s0 = k0; s0 < k1; s0 += kKT) {
     if (staged) {
-      stageTile(k, b, hk, s0, k1, D, kst);
-      stageTile(v, b, hk, s0, k1, Dv, vst);
-      storeTile(k, b, hk, s0, k1, D, kst, kv, pitch);
+      stageTile<F>(k, b, hk, s0, k1, D, kst);
+      stageTile<F>(v, b, hk, s0, k1, Dv, vst);
+      storeTile<F>(k, b, hk, s0, k1, D, kst, kv, pitch);
     } else {
-      decodeTile(k, b, hk, s0, k1, D, kv, pitch);
+      decodeTile<F>(k, b, hk, s0, k1, D, kv, pitch);
     }
     __syncthreads();
     // Scores: lanes take consecutive keys (kv rows are padded: no bank
@@ -600,9 +724,9 @@ __global__ void __launch_bounds__(kQThreads, 5)
     }
     __syncthreads();
     if (staged)
-      storeTile(v, b, hk, s0, k1, Dv, vst, kv, pitch);
+      storeTile<F>(v, b, hk, s0, k1, Dv, vst, kv, pitch);
     else
-      decodeTile(v, b, hk, s0, k1, Dv, kv, pitch);
+      decodeTile<F>(v, b, hk, s0, k1, Dv, kv, pitch);
     __syncthreads();
     if (vec4) { // four output columns per thread, 16-byte loads
       const int dv4 = Dv / 4;
@@ -735,8 +859,8 @@ QV qv(const lq_cuda_qview4_t *x) {
   r.ss0 = x->scale_sizes[0] == 1 ? 0 : x->scale_strides[0];
   r.ss1 = x->scale_sizes[1] == 1 ? 0 : x->scale_strides[1];
   r.ss2 = x->scale_strides[2], r.ss3 = x->scale_strides[3];
-  r.gs = x->sizes[2] / x->scale_sizes[2];
-  r.gd = x->sizes[3] / x->scale_sizes[3];
+  r.gs = int32_t(x->sizes[2] / x->scale_sizes[2]);
+  r.gd = int32_t(x->sizes[3] / x->scale_sizes[3]);
   r.fmt = x->format, r.bits = x->bits, r.stype = x->scale_type;
   r.global = x->format == LQ_FORMAT_NVFP4 ? x->global_scale : 1.0f;
   const int64_t D = x->sizes[3];
@@ -782,6 +906,155 @@ int multiprocessors() {
   return n;
 }
 
+/// Key splits of attentionQ (bench hook lq_cuda_bench_attention_q_splits):
+/// at least this many tiles per split, up to this many blocks per SM.
+int gAttnMinTiles = 2;
+int gAttnBlocksPerSM = 16;
+/// lq_cuda_attention_at_f32 through attentionQ<kF32> (1) or its one-block-
+/// per-query-row kernel (0; bench hook).
+bool gAttnF32Split = true;
+
+cudaError_t setQSmem(int F, int smem) {
+  switch (F) {
+#define LQ_ATTN(FF)                                                            \
+  case FF:                                                                     \
+    return cudaFuncSetAttribute(                                               \
+        attentionQ<FF>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    LQ_ATTN(kI8)
+    LQ_ATTN(kI4)
+    LQ_ATTN(kE4M3)
+    LQ_ATTN(kE5M2)
+    LQ_ATTN(kNvfp4)
+    LQ_ATTN(kF32)
+  default:
+    LQ_ATTN(kAny)
+#undef LQ_ATTN
+  }
+}
+
+/// Attention over quantized (or, F = kF32, float) K/V views whose shapes the
+/// caller checked: shared memory, key splits, attentionQ<F>, combineQ.
+lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
+                               const QV &k, const QV &v,
+                               const lq_cuda_view4_t *out, int64_t B,
+                               int64_t Hq, int64_t T, int64_t D, int64_t Hkv,
+                               int64_t S, int64_t Dv, float scale, int causal,
+                               int64_t position, void *stream) {
+  const int64_t group = Hq / Hkv, rows = group * T;
+  const int64_t nz = (rows + kRB - 1) / kRB;
+  // Shared arrays for the rows a block holds: decode with a GQA group of 4
+  // needs 4, not kRB (smaller blocks, more of them resident per SM).
+  const int64_t rb = std::min<int64_t>(kRB, rows);
+  if (nz > 65535 || B * Hkv > (int64_t(1) << 31) - 1 ||
+      S > (int64_t(1) << 31) - 1)
+    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                "%s: too large (%lld query rows per KV head, %lld KV heads, "
+                "%lld keys)", fn, (long long)rows, (long long)(B * Hkv),
+                (long long)S);
+  if (lq_cuda_status_t s = ensureDevice())
+    return s;
+
+  // Tile rows padded against bank conflicts: +4 keeps 16-byte rows (float4
+  // loads) when both head dims are multiples of 4, else +1.
+  const int64_t pitch =
+      std::max(D, Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
+  const size_t smem =
+      size_t(rb * D + kKT * pitch + rb * Dv + rb * kKT + 4 * rb) *
+      sizeof(float);
+  if (smem > 48 * 1024) {
+    const size_t limit = sharedPerBlockOptin();
+    if (smem > limit)
+      return fail(LQ_CUDA_ERROR_UNSUPPORTED,
+                  "%s: head dimensions %lld / %lld need %zu bytes of shared "
+                  "memory, the GPU gives %zu",
+                  fn, (long long)D, (long long)Dv, smem, limit);
+    if (cudaError_t err = setQSmem(F, int(smem)))
+      return failCuda(err, "cudaFuncSetAttribute (attentionQ)");
+  }
+  // Splits over keys: enough blocks for gAttnBlocksPerSM per SM (the
+  // latency of a tile's loads, decode and softmax is hidden by other blocks,
+  // not inside one), at least gAttnMinTiles tiles of kKT keys per split.
+  const int64_t kEnd = std::min<int64_t>(S, position + T);
+  const int64_t tiles = std::max<int64_t>(1, (kEnd + kKT - 1) / kKT);
+  const int64_t base = B * Hkv * nz;
+  const int64_t minTiles = std::max(1, gAttnMinTiles);
+  int64_t nsplit = (int64_t(std::max(1, gAttnBlocksPerSM)) *
+                        int64_t(multiprocessors()) +
+                    base - 1) /
+                   base;
+  nsplit = std::max<int64_t>(
+      1, std::min<int64_t>(
+             {nsplit, (tiles + minTiles - 1) / minTiles, kMaxSplits}));
+  const int64_t tilesPerSplit = (tiles + nsplit - 1) / nsplit;
+  nsplit = (tiles + tilesPerSplit - 1) / tilesPerSplit;
+  QShape p;
+  p.T = T, p.S = S, p.group = group, p.Hkv = Hkv, p.rows = rows;
+  p.position = position, p.D = int(D), p.Dv = int(Dv), p.causal = causal != 0;
+  p.scale = scale, p.keysPerSplit = tilesPerSplit * kKT, p.nsplit = int(nsplit);
+  p.pitch = int(pitch), p.rb = int(rb);
+  float *part = nullptr;
+  const int64_t rowsAll = B * Hkv * rows;
+  if (nsplit > 1)
+    if (lq_cuda_status_t s = splitScratch(
+            size_t(rowsAll * nsplit * (2 + Dv)) * sizeof(float), part))
+      return s;
+  const View qv4 = view(q), ov4 = view(out);
+  const dim3 grid(unsigned(B * Hkv), unsigned(nsplit), unsigned(nz));
+  switch (F) {
+#define LQ_ATTN(FF)                                                            \
+  case FF:                                                                     \
+    attentionQ<FF><<<grid, kQThreads, smem, asStream(stream)>>>(              \
+        qv4, k, v, ov4, p, part);                                              \
+    break;
+    LQ_ATTN(kI8)
+    LQ_ATTN(kI4)
+    LQ_ATTN(kE4M3)
+    LQ_ATTN(kE5M2)
+    LQ_ATTN(kNvfp4)
+    LQ_ATTN(kF32)
+  default:
+    LQ_ATTN(kAny)
+#undef LQ_ATTN
+  }
+  if (lq_cuda_status_t s = checkLaunch(fn))
+    return s;
+  if (nsplit > 1)
+    combineQ<<<unsigned(rowsAll), kQThreads, 0, asStream(stream)>>>(
+        part, rowsAll, ov4, p);
+  return checkLaunch(fn);
+}
+
+/// A float K or V view as attentionQ<kF32> reads it: byte strides, no
+/// scales (never read under kF32), 16-byte loads when rows allow.
+QV f32View(const lq_cuda_view4_t *x) {
+  QV r{};
+  r.codes = reinterpret_cast<const uint8_t *>(x->data);
+  r.cs0 = x->strides[0] * 4, r.cs1 = x->strides[1] * 4;
+  r.cs2 = x->strides[2] * 4;
+  r.gs = 1, r.gd = int32_t(x->sizes[3]);
+  r.fmt = -1, r.bits = 32, r.stype = LQ_CUDA_SCALE_F32;
+  r.global = 1.f;
+  const bool aligned = uintptr_t(x->data) % 16 == 0 && x->strides[0] % 4 == 0 &&
+                       x->strides[1] % 4 == 0 && x->strides[2] % 4 == 0 &&
+                       x->sizes[3] % 4 == 0;
+  r.unit = aligned ? 4 : 1;
+  r.oneScale = true;
+  return r;
+}
+
+bool attentionF32Split(const lq_cuda_view4_t *q, const lq_cuda_view4_t *k,
+                       const lq_cuda_view4_t *v, const lq_cuda_view4_t *out,
+                       float scale, int causal, int64_t position, void *stream,
+                       lq_cuda_status_t *status) {
+  if (!gAttnF32Split || k->strides[3] != 1 || v->strides[3] != 1 ||
+      k->sizes[3] > (int64_t(1) << 20) || v->sizes[3] > (int64_t(1) << 20))
+    return false;
+  *status = runAttentionQ("lq_cuda_attention_f32", kF32, q, f32View(k),
+                          f32View(v), out, q->sizes[0], q->sizes[1],
+                          q->sizes[2], q->sizes[3], k->sizes[1], k->sizes[2],
+                          v->sizes[3], scale, causal, position, stream);
+  return true;
+}
 } // namespace
 } // namespace lq::cuda
 
@@ -819,68 +1092,28 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
   if (position < 0)
     return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT, "%s: negative position %lld",
                 fn, (long long)position);
-  const int64_t group = Hq / Hkv, rows = group * T;
-  const int64_t nz = (rows + kRB - 1) / kRB;
-  // Shared arrays for the rows a block holds: decode with a GQA group of 4
-  // needs 4, not kRB (smaller blocks, more of them resident per SM).
-  const int64_t rb = std::min<int64_t>(kRB, rows);
-  if (nz > 65535 || B * Hkv > (int64_t(1) << 31) - 1 ||
-      S > (int64_t(1) << 31) - 1)
-    return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
-                "%s: too large (%lld query rows per KV head, %lld KV heads, "
-                "%lld keys)", fn, (long long)rows, (long long)(B * Hkv),
-                (long long)S);
-  if (lq_cuda_status_t s = ensureDevice())
-    return s;
+  const QV kq = qv(k), vq = qv(v);
+  int F = kAny;
+  if (k->format == v->format && k->bits == v->bits)
+    F = k->format == LQ_FORMAT_FP8_E4M3   ? kE4M3
+        : k->format == LQ_FORMAT_FP8_E5M2 ? kE5M2
+        : k->format == LQ_FORMAT_NVFP4    ? kNvfp4
+        : k->bits == 8                    ? kI8
+                                          : kI4;
+  return runAttentionQ(fn, F, q, kq, vq, out, B, Hq, T, D, Hkv, S, Dv, scale,
+                       causal, position, stream);
+}
 
-  // Tile rows padded against bank conflicts: +4 keeps 16-byte rows (float4
-  // loads) when both head dims are multiples of 4, else +1.
-  const int64_t pitch =
-      std::max(D, Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
-  const size_t smem =
-      size_t(rb * D + kKT * pitch + rb * Dv + rb * kKT + 4 * rb) *
-      sizeof(float);
-  if (smem > 48 * 1024) {
-    const size_t limit = sharedPerBlockOptin();
-    if (smem > limit)
-      return fail(LQ_CUDA_ERROR_UNSUPPORTED,
-                  "%s: head dimensions %lld / %lld need %zu bytes of shared "
-                  "memory, the GPU gives %zu",
-                  fn, (long long)D, (long long)Dv, smem, limit);
-    if (cudaError_t err = cudaFuncSetAttribute(
-            attentionQ, cudaFuncAttributeMaxDynamicSharedMemorySize,
-            int(smem)))
-      return failCuda(err, "cudaFuncSetAttribute (attentionQ)");
-  }
-  // Splits over keys: enough blocks for ~8 per SM (bytes in flight), at
-  // least 4 tiles (128 keys) per split.
-  const int64_t kEnd = std::min<int64_t>(S, position + T);
-  const int64_t tiles = std::max<int64_t>(1, (kEnd + kKT - 1) / kKT);
-  const int64_t base = B * Hkv * nz;
-  int64_t nsplit = (8 * int64_t(multiprocessors()) + base - 1) / base;
-  nsplit = std::max<int64_t>(
-      1, std::min<int64_t>({nsplit, (tiles + 3) / 4, kMaxSplits}));
-  const int64_t tilesPerSplit = (tiles + nsplit - 1) / nsplit;
-  nsplit = (tiles + tilesPerSplit - 1) / tilesPerSplit;
-  QShape p;
-  p.T = T, p.S = S, p.group = group, p.Hkv = Hkv, p.rows = rows;
-  p.position = position, p.D = int(D), p.Dv = int(Dv), p.causal = causal != 0;
-  p.scale = scale, p.keysPerSplit = tilesPerSplit * kKT, p.nsplit = int(nsplit);
-  p.pitch = int(pitch), p.rb = int(rb);
-  float *part = nullptr;
-  const int64_t rowsAll = B * Hkv * rows;
-  if (nsplit > 1)
-    if (lq_cuda_status_t s = splitScratch(
-            size_t(rowsAll * nsplit * (2 + Dv)) * sizeof(float), part))
-      return s;
-  const View qv4 = view(q), ov4 = view(out);
-  attentionQ<<<dim3(unsigned(B * Hkv), unsigned(nsplit), unsigned(nz)),
-               kQThreads, smem, asStream(stream)>>>(qv4, qv(k), qv(v), ov4, p,
-                                                    part);
-  if (lq_cuda_status_t s = checkLaunch(fn))
-    return s;
-  if (nsplit > 1)
-    combineQ<<<unsigned(rowsAll), kQThreads, 0, asStream(stream)>>>(
-        part, rowsAll, ov4, p);
-  return checkLaunch(fn);
+/// Benchmark hooks (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
+/// attentionQ's key splits (at least minTiles tiles of 32 keys per split, up
+/// to blocksPerSM blocks per SM; 0: the defaults 2 and 16), and whether
+/// lq_cuda_attention_at_f32 takes attentionQ<kF32> (1, the default) or its
+/// one-block-per-query-row kernel (0).
+extern "C" void lq_cuda_bench_attention_q_splits(int minTiles,
+                                                 int blocksPerSM) {
+  gAttnMinTiles = minTiles > 0 ? minTiles : 2;
+  gAttnBlocksPerSM = blocksPerSM > 0 ? blocksPerSM : 16;
+}
+extern "C" void lq_cuda_bench_attention_f32_split(int on) {
+  gAttnF32Split = on != 0;
 }
