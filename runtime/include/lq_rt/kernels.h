@@ -180,9 +180,10 @@ const char *lq_rt_w4a8_isa(void);
  *  Two arithmetics:
  *   - widen: weights widened exactly to f32, products and sums in f32 FMAs
  *     (AVX-512F, AVX2+FMA, scalar): activations stay exact;
- *   - dpbf16: activations rounded to bf16 (nearest even) once per call, then
- *     vdpbf16ps (products exact in f32, sums in f32; denormal inputs and
- *     results flushed to zero), as llama.cpp's and oneDNN's BF16 GEMMs do:
+ *   - dpbf16: activations rounded to bf16 (nearest even, vcvtne2ps2bf16;
+ *     NaN kept) once per call, then vdpbf16ps (products exact in f32, sums
+ *     in f32; denormal inputs and results flushed to zero, so a denormal
+ *     activation counts as 0), as llama.cpp's and oneDNN's BF16 GEMMs do:
  *     twice the multiply-adds per instruction of an f32 FMA.
  *  Automatic choice: dpbf16 for M >= LQ_RT_BF16_DOT_MIN_ROWS on a CPU with
  *  avx512_bf16 while lq_rt_isa() is "avx512"; widen otherwise (a decode
