@@ -83,6 +83,7 @@ extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U, int KS);
 extern "C" void lq_cuda_bench_attention_q_splits(int minTiles,
                                                  int blocksPerSM);
 extern "C" void lq_cuda_bench_attention_f32_split(int on);
+extern "C" void lq_cuda_bench_attention_dec(int on);
 // Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on);
 // Prefill path of lq_cuda_qgemm_tc_nt (qgemm_tc.cu): 0 automatic, 1 the WMMA
@@ -441,6 +442,11 @@ void runChecks(int cc) {
       return lqref::checkAttention(sd + 4, 1, 2, 1, 3, 3000, 64, 64, true, -1,
                                    false, e);
     });
+    check(fmt("attention decode T=2 Hq12/Hkv3 D128 S777 (%s)", m), 3e-5,
+          [sd](std::string *e) {
+            return lqref::checkAttention(sd + 6, 1, 12, 3, 2, 777, 128, 128,
+                                         true, -1, false, e);
+          });
     check(fmt("attention decode GQA Hq32/Hkv8 D128 S4096 (%s)", m), 3e-5,
           [sd](std::string *e) {
             return lqref::checkAttention(sd + 5, 1, 32, 8, 1, 4096, 128, 128,

@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "common.h"
+#include "warp.cuh"
 
 #include <cuda_fp16.h>
 #include <math.h>
@@ -785,6 +786,250 @@ __global__ void __launch_bounds__(kQThreads, 5)
   }
 }
 
+//===----------------------------------------------------------------------===//
+// Decode attention with a GQA group's query rows in registers (attentionDec)
+//===----------------------------------------------------------------------===//
+//
+// Why a second kernel: attentionQ decodes every 32-key tile into shared
+// memory as f32 and meets at four barriers per tile. At decode (one query row
+// per head, 4-8 heads per KV head) that is latency and instruction bound: on
+// an H200 an int8 cache streamed at 5-6% of the copy bandwidth (run 10),
+// slower than a float cache through the same kernel.
+//
+// Here a warp streams its own keys and never waits on a barrier until its
+// split ends (same math: flash-decoding's key splits, the online softmax):
+//   - lane l owns elements [4 l, 4 l + 4) of every K and V row (D = Dv =
+//     128): one 4-byte (8-bit codes), 2-byte (4-bit) or 16-byte (f32) load
+//     per lane and row, a coalesced 64-512-byte segment per warp;
+//   - the NR query rows (GQA group x T, NR = 4 or 8) sit in registers, scaled
+//     by the softmax scale, 4 elements per lane;
+//   - a step takes KI = 32 / NR keys: all K and V loads and scales of the
+//     step are issued first, then NR x KI partial dot products per lane are
+//     summed over the warp by one reduce-scatter (warpReduceRows<32>: 31
+//     shuffles for 32 sums instead of 5 each), after which lane i NR + r holds
+//     the score of key i for row r;
+//   - each row's running max / sum update over its KI lanes (log2 KI
+//     shuffles), the weights are broadcast back (one shuffle per key and
+//     row), and lanes accumulate their 4 output columns of every row.
+// The four warps of a block (interleaved steps of one split) meet once in
+// shared memory; one split writes out = acc / l, several write (m, l, acc)
+// in attentionQ's layout for combineQ.
+constexpr int kDecE = 4;      // elements per lane: D = Dv = 32 kDecE
+constexpr int kDecWarps = 4;  // warps per block
+
+template <int F> struct DecCodes; // one row's codes for a lane (kDecE)
+template <> struct DecCodes<kI8> { using T = uint32_t; };
+template <> struct DecCodes<kE4M3> { using T = uint32_t; };
+template <> struct DecCodes<kE5M2> { using T = uint32_t; };
+template <> struct DecCodes<kI4> { using T = uint16_t; };
+template <> struct DecCodes<kNvfp4> { using T = uint16_t; };
+template <> struct DecCodes<kF32> { using T = float4; };
+
+/// Lane `lane`'s kDecE codes of row s of head (b, h), decoded (no scale).
+template <int F>
+__device__ __forceinline__ void decLoad(const QV &x, int64_t b, int64_t h,
+                                        int64_t s, int lane,
+                                        typename DecCodes<F>::T &w) {
+  using T = typename DecCodes<F>::T;
+  const uint8_t *row = x.codes + b * x.cs0 + h * x.cs1 + s * x.cs2;
+  w = __ldg(reinterpret_cast<const T *>(row) + lane);
+}
+
+template <int F>
+__device__ __forceinline__ void decValues(const QV &x,
+                                          const typename DecCodes<F>::T &w,
+                                          float (&v)[kDecE]) {
+  if constexpr (F == kF32) {
+    v[0] = w.x, v[1] = w.y, v[2] = w.z, v[3] = w.w;
+  } else {
+    constexpr int bits = F == kI4 || F == kNvfp4 ? 4 : 8;
+    constexpr uint32_t mask = (1u << bits) - 1u;
+#pragma unroll
+    for (int e = 0; e < kDecE; ++e)
+      v[e] = decodeCodeT<F>(x, (uint32_t(w) >> (bits * e)) & mask);
+  }
+}
+
+/// The scales of lane `lane`'s kDecE elements of row s (1 for kF32): one
+/// when a channel group covers them (gd % kDecE == 0), else one each.
+template <int F>
+__device__ __forceinline__ void decScales(const QV &x, int64_t b, int64_t h,
+                                          int64_t s, int lane,
+                                          float (&f)[kDecE]) {
+  if constexpr (F == kF32) {
+#pragma unroll
+    for (int e = 0; e < kDecE; ++e)
+      f[e] = 1.f;
+  } else {
+    const int64_t srow =
+        b * x.ss0 + h * x.ss1 + tokenGroup(x, s) * x.ss2;
+    const int d0 = kDecE * lane;
+    if (x.gd % kDecE == 0) {
+      const float one = scaleAt(x, srow + (d0 / x.gd) * x.ss3);
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        f[e] = one;
+    } else {
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        f[e] = scaleAt(x, srow + ((d0 + e) / x.gd) * x.ss3);
+    }
+  }
+}
+
+template <int F, int NR>
+__global__ void __launch_bounds__(kDecWarps * 32)
+    attentionDec(View q, QV k, QV v, View o, QShape p, float *part) {
+  constexpr int KI = 32 / NR; // keys per warp step
+  using Codes = typename DecCodes<F>::T;
+  __shared__ float wm[kDecWarps][NR], wl[kDecWarps][NR];
+  __shared__ float wacc[kDecWarps][NR][kDecE * 32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t bk = blockIdx.x, b = bk / p.Hkv, hk = bk - b * p.Hkv;
+  const int split = blockIdx.y;
+  const int64_t r0 = int64_t(blockIdx.z) * NR;
+  const int nr = int(lmin(NR, p.rows - r0));
+
+  float qr[NR][kDecE], acc[NR][kDecE];
+  int vis[NR];
+#pragma unroll
+  for (int r = 0; r < NR; ++r) {
+    vis[r] = 0;
+#pragma unroll
+    for (int e = 0; e < kDecE; ++e)
+      qr[r][e] = acc[r][e] = 0.f;
+    if (r < nr) {
+      const int64_t R = r0 + r, g = R / p.T, t = R - g * p.T;
+      const float *qrow = q.at(b, hk * p.group + g, t);
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        qr[r][e] = p.scale * qrow[(kDecE * lane + e) * q.strides[3]];
+      vis[r] = int(lmin(p.S, p.causal ? p.position + t + 1
+                                      : p.position + p.T));
+    }
+  }
+  // Running max and sum of row (lane % NR), kept alike by its KI lanes.
+  const int myRow = lane % NR, myKey = lane / NR;
+  float m = -INFINITY, l = 0.f;
+
+  const int64_t kEnd = lmin(p.S, p.position + p.T);
+  const int64_t k0 = int64_t(split) * p.keysPerSplit;
+  const int64_t k1 = lmin(kEnd, k0 + p.keysPerSplit);
+  for (int64_t s0 = k0 + int64_t(warp) * KI; s0 < k1;
+       s0 += int64_t(kDecWarps) * KI) {
+    Codes kw[KI], vw[KI];
+    float kf[KI][kDecE], vf[KI][kDecE];
+#pragma unroll
+    for (int i = 0; i < KI; ++i) {
+      const int64_t s = lmin(s0 + i, k1 - 1); // past k1: masked below
+      decLoad<F>(k, b, hk, s, lane, kw[i]);
+      decLoad<F>(v, b, hk, s, lane, vw[i]);
+      decScales<F>(k, b, hk, s, lane, kf[i]);
+      decScales<F>(v, b, hk, s, lane, vf[i]);
+    }
+    // Partial scores: value i NR + r is key i against row r.
+    float sc[32];
+#pragma unroll
+    for (int i = 0; i < KI; ++i) {
+      float kv[kDecE];
+      decValues<F>(k, kw[i], kv);
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        kv[e] *= kf[i][e];
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        float a = 0.f;
+#pragma unroll
+        for (int e = 0; e < kDecE; ++e)
+          a = fmaf(qr[r][e], kv[e], a);
+        sc[i * NR + r] = a;
+      }
+    }
+    float score = warpReduceRows<32>(sc, lane); // key myKey, row myRow
+    const int64_t key = s0 + myKey;
+    int visMine = vis[0];
+#pragma unroll
+    for (int r = 1; r < NR; ++r)
+      visMine = myRow == r ? vis[r] : visMine;
+    if (key >= k1 || key >= visMine)
+      score = -INFINITY;
+    float mx = score;
+#pragma unroll
+    for (int o = NR; o < 32; o *= 2)
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    const float mn = fmaxf(m, mx);
+    const float pw = score == -INFINITY ? 0.f : __expf(score - mn);
+    float sum = pw;
+#pragma unroll
+    for (int o = NR; o < 32; o *= 2)
+      sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float alpha = m == -INFINITY ? 0.f : __expf(m - mn);
+    l = l * alpha + sum;
+    m = mn;
+    // Rescale, then accumulate the weighted values.
+#pragma unroll
+    for (int r = 0; r < NR; ++r) {
+      const float a = __shfl_sync(0xffffffffu, alpha, r);
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        acc[r][e] *= a;
+    }
+#pragma unroll
+    for (int i = 0; i < KI; ++i) {
+      float vv[kDecE];
+      decValues<F>(v, vw[i], vv);
+#pragma unroll
+      for (int e = 0; e < kDecE; ++e)
+        vv[e] *= vf[i][e];
+#pragma unroll
+      for (int r = 0; r < NR; ++r) {
+        const float w = __shfl_sync(0xffffffffu, pw, i * NR + r);
+#pragma unroll
+        for (int e = 0; e < kDecE; ++e)
+          acc[r][e] = fmaf(w, vv[e], acc[r][e]);
+      }
+    }
+  }
+  // The warps of the block meet: M = max_w m_w, out = sum_w e^(m_w - M)
+  // acc_w / sum_w e^(m_w - M) l_w.
+  if (lane < NR) {
+    wm[warp][lane] = m;
+    wl[warp][lane] = l;
+  }
+#pragma unroll
+  for (int r = 0; r < NR; ++r)
+#pragma unroll
+    for (int e = 0; e < kDecE; ++e)
+      wacc[warp][r][kDecE * lane + e] = acc[r][e];
+  __syncthreads();
+  const int Dv = kDecE * 32;
+  for (int i = threadIdx.x; i < nr * Dv; i += blockDim.x) {
+    const int r = i / Dv, d = i - r * Dv;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kDecWarps; ++w)
+      M = fmaxf(M, wm[w][r]);
+    float L = 0.f, a = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecWarps; ++w) {
+      const float f = wm[w][r] == -INFINITY ? 0.f : __expf(wm[w][r] - M);
+      L = fmaf(f, wl[w][r], L);
+      a = fmaf(f, wacc[w][r][d], a);
+    }
+    if (!part) {
+      outAt(o, p, b, hk, r0 + r)[d * o.strides[3]] = L > 0.f ? a / L : 0.f;
+      continue;
+    }
+    const int64_t rowsAll = int64_t(gridDim.x) * p.rows;
+    const int64_t P = (bk * p.rows + r0 + r) * p.nsplit + split;
+    part[2 * rowsAll * p.nsplit + P * Dv + d] = a;
+    if (d == 0) {
+      part[2 * P] = M;
+      part[2 * P + 1] = L;
+    }
+  }
+}
+
 __global__ void __launch_bounds__(kQThreads)
     combineQ(const float *part, int64_t rowsAll, View o, QShape p) {
   __shared__ float wgt[kMaxSplits];
@@ -913,6 +1158,8 @@ int gAttnBlocksPerSM = 16;
 /// lq_cuda_attention_at_f32 through attentionQ<kF32> (1) or its one-block-
 /// per-query-row kernel (0; bench hook).
 bool gAttnF32Split = true;
+/// Decode shapes through attentionDec (1) or attentionQ (0; bench hook).
+bool gAttnDec = true;
 
 cudaError_t setQSmem(int F, int smem) {
   switch (F) {
@@ -999,6 +1246,44 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
             size_t(rowsAll * nsplit * (2 + Dv)) * sizeof(float), part))
       return s;
   const View qv4 = view(q), ov4 = view(out);
+  // Decode shapes (D = Dv = 128, at most 8 query rows per KV head, one
+  // format, rows aligned for the wide loads): attentionDec.
+  auto wide = [F](const QV &x) {
+    return F == kI4 || F == kNvfp4 ? x.unit == 8 : x.unit == 4;
+  };
+  if (gAttnDec && F != kAny && D == 32 * kDecE && Dv == 32 * kDecE &&
+      rows <= 8 && wide(k) && wide(v)) {
+    const int NR = rows <= 4 ? 4 : 8;
+    const dim3 grid(unsigned(B * Hkv), unsigned(nsplit),
+                    unsigned((rows + NR - 1) / NR));
+    cudaStream_t st = asStream(stream);
+    switch (F * 16 + NR) {
+#define LQ_DEC(FF, NN)                                                         \
+  case FF * 16 + NN:                                                           \
+    attentionDec<FF, NN><<<grid, kDecWarps * 32, 0, st>>>(qv4, k, v, ov4, p,  \
+                                                          part);               \
+    break;
+      LQ_DEC(kI8, 4)
+      LQ_DEC(kI8, 8)
+      LQ_DEC(kI4, 4)
+      LQ_DEC(kI4, 8)
+      LQ_DEC(kE4M3, 4)
+      LQ_DEC(kE4M3, 8)
+      LQ_DEC(kE5M2, 4)
+      LQ_DEC(kE5M2, 8)
+      LQ_DEC(kNvfp4, 4)
+      LQ_DEC(kNvfp4, 8)
+      LQ_DEC(kF32, 4)
+      LQ_DEC(kF32, 8)
+#undef LQ_DEC
+    }
+    if (lq_cuda_status_t s = checkLaunch(fn))
+      return s;
+    if (nsplit > 1)
+      combineQ<<<unsigned(rowsAll), kQThreads, 0, st>>>(part, rowsAll, ov4,
+                                                         p);
+    return checkLaunch(fn);
+  }
   const dim3 grid(unsigned(B * Hkv), unsigned(nsplit), unsigned(nz));
   switch (F) {
 #define LQ_ATTN(FF)                                                            \
@@ -1117,3 +1402,6 @@ extern "C" void lq_cuda_bench_attention_q_splits(int minTiles,
 extern "C" void lq_cuda_bench_attention_f32_split(int on) {
   gAttnF32Split = on != 0;
 }
+/// Benchmark hook: decode shapes through attentionDec (1, the default) or
+/// attentionQ (0).
+extern "C" void lq_cuda_bench_attention_dec(int on) { gAttnDec = on != 0; }
