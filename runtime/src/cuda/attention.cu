@@ -958,12 +958,12 @@ __global__ void __launch_bounds__(kDecWarps * 32)
     for (int o = NR; o < 32; o *= 2)
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     const float mn = fmaxf(m, mx);
-    const float pw = score == -INFINITY ? 0.f : __expf(score - mn);
+    const float pw = score == -INFINITY ? 0.f : expf(score - mn);
     float sum = pw;
 #pragma unroll
     for (int o = NR; o < 32; o *= 2)
       sum += __shfl_xor_sync(0xffffffffu, sum, o);
-    const float alpha = m == -INFINITY ? 0.f : __expf(m - mn);
+    const float alpha = m == -INFINITY ? 0.f : expf(m - mn);
     l = l * alpha + sum;
     m = mn;
     // Rescale, then accumulate the weighted values.
@@ -1012,7 +1012,7 @@ __global__ void __launch_bounds__(kDecWarps * 32)
     float L = 0.f, a = 0.f;
 #pragma unroll
     for (int w = 0; w < kDecWarps; ++w) {
-      const float f = wm[w][r] == -INFINITY ? 0.f : __expf(wm[w][r] - M);
+      const float f = wm[w][r] == -INFINITY ? 0.f : expf(wm[w][r] - M);
       L = fmaf(f, wl[w][r], L);
       a = fmaf(f, wacc[w][r][d], a);
     }
