@@ -597,6 +597,13 @@ __device__ __forceinline__ int64_t lmin(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
 
+/// Split partials: (m, l) pairs of every (row, split), then the
+/// accumulators from this float offset (a multiple of 4: 16-byte loads).
+__host__ __device__ __forceinline__ int64_t paccOffset(int64_t rowsAll,
+                                                       int64_t nsplit) {
+  return (2 * rowsAll * nsplit + 3) / 4 * 4;
+}
+
 __device__ __forceinline__ float warpMax(float v) {
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1)
@@ -773,7 +780,7 @@ __global__ void __launch_bounds__(kQThreads, 5)
   }
   // Partial results: (m, l) pairs, then accumulators, per (row, split).
   const int64_t rowsAll = int64_t(gridDim.x) * p.rows;
-  float *ml = part, *pacc = part + 2 * rowsAll * p.nsplit;
+  float *ml = part, *pacc = part + paccOffset(rowsAll, p.nsplit);
   for (int i = tid; i < nr * Dv; i += blockDim.x) {
     const int r = i / Dv, e = i - r * Dv;
     const int64_t P = (bk * p.rows + r0 + r) * p.nsplit + split;
@@ -799,8 +806,8 @@ __global__ void __launch_bounds__(kQThreads, 5)
 // Here a warp streams its own keys and never waits on a barrier until its
 // split ends (same math: flash-decoding's key splits, the online softmax):
 //   - lane l owns elements [4 l, 4 l + 4) of every K and V row (D = Dv =
-//     128): one 4-byte (8-bit codes), 2-byte (4-bit) or 16-byte (f32) load
-//     per lane and row, a coalesced 64-512-byte segment per warp;
+//     128): one 4-byte (int8 codes) or 16-byte (f32) load per lane and row,
+//     a coalesced 128- or 512-byte segment per warp;
 //   - the NR query rows (GQA group x T, NR = 4 or 8) sit in registers, scaled
 //     by the softmax scale, 4 elements per lane;
 //   - a step takes KI = 32 / NR keys: all K and V loads and scales of the
@@ -813,16 +820,14 @@ __global__ void __launch_bounds__(kQThreads, 5)
 //     row), and lanes accumulate their 4 output columns of every row.
 // The four warps of a block (interleaved steps of one split) meet once in
 // shared memory; one split writes out = acc / l, several write (m, l, acc)
-// in attentionQ's layout for combineQ.
+// in attentionQ's layout for combineQ. Float and int8 caches only: with
+// 4-bit codes (and, untimed, FP8) the per-element decode on each warp's
+// critical path made it slower than attentionQ (run 11, runAttentionQ).
 constexpr int kDecE = 4;      // elements per lane: D = Dv = 32 kDecE
 constexpr int kDecWarps = 4;  // warps per block
 
 template <int F> struct DecCodes; // one row's codes for a lane (kDecE)
 template <> struct DecCodes<kI8> { using T = uint32_t; };
-template <> struct DecCodes<kE4M3> { using T = uint32_t; };
-template <> struct DecCodes<kE5M2> { using T = uint32_t; };
-template <> struct DecCodes<kI4> { using T = uint16_t; };
-template <> struct DecCodes<kNvfp4> { using T = uint16_t; };
 template <> struct DecCodes<kF32> { using T = float4; };
 
 /// Lane `lane`'s kDecE codes of row s of head (b, h), decoded (no scale).
@@ -1022,7 +1027,7 @@ __global__ void __launch_bounds__(kDecWarps * 32)
     }
     const int64_t rowsAll = int64_t(gridDim.x) * p.rows;
     const int64_t P = (bk * p.rows + r0 + r) * p.nsplit + split;
-    part[2 * rowsAll * p.nsplit + P * Dv + d] = a;
+    part[paccOffset(rowsAll, p.nsplit) + P * Dv + d] = a;
     if (d == 0) {
       part[2 * P] = M;
       part[2 * P + 1] = L;
@@ -1037,7 +1042,8 @@ __global__ void __launch_bounds__(kQThreads)
   const int64_t P = blockIdx.x, bk = P / p.rows, R = P - bk * p.rows;
   const int64_t b = bk / p.Hkv, hk = bk - b * p.Hkv;
   const float *ml = part + 2 * P * p.nsplit;
-  const float *pacc = part + 2 * rowsAll * p.nsplit + P * p.nsplit * p.Dv;
+  const float *pacc =
+      part + paccOffset(rowsAll, p.nsplit) + P * p.nsplit * p.Dv;
   if (threadIdx.x < 32) {
     float M = -INFINITY;
     for (int j = threadIdx.x; j < p.nsplit; j += 32)
@@ -1056,8 +1062,41 @@ __global__ void __launch_bounds__(kQThreads)
   __syncthreads();
   const float inv = total > 0.f ? 1.f / total : 0.f;
   float *out = outAt(o, p, b, hk, R);
+  if (p.Dv % 4 == 0 && p.Dv <= 128) {
+    // Lanes own 4 columns (16-byte loads), the warps interleave the splits
+    // and meet in shared memory: 16 loads in flight per lane instead of one
+    // dependent chain over all splits.
+    __shared__ float4 red[kQThreads / 32][32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int nw = blockDim.x >> 5, e = 4 * lane;
+    float4 a = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (e < p.Dv) {
+#pragma unroll 4
+      for (int j = warp; j < p.nsplit; j += nw) {
+        const float4 x =
+            *reinterpret_cast<const float4 *>(pacc + int64_t(j) * p.Dv + e);
+        const float w = wgt[j];
+        a.x = fmaf(w, x.x, a.x), a.y = fmaf(w, x.y, a.y);
+        a.z = fmaf(w, x.z, a.z), a.w = fmaf(w, x.w, a.w);
+      }
+    }
+    red[warp][lane] = a;
+    __syncthreads();
+    if (warp == 0 && e < p.Dv) {
+      for (int w = 1; w < nw; ++w) {
+        const float4 x = red[w][lane];
+        a.x += x.x, a.y += x.y, a.z += x.z, a.w += x.w;
+      }
+      out[(e + 0) * o.strides[3]] = a.x * inv;
+      out[(e + 1) * o.strides[3]] = a.y * inv;
+      out[(e + 2) * o.strides[3]] = a.z * inv;
+      out[(e + 3) * o.strides[3]] = a.w * inv;
+    }
+    return;
+  }
   for (int e = threadIdx.x; e < p.Dv; e += blockDim.x) {
     float a = 0.f;
+#pragma unroll 8
     for (int j = 0; j < p.nsplit; ++j)
       a = fmaf(wgt[j], pacc[int64_t(j) * p.Dv + e], a);
     out[e * o.strides[3]] = a * inv;
@@ -1151,10 +1190,12 @@ int multiprocessors() {
   return n;
 }
 
-/// Key splits of attentionQ (bench hook lq_cuda_bench_attention_q_splits):
-/// at least this many tiles per split, up to this many blocks per SM.
-int gAttnMinTiles = 2;
-int gAttnBlocksPerSM = 16;
+/// Key splits (bench hook lq_cuda_bench_attention_q_splits): at least this
+/// many tiles of 32 keys per split, up to this many blocks per SM; 0: the
+/// best of run 11's sweep for the kernel taken (attentionQ 2 and 16,
+/// attentionDec 4 and 8).
+int gAttnMinTiles = 0;
+int gAttnBlocksPerSM = 0;
 /// lq_cuda_attention_at_f32 through attentionQ<kF32> (1) or its one-block-
 /// per-query-row kernel (0; bench hook).
 bool gAttnF32Split = true;
@@ -1218,16 +1259,27 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
     if (cudaError_t err = setQSmem(F, int(smem)))
       return failCuda(err, "cudaFuncSetAttribute (attentionQ)");
   }
-  // Splits over keys: enough blocks for gAttnBlocksPerSM per SM (the
-  // latency of a tile's loads, decode and softmax is hidden by other blocks,
-  // not inside one), at least gAttnMinTiles tiles of kKT keys per split.
+  // Decode shapes (D = Dv = 128, at most 8 query rows per KV head, float or
+  // int8 codes, rows aligned for the wide loads) take attentionDec. Measured
+  // on an H200 (run 11), it is 1.2-1.4x attentionQ on a float cache and
+  // 1.03-1.12x on int8, but 0.74-0.81x on int4 / NVFP4, whose per-element
+  // decode then sits on its critical path (attentionQ decodes into shared
+  // memory with every thread of the block), so those stay on attentionQ.
+  auto wide = [](const QV &x) { return x.unit == 4; };
+  const bool useDec = gAttnDec && (F == kI8 || F == kF32) &&
+                      D == 32 * kDecE && Dv == 32 * kDecE && rows <= 8 &&
+                      wide(k) && wide(v);
+  // Splits over keys: enough blocks for blocksPerSM per SM (the latency of
+  // a tile's loads, decode and softmax is hidden by other blocks, not inside
+  // one), at least minTiles tiles of kKT keys per split.
   const int64_t kEnd = std::min<int64_t>(S, position + T);
   const int64_t tiles = std::max<int64_t>(1, (kEnd + kKT - 1) / kKT);
   const int64_t base = B * Hkv * nz;
-  const int64_t minTiles = std::max(1, gAttnMinTiles);
-  int64_t nsplit = (int64_t(std::max(1, gAttnBlocksPerSM)) *
-                        int64_t(multiprocessors()) +
-                    base - 1) /
+  const int64_t minTiles =
+      gAttnMinTiles > 0 ? gAttnMinTiles : useDec ? 4 : 2;
+  const int64_t blocksPerSM =
+      gAttnBlocksPerSM > 0 ? gAttnBlocksPerSM : useDec ? 8 : 16;
+  int64_t nsplit = (blocksPerSM * int64_t(multiprocessors()) + base - 1) /
                    base;
   nsplit = std::max<int64_t>(
       1, std::min<int64_t>(
@@ -1243,16 +1295,12 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
   const int64_t rowsAll = B * Hkv * rows;
   if (nsplit > 1)
     if (lq_cuda_status_t s = splitScratch(
-            size_t(rowsAll * nsplit * (2 + Dv)) * sizeof(float), part))
+            size_t(paccOffset(rowsAll, nsplit) + rowsAll * nsplit * Dv) *
+                sizeof(float),
+            part))
       return s;
   const View qv4 = view(q), ov4 = view(out);
-  // Decode shapes (D = Dv = 128, at most 8 query rows per KV head, one
-  // format, rows aligned for the wide loads): attentionDec.
-  auto wide = [F](const QV &x) {
-    return F == kI4 || F == kNvfp4 ? x.unit == 8 : x.unit == 4;
-  };
-  if (gAttnDec && F != kAny && D == 32 * kDecE && Dv == 32 * kDecE &&
-      rows <= 8 && wide(k) && wide(v)) {
+  if (useDec) {
     const int NR = rows <= 4 ? 4 : 8;
     const dim3 grid(unsigned(B * Hkv), unsigned(nsplit),
                     unsigned((rows + NR - 1) / NR));
@@ -1265,14 +1313,6 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
     break;
       LQ_DEC(kI8, 4)
       LQ_DEC(kI8, 8)
-      LQ_DEC(kI4, 4)
-      LQ_DEC(kI4, 8)
-      LQ_DEC(kE4M3, 4)
-      LQ_DEC(kE4M3, 8)
-      LQ_DEC(kE5M2, 4)
-      LQ_DEC(kE5M2, 8)
-      LQ_DEC(kNvfp4, 4)
-      LQ_DEC(kNvfp4, 8)
       LQ_DEC(kF32, 4)
       LQ_DEC(kF32, 8)
 #undef LQ_DEC
@@ -1391,13 +1431,13 @@ lq_cuda_attention_at_q(const lq_cuda_view4_t *q, const lq_cuda_qview4_t *k,
 
 /// Benchmark hooks (gpu_check only; not in <lq_rt/cuda.h>, not thread safe):
 /// attentionQ's key splits (at least minTiles tiles of 32 keys per split, up
-/// to blocksPerSM blocks per SM; 0: the defaults 2 and 16), and whether
+/// to blocksPerSM blocks per SM; 0: automatic per kernel), and whether
 /// lq_cuda_attention_at_f32 takes attentionQ<kF32> (1, the default) or its
 /// one-block-per-query-row kernel (0).
 extern "C" void lq_cuda_bench_attention_q_splits(int minTiles,
                                                  int blocksPerSM) {
-  gAttnMinTiles = minTiles > 0 ? minTiles : 2;
-  gAttnBlocksPerSM = blocksPerSM > 0 ? blocksPerSM : 16;
+  gAttnMinTiles = std::max(0, minTiles);
+  gAttnBlocksPerSM = std::max(0, blocksPerSM);
 }
 extern "C" void lq_cuda_bench_attention_f32_split(int on) {
   gAttnF32Split = on != 0;
