@@ -45,8 +45,8 @@
 //
 // Objective. `objective=quality` (default) searches every candidate.
 // `objective=speed` searches only the candidates --lower-to-cpu runs through
-// a fused kernel (int4 / int8, NF4, FP8, MXFP4, NVFP4: codes decoded in
-// registers, so a batch-1 decode reads ~bits/8 bytes per weight); the
+// a fused kernel (int4 / int8, NF4, FP8, MXFP4, NVFP4, BF16: codes decoded
+// in registers, so a batch-1 decode reads ~bits/8 bytes per weight); the
 // others (int3, int2/5/6/7, MXFP6/8) are dequantized to an f32 weight on
 // every call, i.e. read 4 + bits/8 bytes per weight, slower than float
 // (bench/results/decode-kv-pd-llama-6m.md: w3a16 decodes below float). It
@@ -220,7 +220,7 @@ bool hasFusedCpuKernel(const Spec &s) {
   if (s.format == "int")
     return s.bits == 4 || s.bits == 8;
   return s.format == "nf4" || s.format == "fp8-e4m3" || s.format == "fp8-e5m2" ||
-         s.format == "mxfp4" || s.format == "nvfp4";
+         s.format == "mxfp4" || s.format == "nvfp4" || s.format == "bf16";
 }
 
 std::string fmt(double v) {
@@ -489,7 +489,7 @@ struct AssignMixedPrecisionPass
       return f.emitError() << "objective=speed leaves no candidate: none of '"
                            << llvm::join(candText, ",")
                            << "' has a fused CPU kernel (int4, int8, nf4, fp8, "
-                              "fp8-e5m2, mxfp4, nvfp4, float)";
+                              "fp8-e5m2, mxfp4, nvfp4, bf16, float)";
     if (!dropped.empty())
       mlir::emitRemark(f.getLoc())
           << "mixed precision: objective=speed drops " << llvm::join(dropped, ", ")

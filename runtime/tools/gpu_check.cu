@@ -442,6 +442,11 @@ void runChecks(int cc) {
       return lqref::checkAttention(sd + 4, 1, 2, 1, 3, 3000, 64, 64, true, -1,
                                    false, e);
     });
+    check(fmt("attention D35 Dv32 (K/V tile after 35 query floats) (%s)", m),
+          1e-5, [sd](std::string *e) {
+            return lqref::checkAttention(sd + 7, 1, 2, 2, 1, 50, 35, 32, true,
+                                         -1, false, e);
+          });
     check(fmt("attention decode T=2 Hq12/Hkv3 D128 S777 (%s)", m), 3e-5,
           [sd](std::string *e) {
             return lqref::checkAttention(sd + 6, 1, 12, 3, 2, 777, 128, 128,

@@ -8,7 +8,7 @@
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=60 objective=fast" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not quant-opt %s --split-input-file --assign-mixed-precision="budget-bytes=60 candidates=int3-g8,int2-g8 objective=speed" 2>&1 | FileCheck %s --check-prefix=NONE
 // BAD: error: 'objective' must be quality or speed, got 'fast'
-// NONE: error: objective=speed leaves no candidate: none of 'int3-g8,int2-g8' has a fused CPU kernel (int4, int8, nf4, fp8, fp8-e5m2, mxfp4, nvfp4, float)
+// NONE: error: objective=speed leaves no candidate: none of 'int3-g8,int2-g8' has a fused CPU kernel (int4, int8, nf4, fp8, fp8-e5m2, mxfp4, nvfp4, bf16, float)
 
 // objective=speed searches only formats --lower-to-cpu runs through a fused
 // kernel: int3 (dequantized to f32 on every call) is dropped; of int4-g8

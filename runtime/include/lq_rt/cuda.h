@@ -199,7 +199,11 @@ lq_cuda_status_t lq_cuda_attention_f32(const lq_cuda_view4_t *q,
 
 /** lq_rt_attention_at_f32 on the GPU (a fixed-capacity KV cache): query t
  *  sits at key position + t, keys from position + T on are never read,
- *  causal masks s > position + t. position = S - T is the call above. */
+ *  causal masks s > position + t. position = S - T is the call above.
+ *  Views with unit inner strides run the flash-decoding kernels of
+ *  lq_cuda_attention_at_q (key splits whose partials go to one device
+ *  scratch buffer of lq_rt_cuda): like it, calls on different streams must
+ *  not overlap in time. */
 lq_cuda_status_t lq_cuda_attention_at_f32(const lq_cuda_view4_t *q,
                                           const lq_cuda_view4_t *k,
                                           const lq_cuda_view4_t *v,
@@ -247,7 +251,10 @@ enum {
  *  (flash-decoding) and the splits combined by a second kernel. Query t
  *  sees keys [0, min(S, causal ? position + t + 1 : position + T)); none:
  *  zeros. Blocks must divide S and D; int4 / NVFP4 need an even D and
- *  channel groups that are even or 1 (lq_rt_attention_at_q's rules). */
+ *  channel groups that are even or 1 (lq_rt_attention_at_q's rules).
+ *  The split partials go to one process-wide device scratch buffer (grown
+ *  on demand): calls on different streams must not overlap in time, and a
+ *  captured CUDA graph must be re-captured after a call that grew it. */
 lq_cuda_status_t lq_cuda_attention_at_q(const lq_cuda_view4_t *q,
                                         const lq_cuda_qview4_t *k,
                                         const lq_cuda_qview4_t *v,

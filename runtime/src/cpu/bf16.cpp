@@ -75,6 +75,7 @@ bool cpuHas(Impl impl) {
   case Impl::Dpbf16:
     return __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && // its TU is built with it
            __builtin_cpu_supports("avx512bf16");
   case Impl::Avx512:
     return __builtin_cpu_supports("avx512f") &&

@@ -6,10 +6,12 @@
 // with hk = h / (Hq / Hkv) (grouped-query attention) and, when causal, key s
 // hidden from query t if s > t + (S - T); lq_rt_attention_f32's semantics
 // (and lq_rt_attention_at_f32's: keys from position + T on are never read).
-// A simple, correct kernel (not FlashAttention): one block per (b, h, t)
-// keeps the S scores in shared memory, reduces max and sum across the
-// block (the numerically safe softmax), then each thread owns output
-// columns. Cost O(S * (D + Dv)) per query row, all f32.
+// lq_cuda_attention_at_f32 runs the flash-decoding kernels of the
+// quantized cache below (attentionQ, attentionDec) on float views. The
+// simple kernel here, one block per (b, h, t) holding the S scores in shared
+// memory (numerically safe softmax, each thread owns output columns), stays
+// for views those kernels cannot take: a non-unit inner stride, or head
+// dimensions whose tiles exceed the shared memory.
 //
 //===----------------------------------------------------------------------===//
 
@@ -597,6 +599,24 @@ __device__ __forceinline__ int64_t lmin(int64_t a, int64_t b) {
   return a < b ? a : b;
 }
 
+/// Floats of attentionQ's query rows in shared memory, rounded up to a
+/// multiple of 4 so that the K/V tile after them starts 16-byte aligned
+/// (its rows take float4 stores whenever the pitch is a multiple of 4, which
+/// D % 4 != 0 does not exclude).
+__host__ __device__ __forceinline__ int64_t qsFloats(int64_t rb, int64_t D) {
+  return (rb * D + 3) / 4 * 4;
+}
+
+/// attentionQ's dynamic shared memory for `rows` query rows per KV head.
+__host__ __device__ __forceinline__ size_t attentionQSmem(int64_t rows,
+                                                          int64_t D,
+                                                          int64_t Dv) {
+  const int64_t rb = rows < kRB ? rows : kRB;
+  const int64_t pitch = (D > Dv ? D : Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
+  return size_t(qsFloats(rb, D) + kKT * pitch + rb * Dv + rb * kKT + 4 * rb) *
+         sizeof(float);
+}
+
 /// Split partials: (m, l) pairs of every (row, split), then the
 /// accumulators from this float offset (a multiple of 4: 16-byte loads).
 __host__ __device__ __forceinline__ int64_t paccOffset(int64_t rowsAll,
@@ -647,7 +667,7 @@ __global__ void __launch_bounds__(kQThreads, 5)
   const int nr = int(lmin(kRB, p.rows - r0));
   const int rb = p.rb;            // rows the shared arrays hold (>= nr)
   float *qs = sm;                 // [rb][D]
-  float *kv = qs + rb * D;        // [kKT][pitch]: K, then V of a tile
+  float *kv = qs + qsFloats(rb, D); // [kKT][pitch]: K, then V of a tile
   float *acc = kv + kKT * pitch;  // [rb][Dv]
   float *pr = acc + rb * Dv;      // [rb][kKT]: scores, then weights
   float *mrow = pr + rb * kKT, *lrow = mrow + rb, *alpha = lrow + rb;
@@ -822,7 +842,8 @@ __global__ void __launch_bounds__(kQThreads, 5)
 // shared memory; one split writes out = acc / l, several write (m, l, acc)
 // in attentionQ's layout for combineQ. Float and int8 caches only: with
 // 4-bit codes (and, untimed, FP8) the per-element decode on each warp's
-// critical path made it slower than attentionQ (run 11, runAttentionQ).
+// critical path made it slower than attentionQ (run 11, with the int4 /
+// NVFP4 / FP8 instances of commit 81d4d71, since removed).
 constexpr int kDecE = 4;      // elements per lane: D = Dv = 32 kDecE
 constexpr int kDecWarps = 4;  // warps per block
 
@@ -847,11 +868,9 @@ __device__ __forceinline__ void decValues(const QV &x,
   if constexpr (F == kF32) {
     v[0] = w.x, v[1] = w.y, v[2] = w.z, v[3] = w.w;
   } else {
-    constexpr int bits = F == kI4 || F == kNvfp4 ? 4 : 8;
-    constexpr uint32_t mask = (1u << bits) - 1u;
 #pragma unroll
     for (int e = 0; e < kDecE; ++e)
-      v[e] = decodeCodeT<F>(x, (uint32_t(w) >> (bits * e)) & mask);
+      v[e] = decodeCodeT<F>(x, (w >> (8 * e)) & 255u);
   }
 }
 
@@ -1064,8 +1083,9 @@ __global__ void __launch_bounds__(kQThreads)
   float *out = outAt(o, p, b, hk, R);
   if (p.Dv % 4 == 0 && p.Dv <= 128) {
     // Lanes own 4 columns (16-byte loads), the warps interleave the splits
-    // and meet in shared memory: 16 loads in flight per lane instead of one
-    // dependent chain over all splits.
+    // and meet in shared memory: up to 4 independent loads per lane (16 per
+    // column over the block's warps) instead of one dependent chain over
+    // all splits.
     __shared__ float4 red[kQThreads / 32][32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int nw = blockDim.x >> 5, e = 4 * lane;
@@ -1246,9 +1266,7 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
   // loads) when both head dims are multiples of 4, else +1.
   const int64_t pitch =
       std::max(D, Dv) + (D % 4 == 0 && Dv % 4 == 0 ? 4 : 1);
-  const size_t smem =
-      size_t(rb * D + kKT * pitch + rb * Dv + rb * kKT + 4 * rb) *
-      sizeof(float);
+  const size_t smem = attentionQSmem(rows, D, Dv);
   if (smem > 48 * 1024) {
     const size_t limit = sharedPerBlockOptin();
     if (smem > limit)
@@ -1316,6 +1334,10 @@ lq_cuda_status_t runAttentionQ(const char *fn, int F, const lq_cuda_view4_t *q,
       LQ_DEC(kF32, 4)
       LQ_DEC(kF32, 8)
 #undef LQ_DEC
+    default: // useDec admits no other format
+      return fail(LQ_CUDA_ERROR_INVALID_ARGUMENT,
+                  "%s: no attentionDec instance for format %d, %d rows", fn,
+                  F, NR);
     }
     if (lq_cuda_status_t s = checkLaunch(fn))
       return s;
@@ -1373,6 +1395,11 @@ bool attentionF32Split(const lq_cuda_view4_t *q, const lq_cuda_view4_t *k,
                        lq_cuda_status_t *status) {
   if (!gAttnF32Split || k->strides[3] != 1 || v->strides[3] != 1 ||
       k->sizes[3] > (int64_t(1) << 20) || v->sizes[3] > (int64_t(1) << 20))
+    return false;
+  // Tiles that exceed the shared memory: the one-block-per-row kernel.
+  const int64_t rows = (q->sizes[1] / k->sizes[1]) * q->sizes[2];
+  const size_t need = attentionQSmem(rows, k->sizes[3], v->sizes[3]);
+  if (need > 48 * 1024 && need > sharedPerBlockOptin())
     return false;
   *status = runAttentionQ("lq_cuda_attention_f32", kF32, q, f32View(k),
                           f32View(v), out, q->sizes[0], q->sizes[1],
