@@ -7,7 +7,8 @@
 // CHECK: ^bb0(%[[C:.+]]: bf16, %[[S:.+]]: f32, %{{.+}}: f32):
 // CHECK: %[[B:.+]] = arith.bitcast %[[C]] : bf16 to i16
 // CHECK: %[[I:.+]] = arith.extui %[[B]] : i16 to i32
-// CHECK: %[[SH:.+]] = arith.shli %[[I]], %{{.+}} : i32
+// CHECK: %[[C16:.+]] = arith.constant 16 : i32
+// CHECK: %[[SH:.+]] = arith.shli %[[I]], %[[C16]] : i32
 // CHECK: %[[F:.+]] = arith.bitcast %[[SH]] : i32 to f32
 // CHECK: %[[V:.+]] = arith.mulf %[[F]], %[[S]] : f32
 // CHECK: linalg.yield %[[V]] : f32
@@ -23,13 +24,20 @@ func.func @dequantize_bf16(%q: tensor<2x8xbf16, #lq.scheme<format = bf16>>, %s: 
 // CHECK-LABEL: func.func @quantize_bf16
 // CHECK: linalg.generic
 // CHECK: arith.divf
-// CHECK: %[[U:.+]] = arith.bitcast %{{.+}} : f32 to i32
-// CHECK: %[[HI:.+]] = arith.shrui %[[U]]
-// CHECK: arith.andi %[[HI]]
-// CHECK: arith.addi
-// CHECK: %[[R:.+]] = arith.shrui
-// CHECK: %[[QN:.+]] = arith.ori %[[HI]]
-// CHECK: %[[NAN:.+]] = arith.cmpf uno
+// CHECK: %[[X:.+]] = arith.select
+// CHECK: %[[U:.+]] = arith.bitcast %[[X]] : f32 to i32
+// CHECK: %[[S16:.+]] = arith.constant 16 : i32
+// CHECK: %[[HI:.+]] = arith.shrui %[[U]], %[[S16]] : i32
+// CHECK: %[[ONE:.+]] = arith.constant 1 : i32
+// CHECK: %[[LSB:.+]] = arith.andi %[[HI]], %[[ONE]] : i32
+// CHECK: %[[HALF:.+]] = arith.constant 32767 : i32
+// CHECK: %[[BIAS:.+]] = arith.addi %[[LSB]], %[[HALF]] : i32
+// CHECK: %[[SUM:.+]] = arith.addi %[[U]], %[[BIAS]] : i32
+// CHECK: %[[S16B:.+]] = arith.constant 16 : i32
+// CHECK: %[[R:.+]] = arith.shrui %[[SUM]], %[[S16B]] : i32
+// CHECK: %[[QUIET:.+]] = arith.constant 64 : i32
+// CHECK: %[[QN:.+]] = arith.ori %[[HI]], %[[QUIET]] : i32
+// CHECK: %[[NAN:.+]] = arith.cmpf uno, %[[X]], %[[X]] : f32
 // CHECK: %[[SEL:.+]] = arith.select %[[NAN]], %[[QN]], %[[R]] : i32
 // CHECK: %[[T:.+]] = arith.trunci %[[SEL]] : i32 to i16
 // CHECK: %[[BF:.+]] = arith.bitcast %[[T]] : i16 to bf16
