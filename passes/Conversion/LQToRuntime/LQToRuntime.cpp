@@ -342,6 +342,19 @@ ElementsAttr buildConstant(RankedTensorType type, ArrayRef<char> bytes,
       HeapAsmResourceBlob::allocateAndCopyWithAlign(bytes, alignof(uint64_t)));
 }
 
+/// The lq.dequantize that feeds the weight of a static f32 linear (the
+/// quantized-linear patterns below start from it), or a match failure.
+FailureOr<lq::DequantizeOp> dequantizedWeight(lq::LinearOp op,
+                                              PatternRewriter &rewriter) {
+  if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
+      !isStaticF32(op.getResult()))
+    return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+  auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
+  if (!dq)
+    return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
+  return dq;
+}
+
 /// lq.linear(x, lq.dequantize(codes, scales [, zero_point])) with constant
 /// int4/int8/NF4 operands and groups along K -> lq_rt_linear_q_f32 on the
 /// kernel's layout (see lq_rt_qgemm_nt in <lq_rt/kernels.h>): codes packed
@@ -355,14 +368,12 @@ struct QuantizedLinearToRuntime : OpRewritePattern<lq::LinearOp> {
 
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
-        !isStaticF32(op.getResult()))
-      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    FailureOr<lq::DequantizeOp> weight = dequantizedWeight(op, rewriter);
+    if (failed(weight))
+      return failure();
     if (op.getInput().getType().getNumElements() == 0)
       return rewriter.notifyMatchFailure(op, "empty linear");
-    auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
-    if (!dq)
-      return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
+    lq::DequantizeOp dq = *weight;
     lq::SchemeAttr scheme = dq.getScheme();
     const bool isInt = scheme.getFormat() == lq::Format::Int;
     // FP4 E2M1 codes (MXFP4, NVFP4) decode through the kernel's 4-bit table
@@ -629,13 +640,13 @@ struct Bf16LinearToRuntime : OpRewritePattern<lq::LinearOp> {
 
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
-        !isStaticF32(op.getResult()))
-      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
+    FailureOr<lq::DequantizeOp> weight = dequantizedWeight(op, rewriter);
+    if (failed(weight))
+      return failure();
     if (op.getInput().getType().getNumElements() == 0)
       return rewriter.notifyMatchFailure(op, "empty linear");
-    auto dq = op.getWeight().getDefiningOp<lq::DequantizeOp>();
-    if (!dq || dq.getScheme().getFormat() != lq::Format::BF16)
+    lq::DequantizeOp dq = *weight;
+    if (dq.getScheme().getFormat() != lq::Format::BF16)
       return rewriter.notifyMatchFailure(op, "weight is not bf16");
     auto qTy = dq.getInput().getType();
     if (qTy.getRank() != 2 || !qTy.hasStaticShape())
@@ -831,12 +842,10 @@ struct W4A8LinearToRuntime : OpRewritePattern<lq::LinearOp> {
 
   LogicalResult matchAndRewrite(lq::LinearOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!isStaticF32(op.getInput()) || !isStaticF32(op.getWeight()) ||
-        !isStaticF32(op.getResult()))
-      return rewriter.notifyMatchFailure(op, "not a static f32 linear");
-    auto dqw = op.getWeight().getDefiningOp<lq::DequantizeOp>();
-    if (!dqw)
-      return rewriter.notifyMatchFailure(op, "weight is not lq.dequantize");
+    FailureOr<lq::DequantizeOp> weight = dequantizedWeight(op, rewriter);
+    if (failed(weight))
+      return failure();
+    lq::DequantizeOp dqw = *weight;
     lq::SchemeAttr scheme = dqw.getScheme();
     auto wTy = dqw.getInput().getType();
     if (scheme.getFormat() != lq::Format::Int || scheme.getCodeBits() != 4 ||

@@ -861,9 +861,12 @@ __device__ __forceinline__ void decLoad(const QV &x, int64_t b, int64_t h,
   w = __ldg(reinterpret_cast<const T *>(row) + lane);
 }
 
+/// Lane `lane`'s kDecE values of a row: its codes `w` decoded, times the
+/// scales `f` (decScales).
 template <int F>
 __device__ __forceinline__ void decValues(const QV &x,
                                           const typename DecCodes<F>::T &w,
+                                          const float (&f)[kDecE],
                                           float (&v)[kDecE]) {
   if constexpr (F == kF32) {
     v[0] = w.x, v[1] = w.y, v[2] = w.z, v[3] = w.w;
@@ -872,6 +875,9 @@ __device__ __forceinline__ void decValues(const QV &x,
     for (int e = 0; e < kDecE; ++e)
       v[e] = decodeCodeT<F>(x, (w >> (8 * e)) & 255u);
   }
+#pragma unroll
+  for (int e = 0; e < kDecE; ++e)
+    v[e] *= f[e];
 }
 
 /// The scales of lane `lane`'s kDecE elements of row s (1 for kF32): one
@@ -956,10 +962,7 @@ __global__ void __launch_bounds__(kDecWarps * 32)
 #pragma unroll
     for (int i = 0; i < KI; ++i) {
       float kv[kDecE];
-      decValues<F>(k, kw[i], kv);
-#pragma unroll
-      for (int e = 0; e < kDecE; ++e)
-        kv[e] *= kf[i][e];
+      decValues<F>(k, kw[i], kf[i], kv);
 #pragma unroll
       for (int r = 0; r < NR; ++r) {
         float a = 0.f;
@@ -1001,10 +1004,7 @@ __global__ void __launch_bounds__(kDecWarps * 32)
 #pragma unroll
     for (int i = 0; i < KI; ++i) {
       float vv[kDecE];
-      decValues<F>(v, vw[i], vv);
-#pragma unroll
-      for (int e = 0; e < kDecE; ++e)
-        vv[e] *= vf[i][e];
+      decValues<F>(v, vw[i], vf[i], vv);
 #pragma unroll
       for (int r = 0; r < NR; ++r) {
         const float w = __shfl_sync(0xffffffffu, pw, i * NR + r);
