@@ -204,12 +204,13 @@ TEST_P(QPerIsa, MatchesFloat64Reference) {
 
 TEST_P(QPerIsa, LongRowsCrossPanelBlocks) {
   // K above the prefill panel's K block (256), several groups, N above one
-  // panel: both paths, with per-group scales changing inside a K block.
+  // panel: both paths, with per-group scales changing inside a K block;
+  // M = 64 is five whole 12-row micro-tiles and a tail of 4.
   const Case c = std::get<1>(GetParam());
   std::mt19937 rng(99);
   const int64_t K = c.group > 0 ? c.group * (640 / c.group) : 600;
   QWeight q = quantize(c.kind, 45, K, c.group > 0 ? c.group : K, rng);
-  for (int64_t M : {2, 9})
+  for (int64_t M : {2, 9, 64})
     checkLinear(q, M, rng);
 }
 
@@ -247,6 +248,9 @@ const Case kCases[] = {
     {Kind::MXFP4, 0},     {Kind::Int4Asym, 16},  {Kind::Int8Sym, 16},
     {Kind::Int4Sym, 8},   {Kind::E4M3, 0},       {Kind::E5M2, 0},
     {Kind::E4M3, 32},     {Kind::E5M2, 16},
+    // Groups that are not whole 32-code chunks, several per row: the
+    // prefill's K blocks are whole groups (48 x 5, 40 x 6) instead of 256.
+    {Kind::Int4Asym, 48}, {Kind::Int8Asym, 40},
 };
 
 INSTANTIATE_TEST_SUITE_P(

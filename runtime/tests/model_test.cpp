@@ -11,10 +11,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 namespace {
@@ -98,10 +100,15 @@ TEST(Model, LoadErrorsAreReported) {
   EXPECT_EQ(m, nullptr);
   EXPECT_NE(std::string(lq_rt_last_error()).find("cannot load"),
             std::string::npos);
-  // A real shared library that is not an lq model.
-  EXPECT_EQ(lq_model_load("libm.so.6", &m), LQ_RT_ERROR_FORMAT);
+  // A real shared library that is not an lq model (libm, by its path: a
+  // model path is a file, never looked up on the library path).
+  Dl_info info{};
+  ASSERT_NE(dladdr(reinterpret_cast<void *>(&cosf), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_EQ(lq_model_load(info.dli_fname, &m), LQ_RT_ERROR_FORMAT);
   EXPECT_NE(std::string(lq_rt_last_error()).find("not an lq model"),
             std::string::npos);
+  EXPECT_EQ(lq_model_load("libm.so.6", &m), LQ_RT_ERROR_IO);
   EXPECT_EQ(lq_model_load(nullptr, &m), LQ_RT_ERROR_INVALID_ARGUMENT);
 }
 

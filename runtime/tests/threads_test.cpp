@@ -5,7 +5,9 @@
 // Every index of every job runs exactly once, whatever the pool size: more
 // threads than cores (workers that wake after a job's parts were all
 // claimed, or during the next job), jobs smaller than the pool, and many
-// short jobs back to back as a decode step issues them.
+// short jobs back to back as a decode step issues them. A part that calls
+// parallelFor again, and a pool resized while another thread's jobs run,
+// neither deadlock nor touch a freed pool.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,6 +18,7 @@
 
 #include <atomic>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -57,6 +60,52 @@ TEST(ThreadPool, ResultsAreVisibleToTheCaller) {
     for (int64_t i = 0; i < 64; ++i)
       ASSERT_EQ(out[size_t(i)], i * job);
   }
+  lq_rt_set_num_threads(restore);
+}
+
+TEST(ThreadPool, NestedParallelForRunsInline) {
+  const int restore = lq_rt_get_num_threads();
+  for (int threads : {2, 4}) {
+    lq_rt_set_num_threads(threads);
+    for (int job = 0; job < 200; ++job) {
+      const int64_t outer = 7, inner = 5;
+      std::vector<std::atomic<int>> hits(size_t(outer * inner));
+      lq_rt::parallelFor(outer, [&](int64_t b, int64_t e) {
+        for (int64_t o = b; o < e; ++o)
+          lq_rt::parallelFor(inner, [&](int64_t ib, int64_t ie) {
+            for (int64_t i = ib; i < ie; ++i)
+              hits[size_t(o * inner + i)].fetch_add(1);
+          });
+      });
+      for (int64_t i = 0; i < outer * inner; ++i)
+        ASSERT_EQ(hits[size_t(i)].load(), 1) << "threads " << threads << " job " << job;
+    }
+  }
+  lq_rt_set_num_threads(restore);
+}
+
+TEST(ThreadPool, ResizingWhileAnotherThreadRunsJobs) {
+  const int restore = lq_rt_get_num_threads();
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0}, jobs{0};
+  std::thread runner([&] {
+    std::vector<int64_t> out(97);
+    while (!stop.load()) {
+      const int j = jobs.fetch_add(1);
+      lq_rt::parallelFor(int64_t(out.size()), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i)
+          out[size_t(i)] = i + j;
+      });
+      for (int64_t i = 0; i < int64_t(out.size()); ++i)
+        if (out[size_t(i)] != i + j)
+          wrong.fetch_add(1);
+    }
+  });
+  for (int r = 0; r < 300 || jobs.load() < 1000; ++r)
+    lq_rt_set_num_threads(1 + r % 4);
+  stop.store(true);
+  runner.join();
+  EXPECT_EQ(wrong.load(), 0);
   lq_rt_set_num_threads(restore);
 }
 

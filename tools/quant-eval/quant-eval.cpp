@@ -195,7 +195,10 @@ struct Model {
 /// `params N` / `weight_bytes N` from the signature quant-compile embeds.
 /// lq_rt does not expose the signature text, so read the symbol directly.
 void readWeightLines(Model &m) {
-  void *h = dlopen(m.soPath.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  const std::string file = m.soPath.find('/') == std::string::npos
+                               ? "./" + m.soPath
+                               : m.soPath;
+  void *h = dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL);
   if (!h)
     return;
   if (auto *sig = static_cast<const char *>(dlsym(h, "lq_model_signature"))) {

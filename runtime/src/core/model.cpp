@@ -170,7 +170,11 @@ lq_rt_status_t lq_model_load(const char *path, lq_model_t **model) {
   if (!path || !model)
     return lq_rt_fail(LQ_RT_ERROR_INVALID_ARGUMENT, "null argument");
   *model = nullptr;
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  // A model is a file: dlopen would search the library path for a bare
+  // name ("model.so"), so a name without a slash is made relative.
+  const std::string file =
+      std::strchr(path, '/') ? std::string(path) : std::string("./") + path;
+  void *h = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!h)
     return lq_rt_fail(LQ_RT_ERROR_IO, "cannot load '%s': %s", path, dlerror());
   auto *sig = static_cast<const char *>(dlsym(h, "lq_model_signature"));

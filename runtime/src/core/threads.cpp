@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -188,24 +189,51 @@ int defaultThreads() {
   return hw ? int(hw) : 1;
 }
 
+/// The current pool, shared: lq_rt_set_num_threads replaces it while
+/// another thread may be inside a job, and the old pool is destroyed (its
+/// workers joined) only when the last job holding it returns. Never
+/// destroyed itself: joining workers during static destruction (exit() from
+/// any thread) could wait on a job that will never finish.
 std::mutex poolMutex;
-Pool *pool = nullptr;
+std::shared_ptr<Pool> &pool = *new std::shared_ptr<Pool>;
 
-Pool &getPool() {
+std::shared_ptr<Pool> getPool() {
   std::lock_guard<std::mutex> lock(poolMutex);
   if (!pool)
-    pool = new Pool(defaultThreads());
-  return *pool;
+    pool = std::make_shared<Pool>(defaultThreads());
+  return pool;
+}
+
+/// Set while this thread runs a part of a job (as the caller or a worker).
+/// A kernel that calls parallelFor from inside a part runs the inner loop
+/// inline: the pool runs one job at a time, and waiting for it there would
+/// wait on the job this thread is part of.
+thread_local bool inPart = false;
+
+struct PartScope {
+  PartScope() { inPart = true; }
+  ~PartScope() { inPart = false; }
+};
+
+void runPart(void *c, int64_t b, int64_t e) {
+  auto *inner = static_cast<std::pair<void (*)(void *, int64_t, int64_t), void *> *>(c);
+  PartScope scope;
+  inner->first(inner->second, b, e);
 }
 
 } // namespace
 
-int numThreads() { return getPool().size; }
+int numThreads() { return getPool()->size; }
 
 void parallelFor(int64_t n, void (*fn)(void *, int64_t, int64_t), void *ctx) {
   if (n <= 0)
     return;
-  getPool().run(n, fn, ctx);
+  if (inPart) {
+    fn(ctx, 0, n);
+    return;
+  }
+  std::pair<void (*)(void *, int64_t, int64_t), void *> inner{fn, ctx};
+  getPool()->run(n, runPart, &inner);
 }
 
 } // namespace lq_rt
@@ -213,9 +241,15 @@ void parallelFor(int64_t n, void (*fn)(void *, int64_t, int64_t), void *ctx) {
 extern "C" {
 
 void lq_rt_set_num_threads(int n) {
-  std::lock_guard<std::mutex> lock(lq_rt::poolMutex);
-  delete lq_rt::pool;
-  lq_rt::pool = new lq_rt::Pool(n < 1 ? 1 : n);
+  auto fresh = std::make_shared<lq_rt::Pool>(n < 1 ? 1 : n);
+  std::shared_ptr<lq_rt::Pool> old;
+  {
+    std::lock_guard<std::mutex> lock(lq_rt::poolMutex);
+    old = std::move(lq_rt::pool);
+    lq_rt::pool = std::move(fresh);
+  }
+  // `old` is released here, outside the lock; a job still running on it
+  // keeps it alive until that job returns.
 }
 
 int lq_rt_get_num_threads(void) { return lq_rt::numThreads(); }
