@@ -7,7 +7,8 @@
 // STREAM-like sum kernel measures in the same run (the roofline). Weights
 // rotate through copies totalling >= 4x the last-level cache, so every call
 // streams from DRAM as a real model's layers do. A prefill row (M = 64)
-// checks the quantized panel path against the f32 SGEMM. "f32 packed" is the
+// checks the quantized prefill path (decoded weight tiles dotted with the
+// activation rows) against the f32 SGEMM. "f32 packed" is the
 // layout compiled models use for constant weights (lq_rt_sgemm_packed).
 //
 //   gemv_bench [--json FILE] [--quick] [--only NAME,...]

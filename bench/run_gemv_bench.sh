@@ -53,7 +53,7 @@ L = ["# lq_rt GEMV vs read bandwidth", "",
      "GB/s = weight bytes (codes + scales + biases) / median time per call (>= 20 calls, >= 0.5 s); "
      "roofline = GB/s / the STREAM-like read bandwidth measured in the same run. "
      "Weights rotate through copies >= 4x L3, so every call reads DRAM. "
-     "M = 64 rows: prefill through the dequantize-a-panel path (GFLOP/s is the figure of merit). "
+     "M = 64 rows: prefill (weight tiles decoded once per block, then dotted with the activation rows; GFLOP/s is the figure of merit). "
      "`int8 x int8 (w8a8)`: lq_rt_gemm_w8a8 on int8 activation codes (already quantized) and the "
      "compile-time packed int8 weight, int32 sums (GFLOP/s counts its multiply-adds the same way).", ""]
 for r in runs:

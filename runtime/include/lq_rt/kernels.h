@@ -84,8 +84,9 @@ void lq_rt_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A,
  *     of the code; \p biases is ignored.
  *  For bits 4, \p group must be even unless it equals K. Returns 0, or -1
  *  (writing nothing) for an unsupported format/bits/group. M <= 4 runs
- *  GEMVs that stream the codes once; larger M dequantizes panels of rows
- *  into a cache-sized f32 buffer for the packed SGEMM micro-kernel. */
+ *  GEMVs that stream the codes once; larger M decodes each tile of weight
+ *  rows once per block of activation rows into a small f32 buffer and
+ *  dots it with them in registers. */
 int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
                     int64_t lda, const uint8_t *codes, const float *scales,
                     const float *biases, int32_t format, int32_t bits,
