@@ -202,15 +202,28 @@ TEST_P(QPerIsa, MatchesFloat64Reference) {
   }
 }
 
-TEST_P(QPerIsa, LongRowsCrossPanelBlocks) {
-  // K above the prefill panel's K block (256), several groups, N above one
-  // panel: both paths, with per-group scales changing inside a K block;
-  // M = 64 is five whole 12-row micro-tiles and a tail of 4.
+TEST_P(QPerIsa, LongRowsManyGroups) {
+  // Several groups per row, N of two and a half 16-row tiles: both paths,
+  // with per-group scales changing inside a prefill K block; M = 64 is ten
+  // whole 6-row prefill tiles and a tail of 4.
   const Case c = std::get<1>(GetParam());
   std::mt19937 rng(99);
   const int64_t K = c.group > 0 ? c.group * (640 / c.group) : 600;
   QWeight q = quantize(c.kind, 45, K, c.group > 0 ? c.group : K, rng);
   for (int64_t M : {2, 9, 64})
+    checkLinear(q, M, rng);
+}
+
+TEST_P(QPerIsa, PrefillSpansSeveralBlocks) {
+  // Prefill blocks K by 1024 (whole groups for groups that are not whole
+  // 32-code chunks) and rows of x by 128: K of two to three blocks (the
+  // partial sums accumulate across them, per-channel and small-group spans
+  // cross them) and M = 130 (two row blocks, the second of 2 rows).
+  const Case c = std::get<1>(GetParam());
+  std::mt19937 rng(2024);
+  const int64_t K = c.group > 0 ? c.group * ((2100 + c.group - 1) / c.group) : 2100;
+  QWeight q = quantize(c.kind, 21, K, c.group > 0 ? c.group : K, rng);
+  for (int64_t M : {9, 130})
     checkLinear(q, M, rng);
 }
 
@@ -249,8 +262,10 @@ const Case kCases[] = {
     {Kind::Int4Sym, 8},   {Kind::E4M3, 0},       {Kind::E5M2, 0},
     {Kind::E4M3, 32},     {Kind::E5M2, 16},
     // Groups that are not whole 32-code chunks, several per row: the
-    // prefill's K blocks are whole groups (48 x 5, 40 x 6) instead of 256.
+    // prefill's K blocks are whole groups (48 x 21, 40 x 25) instead of 1024.
     {Kind::Int4Asym, 48}, {Kind::Int8Asym, 40},
+    // Three chunks per group: the decode GEMV's scale counter.
+    {Kind::Int8Sym, 96},  {Kind::Int4Sym, 96},
 };
 
 INSTANTIATE_TEST_SUITE_P(

@@ -65,7 +65,9 @@ int64_t lq_tensor_numel(const lq_tensor_t *t);
 /** Frees `t->data` (allocated by lq_rt) and clears it. */
 void lq_tensor_free(lq_tensor_t *t);
 
-/** Opens a model library written by quant-compile. */
+/** Opens a model library written by quant-compile. `path` is a file path:
+ *  a name without a slash is a file in the current directory, never looked
+ *  up on the library search path. */
 lq_rt_status_t lq_model_load(const char *path, lq_model_t **model);
 void lq_model_free(lq_model_t *model);
 /** A model from an entry point already in memory (a JIT-compiled module, as

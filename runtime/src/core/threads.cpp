@@ -191,14 +191,19 @@ int defaultThreads() {
 
 /// The current pool, shared: lq_rt_set_num_threads replaces it while
 /// another thread may be inside a job, and the old pool is destroyed (its
-/// workers joined) only when the last job holding it returns. Never
-/// destroyed itself: joining workers during static destruction (exit() from
-/// any thread) could wait on a job that will never finish.
+/// workers joined) only when the last job holding it returns. The holder is
+/// created on first use (safe from other static initializers) and never
+/// destroyed: joining workers during static destruction (exit() from any
+/// thread) could wait on a job that will never finish.
 std::mutex poolMutex;
-std::shared_ptr<Pool> &pool = *new std::shared_ptr<Pool>;
+std::shared_ptr<Pool> &poolHolder() {
+  static auto *holder = new std::shared_ptr<Pool>;
+  return *holder;
+}
 
 std::shared_ptr<Pool> getPool() {
   std::lock_guard<std::mutex> lock(poolMutex);
+  std::shared_ptr<Pool> &pool = poolHolder();
   if (!pool)
     pool = std::make_shared<Pool>(defaultThreads());
   return pool;
@@ -211,11 +216,14 @@ std::shared_ptr<Pool> getPool() {
 thread_local bool inPart = false;
 
 struct PartScope {
+  bool outer = inPart;
   PartScope() { inPart = true; }
-  ~PartScope() { inPart = false; }
+  ~PartScope() { inPart = outer; }
 };
 
-void runPart(void *c, int64_t b, int64_t e) {
+/// noexcept: a kernel part that throws (bad_alloc) ends the program here
+/// rather than unwinding the caller out of a job its workers still run.
+void runPart(void *c, int64_t b, int64_t e) noexcept {
   auto *inner = static_cast<std::pair<void (*)(void *, int64_t, int64_t), void *> *>(c);
   PartScope scope;
   inner->first(inner->second, b, e);
@@ -245,8 +253,8 @@ void lq_rt_set_num_threads(int n) {
   std::shared_ptr<lq_rt::Pool> old;
   {
     std::lock_guard<std::mutex> lock(lq_rt::poolMutex);
-    old = std::move(lq_rt::pool);
-    lq_rt::pool = std::move(fresh);
+    old = std::move(lq_rt::poolHolder());
+    lq_rt::poolHolder() = std::move(fresh);
   }
   // `old` is released here, outside the lock; a job still running on it
   // keeps it alive until that job returns.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -23,8 +24,9 @@ static inline vf vset1(float x) { return x; }
 static inline vf vzero() { return 0.0f; }
 static inline vf vmax(vf a, vf b) { return std::max(a, b); }
 static inline float vsum(vf v) { return v; }
-// blockSum and decodeFp8 only make the shared kernels compile here: with
-// VW = 1 the decode-attention fast paths that call them are off.
+// blockSum: with one lane, the sum of a[0] is a[0] (the quantized prefill's
+// tile reduction calls it). decodeFp8 only makes the shared kernels compile:
+// with VW = 1 the decode-attention fast paths that call it are off.
 static inline vf blockSum(const vf *a) { return a[0]; }
 // Quantized-code decoders (see kernels_q_impl.inc).
 struct Lut4 {

@@ -145,7 +145,7 @@ def qlinear(label, xshape, N, K, fmt, bits, group, symmetric, bias, blob=False):
 qlinear("int4 asym group 32, 3-D input, bias", (1, 3, 64), 5, 64, "int", 4, 32, False, True)
 qlinear("int8 sym per channel, rank-1 input (decode GEMV)", (40,), 6, 40, "int", 8, 0, True, False)
 qlinear("int4 sym group 128, M = 2, packed blob", (2, 256), 40, 256, "int", 4, 128, True, False, blob=True)
-qlinear("int8 asym group 32, M = 17 (prefill panels), bias", (17, 96), 9, 96, "int", 8, 32, False, True)
+qlinear("int8 asym group 32, M = 17 (prefill tiles), bias", (17, 96), 9, 96, "int", 8, 32, False, True)
 qlinear("nf4 group 64, M = 17, packed blob", (17, 128), 33, 128, "nf4", 4, 64, True, True, blob=True)
 qlinear("int4 asym per channel, odd K = 37", (3, 37), 7, 37, "int", 4, 0, False, False)
 
