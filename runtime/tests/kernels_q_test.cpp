@@ -170,11 +170,20 @@ struct Case {
 
 class QPerIsa : public ::testing::TestWithParam<std::tuple<const char *, Case>> {
 protected:
+  // "avx512-bf16": the avx512 kernels with the 4-bit decode GEMV through
+  // vdpbf16ps; "avx512": the same with the f32 GEMV.
   void SetUp() override {
-    if (!lq_rt_force_isa(std::get<0>(GetParam())))
-      GTEST_SKIP() << std::get<0>(GetParam()) << " is not supported on this CPU";
+    const std::string isa = std::get<0>(GetParam());
+    const bool dp = isa == "avx512-bf16";
+    if (!lq_rt_force_isa(dp ? "avx512" : isa.c_str()))
+      GTEST_SKIP() << isa << " is not supported on this CPU";
+    if (lq_rt_qgemv_dpbf16(dp ? 1 : 0) != (dp ? 1 : 0))
+      GTEST_SKIP() << isa << " is not supported on this CPU";
   }
-  void TearDown() override { lq_rt_force_isa(nullptr); }
+  void TearDown() override {
+    lq_rt_force_isa(nullptr);
+    lq_rt_qgemv_dpbf16(1);
+  }
 };
 
 TEST_P(QPerIsa, MatchesFloat64Reference) {
@@ -270,7 +279,7 @@ const Case kCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(
     Isa, QPerIsa,
-    ::testing::Combine(::testing::Values("avx512", "avx2", "scalar"),
+    ::testing::Combine(::testing::Values("avx512-bf16", "avx512", "avx2", "scalar"),
                        ::testing::ValuesIn(kCases)),
     [](const auto &info) {
       const Case &c = std::get<1>(info.param);
@@ -281,6 +290,49 @@ INSTANTIATE_TEST_SUITE_P(
           ch = '_';
       return s;
     });
+
+TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
+  // The vdpbf16ps GEMV runs on 1 KB rows (its result is not bit-identical to the f32
+  // kernel's) and differs from it by no more than the split activations'
+  // error, 2^-18 |x| each, plus f32 rounding: for every row,
+  // |y_bf16 - y_f32| <= 2^-17 * sum |x| |w|.
+  if (!lq_rt_force_isa("avx512") || !lq_rt_qgemv_dpbf16(1)) {
+    lq_rt_force_isa(nullptr);
+    GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
+  }
+  std::mt19937 rng(77);
+  for (const Case c : {Case{Kind::Int4Sym, 32}, Case{Kind::Int4Asym, 128},
+                       Case{Kind::MXFP4, 32}, Case{Kind::Int4Sym, 0}}) {
+    const Kind kind = c.kind;
+    const int64_t N = 29, K = 2048, group = c.group ? c.group : K;
+    QWeight q = quantize(kind, N, K, group, rng);
+    auto x = randomVector(size_t(K), rng);
+    std::vector<float> yDp(static_cast<size_t>(N)), yF32(static_cast<size_t>(N));
+    auto run = [&](std::vector<float> &y) {
+      ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(),
+                               q.biases.empty() ? nullptr : q.biases.data(),
+                               q.format, q.bits, group, y.data(), N),
+                0);
+    };
+    lq_rt_qgemv_dpbf16(1);
+    run(yDp);
+    lq_rt_qgemv_dpbf16(0);
+    run(yF32);
+    bool differs = false;
+    for (int64_t n = 0; n < N; ++n) {
+      double mag = 0;
+      for (int64_t k = 0; k < K; ++k)
+        mag += std::fabs(x[size_t(k)]) *
+               (std::fabs(q.ref[size_t(n * K + k)]) + q.absBias[size_t(n * K + k)]);
+      EXPECT_LE(std::fabs(double(yDp[size_t(n)]) - yF32[size_t(n)]), mag * 0x1p-17)
+          << name(kind) << " row " << n;
+      differs |= yDp[size_t(n)] != yF32[size_t(n)];
+    }
+    EXPECT_TRUE(differs) << name(kind) << ": the vdpbf16ps kernel did not run";
+  }
+  lq_rt_qgemv_dpbf16(1);
+  lq_rt_force_isa(nullptr);
+}
 
 TEST(QGemm, RejectsUnsupportedArguments) {
   float a[8] = {}, c[4] = {1, 2, 3, 4}, s[4] = {1, 1, 1, 1};

@@ -28,6 +28,12 @@ const char *lq_rt_isa(void);
  *  Returns 0 if this CPU cannot run it (nothing changes then). */
 int lq_rt_force_isa(const char *isa);
 
+/** The 4-bit decode GEMV's AVX-512 BF16 kernel (lq_rt_qgemm_nt, M = 1):
+ *  1 = use it under the avx512 ISA where the CPU has avx512_bf16 (the
+ *  default, unless the environment sets LQ_QGEMV_DPBF16=0), 0 = keep the
+ *  f32 kernel. Returns 1 if it will run. */
+int lq_rt_qgemv_dpbf16(int enable);
+
 /** C[m, n] = sum_k A[m, k] * B[n, k]: both operands K-contiguous, as a
  *  linear layer's activations [M, K] and weight [N, K] are. Row strides
  *  lda/ldb/ldc are in elements. */
@@ -86,7 +92,12 @@ void lq_rt_sgemm_packed(int64_t M, int64_t N, int64_t K, const float *A,
  *  (writing nothing) for an unsupported format/bits/group. M <= 4 runs
  *  GEMVs that stream the codes once; larger M decodes each tile of weight
  *  rows once per block of activation rows into a small f32 buffer and
- *  dots it with them in registers. */
+ *  dots it with them in registers. M = 1 with 4-bit codes exact in bf16
+ *  (int4, FP4; not NF4), groups of 32 or of multiples of 64 and K % 64 == 0,
+ *  on a CPU with AVX-512 BF16: the activations are split into two bf16
+ *  parts (16 significant bits, relative error <= 2^-18 each) and the codes
+ *  dotted with them by vdpbf16ps, products exact, sums in f32
+ *  (lq_rt_qgemv_dpbf16). */
 int lq_rt_qgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,
                     int64_t lda, const uint8_t *codes, const float *scales,
                     const float *biases, int32_t format, int32_t bits,

@@ -4,6 +4,7 @@
 
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
+#include "q4_dpbf16.h"
 
 #include <array>
 
@@ -99,6 +100,10 @@ int lq_rt_force_isa(const char *name) {
     return 0;
   current.store(want);
   return 1;
+}
+
+int lq_rt_qgemv_dpbf16(int enable) {
+  return lq_rt::q4dp::setEnabled(enable != 0) ? 1 : 0;
 }
 
 void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,

@@ -5,6 +5,7 @@
 
 #include "../core/hadamard_tables.h"
 #include "../core/threads.h"
+#include "q4_dpbf16.h"
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
 
@@ -99,6 +100,8 @@ template <bool E5M2> static inline void decodeFp8(const uint8_t *p, vf *out) {
   out[0] = fp8ToF32<E5M2>(p);
   out[1] = fp8ToF32<E5M2>(p + 16);
 }
+// The 4-bit decode GEMV may take q4_dpbf16.cpp's vdpbf16ps kernel.
+#define LQ_RT_Q4_DPBF16 1
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
 #include "kernels_kv_impl.inc"
