@@ -10,7 +10,9 @@
 // ~11 GB/s of codes cache-hot against ~22 GB/s of DRAM read bandwidth.
 // Here the table lookup is vpermw: 32 bf16 values per instruction, and
 // vdpbf16ps multiplies 32 pairs per instruction, so 64 codes cost one
-// widen, one shift, two vpermw and four vdpbf16ps (~16 GB/s cache-hot).
+// widen, one shift, two vpermw and four vdpbf16ps: cache-hot 128 x 4096
+// int4 rows on one core, 12-16 GB/s of codes against the f32 kernel's
+// 10-12 (groups of 32 to 128; bench/results/gemv.md has the DRAM figures).
 //
 // Exactness. Every code value is exact in bf16 (checked: lutIsBf16), so a
 // product is exact if the activation operand is; x is split once per call
