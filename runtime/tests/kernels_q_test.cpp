@@ -292,7 +292,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
-  // The vdpbf16ps GEMV runs on 1 KB rows (its result is not bit-identical to the f32
+  // The vdpbf16ps GEMV runs (its result is not bit-identical to the f32
   // kernel's) and differs from it by no more than the split activations'
   // error, 2^-18 |x| each, plus f32 rounding: for every row,
   // |y_bf16 - y_f32| <= 2^-17 * sum |x| |w|.
@@ -301,10 +301,17 @@ TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
     GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   }
   std::mt19937 rng(77);
-  for (const Case c : {Case{Kind::Int4Sym, 32}, Case{Kind::Int4Asym, 128},
-                       Case{Kind::MXFP4, 32}, Case{Kind::Int4Sym, 0}}) {
+  // Rows of 1 KB (one at a time), 256 B and 4 KB (blocks of four rows).
+  struct DpCase {
+    Case c;
+    int64_t K;
+  };
+  for (const DpCase dc : {DpCase{{Kind::Int4Sym, 32}, 2048}, DpCase{{Kind::Int4Asym, 128}, 2048},
+                          DpCase{{Kind::MXFP4, 32}, 512}, DpCase{{Kind::Int4Sym, 0}, 8192},
+                          DpCase{{Kind::Int4Asym, 64}, 8192}}) {
+    const Case c = dc.c;
     const Kind kind = c.kind;
-    const int64_t N = 29, K = 2048, group = c.group ? c.group : K;
+    const int64_t N = 29, K = dc.K, group = c.group ? c.group : K;
     QWeight q = quantize(kind, N, K, group, rng);
     auto x = randomVector(size_t(K), rng);
     std::vector<float> yDp(static_cast<size_t>(N)), yF32(static_cast<size_t>(N));
@@ -328,7 +335,7 @@ TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
           << name(kind) << " row " << n;
       differs |= yDp[size_t(n)] != yF32[size_t(n)];
     }
-    EXPECT_TRUE(differs) << name(kind) << ": the vdpbf16ps kernel did not run";
+    EXPECT_TRUE(differs) << name(kind) << " K=" << K << ": the vdpbf16ps kernel did not run";
   }
   lq_rt_qgemv_dpbf16(1);
   lq_rt_force_isa(nullptr);

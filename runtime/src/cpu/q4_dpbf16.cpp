@@ -139,6 +139,15 @@ void prepareX(const float *x, int64_t K, uint16_t *xs) {
   }
 }
 
+/// sum_g b[n, g] * sum(x[g]): the zero points' term (0 when symmetric).
+static float zeroPointTerm(const Args &a, int64_t n) {
+  float t = 0.0f;
+  if (a.biases)
+    for (int64_t gi = 0; gi < a.G; ++gi)
+      t += a.biases[n * a.G + gi] * a.xsum[gi];
+  return t;
+}
+
 void rows(const Args &a, int64_t n0, int64_t n1) {
   alignas(64) uint16_t t[32];
   for (int i = 0; i < 32; ++i)
@@ -200,12 +209,77 @@ void rows(const Args &a, int64_t n0, int64_t n1) {
           acc0 = _mm512_fmadd_ps(_mm512_set1_ps(s[gi]), d, acc0);
       }
     }
-    float tail = 0.0f;
-    if (a.biases)
-      for (int64_t gi = 0; gi < G; ++gi)
-        tail += a.biases[n * G + gi] * a.xsum[gi];
-    a.C[n] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tail;
+    a.C[n] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + zeroPointTerm(a, n);
   }
+}
+
+/// Rows n0.. in blocks of R; returns where the blocks end. Each row is
+/// summed in the same order whatever R, so results do not depend on how
+/// rows are split between threads.
+template <int R>
+static int64_t blockRows(const Args &a, __m512i table, int64_t n0, int64_t n1) {
+  const int64_t chunks = a.K / kChunk, G = a.G, per = a.group / kChunk;
+  int64_t n = n0;
+  for (; n + R <= n1; n += R) {
+    const uint8_t *row[R];
+    const float *s[R];
+    __m512 acc[R];
+    for (int r = 0; r < R; ++r) {
+      row[r] = a.codes + (n + r) * a.rowBytes;
+      s[r] = a.scales + (n + r) * G;
+      acc[r] = _mm512_setzero_ps();
+    }
+    // One chunk of the R rows against the activation parts xc: each row's
+    // two chains (hi and lo parts) advanced in q.
+    auto chunkInto = [&](int64_t c, const uint16_t *xc, __m512 (*q)[2]) {
+      const __m512bh xhE = xload(xc), xlE = xload(xc + 32);
+      const __m512bh xhO = xload(xc + 64), xlO = xload(xc + 96);
+      for (int r = 0; r < R; ++r) {
+        if (c % 2 == 0) // the same columns of the next block of rows
+          __builtin_prefetch(row[r] + R * a.rowBytes + c * 32, 0, 3);
+        const Chunk w = decode(row[r] + c * 32, table);
+        q[r][0] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(q[r][0], w.lo, xhE), w.hi, xhO);
+        q[r][1] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(q[r][1], w.lo, xlE), w.hi, xlO);
+      }
+    };
+    if (a.group <= kChunk) {
+      for (int64_t c = 0; c < chunks; ++c) {
+        __m512 q[R][2];
+        for (int r = 0; r < R; ++r)
+          q[r][0] = q[r][1] = _mm512_setzero_ps();
+        chunkInto(c, a.xs + c * 2 * kChunk, q);
+        for (int r = 0; r < R; ++r) {
+          const __m512 sv =
+              a.group == 32 ? _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(s[r][2 * c]),
+                                                   _mm512_set1_ps(s[r][2 * c + 1]))
+                            : _mm512_set1_ps(s[r][c]);
+          acc[r] = _mm512_fmadd_ps(sv, _mm512_add_ps(q[r][0], q[r][1]), acc[r]);
+        }
+      }
+    } else {
+      for (int64_t gi = 0; gi < G; ++gi) {
+        __m512 q[R][2];
+        for (int r = 0; r < R; ++r)
+          q[r][0] = q[r][1] = _mm512_setzero_ps();
+        for (int64_t c = gi * per; c < (gi + 1) * per; ++c)
+          chunkInto(c, a.xs + c * 2 * kChunk, q);
+        for (int r = 0; r < R; ++r)
+          acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(s[r][gi]),
+                                   _mm512_add_ps(q[r][0], q[r][1]), acc[r]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      a.C[n + r] = _mm512_reduce_add_ps(acc[r]) + zeroPointTerm(a, n + r);
+  }
+  return n;
+}
+
+void rowBlocks(const Args &a, int64_t n0, int64_t n1) {
+  alignas(64) uint16_t t[32];
+  for (int i = 0; i < 32; ++i)
+    t[i] = uint16_t(bf16Nearest(a.lut[i & 15]));
+  const __m512i table = _mm512_load_si512(t);
+  blockRows<1>(a, table, blockRows<4>(a, table, n0, n1), n1);
 }
 
 } // namespace lq_rt::q4dp

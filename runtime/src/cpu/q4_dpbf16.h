@@ -49,8 +49,14 @@ bool lutIsBf16(const float lut[16]);
 /// (j < 32): [hi even | lo even | hi odd | lo odd]. K % 64 == 0.
 void prepareX(const float *x, int64_t K, uint16_t *xs);
 
-/// C[n] for rows n0..n1.
+/// C[n] for rows n0..n1, one row at a time (a single stream of codes).
 void rows(const Args &a, int64_t n0, int64_t n1);
+
+/// C[n] for rows n0..n1 in blocks of four rows sharing each chunk's
+/// activation loads (rows shorter than 1 KB, where a row's set-up is a
+/// large part of it, and rows of a page or more, whose activations no
+/// longer fit in L1), the last n % 4 rows alone in the same order.
+void rowBlocks(const Args &a, int64_t n0, int64_t n1);
 
 } // namespace lq_rt::q4dp
 
