@@ -139,6 +139,15 @@ void prepareX(const float *x, int64_t K, uint16_t *xs) {
   }
 }
 
+/// vpermw's table: the 16 code values as bf16, twice (vpermw reads 5 index
+/// bits; the widened byte's bit 4 belongs to the odd code).
+static __m512i codeTable(const float lut[16]) {
+  alignas(64) uint16_t t[32];
+  for (int i = 0; i < 32; ++i)
+    t[i] = bf16Nearest(lut[i & 15]);
+  return _mm512_load_si512(t);
+}
+
 /// sum_g b[n, g] * sum(x[g]): the zero points' term (0 when symmetric).
 static float zeroPointTerm(const Args &a, int64_t n) {
   float t = 0.0f;
@@ -149,10 +158,7 @@ static float zeroPointTerm(const Args &a, int64_t n) {
 }
 
 void rows(const Args &a, int64_t n0, int64_t n1) {
-  alignas(64) uint16_t t[32];
-  for (int i = 0; i < 32; ++i)
-    t[i] = uint16_t(bf16Nearest(a.lut[i & 15]));
-  const __m512i table = _mm512_load_si512(t);
+  const __m512i table = codeTable(a.lut);
   const int64_t chunks = a.K / kChunk, G = a.G;
   for (int64_t n = n0; n < n1; ++n) {
     const uint8_t *row = a.codes + n * a.rowBytes;
@@ -275,10 +281,7 @@ static int64_t blockRows(const Args &a, __m512i table, int64_t n0, int64_t n1) {
 }
 
 void rowBlocks(const Args &a, int64_t n0, int64_t n1) {
-  alignas(64) uint16_t t[32];
-  for (int i = 0; i < 32; ++i)
-    t[i] = uint16_t(bf16Nearest(a.lut[i & 15]));
-  const __m512i table = _mm512_load_si512(t);
+  const __m512i table = codeTable(a.lut);
   blockRows<1>(a, table, blockRows<4>(a, table, n0, n1), n1);
 }
 
