@@ -11,10 +11,12 @@
 // activation rows) against the f32 SGEMM. "f32 packed" is the
 // layout compiled models use for constant weights (lq_rt_sgemm_packed).
 //
-//   gemv_bench [--json FILE] [--quick] [--only NAME,...] [--qgemv-f32]
+//   gemv_bench [--json FILE] [--quick] [--only NAME,...] [--qgemv-f32] [--no-i16]
 //
 // --only: just the variants whose names contain one of the comma-separated
-// strings (e.g. --only "f32 packed,bf16").
+// strings (e.g. --only "f32 packed,bf16"). --qgemv-f32: the 4-bit decode
+// GEMV's f32 kernel, not vdpbf16ps; --no-i16: the integer decode GEMVs
+// on f32 activations, not the int16-activation kernel (lq_rt_qgemv_i16).
 //
 // Threads: $LQ_NUM_THREADS (the bandwidth kernel uses as many). Built and
 // run by bench/run_gemv_bench.sh.
@@ -180,7 +182,7 @@ struct Row {
 
 int main(int argc, char **argv) {
   const char *jsonPath = nullptr;
-  bool quick = false, f32Gemv = false;
+  bool quick = false, f32Gemv = false, noI16 = false;
   std::vector<std::string> only;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc)
@@ -189,6 +191,8 @@ int main(int argc, char **argv) {
       quick = true;
     else if (!std::strcmp(argv[i], "--qgemv-f32"))
       f32Gemv = true; // the 4-bit decode GEMV's f32 kernel, not vdpbf16ps
+    else if (!std::strcmp(argv[i], "--no-i16"))
+      noI16 = true;
     else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
       std::string list = argv[++i];
       for (size_t a = 0, b; a <= list.size(); a = b + 1) {
@@ -199,7 +203,8 @@ int main(int argc, char **argv) {
           only.push_back(list.substr(a, b - a));
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--json FILE] [--quick] [--only NAME,...] [--qgemv-f32]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--json FILE] [--quick] [--only NAME,...] [--qgemv-f32] [--no-i16]\n",
                    argv[0]);
       return 2;
     }
@@ -210,10 +215,14 @@ int main(int argc, char **argv) {
   const bool dp = !f32Gemv && lq_rt_qgemv_dpbf16(1);
   if (!dp)
     lq_rt_qgemv_dpbf16(0);
-  std::printf("isa %s (w8a8: %s, bf16: %s decode / %s M=64, 4-bit decode GEMV: %s), "
-              "%d thread(s), read bandwidth %.2f GB/s\n",
+  const bool i16 = !noI16 && lq_rt_qgemv_i16(1);
+  if (!i16)
+    lq_rt_qgemv_i16(0);
+  std::printf("isa %s (w8a8: %s, bf16: %s decode / %s M=64, 4-bit decode GEMV: %s, "
+              "integer decode GEMV: %s), %d thread(s), read bandwidth %.2f GB/s\n",
               lq_rt_isa(), lq_rt_w8a8_isa(), lq_rt_bf16_isa(1),
-              lq_rt_bf16_isa(64), dp ? "vdpbf16ps" : "f32", threads, bw);
+              lq_rt_bf16_isa(64), dp ? "vdpbf16ps" : "f32",
+              i16 ? "int16 activations" : "f32 activations", threads, bw);
 
   const int64_t shapes[][3] = {{1, 4096, 4096}, {1, 4096, 11008},
                                {1, 768, 256},   {64, 4096, 4096}};
@@ -310,9 +319,11 @@ int main(int argc, char **argv) {
       return 1;
     }
     std::fprintf(f, "{\n  \"isa\": \"%s\",\n  \"w8a8_isa\": \"%s\",\n"
-                    "  \"qgemv4\": \"%s\",\n  \"threads\": %d,\n"
+                    "  \"qgemv4\": \"%s\",\n  \"qgemv_int\": \"%s\",\n"
+                    "  \"threads\": %d,\n"
                     "  \"read_bandwidth_gbps\": %.3f,\n  \"rows\": [\n",
-                 lq_rt_isa(), lq_rt_w8a8_isa(), dp ? "vdpbf16ps" : "f32", threads, bw);
+                 lq_rt_isa(), lq_rt_w8a8_isa(), dp ? "vdpbf16ps" : "f32",
+                 i16 ? "int16" : "f32", threads, bw);
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row &r = rows[i];
       std::fprintf(f,

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -135,6 +136,41 @@ std::vector<float> randomVector(size_t n, std::mt19937 &rng) {
   return v;
 }
 
+/// Set while the int16-activation decode GEMV may run (lq_rt_qgemv_i16):
+/// checkLinear then allows its documented error on top of the f32 one.
+bool i16Active = false;
+
+/// The activations' segment of the int16 GEMV as <lq_rt/kernels.h>'s
+/// contract for lq_rt_qgemv_i16 states it (gemv_i16.h: the group up to 256
+/// codes, else the largest of 256, 128, 64 dividing it), or 0 where the
+/// kernel does not apply.
+int64_t i16Segment(int64_t K, int64_t group) {
+  if (K % group != 0 || group % 64 != 0)
+    return 0;
+  if (group <= 256)
+    return group;
+  return group % 256 == 0 ? 256 : group % 128 == 0 ? 128 : 64;
+}
+
+/// Bound on the int16 GEMV's extra error for one output: each activation is
+/// off by at most max|x over its segment| / 65534, times |q * s| <= |w| +
+/// |b| (the zero points' term uses f32 sums of x).
+double i16Bound(const QWeight &q, const float *x, int64_t n) {
+  const int64_t K = q.K, seg = i16Segment(K, q.group);
+  if (seg == 0)
+    return 0.0;
+  double bound = 0;
+  for (int64_t k0 = 0; k0 < K; k0 += seg) {
+    double m = 0, w = 0;
+    for (int64_t k = k0; k < k0 + seg; ++k) {
+      m = std::max(m, double(std::fabs(x[k])));
+      w += std::fabs(q.ref[size_t(n * K + k)]) + q.absBias[size_t(n * K + k)];
+    }
+    bound += w * m / 65534.0;
+  }
+  return bound * 1.001; // the scale's own f32 rounding
+}
+
 /// Runs the kernel with padded strides and checks every output against the
 /// float64 reference, and that padding stays untouched.
 void checkLinear(const QWeight &q, int64_t M, std::mt19937 &rng) {
@@ -154,7 +190,9 @@ void checkLinear(const QWeight &q, int64_t M, std::mt19937 &rng) {
         ref += x * w;
         mag += std::fabs(x) * (std::fabs(w) + q.absBias[n * K + k]);
       }
-      ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1))
+      const double extra =
+          i16Active && M == 1 && q.format == LQ_FORMAT_INT ? i16Bound(q, &A[m * lda], n) : 0.0;
+      ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1) + extra)
           << "M=" << M << " N=" << N << " K=" << K << " group=" << q.group
           << " at " << m << "," << n;
     }
@@ -170,19 +208,25 @@ struct Case {
 
 class QPerIsa : public ::testing::TestWithParam<std::tuple<const char *, Case>> {
 protected:
-  // "avx512-bf16": the avx512 kernels with the 4-bit decode GEMV through
-  // vdpbf16ps; "avx512": the same with the f32 GEMV.
+  // "avx512-i16": the avx512 kernels with the integer decode GEMV on int16
+  // activations (and vdpbf16ps for the other 4-bit formats);
+  // "avx512-bf16": the 4-bit decode GEMV through vdpbf16ps, no int16 GEMV;
+  // "avx512": the f32 GEMVs only.
   void SetUp() override {
     const std::string isa = std::get<0>(GetParam());
-    const bool dp = isa == "avx512-bf16";
+    const bool i16 = isa == "avx512-i16", dp = i16 || isa == "avx512-bf16";
     if (!lq_rt_force_isa(dp ? "avx512" : isa.c_str()))
       GTEST_SKIP() << isa << " is not supported on this CPU";
-    if (lq_rt_qgemv_dpbf16(dp ? 1 : 0) != (dp ? 1 : 0))
+    if (lq_rt_qgemv_dpbf16(dp ? 1 : 0) != (dp ? 1 : 0) ||
+        lq_rt_qgemv_i16(i16 ? 1 : 0) != (i16 ? 1 : 0))
       GTEST_SKIP() << isa << " is not supported on this CPU";
+    i16Active = i16;
   }
   void TearDown() override {
     lq_rt_force_isa(nullptr);
     lq_rt_qgemv_dpbf16(1);
+    lq_rt_qgemv_i16(1);
+    i16Active = false;
   }
 };
 
@@ -279,7 +323,8 @@ const Case kCases[] = {
 
 INSTANTIATE_TEST_SUITE_P(
     Isa, QPerIsa,
-    ::testing::Combine(::testing::Values("avx512-bf16", "avx512", "avx2", "scalar"),
+    ::testing::Combine(::testing::Values("avx512-i16", "avx512-bf16", "avx512", "avx2",
+                                         "scalar"),
                        ::testing::ValuesIn(kCases)),
     [](const auto &info) {
       const Case &c = std::get<1>(info.param);
@@ -300,6 +345,7 @@ TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
     lq_rt_force_isa(nullptr);
     GTEST_SKIP() << "no AVX-512 BF16 on this CPU";
   }
+  lq_rt_qgemv_i16(0); // the int4 rows would take the int16 GEMV
   std::mt19937 rng(77);
   // Rows of 1 KB (one at a time), 256 B and 4 KB (blocks of four rows).
   struct DpCase {
@@ -338,6 +384,90 @@ TEST(QGemm, Dpbf16GemvDiffersOnlyByTheActivationSplit) {
     EXPECT_TRUE(differs) << name(kind) << " K=" << K << ": the vdpbf16ps kernel did not run";
   }
   lq_rt_qgemv_dpbf16(1);
+  lq_rt_qgemv_i16(1);
+  lq_rt_force_isa(nullptr);
+}
+
+/// The int16-activation GEMV on the shapes it takes (K and the group
+/// multiples of 64 codes): against float64 within its documented bound
+/// (per-segment activation ranges, here with an outlier 1000x the rest in
+/// one segment), and differing from the f32 kernel, so it did run.
+TEST(QGemm, I16GemvWithinItsActivationBound) {
+  if (!lq_rt_force_isa("avx512") || !lq_rt_qgemv_i16(1)) {
+    lq_rt_force_isa(nullptr);
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  }
+  std::mt19937 rng(1616);
+  struct I16Case {
+    Kind kind;
+    int64_t K, group; // group 0: per channel
+  };
+  // Segments: the group (64, 128, 192, 256), 256 of 512 and of a per-channel
+  // 768, 64 of 320 and of a per-channel 1088; several rows per thread.
+  for (const I16Case ic : {I16Case{Kind::Int8Sym, 768, 0}, I16Case{Kind::Int8Asym, 1024, 128},
+                           I16Case{Kind::Int8Sym, 640, 320}, I16Case{Kind::Int8Asym, 1088, 0},
+                           I16Case{Kind::Int4Sym, 1024, 128}, I16Case{Kind::Int4Sym, 768, 64},
+                           I16Case{Kind::Int4Asym, 1536, 512}, I16Case{Kind::Int4Sym, 576, 192},
+                           I16Case{Kind::Int4Asym, 512, 256}, I16Case{Kind::Int4Sym, 1088, 0}}) {
+    const int64_t N = 300, K = ic.K, group = ic.group ? ic.group : K;
+    SCOPED_TRACE(std::string(name(ic.kind)) + " K=" + std::to_string(K) +
+                 " group=" + std::to_string(group));
+    QWeight q = quantize(ic.kind, N, K, group, rng);
+    auto x = randomVector(size_t(K), rng);
+    x[5] = 1000.0f; // an outlier channel: its segment's step is 1000x the others'
+    std::vector<float> y(static_cast<size_t>(N)), yF32(static_cast<size_t>(N));
+    auto run = [&](std::vector<float> &out) {
+      ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(),
+                               q.biases.empty() ? nullptr : q.biases.data(),
+                               q.format, q.bits, group, out.data(), N),
+                0);
+    };
+    run(y);
+    lq_rt_qgemv_i16(0);
+    run(yF32);
+    lq_rt_qgemv_i16(1);
+    bool differs = false;
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double w = q.ref[size_t(n * K + k)];
+        ref += double(x[size_t(k)]) * w;
+        mag += std::fabs(x[size_t(k)]) * (std::fabs(w) + q.absBias[size_t(n * K + k)]);
+      }
+      ASSERT_NEAR(y[size_t(n)], ref, 1e-6 * (mag + 1) + i16Bound(q, x.data(), n))
+          << "row " << n;
+      differs |= y[size_t(n)] != yF32[size_t(n)];
+    }
+    EXPECT_TRUE(differs) << "the int16 GEMV did not run";
+  }
+  lq_rt_force_isa(nullptr);
+}
+
+/// An activation that is not finite is not quantized: the f32 kernel runs
+/// and the outputs carry the NaN / infinity as the float reference does.
+TEST(QGemm, I16GemvKeepsNonFiniteActivations) {
+  if (!lq_rt_force_isa("avx512") || !lq_rt_qgemv_i16(1)) {
+    lq_rt_force_isa(nullptr);
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  }
+  std::mt19937 rng(5);
+  const int64_t N = 8, K = 256;
+  QWeight q = quantize(Kind::Int8Sym, N, K, 128, rng);
+  for (float bad : {NAN, INFINITY}) {
+    auto x = randomVector(size_t(K), rng);
+    x[200] = bad;
+    std::vector<float> y(static_cast<size_t>(N), 0.0f);
+    ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(), nullptr,
+                             q.format, q.bits, 128, y.data(), N),
+              0);
+    for (int64_t n = 0; n < N; ++n) {
+      const double w = q.ref[size_t(n * K + 200)];
+      if (std::isnan(bad) || w == 0)
+        EXPECT_TRUE(std::isnan(y[size_t(n)])) << "row " << n; // inf * 0 is NaN too
+      else
+        EXPECT_EQ(y[size_t(n)], w > 0 ? INFINITY : -INFINITY) << "row " << n;
+    }
+  }
   lq_rt_force_isa(nullptr);
 }
 

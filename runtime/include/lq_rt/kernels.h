@@ -34,6 +34,13 @@ int lq_rt_force_isa(const char *isa);
  *  f32 kernel. Returns 1 if it will run. */
 int lq_rt_qgemv_dpbf16(int enable);
 
+/** The integer-weight decode GEMV on int16 activations (lq_rt_qgemm_nt,
+ *  M = 1, LQ_FORMAT_INT): 1 = use it under the avx512 ISA where the CPU has
+ *  avx512_vnni (the default, unless the environment sets LQ_QGEMV_I16=0),
+ *  0 = keep the f32 (and, for 4-bit codes, vdpbf16ps) kernels. Returns 1
+ *  if it will run. */
+int lq_rt_qgemv_i16(int enable);
+
 /** C[m, n] = sum_k A[m, k] * B[n, k]: both operands K-contiguous, as a
  *  linear layer's activations [M, K] and weight [N, K] are. Row strides
  *  lda/ldb/ldc are in elements. */

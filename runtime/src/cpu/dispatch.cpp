@@ -4,6 +4,7 @@
 
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
+#include "gemv_i16.h"
 #include "q4_dpbf16.h"
 
 #include <array>
@@ -104,6 +105,10 @@ int lq_rt_force_isa(const char *name) {
 
 int lq_rt_qgemv_dpbf16(int enable) {
   return lq_rt::q4dp::setEnabled(enable != 0) ? 1 : 0;
+}
+
+int lq_rt_qgemv_i16(int enable) {
+  return lq_rt::i16::setEnabled(enable != 0) ? 1 : 0;
 }
 
 void lq_rt_sgemm_nt(int64_t M, int64_t N, int64_t K, const float *A,

@@ -5,6 +5,7 @@
 
 #include "../core/hadamard_tables.h"
 #include "../core/threads.h"
+#include "gemv_i16.h"
 #include "q4_dpbf16.h"
 #include "lq_rt/formats.h"
 #include "lq_rt/kernels.h"
@@ -102,6 +103,7 @@ template <bool E5M2> static inline void decodeFp8(const uint8_t *p, vf *out) {
 }
 // The 4-bit decode GEMV may take q4_dpbf16.cpp's vdpbf16ps kernel.
 #define LQ_RT_Q4_DPBF16 1
+#define LQ_RT_GEMV_I16 1
 #include "kernels_impl.inc"
 #include "kernels_q_impl.inc"
 #include "kernels_kv_impl.inc"

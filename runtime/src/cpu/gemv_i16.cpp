@@ -1,0 +1,225 @@
+//===- gemv_i16.cpp - Integer-weight decode GEMV on int16 activations -*- C++ -*-===//
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+//
+// y[n] = sum_seg s[n, g(seg)] * sx[seg] * sum_{k in seg} q[n, k] * x16[k]
+//        (+ sum_g b[n, g] * sum x[g] for zero points)
+//
+// Why: a decode step reads each weight once, so its GEMV should run at the
+// memory's speed, but on one core the f32 kernels are bound by turning codes
+// into floats: an int8 code costs a widen, a convert and an FMA (~12 GB/s
+// of codes on one Zen 4 core against ~22 GB/s of DRAM read bandwidth), a
+// 4-bit one a table lookup. Here x is quantized once per call to int16 and
+// vpdpwssd multiplies 32 code/activation pairs per instruction with exact
+// int32 sums, after one widen (8-bit codes) or a widen and a mask or shift
+// (4-bit): cache-hot on one core ~45 GB/s of int8 codes and ~20 GB/s of
+// int4 codes (bench/results/gemv.md has the DRAM figures).
+//
+// Error. x is cut into segments (the weight's group, up to 256 codes; see
+// segmentFor); a segment with max |x| = m gets sx = m / 32767 and
+// x16 = round(x / sx) (|x16| <= 32767), so |x - sx * x16| <= sx / 2 =
+// m / 65534 per element: each output is off by at most
+// sum_k |w[n, k]| * m(seg(k)) / 65534 beyond the f32 kernel's own rounding
+// (kernels_q_test checks this bound against float64). That is 16 bits of
+// the segment's range, the activations of a "W8A16 / W4A16" scheme; the
+// weight's own quantization error is ~2^-8 (int8) to ~2^-4 (int4) of its
+// range. The integer sums are exact: a lane adds at most 16 products per
+// segment, |q * x16| <= 128 * 32767, far from 2^31. An x holding an
+// infinity or a NaN is not quantized (prepareX fails) and the caller keeps
+// the f32 kernel, which propagates it.
+//
+// Layout. 8-bit rows are one code per byte, widened 32 at a time in order.
+// 4-bit rows hold codes 2j (low nibble) and 2j + 1 (high) in byte j; a
+// chunk of 64 codes is 32 bytes widened to 32 words, whose low nibbles are
+// the even codes and high nibbles the odd ones, so x16 keeps each chunk's
+// even elements, then its odd ones. Symmetric 4-bit codes are two's
+// complement nibbles: XOR 8 maps them to q + 8 in 0..15 (unsigned, as the
+// words need), and each segment's sum starts from -8 * sum(x16) instead
+// of 0 (X::offset, per lane, computed once per call).
+//
+//===----------------------------------------------------------------------===//
+
+#include "gemv_i16.h"
+
+#include <immintrin.h>
+
+#include <atomic>
+#include <cfloat>
+#include <cstdlib>
+#include <initializer_list>
+
+namespace lq_rt::i16 {
+
+bool cpuHas() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
+namespace {
+std::atomic<bool> wanted{[] {
+  const char *e = std::getenv("LQ_QGEMV_I16");
+  return !(e && e[0] == '0');
+}()};
+} // namespace
+
+bool enabled() {
+  static const bool has = cpuHas();
+  return has && wanted.load(std::memory_order_relaxed);
+}
+
+bool setEnabled(bool on) {
+  wanted.store(on);
+  return enabled();
+}
+
+int64_t segmentFor(int64_t K, int64_t group) {
+  if (K <= 0 || group <= 0 || K % group != 0 || group % kChunk != 0)
+    return 0;
+  if (group <= 256)
+    return group;
+  for (int64_t s : {256, 128})
+    if (group % s == 0)
+      return s;
+  return kChunk;
+}
+
+bool prepareX(const float *x, int64_t K, int64_t seg, int bits, bool sym, X &out) {
+  const int64_t S = K / seg;
+  out.K = K;
+  out.seg = seg;
+  out.v.reset(new int16_t[size_t(K)]);
+  out.scale.reset(new float[size_t(S)]);
+  const bool offset = bits == 4 && sym;
+  out.offset.reset(offset ? new int32_t[size_t(S * 16)] : nullptr);
+  const __m512i evens = _mm512_setr_epi32(
+      0x00020000, 0x00060004, 0x000a0008, 0x000e000c, 0x00120010, 0x00160014,
+      0x001a0018, 0x001e001c, 0x00220020, 0x00260024, 0x002a0028, 0x002e002c,
+      0x00320030, 0x00360034, 0x003a0038, 0x003e003c); // words 0, 2, .., 62
+  const __m512i odds = _mm512_add_epi16(evens, _mm512_set1_epi16(1));
+  const __m512i minus8 = _mm512_set1_epi16(-8);
+  for (int64_t s = 0; s < S; ++s) {
+    const float *xs = x + s * seg;
+    __m512 m = _mm512_setzero_ps();
+    __mmask16 nan = 0;
+    for (int64_t k = 0; k < seg; k += 16) {
+      const __m512 v = _mm512_loadu_ps(xs + k);
+      nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+      m = _mm512_max_ps(m, _mm512_abs_ps(v));
+    }
+    const float mx = _mm512_reduce_max_ps(m);
+    if (nan || !(mx <= FLT_MAX))
+      return false;
+    out.scale[s] = mx / 32767.0f;
+    const __m512 inv = _mm512_set1_ps(mx > 0.0f ? 32767.0f / mx : 0.0f);
+    // 16 floats -> 16 int16 (nearest even; saturating, so a product that
+    // rounds up past 32767 stays in range).
+    auto q16 = [&](const float *p) {
+      return _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(p), inv)));
+    };
+    auto q32 = [&](const float *p) { // 32 floats -> one vector of words
+      return _mm512_inserti64x4(_mm512_castsi256_si512(q16(p)), q16(p + 16), 1);
+    };
+    int16_t *d = out.v.get() + s * seg;
+    __m512i off = _mm512_setzero_si512();
+    for (int64_t c = 0; c < seg; c += kChunk) {
+      const __m512i lo = q32(xs + c), hi = q32(xs + c + 32);
+      if (bits == 4) {
+        const __m512i e = _mm512_permutex2var_epi16(lo, evens, hi);
+        const __m512i o = _mm512_permutex2var_epi16(lo, odds, hi);
+        _mm512_storeu_si512(d + c, e);
+        _mm512_storeu_si512(d + c + 32, o);
+        if (offset)
+          off = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(off, minus8, e), minus8, o);
+      } else {
+        _mm512_storeu_si512(d + c, lo);
+        _mm512_storeu_si512(d + c + 32, hi);
+      }
+    }
+    if (offset)
+      _mm512_storeu_si512(out.offset.get() + s * 16, off);
+  }
+  return true;
+}
+
+namespace {
+
+/// Codes are prefetched this many bytes ahead into L2 (prefetcht2), not L1:
+/// the row streams through while x16 (2 bytes per code) stays in L1. Found
+/// by sweeping 0-24 KB, interleaved A/B on one Zen 4 core with weights in
+/// DRAM: none or into L1 lost up to 2x on rows of 11008 codes (x16 22 KB);
+/// 8 KB into L2 gained 1.1-1.9x over the f32 kernels on every shape.
+constexpr int64_t kPrefetchBytes = 8192;
+
+/// sum_g b[n, g] * sum(x[g]): the zero points' term (0 when symmetric).
+float zeroPointTerm(const Args &a, int64_t n) {
+  float t = 0.0f;
+  if (a.biases)
+    for (int64_t gi = 0; gi < a.G; ++gi)
+      t += a.biases[n * a.G + gi] * a.xsum[gi];
+  return t;
+}
+
+/// One row: for each segment, two int32 chains (even / odd words of each
+/// chunk) over its chunks, then one convert and one FMA by the weight's
+/// and the activations' scales. Segments are independent, so the chains'
+/// latency overlaps the next segment's loads.
+template <int Bits, bool Sym>
+float row(const Args &a, int64_t n) {
+  const X &x = *a.x;
+  const uint8_t *codes = a.codes + n * a.rowBytes;
+  const float *sw = a.scales + n * a.G;
+  const int16_t *xv = x.v.get();
+  const int64_t seg = x.seg, S = a.K / seg;
+  const __m512i low4 = _mm512_set1_epi16(0x000f), flip = _mm512_set1_epi16(0x0088);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t s = 0; s < S; ++s) {
+    const int64_t k0 = s * seg;
+    __m512i s0 = Bits == 4 && Sym ? _mm512_loadu_si512(x.offset.get() + s * 16)
+                                  : _mm512_setzero_si512();
+    __m512i s1 = _mm512_setzero_si512();
+    for (int64_t c = k0; c < k0 + seg; c += kChunk) {
+      if (Bits == 8 || c % 128 == 0) // once per 64-byte line
+        _mm_prefetch((const char *)codes + c * Bits / 8 + kPrefetchBytes, _MM_HINT_T2);
+      const __m512i x0 = _mm512_loadu_si512(xv + c), x1 = _mm512_loadu_si512(xv + c + 32);
+      if constexpr (Bits == 4) {
+        __m512i w = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(codes + c / 2)));
+        if constexpr (Sym)
+          w = _mm512_xor_si512(w, flip);
+        s0 = _mm512_dpwssd_epi32(s0, _mm512_and_si512(w, low4), x0);
+        s1 = _mm512_dpwssd_epi32(s1, _mm512_srli_epi16(w, 4), x1);
+      } else {
+        const __m256i *p = (const __m256i *)(codes + c);
+        const __m512i w0 = Sym ? _mm512_cvtepi8_epi16(_mm256_loadu_si256(p))
+                               : _mm512_cvtepu8_epi16(_mm256_loadu_si256(p));
+        const __m512i w1 = Sym ? _mm512_cvtepi8_epi16(_mm256_loadu_si256(p + 1))
+                               : _mm512_cvtepu8_epi16(_mm256_loadu_si256(p + 1));
+        s0 = _mm512_dpwssd_epi32(s0, w0, x0);
+        s1 = _mm512_dpwssd_epi32(s1, w1, x1);
+      }
+    }
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                          _mm512_set1_ps(sw[k0 / a.group] * x.scale[s]), acc);
+  }
+  return _mm512_reduce_add_ps(acc) + zeroPointTerm(a, n);
+}
+
+template <int Bits, bool Sym> void rowsOf(const Args &a, int64_t n0, int64_t n1) {
+  for (int64_t n = n0; n < n1; ++n)
+    a.C[n] = row<Bits, Sym>(a, n);
+}
+
+} // namespace
+
+void rows4(const Args &a, bool sym, int64_t n0, int64_t n1) {
+  sym ? rowsOf<4, true>(a, n0, n1) : rowsOf<4, false>(a, n0, n1);
+}
+
+void rows8(const Args &a, bool sym, int64_t n0, int64_t n1) {
+  sym ? rowsOf<8, true>(a, n0, n1) : rowsOf<8, false>(a, n0, n1);
+}
+
+} // namespace lq_rt::i16
