@@ -154,13 +154,19 @@ namespace {
 /// 8 KB into L2 gained 1.1-1.9x over the f32 kernels on every shape.
 constexpr int64_t kPrefetchBytes = 8192;
 
-/// sum_g b[n, g] * sum(x[g]): the zero points' term (0 when symmetric).
+/// sum_g b[n, g] * sum(x[g]): the zero points' term (0 when symmetric),
+/// 16 groups at a time (a scalar loop cost ~10% of a 4096-code int4 row).
 float zeroPointTerm(const Args &a, int64_t n) {
-  float t = 0.0f;
-  if (a.biases)
-    for (int64_t gi = 0; gi < a.G; ++gi)
-      t += a.biases[n * a.G + gi] * a.xsum[gi];
-  return t;
+  if (!a.biases)
+    return 0.0f;
+  const float *b = a.biases + n * a.G;
+  __m512 t = _mm512_setzero_ps();
+  int64_t g = 0;
+  for (; g + 16 <= a.G; g += 16)
+    t = _mm512_fmadd_ps(_mm512_loadu_ps(b + g), _mm512_loadu_ps(a.xsum + g), t);
+  const __mmask16 tail = __mmask16((1u << (a.G - g)) - 1);
+  t = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, b + g), _mm512_maskz_loadu_ps(tail, a.xsum + g), t);
+  return _mm512_reduce_add_ps(t);
 }
 
 /// One row: for each segment, two int32 chains (even / odd words of each
