@@ -66,7 +66,8 @@ struct Args {
 
 /// C[n] for rows n0..n1, one row at a time (each row one sequential
 /// stream: with several rows in flight the hardware prefetcher kept up
-/// less well). `sym`: two's complement codes, else unsigned.
+/// less well), 4-bit rows under 1 KB four at a time. `sym`: two's
+/// complement codes, else unsigned. Results do not depend on the split.
 void rows4(const Args &a, bool sym, int64_t n0, int64_t n1);
 void rows8(const Args &a, bool sym, int64_t n0, int64_t n1);
 
