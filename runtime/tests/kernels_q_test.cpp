@@ -142,10 +142,14 @@ bool i16Active = false;
 
 /// The activations' segment of the int16 GEMV as <lq_rt/kernels.h>'s
 /// contract for lq_rt_qgemv_i16 states it (gemv_i16.h: the group up to 256
-/// codes, else the largest of 256, 128, 64 dividing it), or 0 where the
-/// kernel does not apply.
+/// codes, else the largest of 256, 128, 64 dividing it; 64 for groups of
+/// 32), or 0 where the kernel does not apply.
 int64_t i16Segment(int64_t K, int64_t group) {
-  if (K % group != 0 || group % 64 != 0)
+  if (K % group != 0 || K % 64 != 0)
+    return 0;
+  if (group == 32)
+    return 64;
+  if (group % 64 != 0)
     return 0;
   if (group <= 256)
     return group;
@@ -403,12 +407,15 @@ TEST(QGemm, I16GemvWithinItsActivationBound) {
     int64_t K, group; // group 0: per channel
   };
   // Segments: the group (64, 128, 192, 256), 256 of 512 and of a per-channel
-  // 768, 64 of 320 and of a per-channel 1088; several rows per thread.
+  // 768, 64 of 320 and of a per-channel 1088, 64 for two groups of 32;
+  // several rows per thread, 4-bit rows under 1 KB in blocks of four.
   for (const I16Case ic : {I16Case{Kind::Int8Sym, 768, 0}, I16Case{Kind::Int8Asym, 1024, 128},
                            I16Case{Kind::Int8Sym, 640, 320}, I16Case{Kind::Int8Asym, 1088, 0},
                            I16Case{Kind::Int4Sym, 1024, 128}, I16Case{Kind::Int4Sym, 768, 64},
                            I16Case{Kind::Int4Asym, 1536, 512}, I16Case{Kind::Int4Sym, 576, 192},
-                           I16Case{Kind::Int4Asym, 512, 256}, I16Case{Kind::Int4Sym, 1088, 0}}) {
+                           I16Case{Kind::Int4Asym, 512, 256}, I16Case{Kind::Int4Sym, 1088, 0},
+                           I16Case{Kind::Int4Sym, 1024, 32}, I16Case{Kind::Int4Asym, 640, 32},
+                           I16Case{Kind::Int8Sym, 1024, 32}, I16Case{Kind::Int8Asym, 576, 32}}) {
     const int64_t N = 301, K = ic.K, group = ic.group ? ic.group : K;
     SCOPED_TRACE(std::string(name(ic.kind)) + " K=" + std::to_string(K) +
                  " group=" + std::to_string(group));

@@ -15,8 +15,8 @@
 // (4-bit): cache-hot on one core ~45 GB/s of int8 codes and ~20 GB/s of
 // int4 codes (bench/results/gemv.md has the DRAM figures).
 //
-// Error. x is cut into segments (the weight's group, up to 256 codes; see
-// segmentFor); a segment with max |x| = m gets sx = m / 32767 and
+// Error. x is cut into segments (the weight's group, up to 256 codes; two
+// groups of 32; see segmentFor); a segment with max |x| = m gets sx = m / 32767 and
 // x16 = round(x / sx) (|x16| <= 32767), so |x - sx * x16| <= sx / 2 =
 // m / 65534 per element: each output is off by at most
 // sum_k |w[n, k]| * m(seg(k)) / 65534 beyond the f32 kernel's own rounding
@@ -77,7 +77,11 @@ bool setEnabled(bool on) {
 }
 
 int64_t segmentFor(int64_t K, int64_t group) {
-  if (K <= 0 || group <= 0 || K % group != 0 || group % kChunk != 0)
+  if (K <= 0 || group <= 0 || K % group != 0 || K % kChunk != 0)
+    return 0;
+  if (group == kChunk / 2)
+    return kChunk; // two groups per segment
+  if (group % kChunk != 0)
     return 0;
   if (group <= 256)
     return group;
@@ -220,6 +224,24 @@ void block(const Args &a, int64_t n) {
           s1[r] = _mm512_dpwssd_epi32(s1[r], w1, x1);
         }
       }
+    }
+    if (a.group == kChunk / 2) {
+      // Groups of 32: 4-bit lanes 0-7 (words 0-15 of either parity) hold
+      // the first group and 8-15 the second; 8-bit s0 the first, s1 the
+      // second.
+      const __m512 sx = _mm512_set1_ps(x.scale[s]);
+      for (int r = 0; r < R; ++r) {
+        const __m512 g0 = _mm512_set1_ps(sw[r][2 * s]), g1 = _mm512_set1_ps(sw[r][2 * s + 1]);
+        if constexpr (Bits == 4)
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[r], s1[r])),
+                                   _mm512_mul_ps(_mm512_mask_blend_ps(0xff00, g0, g1), sx),
+                                   acc[r]);
+        else
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[r]), _mm512_mul_ps(g1, sx),
+                                   _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[r]),
+                                                   _mm512_mul_ps(g0, sx), acc[r]));
+      }
+      continue;
     }
     for (int r = 0; r < R; ++r)
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[r], s1[r])),

@@ -33,8 +33,9 @@ bool setEnabled(bool on);
 
 /// The activations' segment for rows of K codes in groups of `group`: the
 /// group itself up to 256 codes, else the largest of 256, 128, 64 dividing
-/// it. 0 when the kernel does not apply (K or the group not a multiple of
-/// 64 codes).
+/// it; 64 (two groups) for groups of 32. 0 when the kernel does not apply
+/// (K not a multiple of 64 codes, or the group neither 32 nor a multiple
+/// of 64).
 int64_t segmentFor(int64_t K, int64_t group);
 
 /// x quantized: int16 values (4-bit weights: each 64-code chunk's even
