@@ -704,7 +704,7 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
     // Element copies, which the next passes map to GPU threads.
     ExpandStridedCopiesPassOptions copies;
     copies.denseBlocks = false;
-    pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass(copies));
+    pm.addPass(lq::createExpandStridedCopiesPass(copies));
   }
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
   pm.addPass(createCanonicalizerPass());

@@ -16,7 +16,7 @@ def VerifyLoweredPass : Pass<"lq-verify-lowered", "ModuleOp"> {
   }];
 }
 
-def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
+def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "ModuleOp"> {
   let summary = "Turn memref.copy between strided buffers into loops";
   let description = [{
     `memref.copy` between contiguous buffers lowers to `llvm.memcpy`; any other
@@ -25,15 +25,21 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "func::FuncOp"> {
     their trailing dimensions form a dense block of at least 16 elements in
     both buffers, to loops over the leading dimensions of `memref.copy`s of
     the blocks (contiguous: `llvm.memcpy`); otherwise to `linalg.copy`, which
-    `convert-linalg-to-loops` turns into plain loops.
+    `convert-linalg-to-loops` turns into plain loops. With
+    `runtime-copy-bytes`, large rank-4 f32 copies (a decode step's KV cache
+    copied into the returned one, once per layer) instead call lq_rt's
+    `lq_rt_copy_f32`, which splits the rows between its threads.
   }];
   let dependentDialects = ["linalg::LinalgDialect", "scf::SCFDialect",
-                           "arith::ArithDialect"];
+                           "arith::ArithDialect", "func::FuncDialect"];
   let options = [
     Option<"denseBlocks", "dense-blocks", "bool", /*default=*/"true",
            "Copy dense trailing blocks with memref.copy (CPU); false: every "
            "strided copy becomes linalg.copy (the GPU pipeline maps those "
            "loops to threads)">,
+    Option<"runtimeCopyBytes", "runtime-copy-bytes", "int64_t", /*default=*/"0",
+           "Rank-4 f32 strided copies of at least this many bytes call "
+           "lq_rt_copy_f32 (threads); 0: never">,
   ];
 }
 

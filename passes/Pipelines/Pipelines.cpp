@@ -85,6 +85,7 @@ struct ExpandStridedCopiesPass
     : lq::impl::ExpandStridedCopiesPassBase<ExpandStridedCopiesPass> {
   using Base::Base;
   void runOnOperation() override {
+    ModuleOp module = getOperation();
     SmallVector<memref::CopyOp> copies;
     getOperation().walk([&](memref::CopyOp copy) {
       auto contiguous = [](Type t) {
@@ -98,11 +99,47 @@ struct ExpandStridedCopiesPass
     });
     for (memref::CopyOp copy : copies) {
       OpBuilder b(copy);
+      if (succeeded(callRuntimeCopy(module, b, copy))) {
+        copy.erase();
+        continue;
+      }
       if (!denseBlocks || failed(copyContiguousBlocks(b, copy)))
         linalg::CopyOp::create(b, copy.getLoc(), copy.getSource(),
                                copy.getTarget());
       copy.erase();
     }
+  }
+
+  /// A rank-4 f32 copy of at least runtimeCopyBytes as a call of
+  /// lq_rt_copy_f32 (both buffers cast to fully dynamic strided views; the
+  /// C interface passes their descriptors). A per-layer KV-cache copy of a
+  /// decode step ran on one thread while the others waited: ~9% of a
+  /// 2-thread wide-768x12 w4a16 step.
+  LogicalResult callRuntimeCopy(ModuleOp module, OpBuilder &b,
+                                memref::CopyOp copy) {
+    auto st = cast<MemRefType>(copy.getSource().getType());
+    if (runtimeCopyBytes <= 0 || st.getRank() != 4 || !st.getElementType().isF32() ||
+        !st.hasStaticShape() || st.getNumElements() * 4 < runtimeCopyBytes)
+      return failure();
+    MLIRContext *ctx = b.getContext();
+    auto any = MemRefType::get(
+        SmallVector<int64_t>(4, ShapedType::kDynamic), b.getF32Type(),
+        StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                               SmallVector<int64_t>(4, ShapedType::kDynamic)));
+    const StringRef name = "lq_rt_copy_f32";
+    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    if (!callee) {
+      OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
+      callee = func::FuncOp::create(mb, module.getLoc(), name,
+                                    mb.getFunctionType({any, any}, {}));
+      callee.setPrivate();
+      callee->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
+    }
+    Location loc = copy.getLoc();
+    Value from = memref::CastOp::create(b, loc, any, copy.getSource());
+    Value to = memref::CastOp::create(b, loc, any, copy.getTarget());
+    func::CallOp::create(b, loc, callee, ValueRange{from, to});
+    return success();
   }
 
   /// A strided copy whose trailing dimensions are contiguous in both buffers
@@ -207,7 +244,10 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
   lq::addBufferizationPasses(pm);
 
-  pm.addNestedPass<func::FuncOp>(lq::createExpandStridedCopiesPass());
+  ExpandStridedCopiesPassOptions copies;
+  if (options.runtimeKernels)
+    copies.runtimeCopyBytes = 64 << 10; // below that, a memcpy beats a hand-off
+  pm.addPass(lq::createExpandStridedCopiesPass(copies));
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

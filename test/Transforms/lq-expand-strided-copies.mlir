@@ -1,4 +1,5 @@
 // RUN: quant-opt %s --lq-expand-strided-copies --split-input-file | FileCheck %s
+// RUN: quant-opt %s --lq-expand-strided-copies=runtime-copy-bytes=60000 --split-input-file | FileCheck %s --check-prefix=RT
 
 // A KV cache's past rows into the present buffer: the [127, 32] block of each
 // head is dense in both, so the copy becomes loops over batch and heads of
@@ -12,6 +13,16 @@
 // CHECK: %[[TO:.+]] = memref.subview %[[S]][%[[B]], %[[H]], 0, 0] [1, 1, 127, 32] [1, 1, 1, 1] : memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>> to memref<127x32xf32, strided<[32, 1], offset: ?>>
 // CHECK: memref.copy %[[FROM]], %[[TO]]
 // CHECK-NOT: linalg.copy
+// With runtime-copy-bytes (the CPU pipeline sets 64 KB), a rank-4 f32 copy
+// that large calls lq_rt, which splits its rows between threads.
+// RT-LABEL: func.func @kv
+// RT-SAME: (%[[PAST:.+]]: memref<1x4x127x32xf32>, %[[PRESENT:.+]]: memref<1x4x128x32xf32>)
+// RT: %[[S:.+]] = memref.subview %[[PRESENT]]
+// RT: %[[FROM:.+]] = memref.cast %[[PAST]] : memref<1x4x127x32xf32> to memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>
+// RT: %[[TO:.+]] = memref.cast %[[S]] : memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>> to memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>
+// RT: call @lq_rt_copy_f32(%[[FROM]], %[[TO]])
+// RT-NOT: memref.copy
+// RT: func.func private @lq_rt_copy_f32(memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>, memref<?x?x?x?xf32, strided<[?, ?, ?, ?], offset: ?>>) attributes {llvm.emit_c_interface}
 func.func @kv(%past: memref<1x4x127x32xf32>, %present: memref<1x4x128x32xf32>) {
   %s = memref.subview %present[0, 0, 0, 0] [1, 4, 127, 32] [1, 1, 1, 1] : memref<1x4x128x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>>
   memref.copy %past, %s : memref<1x4x127x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>>
@@ -20,8 +31,12 @@ func.func @kv(%past: memref<1x4x127x32xf32>, %present: memref<1x4x128x32xf32>) {
 
 // -----
 
-// Blocks under 16 elements and transposed layouts keep the element loops.
+// Blocks under 16 elements and transposed layouts keep the element loops;
+// copies under runtime-copy-bytes, or not rank-4 f32, never call lq_rt.
 // CHECK-LABEL: func.func @small
+// RT-LABEL: func.func @small
+// RT-NOT: call
+// RT: linalg.copy
 // CHECK-NOT: scf.for
 // CHECK: linalg.copy
 func.func @small(%a: memref<4x3xf32>, %b: memref<4x8xf32>) {

@@ -232,6 +232,14 @@ typedef struct lq_rt_view4 {
   int64_t strides[4];
 } lq_rt_view4_t;
 
+/** dst = src for two 4-D f32 views of the same sizes, any strides (they
+ *  must not overlap): the copy a decode step makes of each layer's KV
+ *  cache into the cache it returns. Rows whose trailing dimensions are
+ *  dense in both views are copied with memcpy, split between lq_rt's
+ *  threads from 64 KB. Returns 0, or -1 (copying nothing) when the sizes
+ *  differ or are negative. */
+int lq_rt_copy_f32(const lq_rt_view4_t *src, const lq_rt_view4_t *dst);
+
 /** out = softmax(scale * q k^T [+ causal mask]) v per head. q [B, Hq, T, D],
  *  k [B, Hkv, S, D], v [B, Hkv, S, Dv], out [B, Hq, T, Dv]; query head h
  *  reads KV head h / (Hq / Hkv). Causal masks key s for query t when

@@ -210,6 +210,17 @@ void _mlir_ciface_lq_rt_linear_w4a8(MemRef<2, int8_t> *xq, MemRef<1> *xs,
   }
 }
 
+void _mlir_ciface_lq_rt_copy_f32(MemRef<4> *src, MemRef<4> *dst) {
+  lq_rt_view4_t s = view(src), d = view(dst);
+  if (lq_rt_copy_f32(&s, &d) != 0) {
+    std::fprintf(stderr, "lq_rt_copy_f32: sizes [%lld, %lld, %lld, %lld] vs [%lld, %lld, %lld, %lld]\n",
+                 (long long)s.sizes[0], (long long)s.sizes[1], (long long)s.sizes[2],
+                 (long long)s.sizes[3], (long long)d.sizes[0], (long long)d.sizes[1],
+                 (long long)d.sizes[2], (long long)d.sizes[3]);
+    std::abort();
+  }
+}
+
 void _mlir_ciface_lq_rt_attention_f32(MemRef<4> *q, MemRef<4> *k, MemRef<4> *v,
                                       MemRef<4> *out, float scale,
                                       int32_t causal) {
