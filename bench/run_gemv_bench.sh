@@ -78,7 +78,9 @@ doc = {"cpu": cpu, "cores": os.cpu_count(), "command": "bench/run_gemv_bench.sh"
 json.dump(doc, open(os.path.join(out, "gemv.json"), "w"), indent=2)
 L = ["# lq_rt GEMV vs read bandwidth", "",
      f"CPU: {cpu}, {os.cpu_count()} cores (shared machine), ISA {runs[0]['isa']} "
-     f"(int8 x int8: {runs[0].get('w8a8_isa', '?')}; 4-bit decode GEMV: {runs[0].get('qgemv4', 'f32')}).",
+     f"(int8 x int8: {runs[0].get('w8a8_isa', '?')}; int4 / int8 weight-only decode GEMV: "
+     f"{runs[0].get('qgemv_int', 'f32')} activations; other 4-bit formats' decode GEMV: "
+     f"{runs[0].get('qgemv4', 'f32')}).",
      "Command: `bench/run_gemv_bench.sh` (LQ_NUM_THREADS = " + ", ".join(threads) + ").",
      f"{reps} runs, interleaved over the thread counts; every figure is the median over the runs. "
      "GB/s = weight bytes (codes + scales + biases) / time per call (each run: the median of >= 20 calls, >= 0.5 s); "
