@@ -10,7 +10,9 @@
 #         activations); onnxruntime-node 1.30, CPU EP, graph optimizations on.
 #   lq:   quant-compile --pipeline 'func.func(quantize-weights{bits=4 group=32
 #         lm-head=same})': the same codes and scales (the script checks that the
-#         two engines' logits agree, KL < 1e-6) with f32 activations.
+#         two engines' logits agree, KL < 1e-6), f32 activations in the graph
+#         (its decode GEMV quantizes them to int16 per 64-code segment where
+#         the CPU has AVX-512 VNNI: lq_rt_qgemv_i16).
 # One decode step after a random 127-token cache (the inputs run.js generates,
 # dumped and fed to quant-run), medians of interleaved repeats.
 #
@@ -86,9 +88,10 @@ wb=$(sed -n 's/^ \*   weight_bytes \([0-9]*\)$/\1/p' "$WORK/lq-w4g32.h")
   echo "vocab 32000, random weights; one decode step after a random cache of $PAST tokens. Both engines run"
   echo "the same int4 weights (symmetric RTN, blocks of 32 along K, every linear incl. lm_head; f32"
   echo "embedding table): their logits on the same inputs agree to KL $(echo "$agree" | cut -d' ' -f1) (top-1 equal: $(echo "$agree" | cut -d' ' -f2))."
-  echo "lq: \`quantize-weights{bits=4 group=32 lm-head=same}\`, f32 activations (weight bytes in the .so"
-  echo "$(awk "BEGIN{printf \"%.1f\", ${wb:-0} / 1e6}") MB, compile ${compile_s%.*} s). ORT: MatMulNBits accuracy_level 0 (dequantize to f32:"
-  echo "lq's arithmetic) and 4 (int8 activations, W4A8). Medians of $REPS interleaved repeats (ORT: median"
+  echo "lq: \`quantize-weights{bits=4 group=32 lm-head=same}\`, f32 activations, which its decode GEMV quantizes"
+  echo "to int16 per 64-code segment on AVX-512 VNNI CPUs (weight bytes in the .so"
+  echo "$(awk "BEGIN{printf \"%.1f\", ${wb:-0} / 1e6}") MB, compile ${compile_s%.*} s). ORT: MatMulNBits accuracy_level 0 (dequantize to f32)"
+  echo "and 4 (int8 activations, W4A8). Medians of $REPS interleaved repeats (ORT: median"
   echo "of 15 runs after 3 warm-up; lq: median of 30)."
   echo
   echo "| threads | ORT MatMulNBits acc 0 (tok/s) | ORT MatMulNBits acc 4 (tok/s) | lq int4 g32 (tok/s) | lq / ORT acc 0 | lq / ORT acc 4 |"

@@ -341,7 +341,7 @@ if has_lc:
           '(int4 symmetric, blocks of 32, f16 scales; tied embedding/lm_head Q6_K, llama-quantize\'s default, which decoded '
           '~10% faster than a Q8_0 lm_head). '
           'llama.cpp\'s Q8_0/Q4_0 matmuls quantize the activations to Q8_0 on the fly (integer dot products: '
-          'W8A8/W4A8 arithmetic), lq\'s a16 recipes keep f32 activations. '
+          'W8A8/W4A8 arithmetic); lq\'s a16 recipes keep f32 activations in the graph and in prefill, and their decode GEMVs on integer weights quantize them to int16 per segment of up to 256 codes (16 bits of its range, lq_rt_qgemv_i16, where the CPU has AVX-512 VNNI). '
           'lq bf16 (bfloat16 weights for every linear incl. lm_head, f32 activations: decode widens the weights to f32 '
           'exactly, prefill runs AVX-512 BF16 vdpbf16ps on activations rounded to bf16 where the CPU has it) ↔ BF16 '
           '(every matrix incl. the tied embedding/lm_head; ggml\'s BF16 dot rounds the activations to bf16). '

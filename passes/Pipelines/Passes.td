@@ -26,19 +26,22 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "ModuleOp"> {
     both buffers, to loops over the leading dimensions of `memref.copy`s of
     the blocks (contiguous: `llvm.memcpy`); otherwise to `linalg.copy`, which
     `convert-linalg-to-loops` turns into plain loops. With
-    `runtime-copy-bytes`, large rank-4 f32 copies (a decode step's KV cache
-    copied into the returned one, once per layer) instead call lq_rt's
-    `lq_rt_copy_f32`, which splits the rows between its threads.
+    `runtime-copy-bytes`, large rank-4 f32 copies of a static shape in the
+    module's top-level functions (a decode step's KV cache copied into the
+    returned one, once per layer) instead call lq_rt's `lq_rt_copy_f32`,
+    which splits the rows between its threads.
   }];
   let dependentDialects = ["linalg::LinalgDialect", "scf::SCFDialect",
-                           "arith::ArithDialect", "func::FuncDialect"];
+                           "arith::ArithDialect", "func::FuncDialect",
+                           "memref::MemRefDialect"];
   let options = [
     Option<"denseBlocks", "dense-blocks", "bool", /*default=*/"true",
            "Copy dense trailing blocks with memref.copy (CPU); false: every "
            "strided copy becomes linalg.copy (the GPU pipeline maps those "
            "loops to threads)">,
     Option<"runtimeCopyBytes", "runtime-copy-bytes", "int64_t", /*default=*/"0",
-           "Rank-4 f32 strided copies of at least this many bytes call "
+           "Rank-4 f32 strided copies of a static shape and at least this "
+           "many bytes, in the module's top-level functions, call "
            "lq_rt_copy_f32 (threads); 0: never">,
   ];
 }

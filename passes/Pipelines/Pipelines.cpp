@@ -87,7 +87,7 @@ struct ExpandStridedCopiesPass
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<memref::CopyOp> copies;
-    getOperation().walk([&](memref::CopyOp copy) {
+    module.walk([&](memref::CopyOp copy) {
       auto contiguous = [](Type t) {
         auto m = cast<MemRefType>(t);
         return m.getLayout().isIdentity() ||
@@ -99,7 +99,10 @@ struct ExpandStridedCopiesPass
     });
     for (memref::CopyOp copy : copies) {
       OpBuilder b(copy);
-      if (succeeded(callRuntimeCopy(module, b, copy))) {
+      FailureOr<bool> called = callRuntimeCopy(module, b, copy);
+      if (failed(called))
+        return signalPassFailure();
+      if (*called) {
         copy.erase();
         continue;
       }
@@ -115,23 +118,33 @@ struct ExpandStridedCopiesPass
   /// C interface passes their descriptors). A per-layer KV-cache copy of a
   /// decode step ran on one thread while the others waited: ~9% of a
   /// 2-thread wide-768x12 w4a16 step.
-  LogicalResult callRuntimeCopy(ModuleOp module, OpBuilder &b,
-                                memref::CopyOp copy) {
+  /// True when the call replaced the copy, false when the copy is not one
+  /// for lq_rt (the caller expands it), failure on a clashing symbol.
+  FailureOr<bool> callRuntimeCopy(ModuleOp module, OpBuilder &b,
+                                  memref::CopyOp copy) {
     auto st = cast<MemRefType>(copy.getSource().getType());
+    auto fn = copy->getParentOfType<func::FuncOp>();
     if (runtimeCopyBytes <= 0 || st.getRank() != 4 || !st.getElementType().isF32() ||
-        !st.hasStaticShape() || st.getNumElements() * 4 < runtimeCopyBytes)
-      return failure();
+        !st.hasStaticShape() || st.getNumElements() * 4 < runtimeCopyBytes ||
+        !fn || fn->getParentOp() != module)
+      return false;
     MLIRContext *ctx = b.getContext();
     auto any = MemRefType::get(
         SmallVector<int64_t>(4, ShapedType::kDynamic), b.getF32Type(),
         StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
                                SmallVector<int64_t>(4, ShapedType::kDynamic)));
     const StringRef name = "lq_rt_copy_f32";
-    auto callee = module.lookupSymbol<func::FuncOp>(name);
+    FunctionType type = b.getFunctionType({any, any}, {});
+    Operation *existing = module.lookupSymbol(name);
+    auto callee = dyn_cast_or_null<func::FuncOp>(existing);
+    if (existing && (!callee || callee.getFunctionType() != type)) {
+      existing->emitError() << "'" << name << "' must be lq_rt's strided copy, "
+                            << type;
+      return failure();
+    }
     if (!callee) {
       OpBuilder mb = OpBuilder::atBlockEnd(module.getBody());
-      callee = func::FuncOp::create(mb, module.getLoc(), name,
-                                    mb.getFunctionType({any, any}, {}));
+      callee = func::FuncOp::create(mb, module.getLoc(), name, type);
       callee.setPrivate();
       callee->setAttr("llvm.emit_c_interface", mb.getUnitAttr());
     }
@@ -139,7 +152,7 @@ struct ExpandStridedCopiesPass
     Value from = memref::CastOp::create(b, loc, any, copy.getSource());
     Value to = memref::CastOp::create(b, loc, any, copy.getTarget());
     func::CallOp::create(b, loc, callee, ValueRange{from, to});
-    return success();
+    return true;
   }
 
   /// A strided copy whose trailing dimensions are contiguous in both buffers

@@ -48,14 +48,22 @@ TEST(CopyF32, MatchesElementLoopOnStridedViews) {
       {{3, 1, 40, 600}, {0, 0, 0, 5}, {0, 0, 3, 0}, identity},  // 288 KB, strided rows
       {{2, 3, 33, 17}, {0, 0, 0, 0}, {0, 0, 0, 0}, lastInner},  // transposed: element loop
       {{1, 1, 1, 9}, {0, 0, 0, 0}, {0, 0, 0, 4}, identity},     // one row
+      {{1, 2, 1, 40000}, {0, 0, 0, 0}, {0, 0, 0, 0}, identity}, // dense, 320 KB: split
   };
-  for (const Case &c : cases) {
+  const int saved = lq_rt_get_num_threads();
+  for (const Case &c : cases)
+    for (int threads : {1, 3}) { // 3: the large copies split between threads
+    lq_rt_set_num_threads(threads);
     std::vector<float> sb, db;
     lq_rt_view4_t s = viewIn(sb, c.sizes, c.srcPad, identity);
     lq_rt_view4_t d = viewIn(db, c.sizes, c.dstPad, c.dstPerm);
     std::uniform_real_distribution<float> u(-1, 1);
     for (float &x : sb)
       x = u(rng);
+    // A size-1 dimension's stride is never used: make it odd.
+    for (int i = 0; i < 4; ++i)
+      if (c.sizes[i] == 1)
+        s.strides[i] = 12345;
     const std::vector<float> before = db;
     ASSERT_EQ(lq_rt_copy_f32(&s, &d), 0);
     // Every element of the view copied; everything else untouched.
@@ -70,7 +78,8 @@ TEST(CopyF32, MatchesElementLoopOnStridedViews) {
     for (size_t i = 0; i < db.size(); ++i)
       if (!inView[i])
         ASSERT_EQ(db[i], before[i]) << "wrote outside the view at " << i;
-  }
+    }
+  lq_rt_set_num_threads(saved);
 }
 
 TEST(CopyF32, RejectsMismatchedSizesAndAcceptsEmpty) {
@@ -78,6 +87,12 @@ TEST(CopyF32, RejectsMismatchedSizesAndAcceptsEmpty) {
   lq_rt_view4_t s{a, {1, 1, 2, 4}, {8, 8, 4, 1}}, d{b, {1, 1, 4, 2}, {8, 8, 2, 1}};
   EXPECT_EQ(lq_rt_copy_f32(&s, &d), -1);
   EXPECT_EQ(b[0], 0.0f);
+  d.sizes[2] = 2; // same sizes now, but negative ones
+  d.sizes[3] = 4;
+  d.strides[2] = 4;
+  s.sizes[1] = d.sizes[1] = -1;
+  EXPECT_EQ(lq_rt_copy_f32(&s, &d), -1);
+  s.sizes[1] = d.sizes[1] = 1;
   s.sizes[2] = d.sizes[2] = 0;
   d.sizes[3] = 4;
   EXPECT_EQ(lq_rt_copy_f32(&s, &d), 0);

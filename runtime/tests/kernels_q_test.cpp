@@ -140,10 +140,10 @@ std::vector<float> randomVector(size_t n, std::mt19937 &rng) {
 /// checkLinear then allows its documented error on top of the f32 one.
 bool i16Active = false;
 
-/// The activations' segment of the int16 GEMV as <lq_rt/kernels.h>'s
-/// contract for lq_rt_qgemv_i16 states it (gemv_i16.h: the group up to 256
-/// codes, else the largest of 256, 128, 64 dividing it; 64 for groups of
-/// 32), or 0 where the kernel does not apply.
+/// The activations' segment of the int16 GEMV as <lq_rt/kernels.h> states
+/// it under lq_rt_qgemv_i16 (the group up to 256 codes, else the largest of
+/// 256, 128, 64 dividing it; 64 for groups of 32), or 0 where the kernel
+/// does not apply.
 int64_t i16Segment(int64_t K, int64_t group) {
   if (K % group != 0 || K % 64 != 0)
     return 0;
@@ -157,8 +157,9 @@ int64_t i16Segment(int64_t K, int64_t group) {
 }
 
 /// Bound on the int16 GEMV's extra error for one output: each activation is
-/// off by at most max|x over its segment| / 65534, times |q * s| <= |w| +
-/// |b| (the zero points' term uses f32 sums of x).
+/// off by at most (1/2 + 2^-7) of its segment's step max|x| / 32767 (the
+/// half step plus f32 roundings), times |q * s| <= |w| + |b| (the zero
+/// points' term uses f32 sums of x).
 double i16Bound(const QWeight &q, const float *x, int64_t n) {
   const int64_t K = q.K, seg = i16Segment(K, q.group);
   if (seg == 0)
@@ -172,7 +173,7 @@ double i16Bound(const QWeight &q, const float *x, int64_t n) {
     }
     bound += w * m / 65534.0;
   }
-  return bound * 1.001; // the scale's own f32 rounding
+  return bound * 1.02; // (1/2 + 2^-7) / (1/2) < 1.02
 }
 
 /// Runs the kernel with padded strides and checks every output against the
@@ -221,8 +222,10 @@ protected:
     const bool i16 = isa == "avx512-i16", dp = i16 || isa == "avx512-bf16";
     if (!lq_rt_force_isa(dp ? "avx512" : isa.c_str()))
       GTEST_SKIP() << isa << " is not supported on this CPU";
-    if (lq_rt_qgemv_dpbf16(dp ? 1 : 0) != (dp ? 1 : 0) ||
-        lq_rt_qgemv_i16(i16 ? 1 : 0) != (i16 ? 1 : 0))
+    // The int16 cases need VNNI only (BF16 is used where present, for the
+    // formats the int16 kernel does not take).
+    const int dpOn = lq_rt_qgemv_dpbf16(dp ? 1 : 0);
+    if ((!i16 && dpOn != (dp ? 1 : 0)) || lq_rt_qgemv_i16(i16 ? 1 : 0) != (i16 ? 1 : 0))
       GTEST_SKIP() << isa << " is not supported on this CPU";
     i16Active = i16;
   }
@@ -450,6 +453,55 @@ TEST(QGemm, I16GemvWithinItsActivationBound) {
   lq_rt_force_isa(nullptr);
 }
 
+/// Segments whose activations are all zero, or so small that their int16
+/// step would be denormal (max below 2^-96), stay exact: the first gives
+/// zeros, the second runs the f32 kernel (quantizing it once turned every
+/// activation into -32768).
+TEST(QGemm, I16GemvTinyAndZeroSegments) {
+  if (!lq_rt_force_isa("avx512") || !lq_rt_qgemv_i16(1)) {
+    lq_rt_force_isa(nullptr);
+    GTEST_SKIP() << "no AVX-512 VNNI on this CPU";
+  }
+  std::mt19937 rng(9);
+  const int64_t N = 12, K = 256;
+  QWeight q = quantize(Kind::Int8Sym, N, K, 128, rng);
+  for (float scale : {0.0f, 1e-36f, 1e-30f}) {
+    auto x = randomVector(size_t(K), rng);
+    for (int64_t k = 128; k < K; ++k) // the second segment only
+      x[size_t(k)] *= scale;
+    std::vector<float> y(static_cast<size_t>(N));
+    ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(), nullptr,
+                             q.format, q.bits, 128, y.data(), N),
+              0);
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        ref += double(x[size_t(k)]) * q.ref[size_t(n * K + k)];
+        mag += std::fabs(x[size_t(k)] * q.ref[size_t(n * K + k)]);
+      }
+      EXPECT_NEAR(y[size_t(n)], ref, 1e-6 * mag + i16Bound(q, x.data(), n))
+          << "scale " << scale << " row " << n;
+    }
+  }
+  // Tiny everywhere: only the tiny values make up the output.
+  auto x = randomVector(size_t(K), rng);
+  for (float &v : x)
+    v *= 1e-36f;
+  std::vector<float> y(static_cast<size_t>(N));
+  ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(), nullptr,
+                           q.format, q.bits, 128, y.data(), N),
+            0);
+  for (int64_t n = 0; n < N; ++n) {
+    double ref = 0, mag = 0;
+    for (int64_t k = 0; k < K; ++k) {
+      ref += double(x[size_t(k)]) * q.ref[size_t(n * K + k)];
+      mag += std::fabs(double(x[size_t(k)]) * q.ref[size_t(n * K + k)]);
+    }
+    EXPECT_NEAR(y[size_t(n)], ref, 1e-5 * mag) << "row " << n;
+  }
+  lq_rt_force_isa(nullptr);
+}
+
 /// An activation that is not finite is not quantized: the f32 kernel runs
 /// and the outputs carry the NaN / infinity as the float reference does.
 TEST(QGemm, I16GemvKeepsNonFiniteActivations) {
@@ -503,20 +555,23 @@ TEST(QGemm, SameWithOneAndTwoThreads) {
   // the same.
   std::mt19937 rng(5);
   const int64_t N = 301;
-  QWeight q = quantize(Kind::Int4Asym, N, 512, 128, rng);
   int saved = lq_rt_get_num_threads();
-  for (int64_t M : {1, 20}) {
-    auto A = randomVector(size_t(M * 512), rng);
-    std::vector<float> C1(size_t(M * N));
-    lq_rt_set_num_threads(1);
-    lq_rt_qgemm_nt(M, N, 512, A.data(), 512, q.codes.data(), q.scales.data(),
-                   q.biases.data(), q.format, q.bits, q.group, C1.data(), N);
-    for (int threads : {2, 3}) {
-      std::vector<float> C2(C1.size());
-      lq_rt_set_num_threads(threads);
-      lq_rt_qgemm_nt(M, N, 512, A.data(), 512, q.codes.data(), q.scales.data(),
-                     q.biases.data(), q.format, q.bits, q.group, C2.data(), N);
-      EXPECT_EQ(C1, C2) << "M=" << M << " threads=" << threads;
+  for (const Case c : {Case{Kind::Int4Asym, 128}, Case{Kind::Int4Sym, 32}}) {
+    for (int64_t M : {1, 20}) {
+      QWeight q = quantize(c.kind, N, 512, c.group, rng);
+      auto A = randomVector(size_t(M * 512), rng);
+      std::vector<float> C1(size_t(M * N));
+      lq_rt_set_num_threads(1);
+      const float *bias = q.biases.empty() ? nullptr : q.biases.data();
+      lq_rt_qgemm_nt(M, N, 512, A.data(), 512, q.codes.data(), q.scales.data(), bias,
+                     q.format, q.bits, q.group, C1.data(), N);
+      for (int threads : {2, 3}) {
+        std::vector<float> C2(C1.size());
+        lq_rt_set_num_threads(threads);
+        lq_rt_qgemm_nt(M, N, 512, A.data(), 512, q.codes.data(), q.scales.data(), bias,
+                       q.format, q.bits, q.group, C2.data(), N);
+        EXPECT_EQ(C1, C2) << name(c.kind) << " M=" << M << " threads=" << threads;
+      }
     }
   }
   lq_rt_set_num_threads(saved);

@@ -65,3 +65,28 @@ func.func @dynamic_offset(%a: memref<2x64xf32>, %b: memref<2x100x64xf32>, %p: in
   memref.copy %a, %s : memref<2x64xf32> to memref<2x64xf32, strided<[6400, 1], offset: ?>>
   return
 }
+
+// -----
+
+// Under the threshold, not f32, or twice in one function: one declaration,
+// only the large f32 copies call lq_rt.
+// RT-LABEL: func.func @mixed
+// RT: call @lq_rt_copy_f32
+// RT: call @lq_rt_copy_f32
+// RT-NOT: call
+// RT: func.func private @lq_rt_copy_f32
+// RT-NOT: func.func private @lq_rt_copy_f32
+func.func @mixed(%a: memref<1x4x127x32xf32>, %b: memref<1x4x128x32xf32>,
+                 %c: memref<1x2x8x32xf32>, %d: memref<1x2x9x32xf32>,
+                 %e: memref<1x4x127x64xf16>, %f: memref<1x4x128x64xf16>) {
+  %sb = memref.subview %b[0, 0, 1, 0] [1, 4, 127, 32] [1, 1, 1, 1] : memref<1x4x128x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1], offset: 32>>
+  memref.copy %a, %sb : memref<1x4x127x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1], offset: 32>>
+  %sb2 = memref.subview %b[0, 0, 0, 0] [1, 4, 127, 32] [1, 1, 1, 1] : memref<1x4x128x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>>
+  memref.copy %a, %sb2 : memref<1x4x127x32xf32> to memref<1x4x127x32xf32, strided<[16384, 4096, 32, 1]>>
+  %sd = memref.subview %d[0, 0, 0, 0] [1, 2, 8, 32] [1, 1, 1, 1] : memref<1x2x9x32xf32> to memref<1x2x8x32xf32, strided<[576, 288, 32, 1]>>
+  memref.copy %c, %sd : memref<1x2x8x32xf32> to memref<1x2x8x32xf32, strided<[576, 288, 32, 1]>>
+  %sf = memref.subview %f[0, 0, 0, 0] [1, 4, 127, 64] [1, 1, 1, 1] : memref<1x4x128x64xf16> to memref<1x4x127x64xf16, strided<[32768, 8192, 64, 1]>>
+  memref.copy %e, %sf : memref<1x4x127x64xf16> to memref<1x4x127x64xf16, strided<[32768, 8192, 64, 1]>>
+  return
+}
+

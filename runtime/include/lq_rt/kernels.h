@@ -31,14 +31,22 @@ int lq_rt_force_isa(const char *isa);
 /** The 4-bit decode GEMV's AVX-512 BF16 kernel (lq_rt_qgemm_nt, M = 1):
  *  1 = use it under the avx512 ISA where the CPU has avx512_bf16 (the
  *  default, unless the environment sets LQ_QGEMV_DPBF16=0), 0 = keep the
- *  f32 kernel. Returns 1 if it will run. */
+ *  f32 kernel. Returns 1 if it is enabled (shapes, the ISA in use and, for
+ *  integer codes, lq_rt_qgemv_i16 still decide whether a call takes it). */
 int lq_rt_qgemv_dpbf16(int enable);
 
 /** The integer-weight decode GEMV on int16 activations (lq_rt_qgemm_nt,
- *  M = 1, LQ_FORMAT_INT): 1 = use it under the avx512 ISA where the CPU has
- *  avx512_vnni (the default, unless the environment sets LQ_QGEMV_I16=0),
- *  0 = keep the f32 (and, for 4-bit codes, vdpbf16ps) kernels. Returns 1
- *  if it will run. */
+ *  M = 1, LQ_FORMAT_INT, 4 or 8 bits): 1 = use it under the avx512 ISA
+ *  where the CPU has avx512_vnni (the default, unless the environment sets
+ *  LQ_QGEMV_I16=0), 0 = keep the f32 (and, for 4-bit codes, vdpbf16ps)
+ *  kernels. Returns 1 if it is enabled. A call takes it when K is a
+ *  multiple of 64 and the group is 32 or a multiple of 64; x is then
+ *  quantized once to int16 per segment (the group up to 256 codes, else
+ *  the largest of 256, 128, 64 dividing it; 64 for groups of 32) with
+ *  scale max|x| / 32767, so each output may differ from the f32 kernel's
+ *  by up to sum_k |s q|[n, k] * max|x over k's segment| / 65534 * 1.02
+ *  (|s q| <= |w| + |b|). A segment with an infinity, a NaN or a max below
+ *  2^-96 keeps the f32 kernel for the call. */
 int lq_rt_qgemv_i16(int enable);
 
 /** C[m, n] = sum_k A[m, k] * B[n, k]: both operands K-contiguous, as a

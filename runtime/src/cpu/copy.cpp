@@ -71,8 +71,14 @@ extern "C" int lq_rt_copy_f32(const lq_rt_view4_t *src, const lq_rt_view4_t *dst
     c.block *= src->sizes[i];
     --c.lead;
   }
-  if (c.lead == 0) { // one dense block
-    std::memcpy(dst->data, src->data, size_t(n) * sizeof(float));
+  if (c.lead == 0) { // one dense block, cut into pieces for the threads
+    auto body = [&](int64_t b, int64_t e) {
+      std::memcpy(dst->data + b, src->data + b, size_t(e - b) * sizeof(float));
+    };
+    if (n * int64_t(sizeof(float)) >= kThreadedBytes)
+      lq_rt::parallelFor(n, body);
+    else
+      body(0, n);
     return 0;
   }
   if (c.block == 1)

@@ -17,16 +17,24 @@
 //
 // Error. x is cut into segments (the weight's group, up to 256 codes; two
 // groups of 32; see segmentFor); a segment with max |x| = m gets sx = m / 32767 and
-// x16 = round(x / sx) (|x16| <= 32767), so |x - sx * x16| <= sx / 2 =
-// m / 65534 per element: each output is off by at most
-// sum_k |w[n, k]| * m(seg(k)) / 65534 beyond the f32 kernel's own rounding
-// (kernels_q_test checks this bound against float64). That is 16 bits of
-// the segment's range, the activations of a "W8A16 / W4A16" scheme; the
-// weight's own quantization error is ~2^-8 (int8) to ~2^-4 (int4) of its
-// range. The integer sums are exact: a lane adds at most 16 products per
-// segment, |q * x16| <= 128 * 32767, far from 2^31. An x holding an
-// infinity or a NaN is not quantized (prepareX fails) and the caller keeps
-// the f32 kernel, which propagates it.
+// x16 = round(x * (32767 / m)) (|x16| <= 32767, saturated), so
+// |x - sx * x16| <= (1/2 + 2^-7) sx per element (the half step, plus the
+// f32 roundings of 32767 / m, of the product and of sx): each output is off
+// by at most sum_k |s q|[n, k] * m(seg(k)) / 65534 * 1.02 beyond the f32
+// kernel's own rounding, where |s q| <= |w| + |b| (the zero points' term is
+// summed from f32 x). kernels_q_test checks this bound against float64.
+// That is 16 bits of the segment's range, the activations of a "W8A16 /
+// W4A16" scheme; the weight's own quantization error is ~2^-8 (int8) to
+// ~2^-4 (int4) of its range. The integer sums are exact: a lane adds at
+// most 16 products per segment, |q * x16| <= 255 * 32767 (unsigned 8-bit
+// codes), 16 of them < 2^28. An x holding an infinity or a NaN, or a
+// segment whose max is below 2^-96, is not quantized (prepareX fails) and
+// the caller keeps the f32 kernel, which propagates non-finite values.
+//
+// Related: llama.cpp quantizes activations per block of 32 / 256 to int8
+// (Q8_0 / Q8_K) for its integer dot products; here the blocks are 16-bit,
+// so a weight-only ("A16") scheme keeps activations as precise as fp16's
+// 11 bits and more, and VNNI still sums the products exactly.
 //
 // Layout. 8-bit rows are one code per byte, widened 32 at a time in order.
 // 4-bit rows hold codes 2j (low nibble) and 2j + 1 (high) in byte j; a
@@ -53,7 +61,7 @@ namespace lq_rt::i16 {
 bool cpuHas() {
 #if defined(__x86_64__)
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vnni");
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 #else
   return false;
 #endif
@@ -115,7 +123,9 @@ bool prepareX(const float *x, int64_t K, int64_t seg, int bits, bool sym, X &out
       m = _mm512_max_ps(m, _mm512_abs_ps(v));
     }
     const float mx = _mm512_reduce_max_ps(m);
-    if (nan || !(mx <= FLT_MAX))
+    // Not finite, or so small (0 < max < 2^-96) that 32767 / max would
+    // overflow or the scale fall into denormals: the f32 kernel's case.
+    if (nan || !(mx <= FLT_MAX) || (mx > 0.0f && mx < 0x1p-96f))
       return false;
     out.scale[s] = mx / 32767.0f;
     const __m512 inv = _mm512_set1_ps(mx > 0.0f ? 32767.0f / mx : 0.0f);
