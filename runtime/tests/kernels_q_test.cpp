@@ -136,6 +136,21 @@ std::vector<float> randomVector(size_t n, std::mt19937 &rng) {
   return v;
 }
 
+/// Row n of the float64 reference for activations x, and the magnitude
+/// sum_k |x_k| (|w_nk| + |b_nk|) that tolerances scale with.
+struct RefRow {
+  double value = 0, mag = 0;
+};
+RefRow referenceRow(const QWeight &q, const float *x, int64_t n) {
+  RefRow r;
+  for (int64_t k = 0; k < q.K; ++k) {
+    const double w = q.ref[size_t(n * q.K + k)];
+    r.value += double(x[k]) * w;
+    r.mag += std::fabs(double(x[k])) * (std::fabs(w) + q.absBias[size_t(n * q.K + k)]);
+  }
+  return r;
+}
+
 /// Set while the int16-activation decode GEMV may run (lq_rt_qgemv_i16):
 /// checkLinear then allows its documented error on top of the f32 one.
 bool i16Active = false;
@@ -189,15 +204,10 @@ void checkLinear(const QWeight &q, int64_t M, std::mt19937 &rng) {
             0);
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
-      double ref = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        double x = A[m * lda + k], w = q.ref[n * K + k];
-        ref += x * w;
-        mag += std::fabs(x) * (std::fabs(w) + q.absBias[n * K + k]);
-      }
+      const RefRow ref = referenceRow(q, &A[m * lda], n);
       const double extra =
           i16Active && M == 1 && q.format == LQ_FORMAT_INT ? i16Bound(q, &A[m * lda], n) : 0.0;
-      ASSERT_NEAR(C[m * ldc + n], ref, 1e-5 * (mag + 1) + extra)
+      ASSERT_NEAR(C[m * ldc + n], ref.value, 1e-5 * (ref.mag + 1) + extra)
           << "M=" << M << " N=" << N << " K=" << K << " group=" << q.group
           << " at " << m << "," << n;
     }
@@ -438,13 +448,8 @@ TEST(QGemm, I16GemvWithinItsActivationBound) {
     lq_rt_qgemv_i16(1);
     bool differs = false;
     for (int64_t n = 0; n < N; ++n) {
-      double ref = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double w = q.ref[size_t(n * K + k)];
-        ref += double(x[size_t(k)]) * w;
-        mag += std::fabs(x[size_t(k)]) * (std::fabs(w) + q.absBias[size_t(n * K + k)]);
-      }
-      ASSERT_NEAR(y[size_t(n)], ref, 1e-6 * (mag + 1) + i16Bound(q, x.data(), n))
+      const RefRow ref = referenceRow(q, x.data(), n);
+      ASSERT_NEAR(y[size_t(n)], ref.value, 1e-6 * (ref.mag + 1) + i16Bound(q, x.data(), n))
           << "row " << n;
       differs |= y[size_t(n)] != yF32[size_t(n)];
     }
@@ -465,39 +470,21 @@ TEST(QGemm, I16GemvTinyAndZeroSegments) {
   std::mt19937 rng(9);
   const int64_t N = 12, K = 256;
   QWeight q = quantize(Kind::Int8Sym, N, K, 128, rng);
-  for (float scale : {0.0f, 1e-36f, 1e-30f}) {
+  // The second segment zero, tiny (f32 kernel), small but quantized; then
+  // every activation tiny.
+  for (float scale : {0.0f, 1e-36f, 1e-30f, -1e-36f}) {
     auto x = randomVector(size_t(K), rng);
-    for (int64_t k = 128; k < K; ++k) // the second segment only
-      x[size_t(k)] *= scale;
+    for (int64_t k = scale < 0 ? 0 : 128; k < K; ++k)
+      x[size_t(k)] *= std::fabs(scale);
     std::vector<float> y(static_cast<size_t>(N));
     ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(), nullptr,
                              q.format, q.bits, 128, y.data(), N),
               0);
     for (int64_t n = 0; n < N; ++n) {
-      double ref = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        ref += double(x[size_t(k)]) * q.ref[size_t(n * K + k)];
-        mag += std::fabs(x[size_t(k)] * q.ref[size_t(n * K + k)]);
-      }
-      EXPECT_NEAR(y[size_t(n)], ref, 1e-6 * mag + i16Bound(q, x.data(), n))
+      const RefRow ref = referenceRow(q, x.data(), n);
+      EXPECT_NEAR(y[size_t(n)], ref.value, 1e-5 * ref.mag + i16Bound(q, x.data(), n))
           << "scale " << scale << " row " << n;
     }
-  }
-  // Tiny everywhere: only the tiny values make up the output.
-  auto x = randomVector(size_t(K), rng);
-  for (float &v : x)
-    v *= 1e-36f;
-  std::vector<float> y(static_cast<size_t>(N));
-  ASSERT_EQ(lq_rt_qgemm_nt(1, N, K, x.data(), K, q.codes.data(), q.scales.data(), nullptr,
-                           q.format, q.bits, 128, y.data(), N),
-            0);
-  for (int64_t n = 0; n < N; ++n) {
-    double ref = 0, mag = 0;
-    for (int64_t k = 0; k < K; ++k) {
-      ref += double(x[size_t(k)]) * q.ref[size_t(n * K + k)];
-      mag += std::fabs(double(x[size_t(k)]) * q.ref[size_t(n * K + k)]);
-    }
-    EXPECT_NEAR(y[size_t(n)], ref, 1e-5 * mag) << "row " << n;
   }
   lq_rt_force_isa(nullptr);
 }

@@ -49,9 +49,10 @@
 
 #include "gemv_i16.h"
 
+#include "kernel_switch.h"
+
 #include <immintrin.h>
 
-#include <atomic>
 #include <cfloat>
 #include <cstdlib>
 #include <initializer_list>
@@ -67,22 +68,15 @@ bool cpuHas() {
 #endif
 }
 
-namespace {
-std::atomic<bool> wanted{[] {
-  const char *e = std::getenv("LQ_QGEMV_I16");
-  return !(e && e[0] == '0');
-}()};
-} // namespace
-
-bool enabled() {
-  static const bool has = cpuHas();
-  return has && wanted.load(std::memory_order_relaxed);
+/// On unless LQ_QGEMV_I16=0 (f32 activations, the f32 / vdpbf16ps kernels).
+static KernelSwitch &kernelSwitch() {
+  static KernelSwitch s("LQ_QGEMV_I16", cpuHas);
+  return s;
 }
 
-bool setEnabled(bool on) {
-  wanted.store(on);
-  return enabled();
-}
+bool enabled() { return kernelSwitch().enabled(); }
+
+bool setEnabled(bool on) { return kernelSwitch().set(on); }
 
 int64_t segmentFor(int64_t K, int64_t group) {
   if (K <= 0 || group <= 0 || K % group != 0 || K % kChunk != 0)

@@ -36,9 +36,10 @@
 
 #include "q4_dpbf16.h"
 
+#include "kernel_switch.h"
+
 #include <immintrin.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -83,24 +84,16 @@ bool cpuHas() {
 #endif
 }
 
-namespace {
 /// On unless LQ_QGEMV_DPBF16=0 (f32 activations throughout, bit for bit
 /// the AVX-512 f32 kernel).
-std::atomic<bool> wanted{[] {
-  const char *e = std::getenv("LQ_QGEMV_DPBF16");
-  return !(e && e[0] == '0');
-}()};
-} // namespace
-
-bool enabled() {
-  static const bool has = cpuHas();
-  return has && wanted.load(std::memory_order_relaxed);
+static KernelSwitch &kernelSwitch() {
+  static KernelSwitch s("LQ_QGEMV_DPBF16", cpuHas);
+  return s;
 }
 
-bool setEnabled(bool on) {
-  wanted.store(on);
-  return enabled();
-}
+bool enabled() { return kernelSwitch().enabled(); }
+
+bool setEnabled(bool on) { return kernelSwitch().set(on); }
 
 bool lutIsBf16(const float lut[16]) {
   for (int i = 0; i < 16; ++i) {
