@@ -54,7 +54,6 @@
 #include <immintrin.h>
 
 #include <cfloat>
-#include <cstdlib>
 #include <initializer_list>
 
 namespace lq_rt::i16 {

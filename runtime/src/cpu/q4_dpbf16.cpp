@@ -40,7 +40,6 @@
 
 #include <immintrin.h>
 
-#include <cstdlib>
 #include <cstring>
 
 namespace lq_rt::q4dp {
