@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(cmake ninja-build ccache
       libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools clang-22 lld-22 libclang-rt-22-dev
       libonnx-dev libprotobuf-dev protobuf-compiler python3-onnx python3-numpy libonnx-testdata
-      libgtest-dev libsentencepiece-dev libtorch-dev)
+      libgtest-dev libsentencepiece-dev libtorch-dev python3-torch libopenblas0-pthread)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
