@@ -26,7 +26,9 @@
 #      (--kv-cache 256), greedy --generate 128 after the reference prompt,
 #      prefill/decode tok/s on the GPU, and the generated tokens against the
 #      CPU build's; w4a16-rtn also with --cuda-resident-weights=false (every
-#      weight copied to the device at each call: the old behaviour), and
+#      weight copied to the device at each call: the old behaviour), with
+#      --cuda-stream-ordered ("stream": resident weights, a call's device
+#      steps enqueued in order on one stream, one wait for the results), and
 #      with an int8 KV cache (--kv-format int8: attention decodes the cache
 #      in lq_cuda_attention_at_q) against the CPU build of the same.
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
@@ -38,10 +40,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # nvfp4: FP4 weights through lq_rt_cuda's E2M1 path (mxfp4 takes the same
 # kernels with groups of 32: left out for the prepared dir's size, +9 MB).
 recipes=(float w4a16-rtn w8a8-smoothquant nvfp4)
-# Decode-speed cases: recipe:weights (resident or per-call); recipe+kvFMT
+# Decode-speed cases: recipe:weights (resident, per-call, or stream:
+# resident and --cuda-stream-ordered); recipe+kvFMT
 # also stores the KV cache quantized (--kv-format FMT: lq_rt_cuda's
 # lq_cuda_attention_at_q on the GPU, lq_rt_attention_at_q on the CPU).
-decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:per-call w4a16-rtn+kvint8:resident)
+decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:stream w4a16-rtn:per-call
+  w4a16-rtn+kvint8:resident w4a16-rtn+kvint8:stream)
 gen=128
 # GPU_E2E_PART=logits or decode prepares / runs only that half (each half's
 # directory then fits the 64 MiB a device call can carry); default: both.
@@ -84,7 +88,9 @@ if [ "${1:-}" = "--prepare" ]; then
     base=${r%%+kv*}
     rec=(); [ "$base" = float ] || rec=(--recipe "$base")
     [ "$base" = "$r" ] || rec+=(--kv-format "${r##*+kv}")
-    res=(); [ "$w" = per-call ] && res=(--cuda-resident-weights=false)
+    res=()
+    [ "$w" = per-call ] && res=(--cuda-resident-weights=false)
+    [ "$w" = stream ] && res=(--cuda-stream-ordered)
     "$build/bin/quant-compile" -q "$model/model_kv.onnx" "${kv[@]}" "${rec[@]}" \
       --target=cuda --cuda-chip="$chip" "${res[@]}" -o "$dir/pd-kv-$r-$w-cuda.so" || exit 3
     if [ ! -f "$dir/cpu-kv-$r.json" ]; then

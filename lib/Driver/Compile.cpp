@@ -218,7 +218,7 @@ static std::string lowerStage(const CompileOptions &options) {
   if (options.target == "cuda")
     return "lower-to-cuda{c-wrappers=true chip=" + options.cudaChip +
            (options.cudaResidentWeights ? "" : " resident-weights=false") +
-           "}";
+           (options.cudaStreamOrdered ? " stream-ordered=true" : "") + "}";
   return "lower-to-cpu{c-wrappers=true}";
 }
 

@@ -23,7 +23,9 @@
 // device memory; the entry copies the inputs to the device and the results
 // back. Constants (weights) are copied once, on the first call, and stay on
 // the device for the life of the process (lq_rt_cuda_resident). Each device
-// step (copy, launch, runtime kernel) completes before the next starts.
+// step (copy, launch, runtime kernel) completes before the next starts;
+// with `stream-ordered`, the steps are enqueued in order on one stream and
+// the host waits only for what it reads (chainSteps).
 //
 //===----------------------------------------------------------------------===//
 
@@ -280,14 +282,23 @@ struct GpuParallelizeLoopsPass
 // Device buffers
 //===----------------------------------------------------------------------===//
 
+/// Marks the waits after which the host reads what a step wrote (a copy to
+/// a host buffer): stream-ordered mode keeps those and drops the others.
+constexpr StringLiteral kHostWaitAttr = "lq.host_wait";
+
 /// Emits `op` on its own stream and waits for it: %t = gpu.wait async;
-/// op async [%t]; gpu.wait [%op_token].
+/// op async [%t]; gpu.wait [%op_token]. `hostReads`: the host reads the
+/// step's result after the wait.
 template <typename Fn>
-Operation *synchronously(OpBuilder &b, Location loc, Fn &&make) {
+Operation *synchronously(OpBuilder &b, Location loc, Fn &&make,
+                         bool hostReads = false) {
   auto tokenTy = gpu::AsyncTokenType::get(b.getContext());
   Value t = gpu::WaitOp::create(b, loc, tokenTy, ValueRange{}).getAsyncToken();
   Operation *op = make(tokenTy, t);
-  gpu::WaitOp::create(b, loc, Type(), ValueRange{op->getResults().back()});
+  auto wait =
+      gpu::WaitOp::create(b, loc, Type(), ValueRange{op->getResults().back()});
+  if (hostReads)
+    wait->setAttr(kHostWaitAttr, b.getUnitAttr());
   return op;
 }
 
@@ -301,11 +312,15 @@ Value deviceAlloc(OpBuilder &b, Location loc, MemRefType type,
   return op->getResult(0);
 }
 
-void deviceCopy(OpBuilder &b, Location loc, Value dst, Value src) {
-  synchronously(b, loc, [&](Type tokTy, Value t) {
-    return gpu::MemcpyOp::create(b, loc, tokTy, ValueRange{t}, dst, src)
-        .getOperation();
-  });
+void deviceCopy(OpBuilder &b, Location loc, Value dst, Value src,
+                bool hostReads = false) {
+  synchronously(
+      b, loc,
+      [&](Type tokTy, Value t) {
+        return gpu::MemcpyOp::create(b, loc, tokTy, ValueRange{t}, dst, src)
+            .getOperation();
+      },
+      hostReads);
 }
 
 void deviceFree(OpBuilder &b, Location loc, Value buf) {
@@ -427,6 +442,83 @@ FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
       .getResult(0);
 }
 
+/// `launch` made asynchronous: the same launch, after `dep`, returning a
+/// token. Launches with cluster sizes stay as they are (null).
+gpu::LaunchOp asyncLaunch(gpu::LaunchOp launch, Value dep) {
+  if (launch.hasClusterSize() || !launch.getWorkgroupAttributions().empty() ||
+      !launch.getPrivateAttributions().empty())
+    return nullptr;
+  OpBuilder b(launch);
+  gpu::KernelDim3 grid = launch.getGridSizeOperandValues(),
+                  block = launch.getBlockSizeOperandValues();
+  auto async = gpu::LaunchOp::create(
+      b, launch.getLoc(), grid.x, grid.y, grid.z, block.x, block.y, block.z,
+      launch.getDynamicSharedMemorySize(),
+      gpu::AsyncTokenType::get(b.getContext()), ValueRange{dep});
+  async.getBody().takeBody(launch.getBody());
+  if (auto m = launch.getModuleAttr())
+    async.setModuleAttr(m);
+  if (auto f = launch.getFunctionAttr())
+    async.setFunctionAttr(f);
+  launch.erase();
+  return async;
+}
+
+/// Stream-ordered mode: the device steps directly in `entry` (each emitted
+/// as `%t = gpu.wait async; step async [%t]; gpu.wait [%step]`, launches
+/// without a token) become one chain in program order,
+///   %t0 = gpu.wait async
+///   %t1 = gpu.alloc async [%t0] ...   %t2 = gpu.launch async [%t1] ...
+///   %t3 = gpu.memcpy async [%t2] %host, %dev   gpu.wait [%t3]  (host reads)
+/// so nothing waits except before the host reads a copy; a chain restarts
+/// after such a wait. lq_rt_cuda's kernels run on the stream the chain's
+/// `gpu.wait async` returns (mgpuStreamCreate: the default stream), so
+/// calls between steps are ordered with them. Steps inside nested regions
+/// keep their own wait.
+LogicalResult chainSteps(Block &entry) {
+  Value cur;
+  auto tokenTy = gpu::AsyncTokenType::get(entry.getParentOp()->getContext());
+  for (Operation &op : llvm::make_early_inc_range(entry)) {
+    if (auto w = dyn_cast<gpu::WaitOp>(op)) {
+      if (w.getAsyncToken() && w.getAsyncDependencies().empty()) {
+        if (cur) { // continue the chain instead of a fresh stream
+          w.getAsyncToken().replaceAllUsesWith(cur);
+          w.erase();
+        }
+        continue;
+      }
+      if (!w.getAsyncToken()) {
+        if (w->hasAttr(kHostWaitAttr))
+          cur = nullptr; // the host waits here; the next step starts anew
+        else
+          w.erase();
+        continue;
+      }
+    }
+    if (auto launch = dyn_cast<gpu::LaunchOp>(op)) {
+      if (launch.getAsyncToken())
+        continue;
+      OpBuilder b(launch);
+      Value dep = cur ? cur
+                      : gpu::WaitOp::create(b, launch.getLoc(), tokenTy,
+                                            ValueRange{})
+                            .getAsyncToken();
+      gpu::LaunchOp async = asyncLaunch(launch, dep);
+      if (!async) {
+        if (!cur)
+          dep.getDefiningOp()->erase();
+        continue;
+      }
+      cur = async.getAsyncToken();
+      continue;
+    }
+    if (auto a = dyn_cast<gpu::AsyncOpInterface>(op))
+      if (Value t = a.getAsyncToken())
+        cur = t;
+  }
+  return success();
+}
+
 struct GpuDeviceBuffersPass
     : lq::impl::GpuDeviceBuffersPassBase<GpuDeviceBuffersPass> {
   using Base::Base;
@@ -460,7 +552,18 @@ struct GpuDeviceBuffersPass
           return f.emitError("lq-gpu-device-buffers: argument ")
                  << arg.getArgNumber() << " of type " << t
                  << " is not contiguous";
-        SmallVector<OpOperand *> uses = usesOf(arg);
+        // The host's own reads of an argument (a KV cache's position) read
+        // the caller's buffer: no copy to the device and back.
+        SmallVector<OpOperand *> uses;
+        for (OpOperand *o : usesOf(arg)) {
+          auto load = dyn_cast<memref::LoadOp>(o->getOwner());
+          if (load && !load->getParentOfType<gpu::LaunchOp>())
+            load->setAttr(kHostAttr, b.getUnitAttr());
+          else
+            uses.push_back(o);
+        }
+        if (uses.empty())
+          continue;
         MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
         Value d = deviceAlloc(b, floc, dt, dynamicSizes(b, floc, arg));
         deviceCopy(b, floc, d, arg);
@@ -541,6 +644,8 @@ struct GpuDeviceBuffersPass
         hostLoads.push_back(load);
     });
     for (memref::LoadOp load : hostLoads) {
+      if (load->hasAttr(kHostAttr))
+        continue; // an argument's host read (above)
       MemRefType t = load.getMemRefType();
       if (!t.hasStaticShape() || !t.getLayout().isIdentity() ||
           t.getNumElements() > kMaxHostReadElements)
@@ -548,7 +653,7 @@ struct GpuDeviceBuffersPass
       OpBuilder b(load);
       Location loc = load.getLoc();
       Value host = memref::AllocOp::create(b, loc, t);
-      deviceCopy(b, loc, host, load.getMemref());
+      deviceCopy(b, loc, host, load.getMemref(), /*hostReads=*/true);
       auto read = memref::LoadOp::create(b, loc, host, load.getIndices());
       read->setAttr(kHostAttr, b.getUnitAttr());
       memref::DeallocOp::create(b, loc, host);
@@ -556,8 +661,11 @@ struct GpuDeviceBuffersPass
       load.erase();
     }
 
-    // Runtime kernels run on the default stream: wait for them.
+    // Runtime kernels run on the default stream: wait for them (unless
+    // every step is ordered on that stream).
     f.walk([&](func::CallOp call) {
+      if (streamOrdered)
+        return;
       if (!call.getCallee().starts_with("lq_rt_cuda_") ||
           call.getCallee() == kResidentFn)
         return;
@@ -590,7 +698,7 @@ struct GpuDeviceBuffersPass
             MemRefType ht = MemRefType::get(t.getShape(), t.getElementType());
             h = memref::AllocOp::create(b, loc, ht,
                                         dynamicSizes(b, loc, o.get()));
-            deviceCopy(b, loc, h, o.get());
+            deviceCopy(b, loc, h, o.get(), /*hostReads=*/true);
             // Results are owned by the function (the deallocation pipeline
             // clones anything else), so the device buffer is freed here.
             deviceFree(b, loc, o.get());
@@ -603,6 +711,8 @@ struct GpuDeviceBuffersPass
       for (Value d : scoped)
         deviceFree(b, loc, d);
     }
+    if (streamOrdered)
+      return chainSteps(entry);
     return success();
   }
 
@@ -629,6 +739,7 @@ struct GpuDeviceBuffersPass
       if (op->getParentOfType<gpu::LaunchOp>() ||
           op->getParentOfType<gpu::GPUModuleOp>())
         return;
+      op->removeAttr(kHostWaitAttr);
       if (op->hasAttr(kHostAttr)) {
         op->removeAttr(kHostAttr);
         return;
@@ -718,6 +829,7 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
   {
     GpuDeviceBuffersPassOptions buffers;
     buffers.residentConstants = options.residentWeights;
+    buffers.streamOrdered = options.streamOrdered;
     pm.addPass(lq::createGpuDeviceBuffersPass(buffers));
   }
   pm.addPass(memref::createExpandStridedMetadataPass());

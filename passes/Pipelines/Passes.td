@@ -103,7 +103,10 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
     accesses are all inside `gpu.launch`:
     - `memref.alloc` / `memref.dealloc` / `memref.copy` become `gpu.alloc` /
       `gpu.dealloc` / `gpu.memcpy` (each on its own stream, waited on: every
-      step is complete before the next starts);
+      step is complete before the next starts; with `stream-ordered`, the
+      steps of the function's entry block, launches included, form one chain
+      of async tokens and the host waits only before it reads a copy: the
+      copies of the results, and small buffers it reads);
     - `memref.get_global` (weights, tables) becomes the constant's device
       copy, made by `lq_rt_cuda_resident` on the model's first call and
       kept for the life of the process (the pointer is cached in a
@@ -112,9 +115,12 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
       entry and their results back to fresh host buffers (`memref.alloc`,
       freed by the caller as on the CPU) at every return;
     - after each call of a `lq_rt_cuda_` kernel (which launches on the
-      default stream) the default stream is synchronized;
-    - a host `memref.load` of a small static buffer (up to 64 elements: a
-      KV cache's position) reads a host copy of it.
+      default stream) the default stream is synchronized, unless
+      `stream-ordered` (lq_rt_cuda's mgpuStreamCreate returns that stream,
+      so the chain and the kernels run in one order);
+    - a host `memref.load` of a public function's argument reads the
+      caller's buffer; one of another small static buffer (up to 64
+      elements) reads a host copy of it.
     What is copied per call: every argument and every result; the weights
     only on the first call. A later step should let the caller pass device
     buffers.
@@ -125,7 +131,10 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
     Option<"residentConstants", "resident-constants", "bool",
            /*default=*/"true",
            "Keep constants on the device across calls (false: copy every "
-           "constant to the device at each call, the baseline to compare)">
+           "constant to the device at each call, the baseline to compare)">,
+    Option<"streamOrdered", "stream-ordered", "bool", /*default=*/"false",
+           "Chain the device steps on one stream and wait only where the "
+           "host reads (false: wait after every step)">
   ];
   let dependentDialects = ["gpu::GPUDialect", "memref::MemRefDialect",
                            "LLVM::LLVMDialect", "arith::ArithDialect",

@@ -91,6 +91,13 @@ struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
       llvm::cl::desc("Copy weights to the device once, on the first call, "
                      "and keep them there (false: copy them at every call)"),
       llvm::cl::init(true)};
+  Option<bool> streamOrdered{
+      *this, "stream-ordered",
+      llvm::cl::desc("Enqueue every device step of a call in order on one "
+                     "stream and wait only where the host reads (the "
+                     "results); false: wait after every step. Not yet run "
+                     "on a GPU: off by default"),
+      llvm::cl::init(false)};
 };
 
 /// lq IR on tensors -> host LLVM dialect + gpu.binary (see LowerToCuda.cpp):

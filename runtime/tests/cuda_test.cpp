@@ -619,6 +619,43 @@ TEST(CudaNumerics, MgpuMemoryStreamsEvents) {
   mgpuStreamDestroy(st);
 }
 
+// The contract lq-gpu-device-buffers' stream-ordered mode relies on: the
+// stream mgpuStreamCreate gives is the legacy default stream, which
+// lq_rt_cuda's kernels use; buffers freed and allocated again in stream
+// order (the pool hands the same memory back) keep the order of the work
+// around them; managed buffers are freed through the same entry point.
+TEST(CudaNumerics, MgpuStreamOrderedPool) {
+  REQUIRE_GPU();
+  mgpuSetDefaultDevice(0);
+  void *st = mgpuStreamCreate();
+  EXPECT_EQ(st, nullptr);
+  const size_t n = 1 << 20;
+  std::vector<uint32_t> h(n, 0);
+  for (uint32_t round = 0; round < 8; ++round) {
+    auto *a = static_cast<uint32_t *>(mgpuMemAlloc(n * 4, st, false));
+    ASSERT_NE(a, nullptr);
+    mgpuMemset32(a, 0x1000u + round, n, st);
+    auto *b = static_cast<uint32_t *>(mgpuMemAlloc(n * 4, st, false));
+    mgpuMemcpy(b, a, n * 4, st); // device to device, after the memset
+    mgpuMemFree(a, st);          // in stream order: after the copy read it
+    auto *c = static_cast<uint32_t *>(mgpuMemAlloc(n * 4, st, false));
+    mgpuMemset32(c, 0xffffffffu, n, st); // may reuse a's memory
+    mgpuMemcpy(h.data(), b, n * 4, st);
+    mgpuStreamSynchronize(st);
+    for (size_t i = 0; i < n; i += 4099)
+      ASSERT_EQ(h[i], 0x1000u + round) << "round " << round << " at " << i;
+    mgpuMemFree(b, st);
+    mgpuMemFree(c, st);
+  }
+  auto *m = static_cast<uint32_t *>(mgpuMemAlloc(64, st, true));
+  ASSERT_NE(m, nullptr);
+  m[3] = 7; // managed memory: the host may touch it
+  EXPECT_EQ(m[3], 7u);
+  mgpuMemFree(m, st);
+  mgpuStreamSynchronize(st);
+  mgpuStreamDestroy(st);
+}
+
 TEST(CudaMgpuDeathTest, WrongImageNamesTheGpu) {
   REQUIRE_GPU();
   GTEST_FLAG_SET(death_test_style, "threadsafe");

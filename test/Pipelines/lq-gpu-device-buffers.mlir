@@ -33,12 +33,14 @@ func.func @copy_in_out(%x: memref<4xf32>) -> memref<4xf32> {
 
 // -----
 
-// Host code reading a buffer (other than a small static one) cannot run once
-// buffers live on the device.
-func.func @host_load(%x: memref<?xf32>) -> f32 {
+// Host code reading a device buffer (other than a small static one) cannot
+// run once buffers live on the device.
+func.func @host_load(%n: index) -> f32 {
   %c0 = arith.constant 0 : index
+  %x = memref.alloc(%n) : memref<?xf32>
   // expected-error @+1 {{lq-gpu-device-buffers: host code would access device memory here ('memref.load' outside gpu.launch)}}
   %v = memref.load %x[%c0] : memref<?xf32>
+  memref.dealloc %x : memref<?xf32>
   return %v : f32
 }
 
@@ -54,20 +56,48 @@ func.func @cpu_kernel(%x: memref<2x2xf32>) {
 
 // -----
 
-// A scalar the host reads (a KV cache position for the attention kernel) is
-// copied back to a host buffer and read there.
+// A scalar the host reads from an argument (a KV cache position for the
+// attention kernel) is read from the caller's buffer: no device copy.
 // CHECK-LABEL: func.func @host_scalar
-// CHECK: %[[DEV:.+]], %{{.+}} = gpu.alloc async
-// CHECK: %[[HOST:.+]] = memref.alloc() : memref<i64>
-// CHECK: gpu.memcpy async [%{{.+}}] %[[HOST]], %[[DEV]]
-// CHECK: %[[P:.+]] = memref.load %[[HOST]][] : memref<i64>
+// CHECK-SAME: (%[[POS:.+]]: memref<i64>)
+// CHECK-NOT: gpu.
+// CHECK: %[[P:.+]] = memref.load %[[POS]][] : memref<i64>
 // CHECK-NOT: lq.host_read
-// CHECK: memref.dealloc %[[HOST]]
 // CHECK: call @lq_rt_cuda_use(%[[P]])
 func.func private @lq_rt_cuda_use(i64)
 func.func @host_scalar(%pos: memref<i64>) {
   %p = memref.load %pos[] : memref<i64>
   func.call @lq_rt_cuda_use(%p) : (i64) -> ()
+  return
+}
+
+// -----
+
+// A small buffer the device wrote is copied back to a host buffer and read
+// there, after a wait.
+// CHECK-LABEL: func.func @device_scalar
+// CHECK: %[[DEV:.+]], %{{.+}} = gpu.alloc async
+// CHECK: gpu.launch
+// CHECK: %[[HOST:.+]] = memref.alloc() : memref<i64>
+// CHECK: %[[T:.+]] = gpu.memcpy async [%{{.+}}] %[[HOST]], %[[DEV]]
+// CHECK-NEXT: gpu.wait [%[[T]]]
+// CHECK-NOT: lq.host_wait
+// CHECK: %[[P:.+]] = memref.load %[[HOST]][] : memref<i64>
+// CHECK-NOT: lq.host_read
+// CHECK: memref.dealloc %[[HOST]]
+// CHECK: call @lq_rt_cuda_use(%[[P]])
+func.func private @lq_rt_cuda_use(i64)
+func.func @device_scalar() {
+  %c1 = arith.constant 1 : index
+  %c7 = arith.constant 7 : i64
+  %pos = memref.alloc() : memref<i64>
+  gpu.launch blocks(%b0, %b1, %b2) in (%g0 = %c1, %g1 = %c1, %g2 = %c1) threads(%t0, %t1, %t2) in (%s0 = %c1, %s1 = %c1, %s2 = %c1) {
+    memref.store %c7, %pos[] : memref<i64>
+    gpu.terminator
+  }
+  %p = memref.load %pos[] : memref<i64>
+  func.call @lq_rt_cuda_use(%p) : (i64) -> ()
+  memref.dealloc %pos : memref<i64>
   return
 }
 

@@ -90,6 +90,12 @@ static cl::opt<bool> cudaResidentWeights(
              "them there (default); false copies them at every call, the "
              "baseline bench/gpu-e2e.sh times against"),
     cl::init(true), cl::Hidden);
+static cl::opt<bool> cudaStreamOrdered(
+    "cuda-stream-ordered",
+    cl::desc("--target=cuda: enqueue a call's device steps in order on one "
+             "stream and wait only for the results (not yet run on a GPU; "
+             "bench/gpu-e2e.sh compares it with the default)"),
+    cl::init(false), cl::Hidden);
 static cl::opt<std::string> rotations(
     "rotations",
     cl::desc("Learned rotations for w4a4kv4-spinquant: a directory with "
@@ -126,6 +132,7 @@ int main(int argc, char **argv) {
   options.target = target;
   options.cudaChip = cudaChip;
   options.cudaResidentWeights = cudaResidentWeights;
+  options.cudaStreamOrdered = cudaStreamOrdered;
   options.kvCache = kvCache;
   options.kvFormat = kvFormat;
   options.rotations = rotations;

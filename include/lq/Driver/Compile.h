@@ -48,6 +48,7 @@ struct CompileOptions {
   std::string cudaChip = "sm_90a";
   /// --target=cuda: weights copied to the device once (true) or per call.
   bool cudaResidentWeights = true;
+  bool cudaStreamOrdered = false;
   /// > 0: give a KV-cache step a runtime-managed cache of this many tokens
   /// (--static-kv-cache) right after import, so lq_generate can drive it.
   int64_t kvCache = 0;

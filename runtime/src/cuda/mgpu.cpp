@@ -21,6 +21,17 @@
 // prints one clear line naming the call and aborts: generated code has no
 // error path, and carrying on would crash later with less information.
 //
+// Streams: mgpuStreamCreate returns the legacy default stream (0), the one
+// lq_rt_cuda's kernels are enqueued on, and mgpuStreamDestroy of it does
+// nothing. A compiled model's launches, copies and lq_rt_cuda calls then run
+// in program order without the host waiting between them
+// (lq-gpu-device-buffers' stream-ordered mode); upstream's IR, which may use
+// several streams, stays correct, only serialized. Device buffers come from
+// the device's stream-ordered pool (cudaMallocAsync / cudaFreeAsync), which
+// keeps freed memory for the next call instead of returning it to the
+// driver, so a decode step allocates without a cudaMalloc or the device
+// synchronization of a cudaFree.
+//
 //===----------------------------------------------------------------------===//
 
 #include "common.h"
@@ -31,10 +42,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <unordered_set>
 
 namespace {
 
 thread_local int32_t defaultDevice = 0;
+/// The device this thread last entered (enter() does the full check once).
+thread_local int32_t enteredDevice = -1;
 
 [[noreturn]] void die(const char *fn, const char *msg) {
   std::fprintf(stderr, "lq_rt_cuda: %s: %s\n", fn, msg);
@@ -44,6 +59,14 @@ thread_local int32_t defaultDevice = 0;
 /// Makes the default device's primary context current (through cudart), or
 /// dies with "no CUDA device / driver not found".
 void enter(const char *fn) {
+  if (enteredDevice == defaultDevice) {
+    // Cheap (thread state only), and another library may have switched.
+    if (cudaError_t err = cudaSetDevice(defaultDevice)) {
+      lq::cuda::failCuda(err, "cudaSetDevice");
+      die(fn, lq_cuda_last_error());
+    }
+    return;
+  }
   if (lq::cuda::ensureDevice() != LQ_CUDA_OK)
     die(fn, lq_cuda_last_error());
   if (cudaError_t err = cudaSetDevice(defaultDevice)) {
@@ -54,7 +77,40 @@ void enter(const char *fn) {
     lq::cuda::failCuda(err, "cudaFree(0)");
     die(fn, lq_cuda_last_error());
   }
+  enteredDevice = defaultDevice;
 }
+
+/// Whether `device` has a stream-ordered memory pool; the first time, its
+/// default pool is told to keep freed memory (release threshold: all of
+/// it), so that steady-state calls never go back to the driver.
+bool usePool(int device) {
+  static std::mutex m;
+  static signed char state[64]; // 0 unknown, 1 pool, -1 no pool
+  if (device < 0 || device >= 64)
+    return false;
+  std::lock_guard<std::mutex> lock(m);
+  if (state[device] == 0) {
+    int supported = 0;
+    cudaMemPool_t pool = nullptr;
+    uint64_t keepAll = UINT64_MAX;
+    if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported,
+                               device) == cudaSuccess &&
+        supported &&
+        cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold,
+                                &keepAll) == cudaSuccess) {
+      state[device] = 1;
+    } else {
+      (void)cudaGetLastError();
+      state[device] = -1;
+    }
+  }
+  return state[device] > 0;
+}
+
+/// Managed (host-shared) allocations: freed with cudaFree, not to the pool.
+std::mutex managedMutex;
+std::unordered_set<void *> managed;
 
 void checkRt(const char *fn, cudaError_t err, const char *what) {
   if (err != cudaSuccess) {
@@ -232,20 +288,19 @@ void mgpuLaunchKernel(CUfunction function, intptr_t gridX, intptr_t gridY,
            "cuLaunchKernel");
 }
 
+/// The legacy default stream (see the file comment): every compiled-model
+/// step and every lq_rt_cuda kernel in one order.
 CUstream mgpuStreamCreate() {
-  const char *fn = "mgpuStreamCreate";
-  enter(fn);
-  cudaStream_t s = nullptr;
-  checkRt(fn, cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking),
-          "cudaStreamCreateWithFlags");
-  return reinterpret_cast<CUstream>(s);
+  enter("mgpuStreamCreate");
+  return nullptr;
 }
 
 void mgpuStreamDestroy(CUstream stream) {
   const char *fn = "mgpuStreamDestroy";
   enter(fn);
-  checkRt(fn, cudaStreamDestroy(reinterpret_cast<cudaStream_t>(stream)),
-          "cudaStreamDestroy");
+  if (stream) // a stream this library did not create; not ours to keep
+    checkRt(fn, cudaStreamDestroy(reinterpret_cast<cudaStream_t>(stream)),
+            "cudaStreamDestroy");
 }
 
 void mgpuStreamSynchronize(CUstream stream) {
@@ -296,25 +351,44 @@ void mgpuEventRecord(CUevent event, CUstream stream) {
           "cudaEventRecord");
 }
 
-void *mgpuMemAlloc(uint64_t sizeBytes, CUstream /*stream*/,
-                   bool isHostShared) {
+void *mgpuMemAlloc(uint64_t sizeBytes, CUstream stream, bool isHostShared) {
   const char *fn = "mgpuMemAlloc";
   enter(fn);
   void *p = nullptr;
   if (sizeBytes == 0)
     return nullptr;
-  if (isHostShared)
+  if (isHostShared) {
     checkRt(fn, cudaMallocManaged(&p, sizeBytes, cudaMemAttachGlobal),
             "cudaMallocManaged");
-  else
+    std::lock_guard<std::mutex> lock(managedMutex);
+    managed.insert(p);
+  } else if (usePool(defaultDevice)) {
+    checkRt(fn,
+            cudaMallocAsync(&p, sizeBytes,
+                            reinterpret_cast<cudaStream_t>(stream)),
+            "cudaMallocAsync");
+  } else {
     checkRt(fn, cudaMalloc(&p, sizeBytes), "cudaMalloc");
+  }
   return p;
 }
 
-void mgpuMemFree(void *ptr, CUstream /*stream*/) {
+void mgpuMemFree(void *ptr, CUstream stream) {
   const char *fn = "mgpuMemFree";
   enter(fn);
-  if (ptr)
+  if (!ptr)
+    return;
+  {
+    std::lock_guard<std::mutex> lock(managedMutex);
+    if (managed.erase(ptr)) {
+      checkRt(fn, cudaFree(ptr), "cudaFree");
+      return;
+    }
+  }
+  if (usePool(defaultDevice))
+    checkRt(fn, cudaFreeAsync(ptr, reinterpret_cast<cudaStream_t>(stream)),
+            "cudaFreeAsync");
+  else
     checkRt(fn, cudaFree(ptr), "cudaFree");
 }
 
