@@ -86,6 +86,7 @@ extern "C" void lq_cuda_bench_attention_f32_split(int on);
 extern "C" void lq_cuda_bench_attention_dec(int on);
 // Programmatic dependent launch of qgemvI4K (sm_90+): 1 on (default), 0 off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on);
+extern "C" void lq_cuda_bench_qgemv_l2prefetch(int on);
 // Prefill path of lq_cuda_qgemm_tc_nt (qgemm_tc.cu): 0 automatic, 1 the WMMA
 // kernel, 2 dequantize + cuBLASLt f16; max_elems: weights per row block.
 extern "C" void lq_cuda_bench_qgemm_tc_mode(int mode, int64_t max_elems);
@@ -290,6 +291,24 @@ void runChecks(int cc) {
           });
   }
   lq_cuda_bench_qgemv_pdl(1);
+  // The L2 bulk prefetch experiment: the same answers (it only moves bytes
+  // into L2), alone and in a dependent chain.
+  lq_cuda_bench_qgemv_l2prefetch(1);
+  lq_cuda_bench_qgemv_config(7, 8, 0, 0);
+  for (const Q &q : i4) {
+    if (q.M > 1)
+      continue;
+    check(fmt("gemv int4 k7 R=8 L2 prefetch %s", q.name), q.tol,
+          [&](std::string *e) {
+            return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
+                                     q.asym, q.a, q.c, q.k, e);
+          });
+  }
+  check("gemv int4 chain k7 R=8 L2 prefetch 4096->1408->333", 5e-3,
+        [&](std::string *e) {
+          return lqref::checkGemvChain(seed++, 4096, 1408, 333, 20, e);
+        });
+  lq_cuda_bench_qgemv_l2prefetch(0);
   lq_cuda_bench_qgemv_config(0, 0, 0, 0);
   // FP4 E2M1 (NVFP4 groups of 16, MXFP4 groups of 32) and FP8 (per channel,
   // groups of 128) weights through lq_cuda_qgemm_nt's automatic choice: the
@@ -747,6 +766,11 @@ void runTimings(const lq_cuda_device_info_t &info) {
     const double gNoPdlUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     const double noPdlUs = timeUs(qgemv(1), 20, 30, 4 * nbuf);
     lq_cuda_bench_qgemv_pdl(1);
+    // The experiment of an L2 bulk prefetch of each block's rows before the
+    // PDL wait (off by default until it measures faster).
+    lq_cuda_bench_qgemv_l2prefetch(1);
+    const double gL2Us = timeGraphUs(qgemv(1), 20, 4 * nbuf);
+    lq_cuda_bench_qgemv_l2prefetch(0);
     lq_cuda_bench_qgemv_config(2, 2, 2, 1);
     const double prevGUs = timeGraphUs(qgemv(1), 20, 4 * nbuf);
     // Floors for this byte count: a kernel that only reads the same codes
@@ -843,6 +867,12 @@ void runTimings(const lq_cuda_device_info_t &info) {
             "%.2f) | - | copy %.0f GB/s | %.0f%% / %.0f%% (launched %.0f%%) |",
             (long long)N, (long long)K, prevGUs, gNoPdlUs, noPdlUs, copyBW,
             pct(prevGUs), pct(gNoPdlUs), pct(noPdlUs)));
+    row(fmt("| W4A16 GEMV int4 g128 (lq) with an L2 bulk prefetch of each "
+            "block's rows before the PDL wait (experiment) | N=%lld K=%lld "
+            "M=1 | graph %.2f | %.0f GB/s of weights | copy %.0f GB/s | "
+            "%.0f%% (%.2fx lq) |",
+            (long long)N, (long long)K, gL2Us, wBytes / (gL2Us * 1e-6) / 1e9,
+            copyBW, pct(gL2Us), gUs / gL2Us));
     row(fmt("| floors: read-only kernel over the same bytes / empty kernel | "
             "N=%lld K=%lld | graph %.2f / %.2f | %.0f GB/s | copy %.0f GB/s | "
             "%.0f%% (lq graph is %.0f%% of the read-only kernel's rate) |",

@@ -660,6 +660,15 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 #endif
 }
 
+/// Asks the copy engine to bring `bytes` (a multiple of 16, from a 16-byte
+/// aligned `p`) into L2 (sm_90+: cp.async.bulk.prefetch; a no-op before).
+__device__ __forceinline__ void bulkPrefetchL2(const void *p, uint32_t bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes)
+               : "memory");
+#endif
+}
+
 /// DQ: 0 int4 codes; 1 FP4 E2M1 codes (fp4Dequant), one scale per chunk;
 /// 2 FP4 with two scales per chunk (NVFP4's groups of 16: cpg then counts
 /// half chunks per group; words 0-1 and 2-3 of a chunk are i4Dequant's
@@ -668,7 +677,7 @@ template <int R, int LOAD, bool PF, bool ASYM, int DQ = 0>
 __global__ void __launch_bounds__(kI4KMaxWarps * 32)
     qgemvI4K(int N, const __half *A, const uint4 *codes, int chunks,
              const float *scales, const float *biases, int cpg, int cpgShift,
-             int G, int rowsPerBlock, void *C, bool cF16) {
+             int G, int rowsPerBlock, void *C, bool cF16, bool l2Prefetch) {
   static_assert(DQ == 0 || !ASYM, "FP4 has no biases");
   extern __shared__ float part[]; // [warps][rowsPerBlock]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -715,6 +724,17 @@ __global__ void __launch_bounds__(kI4KMaxWarps * 32)
   };
   // The first round's weights depend on no earlier kernel: load them before
   // waiting for it (a no-op without programmatic dependent launch).
+  // l2Prefetch (an experiment, off by default): the block's other rows are
+  // asked into L2 too, so that under PDL the whole weight stream starts
+  // while the previous kernel finishes; the block's rows are one
+  // contiguous range of codes.
+  if (l2Prefetch && threadIdx.x == 0) {
+    const char *first = reinterpret_cast<const char *>(codes + int64_t(n0) * chunks);
+    const int64_t total = int64_t(rows) * chunks * 16;
+    for (int64_t off = 0; off < total; off += int64_t(1) << 20)
+      bulkPrefetchL2(first + off,
+                     uint32_t(min(total - off, int64_t(1) << 20)));
+  }
   load(0, threadIdx.x);
   pdlWait();
   pdlLaunchDependents();
@@ -1175,6 +1195,9 @@ int i4kBlocksPerSM(int warps) {
 /// Programmatic dependent launch for qgemvI4K (bench hook; on by default,
 /// used on sm_90+ only).
 bool gI4KPdl = true;
+/// qgemvI4K's L2 bulk prefetch of each block's rows before the PDL wait
+/// (bench hook, off: not yet measured).
+bool gI4KL2Prefetch = false;
 
 template <int R, int LOAD, bool PF, bool ASYM, int DQ>
 cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
@@ -1199,9 +1222,9 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
   cfg.attrs = attr;
   static const int cc = computeCapability(); // like smCount: device 0's
   cfg.numAttrs = gI4KPdl && cc >= 90 ? 1 : 0;
-  cudaError_t err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM, DQ>, N, A,
-                                       codes, chunks, scales, biases, cpg,
-                                       shift, G, p.rowsPerBlock, C, cF16);
+  cudaError_t err = cudaLaunchKernelEx(
+      &cfg, qgemvI4K<R, LOAD, PF, ASYM, DQ>, N, A, codes, chunks, scales,
+      biases, cpg, shift, G, p.rowsPerBlock, C, cF16, gI4KL2Prefetch);
   if (err != cudaSuccess && cfg.numAttrs != 0) {
     // A stream or driver that refuses the attribute: launch plainly (the
     // kernel's griddepcontrol instructions are then no-ops).
@@ -1209,7 +1232,7 @@ cudaError_t launchI4K(int warps, int groups, cudaStream_t st, int N,
     cfg.numAttrs = 0;
     err = cudaLaunchKernelEx(&cfg, qgemvI4K<R, LOAD, PF, ASYM, DQ>, N, A, codes,
                              chunks, scales, biases, cpg, shift, G,
-                             p.rowsPerBlock, C, cF16);
+                             p.rowsPerBlock, C, cF16, gI4KL2Prefetch);
   }
   return err;
 }
@@ -1298,6 +1321,9 @@ extern "C" void lq_cuda_bench_qgemv_config(int kernel, int R, int U,
 /// Benchmark hook (gpu_check only): programmatic dependent launch of the
 /// batch-1 int4 kernel (qgemvI4K) on sm_90+, on (1, the default) or off.
 extern "C" void lq_cuda_bench_qgemv_pdl(int on) { gI4KPdl = on != 0; }
+extern "C" void lq_cuda_bench_qgemv_l2prefetch(int on) {
+  gI4KL2Prefetch = on != 0;
+}
 
 extern "C" lq_cuda_status_t
 lq_cuda_qgemv_nt(int64_t M, int64_t N, int64_t K, const void *A,
