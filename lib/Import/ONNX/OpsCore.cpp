@@ -689,8 +689,11 @@ LogicalResult translateConcat(Importer &im, const onnx::NodeProto &node,
     if (v.type.getNumElements() != 0 || !v.type.hasStaticShape())
       ins.push_back(&v);
   }
+  if (node.input_size() == 0)
+    return emitError(loc) << "'Concat' without inputs";
   if (ins.empty())
-    return emitError(loc) << "'Concat' of nothing";
+    return emitError(loc) << "'Concat' of empty tensors only (input '"
+                          << node.input(0) << "' has no elements)";
   int64_t rank = ins[0]->rank();
   int64_t axis = normAxis(attrInt(node, "axis", 0), rank);
   if (failed(checkAxis(loc, axis, rank)))
@@ -800,6 +803,15 @@ LogicalResult translateSlice(Importer &im, const onnx::NodeProto &node,
     if (e < 0 && e > std::numeric_limits<int64_t>::min() / 2)
       e += dim;
     if (step > 0) {
+      // Legal ONNX (an empty result), but with static shapes it is almost
+      // always a table too short for the shapes asked for (rotary
+      // positions past the model's context): say so where it happens.
+      if (s >= dim && e > s)
+        emitWarning(loc) << "'Slice' of axis " << a << " starts at " << s
+                         << ", past its size " << dim
+                         << ": the result is empty (are the shapes asked "
+                            "for, e.g. past_seq + seq, beyond a table of the "
+                            "model such as its positions?)";
       s = std::clamp<int64_t>(s, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
       sl[a] = {s, step, std::max<int64_t>(0, (e - s + step - 1) / step)};
