@@ -10,9 +10,15 @@
 #      for cuda (chip $LQ_CUDA_CHIP, default sm_90a) and for
 #      the CPU, runs the CPU models here, and puts in DIR:
 #      pd-<recipe>-cuda.so, cpu-<recipe>.npy, the token ids,
-#      PyTorch's logits, quant-run, liblq_rt.so, liblq_rt_cuda.so and
-#      libsentencepiece.so.0 (quant-run needs it). BUILD must have been
-#      configured with CUDA (liblq_rt_cuda.so in BUILD/lib).
+#      PyTorch's logits, quant-run, liblq_rt.so and libsentencepiece.so.0
+#      (quant-run needs it); liblq_rt_cuda.so (40 MB) only with
+#      GPU_E2E_CUDA_LIB=1: gpu-session.sh builds it on the GPU machine.
+#      BUILD must have been configured with CUDA (liblq_rt_cuda.so in
+#      BUILD/lib). What a device call carries is the repository's tracked
+#      files (35 MiB) plus DIR, at most 64 MiB: DIR gets ~28 MiB, e.g. two
+#      w4a16 decode models (~9 MB each) and the tools (5 MB), so choose the
+#      cases per call (GPU_E2E_PART, GPU_E2E_RECIPES, GPU_E2E_DECODE); the
+#      float models alone are 28 MB. The end of --prepare prints the total.
 #   2. on the GPU machine:    bench/gpu-e2e.sh DIR
 #      runs each cuda model (LD_LIBRARY_PATH=DIR; cudart and cuBLASLt come
 #      from the machine's CUDA 13 toolkit), prints per model the relative
@@ -47,9 +53,8 @@ recipes=(float w4a16-rtn w8a8-smoothquant nvfp4)
 decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:stream w4a16-rtn:per-call
   w4a16-rtn+kvint8:resident w4a16-rtn+kvint8:stream)
 gen=128
-# GPU_E2E_PART=logits or decode prepares / runs only that half (each half's
-# directory then fits the 64 MiB a device call can carry); default: both.
-# GPU_E2E_RECIPES / GPU_E2E_DECODE (space-separated) replace the lists.
+# GPU_E2E_PART=logits or decode prepares / runs only that half; default:
+# both. GPU_E2E_RECIPES / GPU_E2E_DECODE (space-separated) replace the lists.
 [ -n "${GPU_E2E_RECIPES:-}" ] && read -r -a recipes <<<"$GPU_E2E_RECIPES"
 [ -n "${GPU_E2E_DECODE:-}" ] && read -r -a decode_cases <<<"$GPU_E2E_DECODE"
 case "${GPU_E2E_PART:-all}" in
@@ -104,10 +109,15 @@ if [ "${1:-}" = "--prepare" ]; then
   done
   cp "$model/ref_input_ids.npy" "$dir/ids.npy"
   cp "$model/ref_logits.npy" "$dir/torch.npy"
-  cp "$build/bin/quant-run" "$build/lib/liblq_rt.so" "$build/lib/liblq_rt_cuda.so" "$dir/"
+  cp "$build/bin/quant-run" "$build/lib/liblq_rt.so" "$dir/"
+  [ "${GPU_E2E_CUDA_LIB:-0}" = 1 ] && cp "$build/lib/liblq_rt_cuda.so" "$dir/"
   sp=$(ldd "$build/bin/quant-run" | awk '/libsentencepiece/ {print $3}')
   [ -n "$sp" ] && cp -L "$sp" "$dir/"
   du -sh "$dir"
+  tracked=$(cd "$root" && git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+  total=$(( tracked + $(du -sb "$dir" | cut -f1) ))
+  echo "gpu-e2e: repository $((tracked >> 20)) MiB + $dir = $((total >> 20)) MiB of the 64 MiB a device call carries"
+  [ "$total" -le $((64 << 20)) ] || echo "gpu-e2e: too large for one device call: prepare fewer cases" >&2
   echo "gpu-e2e: prepared $dir; on the GPU machine: bench/gpu-e2e.sh $dir"
   exit 0
 fi
