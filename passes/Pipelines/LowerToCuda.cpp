@@ -151,9 +151,239 @@ bool touchesMemory(Operation *op) {
   return found;
 }
 
+/// A reduction as convert-linalg-to-parallel-loops writes it, the
+/// accumulator in memory at indices invariant in the loop:
+///   [scf.parallel (ivs) {]  scf.for %k = lb to ub step s {
+///       ... %v = f(%k, ivs) ...
+///       %a = memref.load %out[I]   %r = combine(%a, %v)   memref.store %r, %out[I]
+///   [}]                     }
+struct ReductionLoop {
+  scf::ParallelOp outer; // null: no parallel dimension
+  scf::ForOp loop;
+  memref::LoadOp accLoad;
+  Operation *combine;
+  memref::StoreOp accStore;
+  gpu::AllReduceOperation kind;
+  Value value() {
+    return combine->getOperand(0) == accLoad.getResult()
+               ? combine->getOperand(1)
+               : combine->getOperand(0);
+  }
+};
+
+/// gpu.all_reduce's operation for `combine`, and its identity element.
+std::optional<std::pair<gpu::AllReduceOperation, TypedAttr>>
+reductionKind(Operation *combine) {
+  // 32-bit values: what gpu.all_reduce's shuffles carry in one step.
+  Type t = combine->getResult(0).getType();
+  if (!t.isF32() && !t.isInteger(32))
+    return std::nullopt;
+  auto ft = dyn_cast<FloatType>(t);
+  auto inf = [&](bool negative) {
+    return FloatAttr::get(ft, APFloat::getInf(ft.getFloatSemantics(), negative));
+  };
+  using K = gpu::AllReduceOperation;
+  if (ft) {
+    if (isa<arith::AddFOp>(combine)) // -0 + x == x for every x, +0 too
+      return std::pair{K::ADD, TypedAttr(FloatAttr::get(
+                                   ft, APFloat::getZero(ft.getFloatSemantics(),
+                                                        /*Negative=*/true)))};
+    if (isa<arith::MulFOp>(combine))
+      return std::pair{K::MUL, TypedAttr(FloatAttr::get(ft, 1.0))};
+    if (isa<arith::MaximumFOp>(combine))
+      return std::pair{K::MAXIMUMF, TypedAttr(inf(true))};
+    if (isa<arith::MinimumFOp>(combine))
+      return std::pair{K::MINIMUMF, TypedAttr(inf(false))};
+    if (isa<arith::MaxNumFOp>(combine))
+      return std::pair{K::MAXNUMF, TypedAttr(inf(true))};
+    if (isa<arith::MinNumFOp>(combine))
+      return std::pair{K::MINNUMF, TypedAttr(inf(false))};
+    return std::nullopt;
+  }
+  if (isa<IntegerType>(t) && isa<arith::AddIOp>(combine))
+    return std::pair{K::ADD, TypedAttr(IntegerAttr::get(t, 0))};
+  return std::nullopt;
+}
+
+/// Matches `root` (an scf.parallel whose body is one scf.for, or an
+/// scf.for) against ReductionLoop; the loop body must be straight-line and
+/// touch the accumulator's buffer only through the one load and store.
+std::optional<ReductionLoop> matchReduction(Operation *root) {
+  ReductionLoop r;
+  r.outer = dyn_cast<scf::ParallelOp>(root);
+  if (r.outer) {
+    if (!r.outer.getInitVals().empty())
+      return std::nullopt;
+    Block *body = r.outer.getBody();
+    if (!llvm::hasSingleElement(body->without_terminator()))
+      return std::nullopt;
+    r.loop = dyn_cast<scf::ForOp>(body->front());
+  } else {
+    r.loop = dyn_cast<scf::ForOp>(root);
+  }
+  if (!r.loop || !r.loop.getInitArgs().empty())
+    return std::nullopt;
+  Block *body = r.loop.getBody();
+  for (Operation &op : body->without_terminator()) {
+    if (op.getNumRegions())
+      return std::nullopt;
+    if (auto st = dyn_cast<memref::StoreOp>(op)) {
+      if (r.accStore)
+        return std::nullopt;
+      r.accStore = st;
+    }
+  }
+  if (!r.accStore)
+    return std::nullopt;
+  Value out = r.accStore.getMemRef();
+  for (Value i : r.accStore.getIndices()) // the accumulator stays put
+    if (r.loop->isAncestor(i.getParentBlock()->getParentOp()))
+      return std::nullopt;
+  r.combine = r.accStore.getValue().getDefiningOp();
+  if (!r.combine || r.combine->getBlock() != body ||
+      r.combine->getNumOperands() != 2 || !r.combine->hasOneUse())
+    return std::nullopt;
+  for (Value v : r.combine->getOperands())
+    if (auto l = v.getDefiningOp<memref::LoadOp>())
+      if (l.getMemRef() == out && l.getIndices() == r.accStore.getIndices())
+        r.accLoad = l;
+  if (!r.accLoad || !r.accLoad->hasOneUse() ||
+      r.combine->getOperand(0) == r.combine->getOperand(1))
+    return std::nullopt;
+  // No other access to the accumulator's buffer in the loop.
+  for (Operation &op : body->without_terminator())
+    if (&op != r.accLoad && &op != r.accStore.getOperation())
+      if (llvm::is_contained(op.getOperands(), out))
+        return std::nullopt;
+  auto kind = reductionKind(r.combine);
+  if (!kind)
+    return std::nullopt;
+  r.kind = kind->first;
+  return r;
+}
+
 struct GpuParallelizeLoopsPass
     : lq::impl::GpuParallelizeLoopsPassBase<GpuParallelizeLoopsPass> {
   using Base::Base;
+
+  /// One block per output element of `red`, its threads splitting the
+  /// reduced dimension:
+  ///   gpu.launch blocks (nOut) threads (T) {
+  ///     p = scf.for %k = lb + t * s to ub step T * s iter_args(identity)
+  ///     total = gpu.all_reduce <op> p            (shuffles + shared memory)
+  ///     if (t == 0) out[I] = combine(out[I], total)
+  ///   }
+  /// instead of one thread per output element looping over the whole
+  /// reduction with the accumulator in memory (an RMS norm of a decode step
+  /// was one thread reading and writing memory 256 / 4096 times in a row).
+  void buildBlockReduction(ReductionLoop red) {
+    Operation *root = red.outer ? red.outer.getOperation()
+                                : red.loop.getOperation();
+    OpBuilder b(root);
+    Location loc = root->getLoc();
+    auto idx = [&](int64_t v) -> Value {
+      return arith::ConstantIndexOp::create(b, loc, v);
+    };
+    Value c1 = idx(1);
+    // Output elements: the parallel loop's trip counts.
+    SmallVector<Value> counts;
+    Value nOut = c1;
+    if (red.outer) {
+      for (auto [lb, ub, st] :
+           llvm::zip(red.outer.getLowerBound(), red.outer.getUpperBound(),
+                     red.outer.getStep())) {
+        Value n = arith::CeilDivUIOp::create(
+            b, loc, arith::SubIOp::create(b, loc, ub, lb), st);
+        counts.push_back(n);
+        nOut = arith::MulIOp::create(b, loc, nOut, n);
+      }
+    }
+    // Threads: the reduced extent rounded up to a warp, at most blockSize.
+    int64_t T = blockSize;
+    if (auto lb = getConstantIntValue(red.loop.getLowerBound()),
+        ub = getConstantIntValue(red.loop.getUpperBound()),
+        st = getConstantIntValue(red.loop.getStep());
+        lb && ub && st && *st > 0)
+      T = std::clamp<int64_t>((((*ub - *lb + *st - 1) / *st) + 31) / 32 * 32,
+                              32, blockSize);
+    Value cT = idx(T);
+    auto launch = gpu::LaunchOp::create(b, loc, nOut, c1, c1, cT, c1, c1);
+    OpBuilder k = OpBuilder::atBlockBegin(&launch.getBody().front());
+    Value bid = launch.getBlockIds().x, tid = launch.getThreadIds().x;
+    IRMapping map;
+    if (red.outer) {
+      Value rest = bid;
+      for (int64_t d = counts.size() - 1; d >= 0; --d) {
+        Value i = d == 0 ? rest
+                         : arith::RemUIOp::create(k, loc, rest, counts[d]);
+        if (d > 0)
+          rest = arith::DivUIOp::create(k, loc, rest, counts[d]);
+        Value iv = arith::AddIOp::create(
+            k, loc, red.outer.getLowerBound()[d],
+            arith::MulIOp::create(k, loc, i, red.outer.getStep()[d]));
+        map.map(red.outer.getInductionVars()[d], iv);
+      }
+    }
+    // Each thread's strided share, accumulated in a register.
+    Value step = red.loop.getStep();
+    Value start = arith::AddIOp::create(
+        k, loc, map.lookupOrDefault(red.loop.getLowerBound()),
+        arith::MulIOp::create(k, loc, tid, step));
+    Value stride = arith::MulIOp::create(k, loc, cT, step);
+    Type t = red.combine->getResult(0).getType();
+    Value identity = arith::ConstantOp::create(
+        k, loc, reductionKind(red.combine)->second);
+    auto loop = scf::ForOp::create(
+        k, loc, start, map.lookupOrDefault(red.loop.getUpperBound()), stride,
+        ValueRange{identity},
+        [&](OpBuilder &lb, Location l, Value iv, ValueRange acc) {
+          IRMapping m = map;
+          m.map(red.loop.getInductionVar(), iv);
+          for (Operation &op : red.loop.getBody()->without_terminator()) {
+            if (&op == red.accLoad.getOperation() || &op == red.combine ||
+                &op == red.accStore.getOperation())
+              continue;
+            lb.clone(op, m);
+          }
+          IRMapping c;
+          c.map(red.accLoad.getResult(), acc[0]);
+          for (Value v : red.combine->getOperands())
+            if (v != red.accLoad.getResult())
+              c.map(v, m.lookupOrDefault(v));
+          Operation *next = lb.clone(*red.combine, c);
+          scf::YieldOp::create(lb, l, next->getResult(0));
+        });
+    Value total = gpu::AllReduceOp::create(
+                      k, loc, t, loop.getResult(0),
+                      gpu::AllReduceOperationAttr::get(k.getContext(), red.kind),
+                      /*uniform=*/true)
+                      .getResult();
+    Value first = arith::CmpIOp::create(k, loc, arith::CmpIPredicate::eq, tid,
+                                        arith::ConstantIndexOp::create(k, loc, 0));
+    scf::IfOp::create(k, loc, first, [&](OpBuilder &ib, Location l) {
+      SmallVector<Value> at;
+      for (Value i : red.accStore.getIndices())
+        at.push_back(map.lookupOrDefault(i));
+      Value old = memref::LoadOp::create(ib, l, red.accStore.getMemRef(), at);
+      IRMapping c;
+      c.map(red.accLoad.getResult(), old);
+      c.map(red.value(), total);
+      Operation *next = ib.clone(*red.combine, c);
+      memref::StoreOp::create(ib, l, next->getResult(0),
+                              red.accStore.getMemRef(), at);
+      scf::YieldOp::create(ib, l);
+    });
+    gpu::TerminatorOp::create(k, loc);
+    root->erase();
+  }
+
+  /// Block reductions pay off from a reduced extent of 64 (unknown: yes).
+  static bool worthBlockReduction(ReductionLoop red) {
+    auto lb = getConstantIntValue(red.loop.getLowerBound()),
+         ub = getConstantIntValue(red.loop.getUpperBound()),
+         st = getConstantIntValue(red.loop.getStep());
+    return !(lb && ub && st) || *st <= 0 || (*ub - *lb + *st - 1) / *st >= 64;
+  }
 
   /// The body of `op` (without its terminator) cloned at `b` with `map`.
   static void cloneBody(OpBuilder &b, Block &body, IRMapping &map) {
@@ -217,6 +447,11 @@ struct GpuParallelizeLoopsPass
       return WalkResult::advance();
     });
     for (Operation *root : roots) {
+      if (std::optional<ReductionLoop> red = matchReduction(root);
+          red && worthBlockReduction(*red)) {
+        buildBlockReduction(*red);
+        continue;
+      }
       OpBuilder b(root);
       Location loc = root->getLoc();
       if (auto par = dyn_cast<scf::ParallelOp>(root)) {
@@ -807,6 +1042,7 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
     pm.addPass(lq::createConvertLQToRuntimePass(rt));
   }
   pm.addPass(lq::createConvertLQToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(lq::createFoldReshapeTransposesPass());
   pm.addPass(createCanonicalizerPass());
   lq::addBufferizationPasses(pm);
 

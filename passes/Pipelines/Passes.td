@@ -46,6 +46,19 @@ def ExpandStridedCopiesPass : Pass<"lq-expand-strided-copies", "ModuleOp"> {
   ];
 }
 
+def FoldReshapeTransposesPass
+    : Pass<"lq-fold-reshape-transposes", "func::FuncOp"> {
+  let summary = "Turn linalg.transpose ops that only move unit dimensions into reshapes";
+  let description = [{
+    A transpose whose permutation keeps the dimensions larger than 1 in their
+    order (a decode step's [1, 1, H, D] -> [1, H, 1, D] head split) moves no
+    element: it is rewritten to `tensor.collapse_shape` to one dimension and
+    `tensor.expand_shape` to the result's shape, views after bufferization,
+    instead of a copy (on the GPU, a kernel). Static shapes only.
+  }];
+  let dependentDialects = ["tensor::TensorDialect"];
+}
+
 def ApproximateMathPass : Pass<"lq-approximate-math", "func::FuncOp"> {
   let summary = "Replace math.erf and f32 math.exp by MLIR's polynomial approximations";
   let description = [{
@@ -93,7 +106,8 @@ def GpuParallelizeLoopsPass : Pass<"lq-gpu-parallelize-loops", "func::FuncOp"> {
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",
            "Threads per block">
   ];
-  let dependentDialects = ["scf::SCFDialect", "arith::ArithDialect"];
+  let dependentDialects = ["scf::SCFDialect", "arith::ArithDialect",
+                           "gpu::GPUDialect", "memref::MemRefDialect"];
 }
 
 def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {

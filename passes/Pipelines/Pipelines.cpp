@@ -254,6 +254,7 @@ void lq::buildLowerToCpuPipeline(OpPassManager &pm,
   if (options.runtimeKernels)
     pm.addPass(lq::createConvertLQToRuntimePass());
   pm.addPass(lq::createConvertLQToLinalgPass());
+  pm.addNestedPass<func::FuncOp>(lq::createFoldReshapeTransposesPass());
   pm.addPass(createCanonicalizerPass());
   lq::addBufferizationPasses(pm);
 
@@ -285,6 +286,7 @@ void lq::registerPipelines() {
   ::mlir::registerPass([] { return lq::createVerifyLoweredPass(); });
   ::mlir::registerPass([] { return lq::createExpandStridedCopiesPass(); });
   ::mlir::registerPass([] { return lq::createApproximateMathPass(); });
+  ::mlir::registerPass([] { return lq::createFoldReshapeTransposesPass(); });
   PassPipelineRegistration<LowerToCpuOptions>(
       "lower-to-cpu",
       "Lower lq IR on tensors to the LLVM dialect for the host CPU",

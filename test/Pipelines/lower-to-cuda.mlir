@@ -48,11 +48,15 @@ func.func @silu(%x: tensor<3x100xf32>) -> tensor<3x100xf32> {
   return %y : tensor<3x100xf32>
 }
 
-// RMSNorm: zero-fill, sum of squares (one thread per row, sequential over
-// the 64 features), then the scaling kernel with rsqrt.
+// RMSNorm: zero-fill, sum of squares (one block per row: its 64 threads
+// each sum a strided share in a register, gpu.all_reduce adds the shares
+// with warp shuffles and shared memory), then the scaling kernel with rsqrt.
 // NVVM-LABEL: gpu.module @rms_norm_kernel_0
+// NVVM: gpu.known_block_size = array<i32: 64, 1, 1>, gpu.known_grid_size = array<i32: 2, 1, 1>
 // NVVM: llvm.fmul
 // NVVM: llvm.fadd
+// NVVM: nvvm.shfl.sync bfly
+// NVVM: nvvm.barrier
 // NVVM-LABEL: gpu.module @rms_norm_kernel_1
 // NVVM: llvm.call @__nv_rsqrtf
 // CHECK-LABEL: llvm.func @rms_norm
@@ -60,6 +64,7 @@ func.func @silu(%x: tensor<3x100xf32>) -> tensor<3x100xf32> {
 // CHECK: gpu.binary @rms_norm_kernel [
 // CHECK: gpu.binary @rms_norm_kernel_0 [
 // CHECK-SAME: add.rn.f32
+// CHECK-SAME: shfl.sync.bfly.b32
 // CHECK: gpu.binary @rms_norm_kernel_1 [
 // CHECK-SAME: rsqrt.approx.f32
 func.func @rms_norm(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {

@@ -50,3 +50,103 @@ func.func @sequential(%m: memref<8xf32>, %acc: memref<f32>) {
   }
   return
 }
+
+// A reduction over 256 values (a decode step's RMS norm) becomes one block
+// whose threads each sum a strided share in a register; gpu.all_reduce adds
+// the shares and thread 0 adds the total to the accumulator.
+// CHECK-LABEL: func.func @block_reduction
+// CHECK-SAME: (%[[X:.+]]: memref<1x256xf32>, %[[ACC:.+]]: memref<1xf32>)
+// CHECK: gpu.launch blocks(%[[B:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}}) threads(%[[T:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %c128{{.*}}, %{{.+}} = %c1{{.*}}, %{{.+}} = %c1{{.*}})
+// CHECK: %[[START:.+]] = arith.addi %c0{{.*}}, %{{.+}} : index
+// CHECK: %[[P:.+]] = scf.for %[[K:.+]] = %[[START]] to %c256{{.*}} step %{{.+}} iter_args(%[[S:.+]] = %cst{{.*}}) -> (f32)
+// CHECK: memref.load %[[X]][%c0{{.*}}, %[[K]]]
+// CHECK: arith.mulf
+// CHECK: %[[N:.+]] = arith.addf %[[S]], %{{.+}} : f32
+// CHECK: scf.yield %[[N]]
+// CHECK: %[[TOT:.+]] = gpu.all_reduce add %[[P]] uniform {
+// CHECK: arith.cmpi eq, %[[T]], %c0
+// CHECK: scf.if
+// CHECK: %[[OLD:.+]] = memref.load %[[ACC]][%c0{{.*}}]
+// CHECK: %[[NEW:.+]] = arith.addf %[[OLD]], %[[TOT]] : f32
+// CHECK: memref.store %[[NEW]], %[[ACC]][%c0{{.*}}]
+// CHECK: gpu.terminator
+// CHECK-NOT: scf.parallel
+func.func @block_reduction(%x: memref<1x256xf32>, %acc: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %x[%c0, %k] : memref<1x256xf32>
+    %s = memref.load %acc[%c0] : memref<1xf32>
+    %m = arith.mulf %a, %a : f32
+    %t = arith.addf %s, %m : f32
+    memref.store %t, %acc[%c0] : memref<1xf32>
+  }
+  return
+}
+
+// Rows of a prefill: one block per row (the parallel loop's 6 x 4 = 24
+// outputs, delinearized from the block id), a max over 4096 values with 128
+// threads (the block size) starting from -inf.
+// CHECK-LABEL: func.func @rows_max
+// CHECK: %[[N0:.+]] = arith.muli %c1{{.*}}, %{{.+}} : index
+// CHECK: %[[N:.+]] = arith.muli %[[N0]], %{{.+}} : index
+// CHECK: gpu.launch blocks(%[[B:.+]], %{{.+}}, %{{.+}}) in (%{{.+}} = %[[N]]
+// CHECK-DAG: arith.remui %[[B]]
+// CHECK-DAG: arith.divui %[[B]]
+// CHECK: %[[NEGINF:.+]] = arith.constant 0xFF800000 : f32
+// CHECK: scf.for {{.*}} iter_args(%{{.+}} = %[[NEGINF]]) -> (f32)
+// CHECK: arith.maximumf
+// CHECK: gpu.all_reduce maximumf
+func.func @rows_max(%x: memref<6x4x4096xf32>, %out: memref<6x4xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  %c6 = arith.constant 6 : index
+  %c4096 = arith.constant 4096 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c6, %c4) step (%c1, %c1) {
+    scf.for %k = %c0 to %c4096 step %c1 {
+      %a = memref.load %x[%i, %j, %k] : memref<6x4x4096xf32>
+      %s = memref.load %out[%i, %j] : memref<6x4xf32>
+      %t = arith.maximumf %s, %a : f32
+      memref.store %t, %out[%i, %j] : memref<6x4xf32>
+    }
+    scf.reduce
+  }
+  return
+}
+
+// Not block reductions: an accumulator indexed by the loop (a prefix sum),
+// and an f64 sum (gpu.all_reduce's shuffles carry 32 bits): one thread per
+// output, as before.
+// CHECK-LABEL: func.func @moving_accumulator
+// CHECK-NOT: gpu.all_reduce
+// CHECK: scf.parallel
+// CHECK-LABEL: func.func @f64_sum
+// CHECK-NOT: gpu.all_reduce
+// CHECK: scf.parallel
+func.func @moving_accumulator(%x: memref<256xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.for %k = %c1 to %c256 step %c1 {
+    %p = arith.subi %k, %c1 : index
+    %a = memref.load %x[%p] : memref<256xf32>
+    %s = memref.load %x[%k] : memref<256xf32>
+    %t = arith.addf %s, %a : f32
+    memref.store %t, %x[%k] : memref<256xf32>
+  }
+  return
+}
+func.func @f64_sum(%x: memref<256xf64>, %acc: memref<f64>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %x[%k] : memref<256xf64>
+    %s = memref.load %acc[] : memref<f64>
+    %t = arith.addf %s, %a : f64
+    memref.store %t, %acc[] : memref<f64>
+  }
+  return
+}
