@@ -1043,6 +1043,9 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
   }
   pm.addPass(lq::createConvertLQToLinalgPass());
   pm.addNestedPass<func::FuncOp>(lq::createFoldReshapeTransposesPass());
+  // Elementwise producers fused into their consumers: one kernel instead of
+  // one per op (SwiGLU's silu(gate) * up, residual adds after norms).
+  pm.addPass(createLinalgElementwiseOpFusionPass());
   pm.addPass(createCanonicalizerPass());
   lq::addBufferizationPasses(pm);
 

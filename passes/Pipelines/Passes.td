@@ -101,6 +101,16 @@ def GpuParallelizeLoopsPass : Pass<"lq-gpu-parallelize-loops", "func::FuncOp"> {
     glue) are wrapped in a one-block, one-thread nest, so no host code is left
     touching buffers, which live in device memory after
     lq-gpu-device-buffers.
+
+    A reduction (convert-linalg-to-parallel-loops' scf.for whose body reads
+    an accumulator at loop-invariant indices, combines it with one f32 / i32
+    add, mul, min or max, and stores it back) over at least 64 values, or an
+    unknown count, becomes a `gpu.launch` with one block per output element:
+    each thread folds a strided share of the reduced dimension into a
+    register, `gpu.all_reduce` combines the shares (warp shuffles and shared
+    memory after convert-gpu-to-nvvm) and thread 0 updates the accumulator.
+    Threads per block: the reduced extent rounded up to 32, at most
+    `block-size`.
   }];
   let options = [
     Option<"blockSize", "block-size", "int64_t", /*default=*/"256",

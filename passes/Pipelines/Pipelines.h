@@ -32,7 +32,8 @@ struct LowerToCpuOptions : public PassPipelineOptions<LowerToCpuOptions> {
 };
 
 /// lq IR on tensors -> LLVM dialect for the host CPU:
-/// convert-lq-to-runtime (unless runtime-kernels=false), convert-lq-to-linalg, canonicalize, one-shot-bufferize (function
+/// convert-lq-to-runtime (unless runtime-kernels=false), convert-lq-to-linalg,
+/// lq-fold-reshape-transposes, canonicalize, one-shot-bufferize (function
 /// boundaries, identity layouts), the buffer deallocation pipeline,
 /// convert-linalg-to-loops, expand-strided-metadata, lower-affine,
 /// convert-scf-to-cf, finalize-memref-to-llvm with lq_rt's allocator
@@ -102,8 +103,10 @@ struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
 
 /// lq IR on tensors -> host LLVM dialect + gpu.binary (see LowerToCuda.cpp):
 /// lq-check-cuda-target, convert-lq-to-runtime{prefix=lq_rt_cuda_},
-/// convert-lq-to-linalg, bufferization as --lower-to-cpu,
-/// convert-linalg-to-parallel-loops, lq-gpu-parallelize-loops,
+/// convert-lq-to-linalg, lq-fold-reshape-transposes,
+/// linalg-fuse-elementwise-ops, bufferization as --lower-to-cpu,
+/// convert-linalg-to-parallel-loops, lq-gpu-parallelize-loops (reductions:
+/// one block per output and gpu.all_reduce),
 /// gpu-map-parallel-loops, convert-parallel-loops-to-gpu,
 /// lq-gpu-device-buffers, gpu-kernel-outlining, nvvm-attach-target,
 /// convert-gpu-to-nvvm, gpu-to-llvm, convert-to-llvm, gpu-module-to-binary,

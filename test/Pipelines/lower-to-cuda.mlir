@@ -118,3 +118,33 @@ func.func @softmax(%q: tensor<1x2x3x4xf32>, %k: tensor<1x2x3x4xf32>, %v: tensor<
   %o = lq.attention %q, %k, %v mask %m : (tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x2x3x4xf32>, tensor<1x1x3x3xi1>) -> tensor<1x2x3x4xf32>
   return %o : tensor<1x2x3x4xf32>
 }
+
+// SwiGLU's silu(gate) * up, two elementwise ops: fused into one kernel
+// (linalg-fuse-elementwise-ops) that reads gate and up and writes the
+// product, instead of a kernel per op and a buffer between them.
+// NVVM-LABEL: gpu.module @swiglu_kernel
+// NVVM: llvm.call @__nv_expf
+// NVVM: llvm.fdiv
+// NVVM: llvm.fmul
+// CHECK-LABEL: llvm.func @swiglu
+// CHECK: gpu.launch_func @swiglu_kernel::@swiglu_kernel
+// CHECK-NOT: gpu.launch_func
+// CHECK: llvm.return
+func.func @swiglu(%g: tensor<4x64xf32>, %u: tensor<4x64xf32>) -> tensor<4x64xf32> {
+  %e = tensor.empty() : tensor<4x64xf32>
+  %s = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%g : tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %n = arith.negf %a : f32
+    %x1 = math.exp %n : f32
+    %one = arith.constant 1.0 : f32
+    %d = arith.addf %one, %x1 : f32
+    %r = arith.divf %a, %d : f32
+    linalg.yield %r : f32
+  } -> tensor<4x64xf32>
+  %p = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%s, %u : tensor<4x64xf32>, tensor<4x64xf32>) outs(%e : tensor<4x64xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %m = arith.mulf %a, %b : f32
+    linalg.yield %m : f32
+  } -> tensor<4x64xf32>
+  return %p : tensor<4x64xf32>
+}
