@@ -34,7 +34,9 @@
 #      CPU build's; w4a16-rtn also with --cuda-resident-weights=false (every
 #      weight copied to the device at each call: the old behaviour), with
 #      --cuda-stream-ordered ("stream": resident weights, a call's device
-#      steps enqueued in order on one stream, one wait for the results), and
+#      steps enqueued in order on one stream, one wait for the results),
+#      with that and --cuda-device-kv-cache ("device": the caches updated in
+#      place on the device, never copied back), and
 #      with an int8 KV cache (--kv-format int8: attention decodes the cache
 #      in lq_cuda_attention_at_q) against the CPU build of the same.
 #      Also writes $OUT/gpu-e2e.md when OUT is set.
@@ -46,12 +48,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # nvfp4: FP4 weights through lq_rt_cuda's E2M1 path (mxfp4 takes the same
 # kernels with groups of 32: left out for the prepared dir's size, +9 MB).
 recipes=(float w4a16-rtn w8a8-smoothquant nvfp4)
-# Decode-speed cases: recipe:weights (resident, per-call, or stream:
-# resident and --cuda-stream-ordered); recipe+kvFMT
+# Decode-speed cases: recipe:weights (resident, per-call, stream: resident
+# and --cuda-stream-ordered, device: stream and --cuda-device-kv-cache);
+# recipe+kvFMT
 # also stores the KV cache quantized (--kv-format FMT: lq_rt_cuda's
 # lq_cuda_attention_at_q on the GPU, lq_rt_attention_at_q on the CPU).
-decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:stream w4a16-rtn:per-call
-  w4a16-rtn+kvint8:resident w4a16-rtn+kvint8:stream)
+decode_cases=(float:resident w4a16-rtn:resident w4a16-rtn:stream w4a16-rtn:device
+  w4a16-rtn:per-call w4a16-rtn+kvint8:resident w4a16-rtn+kvint8:device)
 gen=128
 # GPU_E2E_PART=logits or decode prepares / runs only that half; default:
 # both. GPU_E2E_RECIPES / GPU_E2E_DECODE (space-separated) replace the lists.
@@ -96,6 +99,7 @@ if [ "${1:-}" = "--prepare" ]; then
     res=()
     [ "$w" = per-call ] && res=(--cuda-resident-weights=false)
     [ "$w" = stream ] && res=(--cuda-stream-ordered)
+    [ "$w" = device ] && res=(--cuda-stream-ordered --cuda-device-kv-cache)
     "$build/bin/quant-compile" -q "$model/model_kv.onnx" "${kv[@]}" "${rec[@]}" \
       --target=cuda --cuda-chip="$chip" "${res[@]}" -o "$dir/pd-kv-$r-$w-cuda.so" || exit 3
     if [ ! -f "$dir/cpu-kv-$r.json" ]; then

@@ -13,8 +13,9 @@
 # GPU_E2E_PART=logits|decode).
 #
 # A session's recipe (the repository is 35 MiB of the 64 MiB a call carries):
-#   here:   GPU_E2E_PART=decode GPU_E2E_DECODE="w4a16-rtn:resident w4a16-rtn:stream" \
+#   here:   GPU_E2E_PART=decode GPU_E2E_DECODE="w4a16-rtn:resident w4a16-rtn:device" \
 #             bench/gpu-e2e.sh --prepare build-e2e build        (22 MB)
+#   (w4a16-rtn:stream is the step between: --cuda-stream-ordered alone)
 #   device: run(command="bench/gpu-session.sh build-e2e", carry=["build-e2e"])
 #
 # usage (on the GPU machine, repository root): bench/gpu-session.sh E2E_DIR

@@ -218,7 +218,8 @@ static std::string lowerStage(const CompileOptions &options) {
   if (options.target == "cuda")
     return "lower-to-cuda{c-wrappers=true chip=" + options.cudaChip +
            (options.cudaResidentWeights ? "" : " resident-weights=false") +
-           (options.cudaStreamOrdered ? " stream-ordered=true" : "") + "}";
+           (options.cudaStreamOrdered ? " stream-ordered=true" : "") +
+           (options.cudaDeviceKvCache ? " device-kv-caches=true" : "") + "}";
   return "lower-to-cpu{c-wrappers=true}";
 }
 
@@ -301,8 +302,10 @@ FailureOr<std::string> getPipeline(const CompileOptions &options) {
   if (!options.kvFormat.empty())
     p += ",func.func(quantize-kv-cache{format=" + options.kvFormat + "})";
   // The CPU runtime hands the model its cache buffers to update; a CUDA
-  // model copies its inputs to the device, so its caches are fed back.
-  if (options.kvCache > 0 && options.target == "cpu")
+  // model copies its inputs to the device, so its caches are fed back,
+  // unless they stay on the device (--cuda-device-kv-cache).
+  if (options.kvCache > 0 &&
+      (options.target == "cpu" || options.cudaDeviceKvCache))
     p += ",func.func(kv-cache-in-place)";
   p += "," + lowerStage(options) + ")";
   return p;
@@ -668,7 +671,9 @@ static LogicalResult compileImpl(const CompileOptions &options,
       return failure();
     for (unsigned i = 0; i < f.getNumArguments(); ++i) {
       f.removeArgAttr(i, "lq.kv_cache");
-      f.removeArgAttr(i, "lq.kv_cache_in_place");
+      // lq-gpu-device-buffers reads (and removes) it.
+      if (options.target != "cuda")
+        f.removeArgAttr(i, "lq.kv_cache_in_place");
       f.removeArgAttr(i, "lq.range");
     }
     numInputs = f.getNumArguments();

@@ -588,6 +588,8 @@ constexpr StringLiteral kHostAttr = "lq.host_read";
 /// The runtime function that returns a constant's device copy.
 constexpr StringLiteral kResidentFn = "lq_rt_cuda_resident";
 
+Value deviceMemRef(OpBuilder &b, Location loc, Value dev, MemRefType t);
+
 /// Weights stay on the device across calls. For the host global @g this
 /// emits
 ///   %dev = lq_rt_cuda_resident(&@g__lq_device, &@g, bytes)
@@ -599,7 +601,6 @@ constexpr StringLiteral kResidentFn = "lq_rt_cuda_resident";
 /// becomes an identity-layout memref through an LLVM descriptor; the
 /// unrealized cast disappears when the host code is converted to LLVM.
 FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
-  MLIRContext *ctx = b.getContext();
   Location loc = g.getLoc();
   auto module = g->getParentOfType<ModuleOp>();
   MemRefType t = g.getType();
@@ -614,7 +615,6 @@ FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
            << t << " has no device copy (static int or float elements only)";
 
   auto i64 = b.getI64Type();
-  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
   // The slot and the runtime declaration, once per module.
   std::string slotName = (g.getName() + "__lq_device").str();
   auto slotTy = MemRefType::get({1}, i64);
@@ -647,7 +647,17 @@ FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
                                               addressOf(g.getResult()), bytes})
                   .getResult(0);
 
-  // An identity-layout descriptor {ptr, ptr, 0, sizes, strides}.
+  return deviceMemRef(b, loc, dev, t);
+}
+
+/// The device pointer `dev` (i64) as an identity-layout memref of `t`'s
+/// static shape: an LLVM descriptor {ptr, ptr, 0, sizes, strides} behind an
+/// unrealized cast, which disappears when the host code becomes LLVM.
+Value deviceMemRef(OpBuilder &b, Location loc, Value dev, MemRefType t) {
+  MLIRContext *ctx = b.getContext();
+  auto i64 = b.getI64Type();
+  auto ptrTy = LLVM::LLVMPointerType::get(ctx);
+  Type elt = t.getElementType();
   const int64_t rank = t.getRank();
   SmallVector<Type> fields{ptrTy, ptrTy, i64};
   if (rank > 0) {
@@ -675,6 +685,92 @@ FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
   return UnrealizedConversionCastOp::create(b, loc, TypeRange{dt},
                                             ValueRange{desc})
       .getResult(0);
+}
+
+/// Marks the host-side slots of kvShadow, which stay on the host.
+constexpr StringLiteral kHostSlotAttr = "lq.host_slot";
+
+/// The runtime function that keeps a KV cache on the device.
+constexpr StringLiteral kKvShadowFn = "lq_rt_cuda_kv_shadow";
+
+/// device-kv-caches: the device buffer that is the in-place cache `arg`,
+///   %dev = lq_rt_cuda_kv_shadow(&@<f>__lq_kv<i>, &arg, bytes, refresh)
+/// with a zero-initialized {host, device, bytes} slot per cache argument;
+/// the runtime uploads the host buffer when the slot sees a new one or
+/// `refresh` (i32) is set, and never copies the cache back.
+FailureOr<Value> kvShadow(OpBuilder &b, Location loc, func::FuncOp f,
+                          BlockArgument arg, Value refresh) {
+  auto module = f->getParentOfType<ModuleOp>();
+  auto t = cast<MemRefType>(arg.getType());
+  Type elt = t.getElementType();
+  if (!t.hasStaticShape() || !elt.isIntOrFloat() ||
+      !(t.getLayout().isIdentity()))
+    return f.emitError("lq-gpu-device-buffers: device-kv-caches needs cache "
+                       "argument ")
+           << arg.getArgNumber() << " to be a static, identity-layout int or "
+           << "float buffer, not " << t;
+  auto i64 = b.getI64Type();
+  std::string slotName =
+      (f.getName() + "__lq_kv" + Twine(arg.getArgNumber())).str();
+  auto slotTy = MemRefType::get({3}, i64);
+  if (!module.lookupSymbol(slotName)) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    auto init = DenseElementsAttr::get(RankedTensorType::get({3}, i64),
+                                       b.getI64IntegerAttr(0).getValue());
+    memref::GlobalOp::create(mb, loc, slotName, mb.getStringAttr("private"),
+                             slotTy, init, /*constant=*/false,
+                             /*alignment=*/IntegerAttr());
+  }
+  auto fn = module.lookupSymbol<func::FuncOp>(kKvShadowFn);
+  if (!fn) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    fn = func::FuncOp::create(
+        mb, loc, kKvShadowFn,
+        b.getFunctionType({i64, i64, i64, b.getI32Type()}, {i64}));
+    fn.setPrivate();
+    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
+  }
+  auto addressOf = [&](Value m) -> Value {
+    Value idx = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m);
+    return arith::IndexCastOp::create(b, loc, i64, idx);
+  };
+  const int64_t eltBytes = (elt.getIntOrFloatBitWidth() + 7) / 8;
+  auto slot = memref::GetGlobalOp::create(b, loc, slotTy, slotName);
+  slot->setAttr(kHostSlotAttr, b.getUnitAttr()); // not a constant to copy
+  Value bytes = arith::ConstantOp::create(
+      b, loc, b.getI64IntegerAttr(t.getNumElements() * eltBytes));
+  // The caller's buffer starts at its aligned pointer plus the offset.
+  Value offset = arith::IndexCastOp::create(
+      b, loc, i64,
+      memref::ExtractStridedMetadataOp::create(b, loc, arg).getOffset());
+  Value host = arith::AddIOp::create(
+      b, loc, addressOf(arg),
+      arith::MulIOp::create(
+          b, loc, offset,
+          arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(eltBytes))));
+  Value dev = func::CallOp::create(b, loc, fn,
+                                   ValueRange{addressOf(slot), host, bytes,
+                                              refresh})
+                  .getResult(0);
+  return deviceMemRef(b, loc, dev, t);
+}
+
+/// The public function's `position` argument (static-kv-cache's
+/// `onnx.name = "position"`), read on the host at the entry; null if none.
+Value readPosition(OpBuilder &b, Location loc, func::FuncOp f) {
+  for (BlockArgument a : f.getArguments()) {
+    auto name = f.getArgAttrOfType<StringAttr>(a.getArgNumber(), "onnx.name");
+    auto t = dyn_cast<MemRefType>(a.getType());
+    if (!name || name.getValue() != "position" || !t || !t.hasStaticShape() ||
+        t.getNumElements() != 1 || !t.getElementType().isSignlessInteger())
+      continue;
+    SmallVector<Value> zeros(t.getRank(),
+                             arith::ConstantIndexOp::create(b, loc, 0));
+    auto load = memref::LoadOp::create(b, loc, a, zeros);
+    load->setAttr(kHostAttr, b.getUnitAttr());
+    return load;
+  }
+  return nullptr;
 }
 
 /// `launch` made asynchronous: the same launch, after `dep`, returning a
@@ -763,6 +859,8 @@ struct GpuDeviceBuffersPass
     Location floc = f.getLoc();
     // Buffers this function allocates for its whole body, freed at returns.
     SmallVector<Value> scoped;
+    // In-place arguments and their device copies, copied back at returns.
+    SmallVector<std::pair<Value, Value>> copiedBack;
 
     // Replaces the uses `v` had before the copy was built by `use`.
     auto redirect = [](SmallVector<OpOperand *> &uses, Value use) {
@@ -779,10 +877,34 @@ struct GpuDeviceBuffersPass
     // Inputs (public functions: the caller passes host buffers).
     if (f.isPublic()) {
       OpBuilder b = OpBuilder::atBlockBegin(&entry);
+      Value refresh; // device-kv-caches: upload the caches (position 0)
       for (BlockArgument arg : entry.getArguments()) {
         auto t = dyn_cast<MemRefType>(arg.getType());
         if (!t || arg.use_empty())
           continue;
+        if (deviceKvCaches &&
+            f.getArgAttr(arg.getArgNumber(), "lq.kv_cache_in_place")) {
+          if (!refresh) {
+            Value pos = readPosition(b, floc, f);
+            if (!pos)
+              return f.emitError("lq-gpu-device-buffers: device-kv-caches "
+                                 "needs the model's 'position' argument");
+            Value zero = arith::ConstantOp::create(
+                b, floc, b.getIntegerAttr(pos.getType(), 0));
+            refresh = arith::ExtUIOp::create(
+                b, floc, b.getI32Type(),
+                arith::CmpIOp::create(b, floc, arith::CmpIPredicate::eq, pos,
+                                      zero));
+          }
+          SmallVector<OpOperand *> uses = usesOf(arg);
+          FailureOr<Value> dev = kvShadow(b, floc, f, arg, refresh);
+          if (failed(dev))
+            return failure();
+          MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
+          redirect(uses,
+                   dt == t ? *dev : memref::CastOp::create(b, floc, t, *dev));
+          continue;
+        }
         if (!isContiguous(t))
           return f.emitError("lq-gpu-device-buffers: argument ")
                  << arg.getArgNumber() << " of type " << t
@@ -803,6 +925,10 @@ struct GpuDeviceBuffersPass
         Value d = deviceAlloc(b, floc, dt, dynamicSizes(b, floc, arg));
         deviceCopy(b, floc, d, arg);
         scoped.push_back(d);
+        // A cache the function updates in place goes back to the caller's
+        // buffer at every return (device-kv-caches keeps it on the device).
+        if (f.getArgAttr(arg.getArgNumber(), "lq.kv_cache_in_place"))
+          copiedBack.push_back({arg, d});
         redirect(uses, dt == t ? d : memref::CastOp::create(b, floc, t, d));
       }
     }
@@ -812,7 +938,10 @@ struct GpuDeviceBuffersPass
     // resident-constants=false, copied at every call.
     llvm::MapVector<StringAttr, Value> globals;
     SmallVector<memref::GetGlobalOp> gets;
-    f.walk([&](memref::GetGlobalOp g) { gets.push_back(g); });
+    f.walk([&](memref::GetGlobalOp g) {
+      if (!g->hasAttr(kHostSlotAttr))
+        gets.push_back(g);
+    });
     for (memref::GetGlobalOp g : gets) {
       Value &dev = globals[g.getNameAttr().getAttr()];
       SmallVector<OpOperand *> uses = usesOf(g.getResult());
@@ -902,7 +1031,7 @@ struct GpuDeviceBuffersPass
       if (streamOrdered)
         return;
       if (!call.getCallee().starts_with("lq_rt_cuda_") ||
-          call.getCallee() == kResidentFn)
+          call.getCallee() == kResidentFn || call.getCallee() == kKvShadowFn)
         return;
       OpBuilder b(call->getContext());
       b.setInsertionPointAfter(call);
@@ -943,9 +1072,14 @@ struct GpuDeviceBuffersPass
           o.set(h);
         }
       }
+      for (auto [host, dev] : copiedBack)
+        deviceCopy(b, loc, host, dev, /*hostReads=*/true);
       for (Value d : scoped)
         deviceFree(b, loc, d);
     }
+    // Consumed here (LLVM translation would warn on it).
+    for (unsigned i = 0; i < f.getNumArguments(); ++i)
+      f.removeArgAttr(i, "lq.kv_cache_in_place");
     if (streamOrdered)
       return chainSteps(entry);
     return success();
@@ -975,6 +1109,7 @@ struct GpuDeviceBuffersPass
           op->getParentOfType<gpu::GPUModuleOp>())
         return;
       op->removeAttr(kHostWaitAttr);
+      op->removeAttr(kHostSlotAttr);
       if (op->hasAttr(kHostAttr)) {
         op->removeAttr(kHostAttr);
         return;
@@ -1069,6 +1204,7 @@ void lq::buildLowerToCudaPipeline(OpPassManager &pm,
     GpuDeviceBuffersPassOptions buffers;
     buffers.residentConstants = options.residentWeights;
     buffers.streamOrdered = options.streamOrdered;
+    buffers.deviceKvCaches = options.deviceKvCaches;
     pm.addPass(lq::createGpuDeviceBuffersPass(buffers));
   }
   pm.addPass(memref::createExpandStridedMetadataPass());

@@ -142,6 +142,12 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
       default stream) the default stream is synchronized, unless
       `stream-ordered` (lq_rt_cuda's mgpuStreamCreate returns that stream,
       so the chain and the kernels run in one order);
+    - with `device-kv-caches`, a cache argument updated in place
+      (`lq.kv_cache_in_place`) is a device buffer kept across calls
+      (`lq_rt_cuda_kv_shadow`, a slot `@<func>__lq_kv<arg>` per cache):
+      uploaded when the runtime sees a new host buffer or the step starts
+      at position 0 (the `position` argument), never copied back, so a
+      decode step moves no cache over PCIe;
     - a host `memref.load` of a public function's argument reads the
       caller's buffer; one of another small static buffer (up to 64
       elements) reads a host copy of it.
@@ -156,6 +162,10 @@ def GpuDeviceBuffersPass : Pass<"lq-gpu-device-buffers", "ModuleOp"> {
            /*default=*/"true",
            "Keep constants on the device across calls (false: copy every "
            "constant to the device at each call, the baseline to compare)">,
+    Option<"deviceKvCaches", "device-kv-caches", "bool", /*default=*/"false",
+           "Keep in-place KV caches (kv-cache-in-place) on the device across "
+           "calls: lq_rt_cuda_kv_shadow uploads a cache when it first sees "
+           "its host buffer or at position 0, and it is never copied back">,
     Option<"streamOrdered", "stream-ordered", "bool", /*default=*/"false",
            "Chain the device steps on one stream and wait only where the "
            "host reads (false: wait after every step)">

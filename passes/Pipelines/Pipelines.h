@@ -92,6 +92,12 @@ struct LowerToCudaOptions : public PassPipelineOptions<LowerToCudaOptions> {
       llvm::cl::desc("Copy weights to the device once, on the first call, "
                      "and keep them there (false: copy them at every call)"),
       llvm::cl::init(true)};
+  Option<bool> deviceKvCaches{
+      *this, "device-kv-caches",
+      llvm::cl::desc("Keep KV caches updated in place (kv-cache-in-place) "
+                     "on the device across calls, never copied back (not "
+                     "yet run on a GPU: off by default)"),
+      llvm::cl::init(false)};
   Option<bool> streamOrdered{
       *this, "stream-ordered",
       llvm::cl::desc("Enqueue every device step of a call in order on one "

@@ -42,6 +42,8 @@ void _mlir_ciface_lq_rt_cuda_linear_q_f32(LqMemRef2 *x, LqMemRef2I8 *codes,
 void _mlir_ciface_lq_rt_cuda_attention_f32(LqMemRef4 *q, LqMemRef4 *k,
                                            LqMemRef4 *v, LqMemRef4 *out,
                                            float scale, int32_t causal);
+int64_t _mlir_ciface_lq_rt_cuda_kv_shadow(int64_t slot, int64_t host,
+                                          int64_t bytes, int32_t refresh);
 void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
 void mgpuMemFree(void *ptr, void *stream);
 void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);

@@ -365,6 +365,12 @@ TEST_F(CudaNoDriverDeathTest, CompiledModelEntryPointsAbortWithMessage) {
   EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_attention_f32(&q4, &q4, &q4, &q4, 1.f,
                                                      1),
                "lq_rt_cuda_attention_f32: no CUDA device / driver not found");
+  int64_t slot[3] = {0, 0, 0};
+  float cache[8] = {};
+  EXPECT_DEATH(_mlir_ciface_lq_rt_cuda_kv_shadow(int64_t(intptr_t(slot)),
+                                                 int64_t(intptr_t(cache)),
+                                                 sizeof cache, 1),
+               "lq_rt_cuda_kv_shadow: no CUDA device / driver not found");
 }
 
 TEST_F(CudaNoDriverDeathTest, MgpuEntryPointsAbortWithMessage) {
@@ -654,6 +660,38 @@ TEST(CudaNumerics, MgpuStreamOrderedPool) {
   mgpuMemFree(m, st);
   mgpuStreamSynchronize(st);
   mgpuStreamDestroy(st);
+}
+
+// lq_rt_cuda_kv_shadow (device-kv-caches): the device buffer of a host
+// cache is made and uploaded once, kept while the host buffer is the same
+// (device writes survive, the host copy is not consulted), uploaded again
+// for a refresh (a step at position 0) and for another host buffer.
+TEST(CudaNumerics, KvShadowKeepsTheCacheOnTheDevice) {
+  REQUIRE_GPU();
+  int64_t slot[3] = {0, 0, 0};
+  std::vector<float> a(1000, 1.f), b(1000, 3.f), h(1000, 0.f);
+  auto shadow = [&](std::vector<float> &host, int refresh) {
+    return reinterpret_cast<float *>(_mlir_ciface_lq_rt_cuda_kv_shadow(
+        int64_t(intptr_t(slot)), int64_t(intptr_t(host.data())),
+        int64_t(host.size() * 4), refresh));
+  };
+  float *d = shadow(a, 0);
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, 4000, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(h[999], 1.f); // uploaded
+  const float two = 2.f;
+  ASSERT_EQ(cudaMemcpy(d + 5, &two, 4, cudaMemcpyHostToDevice), cudaSuccess);
+  a[5] = 9.f; // the host buffer is only the cache's name now
+  EXPECT_EQ(shadow(a, 0), d);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, 4000, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(h[5], 2.f); // the device's contents survive
+  EXPECT_EQ(shadow(a, 1), d);
+  ASSERT_EQ(cudaMemcpy(h.data(), d, 4000, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(h[5], 9.f); // refreshed from the host
+  float *e = shadow(b, 0);
+  ASSERT_EQ(cudaMemcpy(h.data(), e, 4000, cudaMemcpyDeviceToHost), cudaSuccess);
+  EXPECT_EQ(h[0], 3.f); // another buffer: uploaded
+  cudaFree(e);
 }
 
 TEST(CudaMgpuDeathTest, WrongImageNamesTheGpu) {

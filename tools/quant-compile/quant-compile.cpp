@@ -96,6 +96,12 @@ static cl::opt<bool> cudaStreamOrdered(
              "stream and wait only for the results (not yet run on a GPU; "
              "bench/gpu-e2e.sh compares it with the default)"),
     cl::init(false), cl::Hidden);
+static cl::opt<bool> cudaDeviceKvCache(
+    "cuda-device-kv-cache",
+    cl::desc("--target=cuda with --kv-cache: the caches are updated in place "
+             "on the device and stay there across steps (never copied back "
+             "to the host; not yet run on a GPU)"),
+    cl::init(false), cl::Hidden);
 static cl::opt<std::string> rotations(
     "rotations",
     cl::desc("Learned rotations for w4a4kv4-spinquant: a directory with "
@@ -133,6 +139,7 @@ int main(int argc, char **argv) {
   options.cudaChip = cudaChip;
   options.cudaResidentWeights = cudaResidentWeights;
   options.cudaStreamOrdered = cudaStreamOrdered;
+  options.cudaDeviceKvCache = cudaDeviceKvCache;
   options.kvCache = kvCache;
   options.kvFormat = kvFormat;
   options.rotations = rotations;

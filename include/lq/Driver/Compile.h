@@ -49,6 +49,7 @@ struct CompileOptions {
   /// --target=cuda: weights copied to the device once (true) or per call.
   bool cudaResidentWeights = true;
   bool cudaStreamOrdered = false;
+  bool cudaDeviceKvCache = false;
   /// > 0: give a KV-cache step a runtime-managed cache of this many tokens
   /// (--static-kv-cache) right after import, so lq_generate can drive it.
   int64_t kvCache = 0;

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 
 namespace {
 
@@ -85,6 +86,48 @@ int64_t _mlir_ciface_lq_rt_cuda_resident(int64_t slot, int64_t host,
     return expected;
   }
   return int64_t(intptr_t(dev));
+}
+
+/// The device copy of a runtime-managed KV cache updated in place
+/// (lq-gpu-device-buffers' device-kv-caches): `slot` is the model's own
+/// zero-initialized {host, device, bytes} triple for this cache argument,
+/// `host` the caller's buffer. The device buffer is the cache: steps append
+/// to it and it is never copied back, so a decode step moves O(T) rows
+/// instead of the whole cache twice. The host buffer's contents are
+/// uploaded when the slot sees a new buffer (another address or size) or
+/// `refresh` is set (a step at position 0: a new sequence, which must not
+/// see the previous one's rows even if calloc returned the same address).
+/// The upload is enqueued on the default stream, in order with the model's
+/// other steps. One sequence at a time per loaded model.
+int64_t _mlir_ciface_lq_rt_cuda_kv_shadow(int64_t slot, int64_t host,
+                                          int64_t bytes, int32_t refresh) {
+  const char *fn = "lq_rt_cuda_kv_shadow";
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);
+  auto *s = reinterpret_cast<int64_t *>(slot); // {host, device, bytes}
+  if (s[1] && s[0] == host && s[2] == bytes && !refresh)
+    return s[1];
+  check(fn, lq::cuda::ensureDevice());
+  if (!s[1] || s[2] != bytes) {
+    if (s[1])
+      cudaFree(reinterpret_cast<void *>(s[1])); // synchronizes: idle device
+    void *dev = nullptr;
+    if (cudaError_t err = cudaMalloc(&dev, bytes > 0 ? size_t(bytes) : 1)) {
+      lq::cuda::failCuda(err, "cudaMalloc");
+      die(fn, lq_cuda_last_error());
+    }
+    s[1] = int64_t(intptr_t(dev));
+    s[2] = bytes;
+  }
+  if (bytes > 0)
+    if (cudaError_t err = cudaMemcpyAsync(
+            reinterpret_cast<void *>(s[1]), reinterpret_cast<const void *>(host),
+            size_t(bytes), cudaMemcpyHostToDevice, nullptr)) {
+      lq::cuda::failCuda(err, "cudaMemcpyAsync");
+      die(fn, lq_cuda_last_error());
+    }
+  s[0] = host;
+  return s[1];
 }
 
 /// out[M, N] = x[M, K] . w[N, K]^T
