@@ -31,6 +31,10 @@ def main(argv):
     out_dir, data_name, paths = argv[1], argv[2], argv[3:]
     os.makedirs(out_dir, exist_ok=True)
     models = [onnx.load(p) for p in paths]
+    # The original bytes, for the check at the end (OUT_DIR may be the
+    # models' own directory).
+    original = [[(t.name, numpy_helper.to_array(t).tobytes())
+                 for t in m.graph.initializer] for m in models]
     offsets = {}  # key -> (offset, length)
     blob = bytearray()
     for m in models:
@@ -60,15 +64,13 @@ def main(argv):
         with open(out, "wb") as f:
             f.write(m.SerializeToString())
     # Read back through onnx's own external-data loader and compare.
-    for p in paths:
-        a = onnx.load(p)
+    for p, orig in zip(paths, original):
         b = onnx.load(os.path.join(out_dir, os.path.basename(p)))
-        for ta, tb in zip(a.graph.initializer, b.graph.initializer):
-            if ta.name != tb.name or (numpy_helper.to_array(ta).tobytes() !=
-                                      numpy_helper.to_array(tb).tobytes()):
-                sys.exit(f"{p}: {ta.name} differs after rewriting")
-    total = sum(sum(len(numpy_helper.to_array(t).tobytes())
-                    for t in onnx.load(p).graph.initializer) for p in paths)
+        got = [(t.name, numpy_helper.to_array(t).tobytes())
+               for t in b.graph.initializer]
+        if got != orig:
+            sys.exit(f"{p}: the initializers differ after rewriting")
+    total = sum(len(raw) for orig in original for _, raw in orig)
     print(f"{len(offsets)} distinct tensors, {len(blob)} bytes in {data_name} "
           f"(the models held {total})")
 

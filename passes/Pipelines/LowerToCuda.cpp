@@ -48,6 +48,8 @@
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -224,6 +226,8 @@ std::optional<ReductionLoop> matchReduction(Operation *root) {
   if (!r.loop || !r.loop.getInitArgs().empty())
     return std::nullopt;
   Block *body = r.loop.getBody();
+  // Straight-line, side-effect free but for loads and the one store: the
+  // body is cloned into many threads' strided loops.
   for (Operation &op : body->without_terminator()) {
     if (op.getNumRegions())
       return std::nullopt;
@@ -231,13 +235,20 @@ std::optional<ReductionLoop> matchReduction(Operation *root) {
       if (r.accStore)
         return std::nullopt;
       r.accStore = st;
+    } else if (!isa<memref::LoadOp>(op) && !isMemoryEffectFree(&op)) {
+      return std::nullopt;
     }
   }
   if (!r.accStore)
     return std::nullopt;
   Value out = r.accStore.getMemRef();
-  for (Value i : r.accStore.getIndices()) // the accumulator stays put
-    if (r.loop->isAncestor(i.getParentBlock()->getParentOp()))
+  auto definedInLoop = [&](Value v) {
+    return r.loop->isAncestor(v.getParentBlock()->getParentOp());
+  };
+  if (definedInLoop(out)) // the accumulator stays put
+    return std::nullopt;
+  for (Value i : r.accStore.getIndices())
+    if (definedInLoop(i))
       return std::nullopt;
   r.combine = r.accStore.getValue().getDefiningOp();
   if (!r.combine || r.combine->getBlock() != body ||
@@ -245,16 +256,24 @@ std::optional<ReductionLoop> matchReduction(Operation *root) {
     return std::nullopt;
   for (Value v : r.combine->getOperands())
     if (auto l = v.getDefiningOp<memref::LoadOp>())
-      if (l.getMemRef() == out && l.getIndices() == r.accStore.getIndices())
+      if (l->getBlock() == body && l.getMemRef() == out &&
+          l.getIndices() == r.accStore.getIndices())
         r.accLoad = l;
   if (!r.accLoad || !r.accLoad->hasOneUse() ||
       r.combine->getOperand(0) == r.combine->getOperand(1))
     return std::nullopt;
-  // No other access to the accumulator's buffer in the loop.
+  // No other access to the accumulator's buffer in the loop, through any
+  // view of it.
+  auto base = [](Value m) {
+    while (auto view = m.getDefiningOp<ViewLikeOpInterface>())
+      m = view.getViewSource();
+    return m;
+  };
   for (Operation &op : body->without_terminator())
     if (&op != r.accLoad && &op != r.accStore.getOperation())
-      if (llvm::is_contained(op.getOperands(), out))
-        return std::nullopt;
+      for (Value v : op.getOperands())
+        if (isa<MemRefType>(v.getType()) && base(v) == base(out))
+          return std::nullopt;
   auto kind = reductionKind(r.combine);
   if (!kind)
     return std::nullopt;
@@ -304,8 +323,10 @@ struct GpuParallelizeLoopsPass
         ub = getConstantIntValue(red.loop.getUpperBound()),
         st = getConstantIntValue(red.loop.getStep());
         lb && ub && st && *st > 0)
-      T = std::clamp<int64_t>((((*ub - *lb + *st - 1) / *st) + 31) / 32 * 32,
-                              32, blockSize);
+      T = std::min<int64_t>(
+          std::max<int64_t>((((*ub - *lb + *st - 1) / *st) + 31) / 32 * 32,
+                            32),
+          blockSize);
     Value cT = idx(T);
     auto launch = gpu::LaunchOp::create(b, loc, nOut, c1, c1, cT, c1, c1);
     OpBuilder k = OpBuilder::atBlockBegin(&launch.getBody().front());
@@ -325,7 +346,7 @@ struct GpuParallelizeLoopsPass
       }
     }
     // Each thread's strided share, accumulated in a register.
-    Value step = red.loop.getStep();
+    Value step = map.lookupOrDefault(red.loop.getStep());
     Value start = arith::AddIOp::create(
         k, loc, map.lookupOrDefault(red.loop.getLowerBound()),
         arith::MulIOp::create(k, loc, tid, step));
@@ -377,13 +398,31 @@ struct GpuParallelizeLoopsPass
     root->erase();
   }
 
-  /// Block reductions pay off from a reduced extent of 64 (unknown: yes).
+  /// Block reductions pay off from a reduced extent of 64 (unknown: yes)
+  /// over a few outputs; a matmul-like nest with many outputs keeps one
+  /// thread per output (a block each would be mostly idle threads).
   static bool worthBlockReduction(ReductionLoop red) {
     auto lb = getConstantIntValue(red.loop.getLowerBound()),
          ub = getConstantIntValue(red.loop.getUpperBound()),
          st = getConstantIntValue(red.loop.getStep());
-    return !(lb && ub && st) || *st <= 0 || (*ub - *lb + *st - 1) / *st >= 64;
+    if (lb && ub && st && *st > 0 && (*ub - *lb + *st - 1) / *st < 64)
+      return false;
+    int64_t outputs = 1;
+    if (red.outer)
+      for (auto [l, u, s] :
+           llvm::zip(red.outer.getLowerBound(), red.outer.getUpperBound(),
+                     red.outer.getStep())) {
+        auto cl = getConstantIntValue(l), cu = getConstantIntValue(u),
+             cs = getConstantIntValue(s);
+        if (!cl || !cu || !cs || *cs <= 0)
+          return true;
+        outputs *= std::max<int64_t>(0, (*cu - *cl + *cs - 1) / *cs);
+      }
+    return outputs <= kMaxBlockReductionOutputs;
   }
+  /// A prefill's norms (tokens x 1) and softmax rows fit; a generated
+  /// matmul's M x N outputs do not.
+  static constexpr int64_t kMaxBlockReductionOutputs = 16384;
 
   /// The body of `op` (without its terminator) cloned at `b` with `map`.
   static void cloneBody(OpBuilder &b, Block &body, IRMapping &map) {
@@ -909,18 +948,19 @@ struct GpuDeviceBuffersPass
           return f.emitError("lq-gpu-device-buffers: argument ")
                  << arg.getArgNumber() << " of type " << t
                  << " is not contiguous";
-        // The host's own reads of an argument (a KV cache's position) read
-        // the caller's buffer: no copy to the device and back.
-        SmallVector<OpOperand *> uses;
-        for (OpOperand *o : usesOf(arg)) {
-          auto load = dyn_cast<memref::LoadOp>(o->getOwner());
-          if (load && !load->getParentOfType<gpu::LaunchOp>())
-            load->setAttr(kHostAttr, b.getUnitAttr());
-          else
-            uses.push_back(o);
-        }
-        if (uses.empty())
+        // An argument only the host reads (a KV cache's position): its
+        // loads read the caller's buffer, no copy to the device and back.
+        // Any other argument, which the device may also write (bufferization
+        // may update an input in place), is copied and read back as below.
+        SmallVector<OpOperand *> uses = usesOf(arg);
+        if (llvm::all_of(uses, [](OpOperand *o) {
+              return isa<memref::LoadOp>(o->getOwner()) &&
+                     !o->getOwner()->getParentOfType<gpu::LaunchOp>();
+            })) {
+          for (OpOperand *o : uses)
+            o->getOwner()->setAttr(kHostAttr, b.getUnitAttr());
           continue;
+        }
         MemRefType dt = MemRefType::get(t.getShape(), t.getElementType());
         Value d = deviceAlloc(b, floc, dt, dynamicSizes(b, floc, arg));
         deviceCopy(b, floc, d, arg);

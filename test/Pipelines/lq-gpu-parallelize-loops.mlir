@@ -150,3 +150,73 @@ func.func @f64_sum(%x: memref<256xf64>, %acc: memref<f64>) {
   }
   return
 }
+
+// Not reductions either: the accumulator read once before the loop (the
+// loop keeps only the last term), a call in the body (side effects), a
+// load of the accumulator through a view of its buffer, and a matmul-like
+// nest with 256 x 256 outputs (a block per output would idle most threads).
+// CHECK-LABEL: func.func @load_before_loop
+// CHECK-NOT: gpu.all_reduce
+// CHECK-LABEL: func.func @call_in_body
+// CHECK-NOT: gpu.all_reduce
+// CHECK-LABEL: func.func @aliased_accumulator
+// CHECK-NOT: gpu.all_reduce
+// CHECK-LABEL: func.func @many_outputs
+// CHECK-NOT: gpu.all_reduce
+// CHECK: return
+func.func @load_before_loop(%x: memref<256xf32>, %acc: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  %s = memref.load %acc[%c0] : memref<1xf32>
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %x[%k] : memref<256xf32>
+    %t = arith.addf %s, %a : f32
+    memref.store %t, %acc[%c0] : memref<1xf32>
+  }
+  return
+}
+func.func private @observe(f32)
+func.func @call_in_body(%x: memref<256xf32>, %acc: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %x[%k] : memref<256xf32>
+    func.call @observe(%a) : (f32) -> ()
+    %s = memref.load %acc[%c0] : memref<1xf32>
+    %t = arith.addf %s, %a : f32
+    memref.store %t, %acc[%c0] : memref<1xf32>
+  }
+  return
+}
+func.func @aliased_accumulator(%buf: memref<257xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  %view = memref.subview %buf[1] [256] [1] : memref<257xf32> to memref<256xf32, strided<[1], offset: 1>>
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %view[%k] : memref<256xf32, strided<[1], offset: 1>>
+    %s = memref.load %buf[%c0] : memref<257xf32>
+    %t = arith.addf %s, %a : f32
+    memref.store %t, %buf[%c0] : memref<257xf32>
+  }
+  return
+}
+func.func @many_outputs(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: memref<256x256xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c256, %c256) step (%c1, %c1) {
+    scf.for %k = %c0 to %c256 step %c1 {
+      %x = memref.load %a[%i, %k] : memref<256x256xf32>
+      %y = memref.load %b[%k, %j] : memref<256x256xf32>
+      %m = arith.mulf %x, %y : f32
+      %s = memref.load %c[%i, %j] : memref<256x256xf32>
+      %t = arith.addf %s, %m : f32
+      memref.store %t, %c[%i, %j] : memref<256x256xf32>
+    }
+    scf.reduce
+  }
+  return
+}

@@ -806,7 +806,7 @@ LogicalResult translateSlice(Importer &im, const onnx::NodeProto &node,
       // Legal ONNX (an empty result), but with static shapes it is almost
       // always a table too short for the shapes asked for (rotary
       // positions past the model's context): say so where it happens.
-      if (s >= dim && e > s)
+      if (s >= dim && e > s && x.rank() >= 2) // not a shape vector's tail
         emitWarning(loc) << "'Slice' of axis " << a << " starts at " << s
                          << ", past its size " << dim
                          << ": the result is empty (are the shapes asked "

@@ -28,9 +28,9 @@
 // (lq-gpu-device-buffers' stream-ordered mode); upstream's IR, which may use
 // several streams, stays correct, only serialized. Device buffers come from
 // the device's stream-ordered pool (cudaMallocAsync / cudaFreeAsync), which
-// keeps freed memory for the next call instead of returning it to the
-// driver, so a decode step allocates without a cudaMalloc or the device
-// synchronization of a cudaFree.
+// keeps up to 1 GiB of freed memory for the next call instead of returning
+// it to the driver, so a decode step allocates without a cudaMalloc or the
+// device synchronization of a cudaFree.
 //
 //===----------------------------------------------------------------------===//
 
@@ -81,8 +81,10 @@ void enter(const char *fn) {
 }
 
 /// Whether `device` has a stream-ordered memory pool; the first time, its
-/// default pool is told to keep freed memory (release threshold: all of
-/// it), so that steady-state calls never go back to the driver.
+/// default pool is told to keep up to 1 GiB of freed memory (its release
+/// threshold), so that steady-state calls never go back to the driver
+/// while larger transient peaks (a long prefill) are returned at the next
+/// synchronization for plain cudaMalloc users (weights, cuBLASLt).
 bool usePool(int device) {
   static std::mutex m;
   static signed char state[64]; // 0 unknown, 1 pool, -1 no pool
@@ -92,13 +94,13 @@ bool usePool(int device) {
   if (state[device] == 0) {
     int supported = 0;
     cudaMemPool_t pool = nullptr;
-    uint64_t keepAll = UINT64_MAX;
+    uint64_t keep = uint64_t(1) << 30;
     if (cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported,
                                device) == cudaSuccess &&
         supported &&
         cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess &&
         cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold,
-                                &keepAll) == cudaSuccess) {
+                                &keep) == cudaSuccess) {
       state[device] = 1;
     } else {
       (void)cudaGetLastError();

@@ -98,7 +98,8 @@ int64_t _mlir_ciface_lq_rt_cuda_resident(int64_t slot, int64_t host,
 /// `refresh` is set (a step at position 0: a new sequence, which must not
 /// see the previous one's rows even if calloc returned the same address).
 /// The upload is enqueued on the default stream, in order with the model's
-/// other steps. One sequence at a time per loaded model.
+/// other steps. One sequence at a time per loaded model: a step past
+/// position 0 on another host buffer than the slot's aborts with a message.
 int64_t _mlir_ciface_lq_rt_cuda_kv_shadow(int64_t slot, int64_t host,
                                           int64_t bytes, int32_t refresh) {
   const char *fn = "lq_rt_cuda_kv_shadow";
@@ -107,6 +108,13 @@ int64_t _mlir_ciface_lq_rt_cuda_kv_shadow(int64_t slot, int64_t host,
   auto *s = reinterpret_cast<int64_t *>(slot); // {host, device, bytes}
   if (s[1] && s[0] == host && s[2] == bytes && !refresh)
     return s[1];
+  // The device holds another buffer's cache; this one's host contents were
+  // never updated, so continuing its sequence would silently read stale
+  // rows (two sequences interleaved on one loaded model).
+  if (s[1] && !refresh)
+    die(fn, "a step past position 0 on another KV cache than the one this "
+            "model keeps on the device; a model compiled with device KV "
+            "caches runs one sequence at a time, each starting at position 0");
   check(fn, lq::cuda::ensureDevice());
   if (!s[1] || s[2] != bytes) {
     if (s[1])

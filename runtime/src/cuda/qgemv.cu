@@ -664,7 +664,9 @@ __device__ __forceinline__ void pdlLaunchDependents() {
 /// aligned `p`) into L2 (sm_90+: cp.async.bulk.prefetch; a no-op before).
 __device__ __forceinline__ void bulkPrefetchL2(const void *p, uint32_t bytes) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes)
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(
+                   __cvta_generic_to_global(p)),
+               "r"(bytes)
                : "memory");
 #endif
 }
