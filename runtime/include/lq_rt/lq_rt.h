@@ -111,7 +111,12 @@ void _mlir_memref_to_llvm_free(void *ptr);
 size_t lq_model_num_caches(const lq_model_t *model);
 /** lq_model_cache's `*output` for a cache the model updates in place
  *  (`cache <name> inplace`): the input buffer itself holds the updated
- *  contents after lq_model_run, and no output carries them. */
+ *  contents after lq_model_run, and no output carries them. Exception: a
+ *  CUDA model compiled with `--cuda-device-kv-cache` keeps the contents on
+ *  the GPU (the host buffer only names the cache and gives its initial
+ *  contents at position 0); it runs one sequence at a time, as
+ *  lq_generate does, and aborts with a message when a step past position 0
+ *  switches to another cache buffer. */
 #define LQ_MODEL_CACHE_IN_PLACE ((size_t)-1)
 lq_rt_status_t lq_model_cache(const lq_model_t *model, size_t i,
                               size_t *input, size_t *output);
