@@ -398,6 +398,38 @@ struct GpuParallelizeLoopsPass
     root->erase();
   }
 
+  /// A reduction that stays one thread per output keeps its accumulator in
+  /// a register: load once, fold in an scf.for iter_arg, store once,
+  ///   a = out[I]; for k { a = combine(a, v(k)) }; out[I] = a
+  /// instead of a load and a store of memory per iteration (each a
+  /// round trip on the loop's critical path on the GPU). Only inside a
+  /// parallel loop, whose body is then the three ops.
+  static void keepAccumulatorInRegister(ReductionLoop red) {
+    if (!red.outer)
+      return;
+    OpBuilder b(red.loop);
+    Location loc = red.loop.getLoc();
+    Value out = red.accStore.getMemRef();
+    Value init =
+        memref::LoadOp::create(b, loc, out, red.accStore.getIndices());
+    auto loop = scf::ForOp::create(
+        b, loc, red.loop.getLowerBound(), red.loop.getUpperBound(),
+        red.loop.getStep(), ValueRange{init},
+        [&](OpBuilder &lb, Location l, Value iv, ValueRange acc) {
+          IRMapping m;
+          m.map(red.loop.getInductionVar(), iv);
+          m.map(red.accLoad.getResult(), acc[0]);
+          for (Operation &op : red.loop.getBody()->without_terminator())
+            if (&op != red.accLoad.getOperation() &&
+                &op != red.accStore.getOperation())
+              lb.clone(op, m);
+          scf::YieldOp::create(lb, l, m.lookup(red.combine->getResult(0)));
+        });
+    memref::StoreOp::create(b, loc, loop.getResult(0), out,
+                            red.accStore.getIndices());
+    red.loop.erase();
+  }
+
   /// Block reductions pay off from a reduced extent of 64 (unknown: yes)
   /// over a few outputs; a matmul-like nest with many outputs keeps one
   /// thread per output (a block each would be mostly idle threads).
@@ -486,10 +518,12 @@ struct GpuParallelizeLoopsPass
       return WalkResult::advance();
     });
     for (Operation *root : roots) {
-      if (std::optional<ReductionLoop> red = matchReduction(root);
-          red && worthBlockReduction(*red)) {
-        buildBlockReduction(*red);
-        continue;
+      if (std::optional<ReductionLoop> red = matchReduction(root)) {
+        if (worthBlockReduction(*red)) {
+          buildBlockReduction(*red);
+          continue;
+        }
+        keepAccumulatorInRegister(*red);
       }
       OpBuilder b(root);
       Location loc = root->getLoc();

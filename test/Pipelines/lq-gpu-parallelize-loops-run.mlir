@@ -6,7 +6,8 @@
 // The blocks x threads nest of lq-gpu-parallelize-loops, run sequentially on
 // the CPU: a 3x5x7 iota (105 = 6 blocks of 16 threads + a partial one) and a
 // sum of squares over the middle dimension (21 threads, each a sequential
-// loop) give exactly the values of the untransformed loops:
+// loop, its accumulator in a register) give exactly the values of the
+// untransformed loops:
 // s[i][k] = sum_j (i*j + k)^2.
 // CHECK: [0,   5,   20,   45,   80,   125,   180],
 // CHECK: [30,   55,   90,   135,   190,   255,   330],

@@ -163,6 +163,14 @@ func.func @f64_sum(%x: memref<256xf64>, %acc: memref<f64>) {
 // CHECK-NOT: gpu.all_reduce
 // CHECK-LABEL: func.func @many_outputs
 // CHECK-NOT: gpu.all_reduce
+// A thread per output, which folds into a register: one load and one store
+// of the accumulator instead of one per iteration.
+// CHECK: scf.if
+// CHECK: %[[INIT:.+]] = memref.load %arg2
+// CHECK-NEXT: %[[SUM:.+]] = scf.for {{.*}} iter_args(%[[A:.+]] = %[[INIT]]) -> (f32)
+// CHECK-NOT: memref.load %arg2
+// CHECK: arith.addf %[[A]]
+// CHECK: memref.store %[[SUM]], %arg2
 // CHECK: return
 func.func @load_before_loop(%x: memref<256xf32>, %acc: memref<1xf32>) {
   %c0 = arith.constant 0 : index
