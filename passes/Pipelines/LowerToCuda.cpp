@@ -663,6 +663,48 @@ constexpr StringLiteral kResidentFn = "lq_rt_cuda_resident";
 
 Value deviceMemRef(OpBuilder &b, Location loc, Value dev, MemRefType t);
 
+/// Marks the host-side slots of residentConstant and kvShadow, which stay
+/// on the host (not constants to copy to the device).
+constexpr StringLiteral kHostSlotAttr = "lq.host_slot";
+
+/// The aligned pointer of buffer `m` as an i64.
+Value addressOf(OpBuilder &b, Location loc, Value m) {
+  Value idx = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m);
+  return arith::IndexCastOp::create(b, loc, b.getI64Type(), idx);
+}
+
+/// The address of the module's zero-initialized i64[n] global `name` (made
+/// on first use): per-model state a runtime function keeps for the model.
+Value slotAddress(OpBuilder &b, Location loc, ModuleOp module, StringRef name,
+                  int64_t n) {
+  auto i64 = b.getI64Type();
+  auto slotTy = MemRefType::get({n}, i64);
+  if (!module.lookupSymbol(name)) {
+    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+    auto init = DenseElementsAttr::get(RankedTensorType::get({n}, i64),
+                                       b.getI64IntegerAttr(0).getValue());
+    memref::GlobalOp::create(mb, loc, name, mb.getStringAttr("private"),
+                             slotTy, init, /*constant=*/false,
+                             /*alignment=*/IntegerAttr());
+  }
+  auto slot = memref::GetGlobalOp::create(b, loc, slotTy, name);
+  slot->setAttr(kHostSlotAttr, b.getUnitAttr());
+  return addressOf(b, loc, slot);
+}
+
+/// The module's private declaration of lq_rt_cuda's `name` (made on first
+/// use), called through its C wrapper.
+func::FuncOp runtimeFn(OpBuilder &b, Location loc, ModuleOp module,
+                       StringRef name, FunctionType type) {
+  if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+    return fn;
+  OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
+  auto fn = func::FuncOp::create(mb, loc, name, type);
+  fn.setPrivate();
+  fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
+  return fn;
+}
+
 /// Weights stay on the device across calls. For the host global @g this
 /// emits
 ///   %dev = lq_rt_cuda_resident(&@g__lq_device, &@g, bytes)
@@ -688,36 +730,15 @@ FailureOr<Value> residentConstant(OpBuilder &b, memref::GetGlobalOp g) {
            << t << " has no device copy (static int or float elements only)";
 
   auto i64 = b.getI64Type();
-  // The slot and the runtime declaration, once per module.
-  std::string slotName = (g.getName() + "__lq_device").str();
-  auto slotTy = MemRefType::get({1}, i64);
-  if (!module.lookupSymbol(slotName)) {
-    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
-    auto init = DenseElementsAttr::get(
-        RankedTensorType::get({1}, i64), b.getI64IntegerAttr(0).getValue());
-    memref::GlobalOp::create(mb, loc, slotName, mb.getStringAttr("private"),
-                             slotTy, init, /*constant=*/false,
-                             /*alignment=*/IntegerAttr());
-  }
-  auto fn = module.lookupSymbol<func::FuncOp>(kResidentFn);
-  if (!fn) {
-    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
-    fn = func::FuncOp::create(mb, loc, kResidentFn,
+  func::FuncOp fn = runtimeFn(b, loc, module, kResidentFn,
                               b.getFunctionType({i64, i64, i64}, {i64}));
-    fn.setPrivate();
-    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
-  }
-
-  auto addressOf = [&](Value m) -> Value {
-    Value idx = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m);
-    return arith::IndexCastOp::create(b, loc, i64, idx);
-  };
-  Value slot = memref::GetGlobalOp::create(b, loc, slotTy, slotName);
+  Value slot =
+      slotAddress(b, loc, module, (g.getName() + "__lq_device").str(), 1);
   Value bytes = arith::ConstantOp::create(
       b, loc, b.getI64IntegerAttr(t.getNumElements() * eltBytes));
-  Value dev = func::CallOp::create(b, loc, fn,
-                                   ValueRange{addressOf(slot),
-                                              addressOf(g.getResult()), bytes})
+  Value dev = func::CallOp::create(
+                  b, loc, fn,
+                  ValueRange{slot, addressOf(b, loc, g.getResult()), bytes})
                   .getResult(0);
 
   return deviceMemRef(b, loc, dev, t);
@@ -760,9 +781,6 @@ Value deviceMemRef(OpBuilder &b, Location loc, Value dev, MemRefType t) {
       .getResult(0);
 }
 
-/// Marks the host-side slots of kvShadow, which stay on the host.
-constexpr StringLiteral kHostSlotAttr = "lq.host_slot";
-
 /// The runtime function that keeps a KV cache on the device.
 constexpr StringLiteral kKvShadowFn = "lq_rt_cuda_kv_shadow";
 
@@ -783,33 +801,13 @@ FailureOr<Value> kvShadow(OpBuilder &b, Location loc, func::FuncOp f,
            << arg.getArgNumber() << " to be a static, identity-layout int or "
            << "float buffer, not " << t;
   auto i64 = b.getI64Type();
-  std::string slotName =
-      (f.getName() + "__lq_kv" + Twine(arg.getArgNumber())).str();
-  auto slotTy = MemRefType::get({3}, i64);
-  if (!module.lookupSymbol(slotName)) {
-    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
-    auto init = DenseElementsAttr::get(RankedTensorType::get({3}, i64),
-                                       b.getI64IntegerAttr(0).getValue());
-    memref::GlobalOp::create(mb, loc, slotName, mb.getStringAttr("private"),
-                             slotTy, init, /*constant=*/false,
-                             /*alignment=*/IntegerAttr());
-  }
-  auto fn = module.lookupSymbol<func::FuncOp>(kKvShadowFn);
-  if (!fn) {
-    OpBuilder mb = OpBuilder::atBlockBegin(module.getBody());
-    fn = func::FuncOp::create(
-        mb, loc, kKvShadowFn,
-        b.getFunctionType({i64, i64, i64, b.getI32Type()}, {i64}));
-    fn.setPrivate();
-    fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(), b.getUnitAttr());
-  }
-  auto addressOf = [&](Value m) -> Value {
-    Value idx = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, m);
-    return arith::IndexCastOp::create(b, loc, i64, idx);
-  };
+  func::FuncOp fn =
+      runtimeFn(b, loc, module, kKvShadowFn,
+                b.getFunctionType({i64, i64, i64, b.getI32Type()}, {i64}));
   const int64_t eltBytes = (elt.getIntOrFloatBitWidth() + 7) / 8;
-  auto slot = memref::GetGlobalOp::create(b, loc, slotTy, slotName);
-  slot->setAttr(kHostSlotAttr, b.getUnitAttr()); // not a constant to copy
+  Value slot = slotAddress(
+      b, loc, module,
+      (f.getName() + "__lq_kv" + Twine(arg.getArgNumber())).str(), 3);
   Value bytes = arith::ConstantOp::create(
       b, loc, b.getI64IntegerAttr(t.getNumElements() * eltBytes));
   // The caller's buffer starts at its aligned pointer plus the offset.
@@ -817,13 +815,12 @@ FailureOr<Value> kvShadow(OpBuilder &b, Location loc, func::FuncOp f,
       b, loc, i64,
       memref::ExtractStridedMetadataOp::create(b, loc, arg).getOffset());
   Value host = arith::AddIOp::create(
-      b, loc, addressOf(arg),
+      b, loc, addressOf(b, loc, arg),
       arith::MulIOp::create(
           b, loc, offset,
           arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(eltBytes))));
   Value dev = func::CallOp::create(b, loc, fn,
-                                   ValueRange{addressOf(slot), host, bytes,
-                                              refresh})
+                                   ValueRange{slot, host, bytes, refresh})
                   .getResult(0);
   return deviceMemRef(b, loc, dev, t);
 }

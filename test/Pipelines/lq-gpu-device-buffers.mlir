@@ -112,9 +112,10 @@ func.func @device_scalar() {
 // CHECK-LABEL: func.func @weights
 // CHECK: %[[W:.+]] = memref.get_global @w : memref<2x3xf32>
 // CHECK: %[[SLOT:.+]] = memref.get_global @w__lq_device : memref<1xi64>
-// CHECK: %[[BYTES:.+]] = arith.constant 24 : i64
+// CHECK-NOT: lq.host_slot
 // CHECK: %[[SP:.+]] = memref.extract_aligned_pointer_as_index %[[SLOT]]
 // CHECK: %[[SPI:.+]] = arith.index_cast %[[SP]] : index to i64
+// CHECK: %[[BYTES:.+]] = arith.constant 24 : i64
 // CHECK: %[[WP:.+]] = memref.extract_aligned_pointer_as_index %[[W]]
 // CHECK: %[[WPI:.+]] = arith.index_cast %[[WP]] : index to i64
 // CHECK: %[[DEV:.+]] = call @lq_rt_cuda_resident(%[[SPI]], %[[WPI]], %[[BYTES]])
