@@ -295,7 +295,7 @@ struct GpuParallelizeLoopsPass
   /// instead of one thread per output element looping over the whole
   /// reduction with the accumulator in memory (an RMS norm of a decode step
   /// was one thread reading and writing memory 256 / 4096 times in a row).
-  void buildBlockReduction(ReductionLoop red) {
+  void buildBlockReduction(ReductionLoop red, Value init = nullptr) {
     Operation *root = red.outer ? red.outer.getOperation()
                                 : red.loop.getOperation();
     OpBuilder b(root);
@@ -385,7 +385,10 @@ struct GpuParallelizeLoopsPass
       SmallVector<Value> at;
       for (Value i : red.accStore.getIndices())
         at.push_back(map.lookupOrDefault(i));
-      Value old = memref::LoadOp::create(ib, l, red.accStore.getMemRef(), at);
+      Value old =
+          init ? init
+               : memref::LoadOp::create(ib, l, red.accStore.getMemRef(), at)
+                     .getResult();
       IRMapping c;
       c.map(red.accLoad.getResult(), old);
       c.map(red.value(), total);
@@ -517,10 +520,33 @@ struct GpuParallelizeLoopsPass
       }
       return WalkResult::advance();
     });
+    // A constant stored to an accumulator just before a block reduction
+    // of it (a decode step's zero-fill of RMSNorm's sum) is folded into the
+    // reduction's thread 0: one kernel instead of two.
+    llvm::DenseMap<Operation *, Value> initOf;
+    for (size_t i = 0; i + 1 < roots.size(); ++i) {
+      auto fill = dyn_cast<memref::StoreOp>(roots[i]);
+      std::optional<ReductionLoop> red = matchReduction(roots[i + 1]);
+      if (!fill || !red || red->outer || !worthBlockReduction(*red) ||
+          !fill.getValue().getDefiningOp<arith::ConstantOp>() ||
+          fill.getMemRef() != red->accStore.getMemRef() ||
+          fill.getIndices() != red->accStore.getIndices())
+        continue;
+      bool adjacent = true; // nothing in between may touch memory
+      for (Operation *op = fill->getNextNode(); op && op != roots[i + 1];
+           op = op->getNextNode())
+        adjacent &= isMemoryEffectFree(op);
+      if (!adjacent || fill->getBlock() != roots[i + 1]->getBlock())
+        continue;
+      initOf[roots[i + 1]] = fill.getValue();
+      fill->erase();
+      roots.erase(roots.begin() + i);
+      --i;
+    }
     for (Operation *root : roots) {
       if (std::optional<ReductionLoop> red = matchReduction(root)) {
         if (worthBlockReduction(*red)) {
-          buildBlockReduction(*red);
+          buildBlockReduction(*red, initOf.lookup(root));
           continue;
         }
         keepAccumulatorInRegister(*red);

@@ -228,3 +228,33 @@ func.func @many_outputs(%a: memref<256x256xf32>, %b: memref<256x256xf32>, %c: me
   }
   return
 }
+
+// A zero-fill of the accumulator right before its block reduction (a decode
+// step's RMSNorm: fill, then the sum) is folded into the reduction: thread 0
+// adds the total to the constant, and no one-thread kernel stores the zero.
+// CHECK-LABEL: func.func @fill_then_reduce
+// CHECK-SAME: (%[[X:.+]]: memref<256xf32>, %[[ACC:.+]]: memref<1xf32>)
+// CHECK: %[[ZERO:.+]] = arith.constant 0.000000e+00 : f32
+// CHECK-NOT: scf.parallel
+// CHECK: gpu.launch
+// CHECK: %[[TOT:.+]] = gpu.all_reduce add
+// CHECK: scf.if
+// CHECK-NOT: memref.load %[[ACC]]
+// CHECK: %[[NEW:.+]] = arith.addf %[[ZERO]], %[[TOT]] : f32
+// CHECK: memref.store %[[NEW]], %[[ACC]]
+// CHECK-NOT: scf.parallel
+// CHECK: return
+func.func @fill_then_reduce(%x: memref<256xf32>, %acc: memref<1xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c256 = arith.constant 256 : index
+  %zero = arith.constant 0.0 : f32
+  memref.store %zero, %acc[%c0] : memref<1xf32>
+  scf.for %k = %c0 to %c256 step %c1 {
+    %a = memref.load %x[%k] : memref<256xf32>
+    %s = memref.load %acc[%c0] : memref<1xf32>
+    %t = arith.addf %s, %a : f32
+    memref.store %t, %acc[%c0] : memref<1xf32>
+  }
+  return
+}
