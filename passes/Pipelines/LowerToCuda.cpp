@@ -166,6 +166,7 @@ struct ReductionLoop {
   Operation *combine;
   memref::StoreOp accStore;
   gpu::AllReduceOperation kind;
+  TypedAttr identity; // of `kind`: each thread's partial starts there
   Value value() {
     return combine->getOperand(0) == accLoad.getResult()
                ? combine->getOperand(1)
@@ -278,6 +279,7 @@ std::optional<ReductionLoop> matchReduction(Operation *root) {
   if (!kind)
     return std::nullopt;
   r.kind = kind->first;
+  r.identity = kind->second;
   return r;
 }
 
@@ -353,7 +355,7 @@ struct GpuParallelizeLoopsPass
     Value stride = arith::MulIOp::create(k, loc, cT, step);
     Type t = red.combine->getResult(0).getType();
     Value identity = arith::ConstantOp::create(
-        k, loc, reductionKind(red.combine)->second);
+        k, loc, red.identity);
     auto loop = scf::ForOp::create(
         k, loc, start, map.lookupOrDefault(red.loop.getUpperBound()), stride,
         ValueRange{identity},

@@ -262,18 +262,23 @@ void runChecks(int cc) {
             });
     }
   }
+  // The batch-1 cases of `i4` through qgemvI4K (kernel 7, R = 8) as the
+  // bench hooks set it up, named by `variant`.
+  auto checkI4KBatch1 = [&](const char *variant) {
+    lq_cuda_bench_qgemv_config(7, 8, 0, 0);
+    for (const Q &q : i4) {
+      if (q.M > 1)
+        continue;
+      check(fmt("gemv int4 k7 R=8 %s %s", variant, q.name), q.tol,
+            [&](std::string *e) {
+              return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits,
+                                       q.g, q.asym, q.a, q.c, q.k, e);
+            });
+    }
+  };
   // qgemvI4K without programmatic dependent launch.
   lq_cuda_bench_qgemv_pdl(0);
-  lq_cuda_bench_qgemv_config(7, 8, 0, 0);
-  for (const Q &q : i4) {
-    if (q.M > 1)
-      continue;
-    check(fmt("gemv int4 k7 R=8 no PDL %s", q.name), q.tol,
-          [&](std::string *e) {
-            return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
-                                     q.asym, q.a, q.c, q.k, e);
-          });
-  }
+  checkI4KBatch1("no PDL");
   // Dependent GEMVs on one stream (the second reads the first's output):
   // with programmatic dependent launch, then without, then the old kernel.
   const int chainCfgs[][5] = {{7, 8, 0, 0, 1},
@@ -294,16 +299,7 @@ void runChecks(int cc) {
   // The L2 bulk prefetch experiment: the same answers (it only moves bytes
   // into L2), alone and in a dependent chain.
   lq_cuda_bench_qgemv_l2prefetch(1);
-  lq_cuda_bench_qgemv_config(7, 8, 0, 0);
-  for (const Q &q : i4) {
-    if (q.M > 1)
-      continue;
-    check(fmt("gemv int4 k7 R=8 L2 prefetch %s", q.name), q.tol,
-          [&](std::string *e) {
-            return lqref::checkQGemm(seed++, q.M, q.N, q.K, q.f, q.bits, q.g,
-                                     q.asym, q.a, q.c, q.k, e);
-          });
-  }
+  checkI4KBatch1("L2 prefetch");
   check("gemv int4 chain k7 R=8 L2 prefetch 4096->1408->333", 5e-3,
         [&](std::string *e) {
           return lqref::checkGemvChain(seed++, 4096, 1408, 333, 20, e);
